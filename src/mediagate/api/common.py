@@ -1,0 +1,107 @@
+"""What every API route shares: the runtime, sids from the path, forms, auth, JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mediagate import auth, sids
+from mediagate.auth import Principal
+from mediagate.context import Runtime
+from mediagate.errors import BadRequest
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+MAX_FORM_BYTES = 256 * 1024
+
+_SID_NAMES = {
+    "account_sid": ("AccountSid", (sids.ACCOUNT,)),
+    "message_sid": ("MessageSid", (sids.SMS, sids.MMS)),
+    "media_sid": ("Sid", (sids.MEDIA,)),
+    "key_sid": ("Sid", (sids.KEY,)),
+}
+
+
+def runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def path_sid(request: Request, name: str) -> str:
+    value: str = request.path_params[name]
+    label, prefixes = _SID_NAMES[name]
+    if not sids.is_sid(value, *prefixes):
+        raise BadRequest(
+            f"Invalid {label} {value[:40]!r}: expected {' or '.join(prefixes)} followed by 32 hex digits.",
+            code=20001,
+        )
+    return value
+
+
+async def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run blocking service code (database, disk, media fetch) off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def principal(request: Request, account_sid: str) -> Principal:
+    """The one auth dependency: a frozen principal allowed to act on ``account_sid``."""
+    rt = runtime(request)
+    header = request.headers.get("authorization")
+
+    def check() -> Principal:
+        with rt.sessions() as session:
+            return auth.require(session, rt.keyring, header, account_sid)
+
+    return await call(check)
+
+
+async def form(request: Request) -> FormData:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        raise BadRequest(f"Request body must be at most {MAX_FORM_BYTES} bytes.", code=20001)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method == "POST" and ctype not in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "",
+    ):
+        raise BadRequest("Send parameters as application/x-www-form-urlencoded.", code=20001)
+    try:
+        return await request.form(max_files=0, max_fields=200)
+    except Exception as exc:
+        raise BadRequest("The request body could not be parsed as a form.", code=20001) from exc
+
+
+def text_field(data: FormData, name: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{name} must be a text field.", code=20001)
+    return value
+
+
+def bool_field(data: FormData, name: str) -> bool | None:
+    raw = text_field(data, name)
+    if raw is None:
+        return None
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes", "on", "enable", "enabled"):
+        return True
+    if lowered in ("false", "0", "no", "off", "disable", "disabled"):
+        return False
+    raise BadRequest(f"{name} must be true or false.", code=20001)
+
+
+def query_dict(request: Request) -> dict[str, str]:
+    return dict(request.query_params)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return JSONResponse(data, status_code=status)

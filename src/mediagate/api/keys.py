@@ -1,0 +1,69 @@
+"""``/2010-04-01/Accounts/{AC}/Keys``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate.api import representations as rep
+from mediagate.api.common import (
+    call,
+    form,
+    json_response,
+    path_sid,
+    principal,
+    query_dict,
+    runtime,
+    text_field,
+)
+from mediagate.paging import envelope, parse_page_request
+from mediagate.services import keys
+
+
+async def keys_list(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    who = await principal(request, account_sid)
+    keys.ensure_may_manage_keys(who)
+    rt = runtime(request)
+    if request.method == "POST":
+        data = await form(request)
+        created = await call(keys.create, rt, account_sid, text_field(data, "FriendlyName"), actor=who.actor)
+        return json_response(rep.new_key(created.key, created.secret), 201)
+    query = query_dict(request)
+    req = parse_page_request(query)
+    page = await call(keys.page, rt, account_sid, req)
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters={},
+            req=req,
+            page=page,
+            list_key="keys",
+            items=[rep.key(k) for k in page.rows],
+            current_query=request.url.query,
+        )
+    )
+
+
+async def key_instance(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    key_sid = path_sid(request, "key_sid")
+    who = await principal(request, account_sid)
+    keys.ensure_may_manage_keys(who)
+    rt = runtime(request)
+    if request.method == "DELETE":
+        await call(keys.delete, rt, account_sid, key_sid, actor=who.actor)
+        return Response(status_code=204)
+    if request.method == "POST":
+        data = await form(request)
+        updated = await call(keys.update, rt, account_sid, key_sid, text_field(data, "FriendlyName"))
+        return json_response(rep.key(updated))
+    return json_response(rep.key(await call(keys.get, rt, account_sid, key_sid)))
+
+
+PREFIX = "/2010-04-01/Accounts/{account_sid}/Keys"
+routes = [
+    Route(PREFIX + ".json", keys_list, methods=["GET", "POST"]),
+    Route(PREFIX + "/{key_sid}.json", key_instance, methods=["GET", "POST", "DELETE"]),
+]

@@ -1,0 +1,70 @@
+"""``.../Messages/{MM}/Media``: metadata, deletion and the content URL (the hot path)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from mediagate.api import representations as rep
+from mediagate.api.common import call, json_response, path_sid, principal, query_dict, runtime
+from mediagate.paging import envelope, parse_page_request
+from mediagate.services import media
+
+_FILTERS = ("DateCreated", "DateCreated<", "DateCreated>")
+
+
+async def list_media(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    message_sid = path_sid(request, "message_sid")
+    await principal(request, account_sid)
+    query = query_dict(request)
+    req = parse_page_request(query)
+    page = await call(media.page, runtime(request), account_sid, message_sid, query, req)
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters={k: query[k] for k in _FILTERS if query.get(k)},
+            req=req,
+            page=page,
+            list_key="media_list",
+            items=[rep.media(m) for m in page.rows],
+            current_query=request.url.query,
+        )
+    )
+
+
+async def media_instance(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    message_sid = path_sid(request, "message_sid")
+    media_sid = path_sid(request, "media_sid")
+    who = await principal(request, account_sid)
+    rt = runtime(request)
+    if request.method == "DELETE":
+        await call(media.delete, rt, account_sid, message_sid, media_sid, actor=who.actor)
+        return Response(status_code=204)
+    return json_response(rep.media(await call(media.get, rt, account_sid, message_sid, media_sid)))
+
+
+async def media_content(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    message_sid = path_sid(request, "message_sid")
+    media_sid = path_sid(request, "media_sid")
+    location = await call(
+        media.content_location,
+        runtime(request),
+        account_sid,
+        message_sid,
+        media_sid,
+        request.headers.get("authorization"),
+    )
+    # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
+    return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})
+
+
+PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media"
+routes = [
+    Route(PREFIX + ".json", list_media, methods=["GET"]),
+    Route(PREFIX + "/{media_sid}.json", media_instance, methods=["GET", "DELETE"]),
+    Route(PREFIX + "/{media_sid}", media_content, methods=["GET", "HEAD"]),
+]

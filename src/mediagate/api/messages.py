@@ -1,0 +1,87 @@
+"""``/2010-04-01/Accounts/{AC}/Messages``."""
+
+from __future__ import annotations
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate.api import representations as rep
+from mediagate.api.common import (
+    call,
+    form,
+    json_response,
+    path_sid,
+    principal,
+    query_dict,
+    runtime,
+    text_field,
+)
+from mediagate.errors import BadRequest
+from mediagate.paging import envelope, parse_page_request
+from mediagate.services import messages
+
+_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+
+
+async def create_message(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    who = await principal(request, account_sid)
+    data = await form(request)
+    media_urls = data.getlist("MediaUrl")
+    if any(not isinstance(u, str) for u in media_urls):
+        raise BadRequest("MediaUrl must be a text field.", code=21620)
+    new = messages.NewMessage(
+        to=text_field(data, "To"),
+        from_=text_field(data, "From"),
+        body=text_field(data, "Body") or "",
+        media_urls=[u for u in media_urls if isinstance(u, str)],
+    )
+    rt = runtime(request)
+    message = await call(messages.create, rt, account_sid, new, actor=who.actor)
+    task = BackgroundTask(messages.mark_sent, rt, message.sid) if message.status == "queued" else None
+    return Response(
+        content=json_response(rep.message(message), 201).body,
+        status_code=201,
+        media_type="application/json",
+        background=task,
+    )
+
+
+async def list_messages(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    await principal(request, account_sid)
+    query = query_dict(request)
+    req = parse_page_request(query)
+    page = await call(messages.page, runtime(request), account_sid, query, req)
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters={k: query[k] for k in _FILTERS if query.get(k)},
+            req=req,
+            page=page,
+            list_key="messages",
+            items=[rep.message(m) for m in page.rows],
+            current_query=request.url.query,
+        )
+    )
+
+
+async def message_instance(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    message_sid = path_sid(request, "message_sid")
+    who = await principal(request, account_sid)
+    rt = runtime(request)
+    if request.method == "DELETE":
+        await call(messages.delete_message, rt, account_sid, message_sid, actor=who.actor)
+        return Response(status_code=204)
+    return json_response(rep.message(await call(messages.get, rt, account_sid, message_sid)))
+
+
+PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages"
+routes = [
+    Route(PREFIX + ".json", list_messages, methods=["GET"]),
+    Route(PREFIX + ".json", create_message, methods=["POST"]),
+    Route(PREFIX + "/{message_sid}.json", message_instance, methods=["GET", "DELETE"]),
+]

@@ -1,0 +1,46 @@
+"""``/v1/Accounts/{AC}/MessagingSettings``: the *Enforce HTTP Auth on Media URLs* switch.
+
+Twilio exposes this only in its console; this small JSON resource is ours.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate.api.common import bool_field, call, form, json_response, path_sid, principal, runtime
+from mediagate.errors import BadRequest
+from mediagate.services import accounts
+from mediagate.timefmt import rfc2822
+
+
+def body(rt_public_url: str, s: accounts.MessagingSettings) -> dict[str, object]:
+    return {
+        "account_sid": s.account_sid,
+        "enforce_media_http_auth": s.enforce_media_http_auth,
+        "date_updated": rfc2822(s.date_updated),
+        "url": f"{rt_public_url}/v1/Accounts/{s.account_sid}/MessagingSettings",
+    }
+
+
+async def messaging_settings(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    who = await principal(request, account_sid)
+    rt = runtime(request)
+    if request.method == "POST":
+        data = await form(request)
+        enabled = bool_field(data, "EnforceMediaHttpAuth")
+        if enabled is None:
+            raise BadRequest("EnforceMediaHttpAuth is required (true or false).", code=20001)
+        if who.kind == "api_key" and who.key_kind == "restricted":
+            raise BadRequest("Restricted API keys cannot change account settings.", code=70051, status=403)
+        current = await call(accounts.set_enforcement, rt, account_sid, enabled, actor=who.actor, via="api")
+    else:
+        current = await call(accounts.messaging_settings, rt, account_sid)
+    return json_response(body(rt.settings.public_url, current))
+
+
+routes = [
+    Route("/v1/Accounts/{account_sid}/MessagingSettings", messaging_settings, methods=["GET", "POST"]),
+]

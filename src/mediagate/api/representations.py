@@ -1,0 +1,62 @@
+"""Resource bodies in Twilio's shape (``twilio_api_v2010.json``): every
+property present, dates RFC 2822, ``num_media``/``num_segments`` strings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mediagate.db.models import ApiKey, Media, Message
+from mediagate.services.media import media_path
+from mediagate.services.messages import message_path
+from mediagate.timefmt import rfc2822
+
+
+def message(m: Message) -> dict[str, Any]:
+    base = f"/2010-04-01/Accounts/{m.account_sid}/Messages/{m.sid}"
+    return {
+        "account_sid": m.account_sid,
+        "api_version": "2010-04-01",
+        "body": m.body,
+        "date_created": rfc2822(m.date_created),
+        "date_sent": rfc2822(m.date_sent),
+        "date_updated": rfc2822(m.date_updated),
+        "direction": m.direction,
+        "error_code": m.error_code,
+        "error_message": m.error_message,
+        "from": m.from_,
+        "messaging_service_sid": m.messaging_service_sid,
+        "num_media": str(m.num_media),
+        "num_segments": str(m.num_segments),
+        "price": None,
+        "price_unit": "USD",
+        "sid": m.sid,
+        "status": m.status,
+        "subresource_uris": {"media": f"{base}/Media.json", "feedback": f"{base}/Feedback.json"},
+        "to": m.to,
+        "uri": message_path(m.account_sid, m.sid),
+    }
+
+
+def media(m: Media) -> dict[str, Any]:
+    return {
+        "account_sid": m.account_sid,
+        "content_type": m.content_type,
+        "date_created": rfc2822(m.date_created),
+        "date_updated": rfc2822(m.date_updated),
+        "parent_sid": m.message_sid,
+        "sid": m.sid,
+        "uri": media_path(m.account_sid, m.message_sid, m.sid),
+    }
+
+
+def key(k: ApiKey) -> dict[str, Any]:
+    return {
+        "sid": k.sid,
+        "friendly_name": k.friendly_name,
+        "date_created": rfc2822(k.date_created),
+        "date_updated": rfc2822(k.date_updated),
+    }
+
+
+def new_key(k: ApiKey, secret: str) -> dict[str, Any]:
+    return {**key(k), "secret": secret}

@@ -1,0 +1,96 @@
+"""HTTP Basic auth -> a frozen ``Principal``.
+
+Accepted: ``AccountSid:AuthToken`` (primary or secondary token) and
+``SKxxx:secret`` for an API key of the account named in the path (or of its
+parent). Secrets are checked with a keyed SHA-256 and ``compare_digest``;
+the 401 never says which half was wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from mediagate import sids
+from mediagate.db.models import Account, ApiKey
+from mediagate.errors import Unauthorized
+
+if TYPE_CHECKING:
+    from mediagate.crypto import Keyring
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_sid: str  # the account the credential belongs to
+    credential_sid: str  # AC... for an auth token, SK... for an API key
+    kind: str  # "auth_token" | "secondary_auth_token" | "api_key"
+    key_kind: str = "main"  # for API keys: "main" | "standard" | "restricted"
+
+    @property
+    def actor(self) -> str:
+        return self.credential_sid
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    if not header:
+        return None
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    if not sep:
+        return None
+    return user, password
+
+
+def authenticate(session: Session, keyring: Keyring, header: str | None) -> Principal:
+    """Raise ``Unauthorized`` unless the header carries a valid credential."""
+    creds = parse_basic(header)
+    if creds is None:
+        raise Unauthorized()
+    user, secret = creds
+    if sids.is_sid(user, sids.ACCOUNT):
+        account = session.get(Account, user)
+        if account is None or account.status != "active":
+            raise Unauthorized()
+        if keyring.verify_secret(secret, account.auth_token_hash):
+            return Principal(account.sid, account.sid, "auth_token")
+        if account.secondary_token_hash and keyring.verify_secret(secret, account.secondary_token_hash):
+            return Principal(account.sid, account.sid, "secondary_auth_token")
+        raise Unauthorized()
+    if sids.is_sid(user, sids.KEY):
+        key = session.get(ApiKey, user)
+        if key is None or not keyring.verify_secret(secret, key.secret_hash):
+            raise Unauthorized()
+        owner = session.get(Account, key.account_sid)
+        if owner is None or owner.status != "active":
+            raise Unauthorized()
+        return Principal(key.account_sid, key.sid, "api_key", key.kind)
+    raise Unauthorized()
+
+
+def can_reach(session: Session, principal: Principal, account_sid: str) -> bool:
+    """An account's credentials reach the account itself and its direct
+    subaccounts; never its parent or a sibling."""
+    if principal.account_sid == account_sid:
+        return True
+    target = session.get(Account, account_sid)
+    return target is not None and target.owner_account_sid == principal.account_sid
+
+
+def require(session: Session, keyring: Keyring, header: str | None, account_sid: str) -> Principal:
+    principal = authenticate(session, keyring, header)
+    if not can_reach(session, principal, account_sid):
+        raise Unauthorized()
+    target = session.get(Account, account_sid)
+    if target is None or target.status != "active":
+        raise Unauthorized()
+    return principal

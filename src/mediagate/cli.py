@@ -1,0 +1,281 @@
+"""``mediagate``: serve, and adapters over the services for accounts, keys,
+settings and signing keys. Nothing here touches SQL or storage directly."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mediagate import sids
+from mediagate.context import Runtime, build_runtime
+from mediagate.errors import ApiError
+from mediagate.logging_setup import configure
+from mediagate.settings import Settings
+from mediagate.timefmt import iso
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="mediagate: Twilio-compatible media service."
+)
+accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and their credentials.")
+settings_app = typer.Typer(no_args_is_help=True, help="The Enforce HTTP Auth on Media URLs setting.")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
+signing_app = typer.Typer(no_args_is_help=True, help="Keys that sign secured-media URLs.")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(settings_app, name="settings")
+app.add_typer(keys_app, name="keys")
+app.add_typer(signing_app, name="signing-keys")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _runtime() -> Runtime:
+    configure(os.environ.get("MEDIAGATE_LOG_LEVEL", "warning"))
+    return build_runtime(Settings())
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _account_sid(value: str) -> str:
+    if not sids.is_sid(value, sids.ACCOUNT):
+        _fail(f"{value!r} is not an Account SID (AC + 32 hex digits)")
+    return value
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(help="Server processes (share the database).")] = 1,
+    quickstart: Annotated[
+        bool, typer.Option(help="Create an account if none exists and print how to use it.")
+    ] = False,
+) -> None:
+    """Start the HTTP server (API, secured media host, public media host)."""
+    import uvicorn
+
+    os.environ["MEDIAGATE_HOST"] = host
+    os.environ["MEDIAGATE_PORT"] = str(port)
+    settings = Settings()
+    configure(settings.log_level)
+    settings.warn_if_unsafe()
+    rt = build_runtime(settings)  # runs migrations once, before any worker starts
+    if quickstart:
+        _print_quickstart(rt)
+    rt.close()
+    uvicorn.run(
+        "mediagate.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # uvicorn's access log would record signed-URL signatures
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+def _print_quickstart(rt: Runtime) -> None:
+    from mediagate.services import accounts
+
+    existing = [a for a in accounts.list_all(rt) if a.status == "active"]
+    if existing:
+        account = existing[0]
+        token = accounts.reveal_auth_token(rt, account)
+        state = "existing account"
+    else:
+        created = accounts.create(rt, "Quickstart")
+        account, token = created.account, created.auth_token
+        state = "new account"
+    base = rt.settings.public_url
+    out.print(f"\n[bold green]mediagate[/bold green] is starting at [bold]{base}[/bold]")
+    out.print(f"  {state}:  Account SID [bold]{account.sid}[/bold]")
+    out.print(f"                Auth Token  [bold]{token}[/bold]")
+    out.print("  try it:")
+    out.print(
+        f"    curl -u {account.sid}:{token} {base}/v1/Accounts/{account.sid}/MessagingSettings",
+        soft_wrap=True,
+    )
+    out.print("  more accounts: .venv/bin/mediagate accounts create --friendly-name NAME --json\n")
+
+
+@accounts_app.command("create")
+def accounts_create(
+    friendly_name: Annotated[str, typer.Option("--friendly-name", help="A name for the account.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (includes the auth token).")] = False,
+) -> None:
+    """Create an account and print its SID and auth token."""
+    from mediagate.services import accounts
+
+    rt = _runtime()
+    try:
+        created = accounts.create(rt, friendly_name)
+    except ApiError as exc:
+        _fail(exc.message)
+    a = created.account
+    data = {
+        "sid": a.sid,
+        "auth_token": created.auth_token,
+        "friendly_name": a.friendly_name,
+        "status": a.status,
+        "enforce_media_http_auth": a.enforce_media_http_auth,
+        "date_created": iso(a.date_created),
+        "api_base_url": rt.settings.public_url,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(data) + "\n")
+    else:
+        out.print(f"Account SID  {a.sid}\nAuth Token   {created.auth_token}")
+
+
+@accounts_app.command("list")
+def accounts_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List accounts (tokens are not shown; use `accounts token`)."""
+    from mediagate.services import accounts
+
+    rows = accounts.list_all(_runtime())
+    if as_json:
+        data = [
+            {"sid": a.sid, "friendly_name": a.friendly_name, "status": a.status,
+             "enforce_media_http_auth": a.enforce_media_http_auth, "owner_account_sid": a.owner_account_sid}
+            for a in rows
+        ]  # fmt: skip
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table("Account SID", "Friendly name", "Status", "Media auth")
+    for a in rows:
+        table.add_row(a.sid, a.friendly_name, a.status, "enforced" if a.enforce_media_http_auth else "off")
+    out.print(table)
+
+
+@accounts_app.command("token")
+def accounts_token(account_sid: str) -> None:
+    """Print an account's current auth token."""
+    from mediagate.services import accounts
+
+    rt = _runtime()
+    try:
+        account = accounts.get(rt, _account_sid(account_sid))
+    except ApiError as exc:
+        _fail(exc.message)
+    sys.stdout.write(accounts.reveal_auth_token(rt, account) + "\n")
+
+
+@settings_app.command("get")
+def settings_get(account_sid: str) -> None:
+    """Show whether new media of ACCOUNT_SID requires HTTP auth, and the change history."""
+    from mediagate.services import accounts
+
+    rt = _runtime()
+    try:
+        current = accounts.messaging_settings(rt, _account_sid(account_sid))
+    except ApiError as exc:
+        _fail(exc.message)
+    state = "enabled" if current.enforce_media_http_auth else "disabled"
+    out.print(f"Enforce HTTP Auth on Media URLs: [bold]{state}")
+    for change in accounts.setting_history(rt, account_sid):
+        out.print(
+            f"  {iso(change.date_created)}  {change.old_value or '-'} -> {change.new_value}"
+            f"  by {change.actor} via {change.via}"
+        )
+
+
+@settings_app.command("set")
+def settings_set(
+    account_sid: str,
+    enforce: Annotated[bool, typer.Option("--enforce-media-http-auth/--no-enforce-media-http-auth")],
+) -> None:
+    """Turn Enforce HTTP Auth on Media URLs on or off for new media."""
+    from mediagate.services import accounts
+
+    rt = _runtime()
+    try:
+        current = accounts.set_enforcement(rt, _account_sid(account_sid), enforce, actor="cli", via="cli")
+    except ApiError as exc:
+        _fail(exc.message)
+    out.print(
+        f"Enforce HTTP Auth on Media URLs: {'enabled' if current.enforce_media_http_auth else 'disabled'}"
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    account_sid: str,
+    friendly_name: Annotated[str, typer.Option("--friendly-name")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an API key; its secret is shown this once."""
+    from mediagate.services import keys
+
+    created = keys.create(_runtime(), _account_sid(account_sid), friendly_name, actor="cli")
+    if as_json:
+        sys.stdout.write(json.dumps({"sid": created.key.sid, "secret": created.secret,
+                                     "friendly_name": created.key.friendly_name}) + "\n")  # fmt: skip
+    else:
+        out.print(f"API Key SID  {created.key.sid}\nSecret       {created.secret}  (shown only now)")
+
+
+@keys_app.command("delete")
+def keys_delete(account_sid: str, key_sid: str) -> None:
+    """Delete (revoke) an API key at once."""
+    from mediagate.services import keys
+
+    try:
+        keys.delete(_runtime(), _account_sid(account_sid), key_sid, actor="cli")
+    except ApiError as exc:
+        _fail(exc.message)
+    out.print(f"deleted {key_sid}")
+
+
+@signing_app.command("list")
+def signing_list() -> None:
+    """List media signing keys."""
+    from mediagate.services import signing_keys
+
+    table = Table("Key id", "Status", "Created", "Retired")
+    for k in signing_keys.list_keys(_runtime()):
+        table.add_row(k.kid, k.status, iso(k.date_created) or "", iso(k.date_retired) or "")
+    out.print(table)
+
+
+@signing_app.command("rotate")
+def signing_rotate(retire_old: Annotated[bool, typer.Option("--retire-old/--keep-old")] = False) -> None:
+    """Create a new signing key for new URLs; with --retire-old, kill every URL signed before."""
+    from mediagate.services import signing_keys
+
+    rt = _runtime()
+    old = [k.kid for k in signing_keys.list_keys(rt) if k.status == "active"]
+    new = signing_keys.create(rt, actor="cli")
+    if retire_old:
+        for kid in old:
+            signing_keys.retire(rt, kid, actor="cli")
+    out.print(f"new signing key {new.kid}" + (f"; retired {', '.join(old)}" if retire_old and old else ""))
+
+
+@signing_app.command("retire")
+def signing_retire(kid: str) -> None:
+    """Retire a signing key: every URL it signed stops working."""
+    from mediagate.services import signing_keys
+
+    if not signing_keys.retire(_runtime(), kid, actor="cli"):
+        _fail(f"no active signing key {kid}")
+    out.print(f"retired {kid}")
+
+
+@app.command("migrate")
+def migrate() -> None:
+    """Apply database migrations (serve does this at start)."""
+    _runtime()
+    out.print("database is up to date")
+
+
+def main() -> None:
+    app()

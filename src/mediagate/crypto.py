@@ -1,0 +1,78 @@
+"""The server's master secret and what is derived from it.
+
+* Credential hashes: auth tokens and API key secrets are 128-bit random
+  values, so a keyed SHA-256 (HMAC with a pepper derived from the master
+  secret) is the right verifier: brute force is hopeless and a slow KDF on
+  every request would only cost latency on the hot content redirect.
+* Sealing: auth tokens must stay retrievable (webhooks are signed with them,
+  the console reveals them), so they are stored AES-GCM encrypted, never in
+  plain text. Media signing keys are sealed the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+
+def _derive(master: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=b"mediagate:" + purpose).derive(master)
+
+
+class Keyring:
+    def __init__(self, master: bytes) -> None:
+        if len(master) < 32:
+            raise ValueError("the master secret must be at least 32 bytes")
+        self._pepper = _derive(master, b"credential-hash")
+        self._aead = AESGCM(_derive(master, b"seal"))
+
+    def hash_secret(self, secret: str) -> str:
+        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+
+    def verify_secret(self, secret: str, stored_hash: str | None) -> bool:
+        if not stored_hash:
+            return False
+        return hmac.compare_digest(self.hash_secret(secret), stored_hash)
+
+    def seal(self, plaintext: str, *, context: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def unseal(self, token: str, *, context: str) -> str:
+        raw = base64.urlsafe_b64decode(token.encode())
+        return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+
+
+def load_master_secret(configured: str, data_dir: Path) -> bytes:
+    """``MEDIAGATE_SECRET_KEY`` wins (required when several processes share a
+    database); otherwise a key file is created once in the data folder."""
+    if configured:
+        try:
+            raw = bytes.fromhex(configured)
+        except ValueError:
+            raw = base64.urlsafe_b64decode(configured + "=" * (-len(configured) % 4))
+        if len(raw) < 32:
+            raise ValueError("MEDIAGATE_SECRET_KEY must encode at least 32 bytes (64 hex digits)")
+        return raw
+    path = data_dir / "secret.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process won the race; use its key
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+    return bytes.fromhex(path.read_text().strip())

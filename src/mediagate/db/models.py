@@ -1,0 +1,142 @@
+"""Tables. Secrets are never stored in plain text (see ``crypto.py``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from mediagate.timefmt import utcnow
+
+Sid = String(34)
+When = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    owner_account_sid: Mapped[str | None] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
+    friendly_name: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    auth_token_hash: Mapped[str] = mapped_column(String(64))
+    auth_token_sealed: Mapped[str] = mapped_column(Text)
+    secondary_token_hash: Mapped[str | None] = mapped_column(String(64))
+    secondary_token_sealed: Mapped[str | None] = mapped_column(Text)
+    secondary_token_created: Mapped[datetime | None] = mapped_column(When)
+    enforce_media_http_auth: Mapped[bool] = mapped_column(Boolean, default=True)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
+    friendly_name: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="standard")
+    permissions: Mapped[str | None] = mapped_column(Text)  # JSON list, restricted keys only
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class SettingChange(Base):
+    """Who turned *Enforce HTTP Auth on Media URLs* on or off, and when."""
+
+    __tablename__ = "setting_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
+    setting: Mapped[str] = mapped_column(String(64))
+    old_value: Mapped[str] = mapped_column(String(64))
+    new_value: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(16))
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Administrative actions (keys, deletes, signing keys). Per-request access
+    decisions go to the ``mediagate.audit`` log instead: a row per redirect
+    would put a write on the hottest path."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_sid: Mapped[str | None] = mapped_column(Sid, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_account_created", "account_sid", "date_created", "sid"),)
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"))
+    to: Mapped[str] = mapped_column(String(256))
+    from_: Mapped[str] = mapped_column("from", String(256))
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(24))
+    direction: Mapped[str] = mapped_column(String(24))
+    num_media: Mapped[int] = mapped_column(Integer, default=0)
+    num_segments: Mapped[int] = mapped_column(Integer, default=1)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    messaging_service_sid: Mapped[str | None] = mapped_column(Sid)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_sent: Mapped[datetime | None] = mapped_column(When)
+
+
+class Media(Base):
+    __tablename__ = "media"
+    __table_args__ = (
+        Index("ix_media_message_created", "message_sid", "date_created", "sid"),
+        Index("ix_media_account_created", "account_sid", "date_created", "sid"),
+    )
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"))
+    message_sid: Mapped[str] = mapped_column(Sid, ForeignKey("messages.sid"))
+    content_type: Mapped[str] = mapped_column(String(128))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    storage_key: Mapped[str] = mapped_column(String(255))
+    # Fixed when the row is created from the account's setting; never flipped
+    # by a later change of that setting (SPEC section 3).
+    auth_required: Mapped[bool] = mapped_column(Boolean)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class SigningKey(Base):
+    """Keys for secured-media URLs. Retiring one kills every URL signed with it."""
+
+    __tablename__ = "signing_keys"
+
+    kid: Mapped[str] = mapped_column(String(34), primary_key=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_retired: Mapped[datetime | None] = mapped_column(When)

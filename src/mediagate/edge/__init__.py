@@ -1,0 +1,1 @@
+"""The two media hosts: secured (signed, expiring URLs) and public (legacy media)."""

@@ -1,0 +1,114 @@
+"""Fetching MediaUrl into storage: safe fetch, channel limits, type checks.
+
+Everything fetched for one message is stored before any database row is
+written, and removed again if a later URL fails, so a failed request never
+leaves a partial media row or a stray object behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mediagate import sids
+from mediagate.services.channels import Channel
+from mediagate.services.fetch import FetchError, RetrievalFailed, TooLarge, validate_media_url
+from mediagate.storage import media_key
+
+if TYPE_CHECKING:
+    from mediagate.context import Runtime
+
+_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "audio/x-wav": "audio/wav"}
+# Types whose first bytes we can check; Twilio refuses media whose bytes do not
+# match the Content-Type it was served with.
+_MAGIC: dict[str, tuple[bytes, ...]] = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+class InvalidContentType(FetchError):
+    code = 12300
+
+
+@dataclass(frozen=True)
+class IngestedMedia:
+    sid: str
+    key: str
+    content_type: str
+    size: int
+    sha256: str
+    filename: str | None
+
+
+def validate_urls(urls: list[str], rt: Runtime) -> list[str]:
+    return [validate_media_url(url, rt.fetcher.policy) for url in urls]
+
+
+def ingest(rt: Runtime, account_sid: str, urls: list[str], channel: Channel) -> list[IngestedMedia]:
+    """Fetch and store every URL; on any failure remove what was stored and re-raise."""
+    done: list[IngestedMedia] = []
+    try:
+        total = 0
+        for url in urls:
+            item = _fetch_one(rt, account_sid, url, channel)
+            done.append(item)
+            total += item.size
+            if channel.max_message_bytes is not None and total > channel.max_message_bytes:
+                raise TooLarge(
+                    f"The media in this message total {total} bytes, over the {channel.name} limit of "
+                    f"{channel.max_message_bytes} bytes.",
+                )
+    except BaseException:
+        discard(rt, done)
+        raise
+    return done
+
+
+def discard(rt: Runtime, items: list[IngestedMedia]) -> None:
+    for item in items:
+        with contextlib.suppress(OSError):
+            rt.store.delete(item.key)
+
+
+def _fetch_one(rt: Runtime, account_sid: str, url: str, channel: Channel) -> IngestedMedia:
+    ceiling = min(rt.settings.max_media_bytes, channel.max_message_bytes or rt.settings.max_media_bytes)
+    with rt.fetcher.open(url, max_bytes=ceiling) as response:
+        content_type = _ALIASES.get(response.content_type, response.content_type)
+        limit = channel.limit_for(content_type)
+        if limit is None:
+            raise InvalidContentType(
+                f"The media at {url} has Content-Type {content_type or '(none)'!r}, "
+                f"which {channel.name} does not accept."
+            )
+        limit = min(limit, rt.settings.max_media_bytes)
+        if response.content_length is not None and response.content_length > limit:
+            raise TooLarge(f"The media at {url} is {response.content_length} bytes; the limit is {limit}.")
+        sid = sids.new_sid(sids.MEDIA)
+        key = media_key(account_sid, sid)
+        stored = rt.store.put(key, _checked(response.iter_bytes(), content_type, limit, url))
+    if stored.size == 0:
+        rt.store.delete(key)
+        raise RetrievalFailed(f"The media at {url} is empty.")
+    return IngestedMedia(sid, key, content_type, stored.size, stored.sha256, response.filename)
+
+
+def _checked(chunks: Iterator[bytes], content_type: str, limit: int, url: str) -> Iterator[bytes]:
+    magic = _MAGIC.get(content_type)
+    head = b""
+    seen = 0
+    for chunk in chunks:
+        seen += len(chunk)
+        if seen > limit:
+            raise TooLarge(f"The media at {url} is larger than the {limit}-byte limit for {content_type}.")
+        if magic is not None and len(head) < 16:
+            head += chunk[:16]
+            if len(head) >= 8 and not head.startswith(magic):
+                raise InvalidContentType(f"The bytes at {url} are not {content_type}.")
+        yield chunk
+    if magic is not None and not head.startswith(magic) and seen:
+        raise InvalidContentType(f"The bytes at {url} are not {content_type}.")

@@ -1,0 +1,130 @@
+"""Media: metadata, deletion, and the content URL's redirect decision."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from mediagate import auth
+from mediagate.db.models import AuditEvent, Media, Message
+from mediagate.errors import NotFound, Unauthorized
+from mediagate.paging import Page, PageRequest, fetch_page
+from mediagate.services.messages import _apply_day, date_filters, message_path
+
+if TYPE_CHECKING:
+    from mediagate.context import Runtime
+
+audit = logging.getLogger("mediagate.audit")
+
+
+def media_path(account_sid: str, message_sid: str, media_sid: str, ext: str = ".json") -> str:
+    return f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}{ext}"
+
+
+def object_path(account_sid: str, media_sid: str) -> str:
+    """The path of a media object on either media host (what the signature covers)."""
+    return f"/{account_sid}/{media_sid}"
+
+
+def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
+    with rt.sessions() as session:
+        message = session.get(Message, message_sid)
+        if message is None or message.account_sid != account_sid:
+            raise NotFound(message_path(account_sid, message_sid).replace(".json", "/Media.json"))
+        stmt = select(Media).where(Media.message_sid == message_sid)
+        for op, day in date_filters(query, "DateCreated"):
+            stmt = _apply_day(stmt, Media.date_created, op, day)
+        return fetch_page(session, stmt, Media.date_created, Media.sid, req)
+
+
+def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Media:
+    with rt.sessions() as session:
+        media = session.get(Media, media_sid)
+    if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
+        raise NotFound(media_path(account_sid, message_sid, media_sid))
+    return media
+
+
+def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, actor: str) -> None:
+    """Delete the row, then the object: every signed URL for it answers 404 from then on."""
+    with rt.tx() as session:
+        media = session.get(Media, media_sid)
+        if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
+            raise NotFound(media_path(account_sid, message_sid, media_sid))
+        key = media.storage_key
+        session.delete(media)
+        message = session.get(Message, message_sid)
+        if message is not None:
+            message.num_media = max(message.num_media - 1, 0)
+        session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.delete", target=media_sid))
+    rt.store.delete(key)
+
+
+def content_location(
+    rt: Runtime, account_sid: str, message_sid: str, media_sid: str, authorization: str | None
+) -> str:
+    """Where ``GET .../Media/{ME}`` (no extension) redirects.
+
+    Without credentials only legacy (public) media is revealed; anything else
+    is a 401, whether or not it exists, so the endpoint is no oracle for
+    which sids exist. With credentials, they must be valid for the account
+    in the path even when the media is public.
+    """
+    with rt.sessions() as session:
+        principal = auth.require(session, rt.keyring, authorization, account_sid) if authorization else None
+        media = session.get(Media, media_sid)
+        found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
+        credential = principal.credential_sid if principal else "-"
+        if media is None or not found:
+            audit.info(
+                "media.content account=%s media=%s credential=%s decision=%s",
+                account_sid,
+                media_sid,
+                credential,
+                "not-found" if principal else "denied",
+            )
+            if principal is None:
+                raise Unauthorized()
+            raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
+        if not media.auth_required:
+            audit.info(
+                "media.content account=%s media=%s credential=%s decision=public",
+                account_sid,
+                media_sid,
+                credential,
+            )
+            return f"{rt.settings.public_media_url}{object_path(account_sid, media_sid)}"
+        if principal is None:
+            audit.info(
+                "media.content account=%s media=%s credential=- decision=denied", account_sid, media_sid
+            )
+            raise Unauthorized()
+    path = object_path(account_sid, media_sid)
+    audit.info(
+        "media.content account=%s media=%s credential=%s decision=signed", account_sid, media_sid, credential
+    )
+    return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path)}"
+
+
+@dataclass(frozen=True)
+class EdgeObject:
+    key: str
+    content_type: str
+    filename: str | None
+    sha256: str
+    size: int
+    auth_required: bool
+
+
+def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
+    with rt.sessions() as session:
+        media = session.get(Media, media_sid)
+    if media is None or media.account_sid != account_sid:
+        return None
+    return EdgeObject(
+        media.storage_key, media.content_type, media.filename, media.sha256, media.size, media.auth_required
+    )

@@ -1,0 +1,200 @@
+"""Messages: create (with media ingest), fetch, list, delete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+
+from mediagate import sids
+from mediagate.db.models import Account, AuditEvent, Media, Message
+from mediagate.errors import BadRequest, NotFound
+from mediagate.paging import Page, PageRequest, fetch_page
+from mediagate.services import channels, ingest
+from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
+from mediagate.timefmt import utcnow
+
+if TYPE_CHECKING:
+    from mediagate.context import Runtime
+
+log = logging.getLogger("mediagate.messages")
+
+MAX_BODY = 1600
+MAX_MEDIA_URLS = 10
+
+
+def message_path(account_sid: str, message_sid: str) -> str:
+    return f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}.json"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    to: str | None
+    from_: str | None
+    body: str
+    media_urls: list[str]
+
+
+def _segments(body: str) -> int:
+    if not body:
+        return 1
+    gsm = all(ord(c) < 128 for c in body)
+    single, multi = (160, 153) if gsm else (70, 67)
+    return 1 if len(body) <= single else -(-len(body) // multi)
+
+
+def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Message:
+    """Validate, fetch media, then write the message and its media in one
+    transaction. A media fetch failure is recorded on a ``failed`` message
+    (as Twilio reports it) and stores no media; a MediaUrl that is malformed
+    or points at a forbidden address is refused before anything is written."""
+    to_channel = channels.parse_to(new.to)
+    channels.parse_from(new.from_, to_channel)
+    if not new.body and not new.media_urls:
+        raise BadRequest("Message body is required.", code=21602)
+    if len(new.body) > MAX_BODY:
+        raise BadRequest(f"The message body exceeds the {MAX_BODY} character limit.", code=21617)
+    if len(new.media_urls) > MAX_MEDIA_URLS:
+        raise BadRequest(f"Too many media urls. Message may have at most {MAX_MEDIA_URLS}.", code=21623)
+    urls = new.media_urls[: to_channel.max_media]  # WhatsApp: Twilio sends the first and ignores the rest
+    try:
+        urls = ingest.validate_urls(urls, rt)
+    except (InvalidMediaUrl, BlockedAddress) as exc:
+        raise BadRequest(exc.message, code=21620) from exc
+
+    with rt.sessions() as session:
+        account = session.get(Account, account_sid)
+        if account is None:
+            raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
+        auth_required = account.enforce_media_http_auth
+
+    error: FetchError | None = None
+    items: list[ingest.IngestedMedia] = []
+    try:
+        items = ingest.ingest(rt, account_sid, urls, to_channel)
+    except (InvalidMediaUrl, BlockedAddress) as exc:  # a redirect led somewhere forbidden
+        raise BadRequest(exc.message, code=21620) from exc
+    except FetchError as exc:
+        error = exc
+
+    now = utcnow()
+    message = Message(
+        sid=sids.new_sid(sids.MMS if urls else sids.SMS),
+        account_sid=account_sid,
+        to=new.to or "",
+        from_=new.from_ or "",
+        body=new.body,
+        status="failed" if error else "queued",
+        direction="outbound-api",
+        num_media=len(items),
+        num_segments=_segments(new.body),
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        date_created=now,
+        date_updated=now,
+    )
+    try:
+        with rt.tx() as session:
+            session.add(message)
+            session.flush()
+            for item in items:
+                session.add(
+                    Media(
+                        sid=item.sid,
+                        account_sid=account_sid,
+                        message_sid=message.sid,
+                        content_type=item.content_type,
+                        size=item.size,
+                        sha256=item.sha256,
+                        filename=item.filename,
+                        storage_key=item.key,
+                        auth_required=auth_required,
+                        date_created=now,
+                        date_updated=now,
+                    )
+                )
+    except BaseException:
+        ingest.discard(rt, items)
+        raise
+    if error:
+        log.info("message %s failed: media fetch error %s", message.sid, error.code)
+    return message
+
+
+def mark_sent(rt: Runtime, message_sid: str) -> None:
+    """The built-in null carrier: a queued message is handed off at once."""
+    with rt.tx() as session:
+        message = session.get(Message, message_sid)
+        if message is not None and message.status == "queued":
+            now = utcnow()
+            message.status = "sent"
+            message.date_sent = now
+            message.date_updated = now
+
+
+def get(rt: Runtime, account_sid: str, message_sid: str) -> Message:
+    with rt.sessions() as session:
+        message = session.get(Message, message_sid)
+    if message is None or message.account_sid != account_sid:
+        raise NotFound(message_path(account_sid, message_sid))
+    return message
+
+
+def _day(value: str, name: str) -> datetime:
+    try:
+        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date in the form YYYY-MM-DD.", code=20001) from None
+
+
+def date_filters(query: Mapping[str, str], name: str) -> list[tuple[str, datetime]]:
+    """Twilio's ``Name=YYYY-MM-DD``, ``Name<=`` (on or before) and ``Name>=`` (on or after)."""
+    out: list[tuple[str, datetime]] = []
+    for suffix, op in (("", "="), ("<", "<"), (">", ">")):
+        raw = query.get(name + suffix)
+        if raw:
+            out.append((op, _day(raw, name + suffix)))
+    return out
+
+
+def page(rt: Runtime, account_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
+    stmt = select(Message).where(Message.account_sid == account_sid)
+    if query.get("To"):
+        stmt = stmt.where(Message.to == query["To"])
+    if query.get("From"):
+        stmt = stmt.where(Message.from_ == query["From"])
+    for op, day in date_filters(query, "DateSent"):
+        stmt = _apply_day(stmt, Message.date_sent, op, day)
+    with rt.sessions() as session:
+        return fetch_page(session, stmt, Message.date_created, Message.sid, req)
+
+
+def _apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:
+    end = day + timedelta(days=1)
+    if op == "=":
+        return stmt.where(column >= day, column < end)
+    if op == "<":
+        return stmt.where(column < end)
+    return stmt.where(column >= day)
+
+
+def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: str) -> None:
+    """Delete the message and its media (Twilio's behaviour since 2020): rows
+    first, then objects, so a crash in between leaves only an orphan file for
+    ``mediagate maintenance gc``, never a row pointing at nothing."""
+    with rt.tx() as session:
+        message = session.get(Message, message_sid)
+        if message is None or message.account_sid != account_sid:
+            raise NotFound(message_path(account_sid, message_sid))
+        keys = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
+        session.execute(delete(Media).where(Media.message_sid == message_sid))
+        session.delete(message)
+        session.add(
+            AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
+        )
+    for key in keys:
+        rt.store.delete(key)

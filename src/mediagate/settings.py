@@ -1,0 +1,74 @@
+"""One typed settings object, read once from ``MEDIAGATE_*`` at start-up.
+
+Derived URLs (the two media hosts) default to path prefixes of the API's own
+base URL so that the embedded default works from a single port; production
+deployments point them at their own hostnames.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger("mediagate")
+
+SECURE_PREFIX = "/_media/secure"
+PUBLIC_PREFIX = "/_media/public"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIAGATE_", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secure_media_url: str = ""
+    public_media_url: str = ""
+    signed_url_ttl: int = Field(default=14400, ge=1, le=7 * 24 * 3600)
+    allow_private_media_urls: bool = False
+    secret_key: str = ""
+    # Upper bound on a single stored object, whatever the channel allows.
+    max_media_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
+    log_level: str = "info"
+
+    @field_validator("public_url", "secure_media_url", "public_media_url")
+    @classmethod
+    def _valid_base_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"must be an http(s) base URL without query or fragment, got {value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive(self) -> Settings:
+        if not self.public_url:
+            shown = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            self.public_url = f"http://{shown}:{self.port}"
+        if not self.secure_media_url:
+            self.secure_media_url = self.public_url + SECURE_PREFIX
+        if not self.public_media_url:
+            self.public_media_url = self.public_url + PUBLIC_PREFIX
+        if self.secure_media_url == self.public_media_url:
+            raise ValueError("MEDIAGATE_SECURE_MEDIA_URL and MEDIAGATE_PUBLIC_MEDIA_URL must differ")
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'mediagate.db').resolve()}"
+        return self
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def warn_if_unsafe(self) -> None:
+        if self.allow_private_media_urls:
+            log.warning(
+                "!!! MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS=true: MediaUrl may point at loopback and private "
+                "addresses. This is for local development and tests only; never run it in production. !!!"
+            )

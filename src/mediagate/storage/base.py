@@ -1,0 +1,64 @@
+"""The storage interface, documented once.
+
+Keys are ours: ``{AccountSid}/{MediaSid}``, derived from sids and never from
+a client's filename (the filename lives only in the database). Backends
+translate their own errors into ``ObjectNotFound`` so that nothing above this
+package imports a provider's exception types.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+_KEY = re.compile(r"^AC[0-9a-f]{32}/ME[0-9a-f]{32}$")
+
+
+class ObjectNotFound(FileNotFoundError):
+    pass
+
+
+class InvalidKey(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+def media_key(account_sid: str, media_sid: str) -> str:
+    return check_key(f"{account_sid}/{media_sid}")
+
+
+def check_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise InvalidKey(f"not a media key: {key!r}")
+    return key
+
+
+class MediaStore(Protocol):
+    def put(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
+        """Store the chunks atomically: either the whole object exists afterwards or
+        nothing does (an exception from ``chunks`` leaves no trace)."""
+
+    def stat(self, key: str) -> int:
+        """Size in bytes; ``ObjectNotFound`` if absent."""
+
+    def stream(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``start..end`` (inclusive), in bounded chunks."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; absent objects are not an error."""
+
+    def local_path(self, key: str) -> Path | None:
+        """A filesystem path the edge may hand to the server for zero-copy sending,
+        or ``None`` for remote backends."""
+
+    def presigned_url(self, key: str, ttl: int, *, content_type: str, filename: str | None) -> str | None:
+        """A URL the object store itself serves, or ``None`` for "serve through us"."""

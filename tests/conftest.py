@@ -1,0 +1,53 @@
+"""Shared fixtures. Database-backed fixtures are parametrized over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mediagate.context import Runtime, build_runtime
+from mediagate.settings import Settings
+from tests.support.databases import fresh_database
+from tests.support.fileserver import FileServer, running_file_server
+from tests.support.server import RunningServer, running_server
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def runtime(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key=secrets.token_hex(32),
+        public_url="http://mediagate.test",
+        allow_private_media_urls=True,
+    )
+    rt = build_runtime(settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def files() -> Iterator[FileServer]:
+    with running_file_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """One real server process per backend for the whole session; tests make their own accounts."""
+    tmp = tmp_path_factory.mktemp(f"server-{request.param}")
+    with fresh_database(request.param, tmp) as url, running_server(tmp / "data", url) as srv:
+        yield srv

@@ -1,0 +1,107 @@
+"""Start the real ``mediagate serve`` process for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mediagate.context import Runtime, build_runtime
+from mediagate.services import accounts
+from mediagate.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDIAGATE = Path(sys.executable).parent / "mediagate"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Account:
+    sid: str
+    token: str
+
+
+@dataclass
+class RunningServer:
+    base_url: str
+    env: dict[str, str]
+    runtime: Runtime  # same database and master secret, for arranging state directly
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def new_account(self, name: str = "e2e") -> Account:
+        created = accounts.create(self.runtime, name)
+        return Account(created.account.sid, created.auth_token)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextmanager
+def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Iterator[RunningServer]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "MEDIAGATE_DATA_DIR": str(data_dir),
+        "MEDIAGATE_DATABASE_URL": database_url,
+        "MEDIAGATE_SECRET_KEY": secrets.token_hex(32),
+        "MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS": "true",
+        "MEDIAGATE_LOG_LEVEL": "info",
+        **extra_env,
+    }
+    log_path = data_dir / "server.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(MEDIAGATE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("mediagate exited early:\n" + log_path.read_text())
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("mediagate did not start:\n" + log_path.read_text())
+            time.sleep(0.1)
+        settings = Settings(
+            data_dir=data_dir,
+            database_url=database_url,
+            secret_key=env["MEDIAGATE_SECRET_KEY"],
+            public_url=base,
+            allow_private_media_urls=True,
+        )
+        rt = build_runtime(settings, migrate=False)
+        try:
+            yield RunningServer(base, env, rt, proc, log_path)
+        finally:
+            rt.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
