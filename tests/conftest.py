@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,22 @@ def runtime(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
 def files() -> Iterator[FileServer]:
     with running_file_server() as server:
         yield server
+
+
+@pytest.fixture
+def server_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., RunningServer]]:
+    """Start extra servers with their own environment (e.g. a short signed-URL TTL,
+    or private MediaUrl hosts refused); each on SQLite unless ``backend`` says otherwise."""
+    with ExitStack() as stack:
+
+        def start(backend: str = "sqlite", **env: str) -> RunningServer:
+            tmp = tmp_path_factory.mktemp(f"extra-{backend}")
+            url = stack.enter_context(fresh_database(backend, tmp))
+            return stack.enter_context(running_server(tmp / "data", url, **env))
+
+        yield start
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
 
-from mediagate.api import keys, media, messages, messaging_settings
+from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
 from mediagate.context import Runtime
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
@@ -42,7 +42,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 404:
         return await _api_error(request, NotFound(request.url.path))
     if exc.status_code == 405:
-        return await _api_error(request, MethodNotAllowed())
+        response = await _api_error(request, MethodNotAllowed())
+        # RFC 9110 15.5.6: a 405 must carry Allow; Starlette puts it on the exception.
+        response.headers.update(exc.headers or {})
+        return response
     return JSONResponse(
         twilio_error_body(20000 + exc.status_code, str(exc.detail), exc.status_code),
         status_code=exc.status_code,
@@ -67,6 +70,9 @@ def create_app(rt: Runtime) -> Starlette:
         *messages.routes,
         *keys.routes,
         *messaging_settings.routes,
+        *accounts.routes,
+        *auth_tokens.routes,
+        *iam_keys.routes,
         Route("/healthz", health, methods=["GET"]),
     ]
     # Host routes must not shadow the API on its own host: put them last.

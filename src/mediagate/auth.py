@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from mediagate import sids
 from mediagate.db.models import Account, ApiKey
-from mediagate.errors import Unauthorized
+from mediagate.errors import Forbidden, Unauthorized
+from mediagate.permissions import GRANTABLE, STANDARD_DENIED
 
 if TYPE_CHECKING:
     from mediagate.crypto import Keyring
@@ -29,10 +31,23 @@ class Principal:
     credential_sid: str  # AC... for an auth token, SK... for an API key
     kind: str  # "auth_token" | "secondary_auth_token" | "api_key"
     key_kind: str = "main"  # for API keys: "main" | "standard" | "restricted"
+    permissions: frozenset[str] = frozenset()  # restricted keys only
 
     @property
     def actor(self) -> str:
         return self.credential_sid
+
+    def allows(self, permission: str) -> bool:
+        if self.kind != "api_key" or self.key_kind == "main":
+            return True
+        if self.key_kind == "standard":
+            return permission not in STANDARD_DENIED
+        return permission in self.permissions and permission in GRANTABLE
+
+
+def require_permission(principal: Principal, permission: str) -> None:
+    if not principal.allows(permission):
+        raise Forbidden("Authorization Failed", code=70051)
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
@@ -43,7 +58,10 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
         return None
     try:
         decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        # ValueError: b64decode refuses a str with non-ASCII characters (a
+        # header with raw UTF-8/latin-1 bytes); that is a bad credential (401),
+        # not a server error (it used to escape as a 500).
         return None
     user, sep, password = decoded.partition(":")
     if not sep:
@@ -56,7 +74,12 @@ def authenticate(session: Session, keyring: Keyring, header: str | None) -> Prin
     creds = parse_basic(header)
     if creds is None:
         raise Unauthorized()
-    user, secret = creds
+    return verify_credentials(session, keyring, *creds)
+
+
+def verify_credentials(session: Session, keyring: Keyring, user: str, secret: str) -> Principal:
+    """Check an ``AccountSid``/auth token or ``SKxxx``/secret pair (the API's
+    Basic header and the console's login form share this)."""
     if sids.is_sid(user, sids.ACCOUNT):
         account = session.get(Account, user)
         if account is None or account.status != "active":
@@ -73,7 +96,10 @@ def authenticate(session: Session, keyring: Keyring, header: str | None) -> Prin
         owner = session.get(Account, key.account_sid)
         if owner is None or owner.status != "active":
             raise Unauthorized()
-        return Principal(key.account_sid, key.sid, "api_key", key.kind)
+        granted: frozenset[str] = frozenset()
+        if key.kind == "restricted" and key.permissions:
+            granted = frozenset(json.loads(key.permissions))
+        return Principal(key.account_sid, key.sid, "api_key", key.kind, granted)
     raise Unauthorized()
 
 
@@ -86,11 +112,15 @@ def can_reach(session: Session, principal: Principal, account_sid: str) -> bool:
     return target is not None and target.owner_account_sid == principal.account_sid
 
 
-def require(session: Session, keyring: Keyring, header: str | None, account_sid: str) -> Principal:
+def require(
+    session: Session, keyring: Keyring, header: str | None, account_sid: str, permission: str | None = None
+) -> Principal:
     principal = authenticate(session, keyring, header)
     if not can_reach(session, principal, account_sid):
         raise Unauthorized()
     target = session.get(Account, account_sid)
     if target is None or target.status != "active":
         raise Unauthorized()
+    if permission is not None:
+        require_permission(principal, permission)
     return principal

@@ -210,12 +210,23 @@ def settings_set(
 def keys_create(
     account_sid: str,
     friendly_name: Annotated[str, typer.Option("--friendly-name")] = "",
+    kind: Annotated[str, typer.Option("--kind", help="main, standard or restricted.")] = "standard",
+    permission: Annotated[
+        list[str] | None, typer.Option("--permission", help="For restricted keys; repeat for each.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Create an API key; its secret is shown this once."""
+    """Create an API key; its secret is shown this once. Main keys (full access,
+    including keys and subaccounts) can only be made here, as at Twilio's console."""
     from mediagate.services import keys
 
-    created = keys.create(_runtime(), _account_sid(account_sid), friendly_name, actor="cli")
+    try:
+        perms = keys.parse_policy(json.dumps({"allow": permission})) if kind == "restricted" else None
+        created = keys.create(
+            _runtime(), _account_sid(account_sid), friendly_name, actor="cli", kind=kind, permissions=perms
+        )
+    except ApiError as exc:
+        _fail(exc.message)
     if as_json:
         sys.stdout.write(json.dumps({"sid": created.key.sid, "secret": created.secret,
                                      "friendly_name": created.key.friendly_name}) + "\n")  # fmt: skip

@@ -59,7 +59,9 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         sessions=sessions,
         keyring=keyring,
         store=store,
-        signer=Signer(signing_keys.loader(sessions, keyring), settings.signed_url_ttl),
+        signer=Signer(
+            signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
+        ),
         fetcher=MediaFetcher(policy),
     )
     signing_keys.ensure_active(runtime)

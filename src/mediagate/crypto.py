@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -33,6 +34,12 @@ class Keyring:
             raise ValueError("the master secret must be at least 32 bytes")
         self._pepper = _derive(master, b"credential-hash")
         self._aead = AESGCM(_derive(master, b"seal"))
+        self._master = master
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one named purpose (e.g. signing console session
+        cookies), independent of the credential pepper and the sealing key."""
+        return _derive(self._master, b"derived:" + purpose.encode())
 
     def hash_secret(self, secret: str) -> str:
         return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
@@ -66,13 +73,20 @@ def load_master_secret(configured: str, data_dir: Path) -> bytes:
     path = data_dir / "secret.key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
+        # Write the key to a private temporary file first, then link it into
+        # place: os.link is atomic and fails if the name exists, so a process
+        # starting at the same moment never reads a half-written (empty) key
+        # file, which an O_EXCL create followed by a write allowed.
+        fd, tmp = tempfile.mkstemp(dir=data_dir, prefix=".secret.key.")  # mode 0600
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process won the race; use its key
-            pass
-        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
                 fh.flush()
                 os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:  # another process won the race; use its key
+                pass
+        finally:
+            os.unlink(tmp)
     return bytes.fromhex(path.read_text().strip())

@@ -31,11 +31,21 @@ class Settings(BaseSettings):
     secure_media_url: str = ""
     public_media_url: str = ""
     signed_url_ttl: int = Field(default=14400, ge=1, le=7 * 24 * 3600)
+    # How often each process re-reads signing keys, i.e. how long a key
+    # retired by another process may still verify here.
+    signing_key_refresh: float = Field(default=5.0, gt=0, le=300)
     allow_private_media_urls: bool = False
     secret_key: str = ""
     # Upper bound on a single stored object, whatever the channel allows.
     max_media_bytes: int = Field(default=100 * 1024 * 1024, ge=1024)
     log_level: str = "info"
+    # Webhook retries wait base, 2*base, 4*base, ... (capped at 10 minutes) between attempts.
+    webhook_retry_base: float = Field(default=1.0, gt=0, le=600)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    # Web console sessions: signed out after this long without a request, and
+    # after this long in any case.
+    console_idle_timeout: int = Field(default=30 * 60, ge=1)
+    console_session_max_age: int = Field(default=12 * 3600, ge=1)
 
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod

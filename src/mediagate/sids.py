@@ -27,4 +27,5 @@ def is_sid(value: str, *prefixes: str) -> bool:
     if pattern is None:
         pattern = re.compile(rf"^(?:{key})[0-9a-fA-F]{{32}}$")
         _PATTERNS[key] = pattern
-    return pattern.match(value) is not None
+    # fullmatch: with match, ``$`` also accepted a trailing newline ("AC...\n").
+    return pattern.fullmatch(value) is not None

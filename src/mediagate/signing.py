@@ -97,8 +97,10 @@ class Signer:
             raise SignatureInvalid("The URL is not a valid signed media URL.")
         self._ensure_fresh()
         key = self._keys.get(kid)
-        if key is None:
-            # A key we have never seen may have been created by another process just now.
+        if key is None and time.monotonic() - self._loaded_at > 1.0:
+            # A key we have never seen may have been created by another process
+            # just now; at most one such reload a second, so made-up key ids
+            # cannot turn into a database query per request.
             self.reload()
             key = self._keys.get(kid)
         if key is None or not key.active:

@@ -62,6 +62,7 @@ def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Itera
         "MEDIAGATE_SECRET_KEY": secrets.token_hex(32),
         "MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS": "true",
         "MEDIAGATE_LOG_LEVEL": "info",
+        "MEDIAGATE_SIGNING_KEY_REFRESH": "0.5",
         **extra_env,
     }
     log_path = data_dir / "server.log"
@@ -92,7 +93,9 @@ def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Itera
             database_url=database_url,
             secret_key=env["MEDIAGATE_SECRET_KEY"],
             public_url=base,
-            allow_private_media_urls=True,
+            allow_private_media_urls=env["MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS"] == "true",
+            signed_url_ttl=int(env.get("MEDIAGATE_SIGNED_URL_TTL", "14400")),
+            signing_key_refresh=0.5,
         )
         rt = build_runtime(settings, migrate=False)
         try:

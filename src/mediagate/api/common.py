@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from mediagate import auth, sids
 from mediagate.auth import Principal
 from mediagate.context import Runtime
-from mediagate.errors import BadRequest
+from mediagate.errors import BadRequest, Unauthorized
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,14 +49,33 @@ async def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-async def principal(request: Request, account_sid: str) -> Principal:
-    """The one auth dependency: a frozen principal allowed to act on ``account_sid``."""
+async def principal(request: Request, account_sid: str, permission: str | None = None) -> Principal:
+    """The one auth dependency: a frozen principal allowed to act on ``account_sid``
+    (and, when given, holding ``permission``); 401/403 otherwise."""
     rt = runtime(request)
     header = request.headers.get("authorization")
 
     def check() -> Principal:
         with rt.sessions() as session:
-            return auth.require(session, rt.keyring, header, account_sid)
+            return auth.require(session, rt.keyring, header, account_sid, permission)
+
+    return await call(check)
+
+
+async def authenticated(request: Request, permission: str, reach: str | None = None) -> Principal:
+    """For resources whose path names no account (accounts v1, IAM) or that must
+    also see suspended subaccounts: a valid credential holding ``permission``
+    that, when ``reach`` is given, reaches that account whatever its status."""
+    rt = runtime(request)
+    header = request.headers.get("authorization")
+
+    def check() -> Principal:
+        with rt.sessions() as session:
+            found = auth.authenticate(session, rt.keyring, header)
+            if reach is not None and not auth.can_reach(session, found, reach):
+                raise Unauthorized()
+            auth.require_permission(found, permission)
+            return found
 
     return await call(check)
 
@@ -72,6 +91,16 @@ async def form(request: Request) -> FormData:
         "",
     ):
         raise BadRequest("Send parameters as application/x-www-form-urlencoded.", code=20001)
+    # Content-Length is absent with chunked transfer encoding, so the check above
+    # alone let bodies of any size through (up to Starlette's 1 MB per field):
+    # count the bytes that actually arrive and stop at the limit. ``request.form``
+    # then parses the buffered body (Starlette's stream() replays ``_body``).
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > MAX_FORM_BYTES:
+            raise BadRequest(f"Request body must be at most {MAX_FORM_BYTES} bytes.", code=20001)
+    request._body = bytes(received)
     try:
         return await request.form(max_files=0, max_fields=200)
     except Exception as exc:

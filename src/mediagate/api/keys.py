@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
     call,
@@ -23,8 +24,7 @@ from mediagate.services import keys
 
 async def keys_list(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid)
-    keys.ensure_may_manage_keys(who)
+    who = await principal(request, account_sid, perms.MANAGE_KEYS)
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
@@ -49,8 +49,7 @@ async def keys_list(request: Request) -> Response:
 async def key_instance(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     key_sid = path_sid(request, "key_sid")
-    who = await principal(request, account_sid)
-    keys.ensure_may_manage_keys(who)
+    who = await principal(request, account_sid, perms.MANAGE_KEYS)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(keys.delete, rt, account_sid, key_sid, actor=who.actor)

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import call, json_response, path_sid, principal, query_dict, runtime
 from mediagate.paging import envelope, parse_page_request
@@ -17,7 +18,7 @@ _FILTERS = ("DateCreated", "DateCreated<", "DateCreated>")
 async def list_media(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
-    await principal(request, account_sid)
+    await principal(request, account_sid, perms.MEDIA_READ)
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(media.page, runtime(request), account_sid, message_sid, query, req)
@@ -38,7 +39,8 @@ async def media_instance(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
     media_sid = path_sid(request, "media_sid")
-    who = await principal(request, account_sid)
+    perm = perms.MEDIA_DELETE if request.method == "DELETE" else perms.MEDIA_READ
+    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(media.delete, rt, account_sid, message_sid, media_sid, actor=who.actor)

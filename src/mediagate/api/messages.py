@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
     call,
@@ -27,7 +28,7 @@ _FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 
 async def create_message(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid)
+    who = await principal(request, account_sid, perms.MESSAGES_CREATE)
     data = await form(request)
     media_urls = data.getlist("MediaUrl")
     if any(not isinstance(u, str) for u in media_urls):
@@ -51,7 +52,7 @@ async def create_message(request: Request) -> Response:
 
 async def list_messages(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
-    await principal(request, account_sid)
+    await principal(request, account_sid, perms.MESSAGES_READ)
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(messages.page, runtime(request), account_sid, query, req)
@@ -71,7 +72,8 @@ async def list_messages(request: Request) -> Response:
 async def message_instance(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
-    who = await principal(request, account_sid)
+    perm = perms.MESSAGES_DELETE if request.method == "DELETE" else perms.MESSAGES_READ
+    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(messages.delete_message, rt, account_sid, message_sid, actor=who.actor)
@@ -79,9 +81,16 @@ async def message_instance(request: Request) -> Response:
     return json_response(rep.message(await call(messages.get, rt, account_sid, message_sid)))
 
 
+async def messages_collection(request: Request) -> Response:
+    # One route for both methods, so that a 405 (e.g. PUT) lists GET and POST in Allow;
+    # with two routes Starlette answered from the first and advertised only GET.
+    if request.method == "POST":
+        return await create_message(request)
+    return await list_messages(request)
+
+
 PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages"
 routes = [
-    Route(PREFIX + ".json", list_messages, methods=["GET"]),
-    Route(PREFIX + ".json", create_message, methods=["POST"]),
+    Route(PREFIX + ".json", messages_collection, methods=["GET", "POST"]),
     Route(PREFIX + "/{message_sid}.json", message_instance, methods=["GET", "DELETE"]),
 ]

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mediagate import permissions as perms
 from mediagate.api.common import bool_field, call, form, json_response, path_sid, principal, runtime
 from mediagate.errors import BadRequest
 from mediagate.services import accounts
@@ -26,15 +27,14 @@ def body(rt_public_url: str, s: accounts.MessagingSettings) -> dict[str, object]
 
 async def messaging_settings(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid)
+    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
+    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
         enabled = bool_field(data, "EnforceMediaHttpAuth")
         if enabled is None:
             raise BadRequest("EnforceMediaHttpAuth is required (true or false).", code=20001)
-        if who.kind == "api_key" and who.key_kind == "restricted":
-            raise BadRequest("Restricted API keys cannot change account settings.", code=70051, status=403)
         current = await call(accounts.set_enforcement, rt, account_sid, enabled, actor=who.actor, via="api")
     else:
         current = await call(accounts.messaging_settings, rt, account_sid)

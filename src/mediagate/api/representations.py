@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediagate.db.models import ApiKey, Media, Message
+from mediagate.db.models import Account, ApiKey, Media, Message
+from mediagate.services.keys import policy_of
 from mediagate.services.media import media_path
 from mediagate.services.messages import message_path
 from mediagate.timefmt import rfc2822
@@ -60,3 +61,38 @@ def key(k: ApiKey) -> dict[str, Any]:
 
 def new_key(k: ApiKey, secret: str) -> dict[str, Any]:
     return {**key(k), "secret": secret}
+
+
+def account(a: Account, *, include_token: str | None) -> dict[str, Any]:
+    base = f"/2010-04-01/Accounts/{a.sid}"
+    return {
+        "auth_token": include_token,
+        "date_created": rfc2822(a.date_created),
+        "date_updated": rfc2822(a.date_updated),
+        "friendly_name": a.friendly_name,
+        "owner_account_sid": a.owner_account_sid or a.sid,
+        "sid": a.sid,
+        "status": a.status,
+        "subresource_uris": {
+            "messages": f"{base}/Messages.json",
+            "keys": f"{base}/Keys.json",
+            "incoming_phone_numbers": f"{base}/IncomingPhoneNumbers.json",
+            "signing_keys": f"{base}/SigningKeys.json",
+        },
+        "type": "Full",
+        "uri": f"{base}.json",
+    }
+
+
+def iam_key(k: ApiKey, public_url: str, *, secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "sid": k.sid,
+        "friendly_name": k.friendly_name,
+        "date_created": rfc2822(k.date_created),
+        "date_updated": rfc2822(k.date_updated),
+        "policy": policy_of(k),
+        "url": f"{public_url}/v1/Keys/{k.sid}",
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body

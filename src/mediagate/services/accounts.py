@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy import update as sa_update
 
 from mediagate import sids
-from mediagate.db.models import Account, Media, SettingChange
-from mediagate.errors import BadRequest, NotFound
+from mediagate.db.models import Account, AuditEvent, Media, Message, SettingChange
+from mediagate.errors import BadRequest, Forbidden, NotFound
+from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -149,3 +152,147 @@ def protection_counts(rt: Runtime, account_sid: str) -> ProtectionCounts:
         ).all()
     counts = {bool(flag): int(n) for flag, n in rows}
     return ProtectionCounts(legacy_public=counts.get(False, 0), auth_required=counts.get(True, 0))
+
+
+# --- subaccounts -----------------------------------------------------------------------------
+
+STATUSES = ("active", "suspended", "closed")
+
+
+def create_subaccount(rt: Runtime, parent_sid: str, friendly_name: str | None) -> NewAccount:
+    parent = get(rt, parent_sid)
+    if parent.owner_account_sid is not None:
+        # Twilio allows one level: a subaccount cannot have subaccounts.
+        raise Forbidden("A subaccount cannot create subaccounts.", code=20403)
+    name = (friendly_name or "").strip() or f"SubAccount Created at {utcnow():%Y-%m-%d %I:%M %p}"
+    return create(rt, name, owner_sid=parent_sid)
+
+
+def reachable_page(rt: Runtime, principal_account: str, query: Mapping[str, str], req: PageRequest) -> Page:
+    """The credential's own account and its subaccounts, as Twilio lists them."""
+    stmt = select(Account).where(
+        or_(Account.sid == principal_account, Account.owner_account_sid == principal_account)
+    )
+    if query.get("FriendlyName"):
+        stmt = stmt.where(Account.friendly_name == query["FriendlyName"])
+    if query.get("Status"):
+        if query["Status"] not in STATUSES:
+            raise BadRequest("Status must be active, suspended or closed.", code=20001)
+        stmt = stmt.where(Account.status == query["Status"])
+    with rt.sessions() as session:
+        return fetch_page(session, stmt, Account.date_created, Account.sid, req)
+
+
+def subaccounts(rt: Runtime, parent_sid: str) -> list[Account]:
+    with rt.sessions() as session:
+        return list(
+            session.scalars(
+                select(Account).where(Account.owner_account_sid == parent_sid).order_by(Account.date_created)
+            )
+        )
+
+
+def update(
+    rt: Runtime, account_sid: str, *, actor_account: str, friendly_name: str | None, status: str | None
+) -> Account:
+    """Rename, suspend, reactivate or close. Only the parent changes a
+    subaccount's status; a main account's own status is not changed here.
+    Closing is final and deletes the account's media (rows, then objects)."""
+    if status is not None and status not in STATUSES:
+        raise BadRequest("Status must be active, suspended or closed.", code=20001)
+    keys_to_delete: list[str] = []
+    with rt.tx() as session:
+        account = session.get(Account, account_sid, with_for_update=True)
+        if account is None:
+            raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
+        if friendly_name is not None:
+            name = friendly_name.strip()
+            if not name or len(name) > 64:
+                raise BadRequest("FriendlyName must be 1 to 64 characters.", code=20001)
+            account.friendly_name = name
+        if status is not None and status != account.status:
+            if account.owner_account_sid is None or account.owner_account_sid != actor_account:
+                raise Forbidden("Only the parent account can change a subaccount's status.", code=20403)
+            if account.status == "closed":
+                raise BadRequest("A closed account cannot be reopened.", code=20001)
+            account.status = status
+            session.add(
+                AuditEvent(
+                    account_sid=account_sid,
+                    actor=actor_account,
+                    action=f"account.{status}",
+                    target=account_sid,
+                )
+            )
+            if status == "closed":
+                keys_to_delete = list(
+                    session.scalars(select(Media.storage_key).where(Media.account_sid == account_sid))
+                )
+                session.execute(delete(Media).where(Media.account_sid == account_sid))
+                session.execute(
+                    sa_update(Message).where(Message.account_sid == account_sid).values(num_media=0)
+                )
+    for key in keys_to_delete:
+        rt.store.delete(key)
+    return get(rt, account_sid)
+
+
+# --- auth token rotation (Twilio's accounts v1 AuthTokens API) ----------------------------------
+
+
+@dataclass(frozen=True)
+class TokenChange:
+    account_sid: str
+    token: str
+    date_created: datetime
+    date_updated: datetime
+
+
+def create_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> TokenChange:
+    """A new secondary token (replacing any previous one); both tokens work until promotion."""
+    token = secrets.token_hex(16)
+    now = utcnow()
+    with rt.tx() as session:
+        account = session.get(Account, account_sid, with_for_update=True)
+        if account is None:
+            raise NotFound("/v1/AuthTokens/Secondary")
+        account.secondary_token_hash = rt.keyring.hash_secret(token)
+        account.secondary_token_sealed = rt.keyring.seal(
+            token, context=_token_context(account_sid, "secondary")
+        )
+        account.secondary_token_created = now
+        session.add(AuditEvent(account_sid=account_sid, actor=actor, action="auth_token.secondary.create"))
+    return TokenChange(account_sid, token, now, now)
+
+
+def delete_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> None:
+    with rt.tx() as session:
+        account = session.get(Account, account_sid, with_for_update=True)
+        if account is None or account.secondary_token_hash is None:
+            raise NotFound("/v1/AuthTokens/Secondary")
+        account.secondary_token_hash = None
+        account.secondary_token_sealed = None
+        account.secondary_token_created = None
+        session.add(AuditEvent(account_sid=account_sid, actor=actor, action="auth_token.secondary.delete"))
+
+
+def promote_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> TokenChange:
+    """The secondary token becomes the primary; the old primary fails from the next request."""
+    now = utcnow()
+    with rt.tx() as session:
+        account = session.get(Account, account_sid, with_for_update=True)
+        if account is None:
+            raise NotFound("/v1/AuthTokens/Promote")
+        if account.secondary_token_hash is None or account.secondary_token_sealed is None:
+            raise BadRequest("There is no secondary auth token to promote.", code=20001)
+        token = rt.keyring.unseal(
+            account.secondary_token_sealed, context=_token_context(account_sid, "secondary")
+        )
+        account.auth_token_hash = account.secondary_token_hash
+        account.auth_token_sealed = rt.keyring.seal(token, context=_token_context(account_sid, "primary"))
+        account.secondary_token_hash = None
+        account.secondary_token_sealed = None
+        account.secondary_token_created = None
+        session.add(AuditEvent(account_sid=account_sid, actor=actor, action="auth_token.promote"))
+        created = account.date_created
+    return TokenChange(account_sid, token, created, now)

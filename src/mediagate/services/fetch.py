@@ -83,6 +83,8 @@ class TooLarge(FetchError):
 
 
 def system_resolver(host: str, port: int) -> list[str]:
+    # getaddrinfo has no timeout parameter; it is bounded by the system's resolv.conf
+    # settings, which is why the deadline is re-checked right after resolving.
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 

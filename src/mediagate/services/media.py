@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from mediagate import auth
-from mediagate.db.models import AuditEvent, Media, Message
+from mediagate import auth, sids
+from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
+from mediagate.permissions import MEDIA_READ
 from mediagate.services.messages import _apply_day, date_filters, message_path
+from mediagate.storage import media_key
+from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -64,6 +67,53 @@ def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, a
     rt.store.delete(key)
 
 
+def add(
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    content_type: str,
+    chunks: Iterable[bytes],
+    *,
+    filename: str | None = None,
+) -> Media:
+    """Store bytes that arrived by another route than MediaUrl (a carrier's
+    inbound message, an import) as media of an existing message, with the
+    account's *current* setting. The object is written before the row."""
+    with rt.sessions() as session:
+        account = session.get(Account, account_sid)
+        message = session.get(Message, message_sid)
+        if account is None or message is None or message.account_sid != account_sid:
+            raise NotFound(message_path(account_sid, message_sid))
+        auth_required = account.enforce_media_http_auth
+    sid = sids.new_sid(sids.MEDIA)
+    stored = rt.store.put(media_key(account_sid, sid), chunks)
+    now = utcnow()
+    row = Media(
+        sid=sid,
+        account_sid=account_sid,
+        message_sid=message_sid,
+        content_type=content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        filename=filename,
+        storage_key=stored.key,
+        auth_required=auth_required,
+        date_created=now,
+        date_updated=now,
+    )
+    try:
+        with rt.tx() as session:
+            session.add(row)
+            msg = session.get(Message, message_sid)
+            if msg is None:
+                raise NotFound(message_path(account_sid, message_sid))
+            msg.num_media += 1
+    except BaseException:
+        rt.store.delete(stored.key)
+        raise
+    return row
+
+
 def content_location(
     rt: Runtime, account_sid: str, message_sid: str, media_sid: str, authorization: str | None
 ) -> str:
@@ -75,7 +125,11 @@ def content_location(
     in the path even when the media is public.
     """
     with rt.sessions() as session:
-        principal = auth.require(session, rt.keyring, authorization, account_sid) if authorization else None
+        principal = (
+            auth.require(session, rt.keyring, authorization, account_sid, MEDIA_READ)
+            if authorization
+            else None
+        )
         media = session.get(Media, media_sid)
         found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
         credential = principal.credential_sid if principal else "-"

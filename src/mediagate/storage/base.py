@@ -37,7 +37,9 @@ def media_key(account_sid: str, media_sid: str) -> str:
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    # fullmatch, not match: ``$`` also matches before a trailing newline, which
+    # let "AC.../ME...\n" through as a key (and onto disk as a stray file name).
+    if not _KEY.fullmatch(key):
         raise InvalidKey(f"not a media key: {key!r}")
     return key
 

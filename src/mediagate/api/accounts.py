@@ -1,0 +1,80 @@
+"""``/2010-04-01/Accounts``: the credential's account and its subaccounts."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import permissions as perms
+from mediagate.api import representations as rep
+from mediagate.api.common import (
+    authenticated,
+    call,
+    form,
+    json_response,
+    path_sid,
+    query_dict,
+    runtime,
+    text_field,
+)
+from mediagate.context import Runtime
+from mediagate.db.models import Account
+from mediagate.paging import envelope, parse_page_request
+from mediagate.services import accounts
+
+
+def _body(rt: Runtime, account: Account) -> dict[str, object]:
+    # Twilio returns the auth token to whoever may manage the account.
+    return rep.account(account, include_token=accounts.reveal_auth_token(rt, account))
+
+
+async def accounts_list(request: Request) -> Response:
+    who = await authenticated(request, perms.MANAGE_ACCOUNTS)
+    rt = runtime(request)
+    if request.method == "POST":
+        data = await form(request)
+        created = await call(
+            accounts.create_subaccount, rt, who.account_sid, text_field(data, "FriendlyName")
+        )
+        return json_response(rep.account(created.account, include_token=created.auth_token), 201)
+    query = query_dict(request)
+    req = parse_page_request(query)
+    page = await call(accounts.reachable_page, rt, who.account_sid, query, req)
+    items = await call(lambda: [_body(rt, a) for a in page.rows])
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters={k: query[k] for k in ("FriendlyName", "Status") if query.get(k)},
+            req=req,
+            page=page,
+            list_key="accounts",
+            items=items,
+            current_query=request.url.query,
+        )
+    )
+
+
+async def account_instance(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    who = await authenticated(request, perms.MANAGE_ACCOUNTS, reach=account_sid)
+    rt = runtime(request)
+    if request.method == "POST":
+        data = await form(request)
+        account = await call(
+            accounts.update,
+            rt,
+            account_sid,
+            actor_account=who.account_sid,
+            friendly_name=text_field(data, "FriendlyName"),
+            status=text_field(data, "Status"),
+        )
+    else:
+        account = await call(accounts.get, rt, account_sid)
+    return json_response(await call(_body, rt, account))
+
+
+routes = [
+    Route("/2010-04-01/Accounts.json", accounts_list, methods=["GET", "POST"]),
+    Route("/2010-04-01/Accounts/{account_sid}.json", account_instance, methods=["GET", "POST"]),
+]

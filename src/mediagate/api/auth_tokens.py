@@ -1,0 +1,55 @@
+"""Twilio's accounts v1 auth-token rotation: ``/v1/AuthTokens/Secondary`` and ``/Promote``.
+
+The account is the credential's own. Dates here are ISO 8601, as in Twilio's v1 APIs.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import permissions as perms
+from mediagate.api.common import authenticated, call, json_response, runtime
+from mediagate.services import accounts
+from mediagate.timefmt import iso
+
+
+async def secondary(request: Request) -> Response:
+    who = await authenticated(request, perms.MANAGE_ACCOUNTS)
+    rt = runtime(request)
+    if request.method == "DELETE":
+        await call(accounts.delete_secondary_token, rt, who.account_sid, actor=who.actor)
+        return Response(status_code=204)
+    change = await call(accounts.create_secondary_token, rt, who.account_sid, actor=who.actor)
+    return json_response(
+        {
+            "account_sid": change.account_sid,
+            "date_created": iso(change.date_created),
+            "date_updated": iso(change.date_updated),
+            "secondary_auth_token": change.token,
+            "url": f"{rt.settings.public_url}/v1/AuthTokens/Secondary",
+        },
+        201,
+    )
+
+
+async def promote(request: Request) -> Response:
+    who = await authenticated(request, perms.MANAGE_ACCOUNTS)
+    rt = runtime(request)
+    change = await call(accounts.promote_secondary_token, rt, who.account_sid, actor=who.actor)
+    return json_response(
+        {
+            "account_sid": change.account_sid,
+            "auth_token": change.token,
+            "date_created": iso(change.date_created),
+            "date_updated": iso(change.date_updated),
+            "url": f"{rt.settings.public_url}/v1/AuthTokens/Promote",
+        }
+    )
+
+
+routes = [
+    Route("/v1/AuthTokens/Secondary", secondary, methods=["POST", "DELETE"]),
+    Route("/v1/AuthTokens/Promote", promote, methods=["POST"]),
+]

@@ -1,0 +1,115 @@
+"""Twilio's IAM v1 keys (``/v1/Keys``): standard and restricted keys with a Policy.
+
+v2010 ``Keys.json`` creates standard keys only, as at Twilio; restricted keys
+come from here (twilio-python: ``client.iam.v1.new_api_key.create(...)`` with
+``client.iam.base_url`` pointed at mediagate).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import permissions as perms
+from mediagate import sids
+from mediagate.api import representations as rep
+from mediagate.api.common import (
+    authenticated,
+    call,
+    form,
+    json_response,
+    path_sid,
+    query_dict,
+    runtime,
+    text_field,
+)
+from mediagate.errors import BadRequest
+from mediagate.paging import _token, parse_page_request
+from mediagate.services import keys
+
+
+def _account_param(value: str | None) -> str:
+    if not value or not sids.is_sid(value, sids.ACCOUNT):
+        raise BadRequest("AccountSid is required: AC followed by 32 hex digits.", code=20001)
+    return value
+
+
+async def keys_collection(request: Request) -> Response:
+    rt = runtime(request)
+    if request.method == "POST":
+        data = await form(request)
+        account_sid = _account_param(text_field(data, "AccountSid"))
+        who = await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
+        key_type = (text_field(data, "KeyType") or "standard").lower()
+        permissions = keys.parse_policy(text_field(data, "Policy")) if key_type == "restricted" else None
+        created = await call(
+            keys.create,
+            rt,
+            account_sid,
+            text_field(data, "FriendlyName"),
+            actor=who.actor,
+            kind=key_type,
+            permissions=permissions,
+        )
+        return json_response(rep.iam_key(created.key, rt.settings.public_url, secret=created.secret), 201)
+    query = query_dict(request)
+    account_sid = _account_param(query.get("AccountSid"))
+    await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
+    req = parse_page_request(query)
+    page = await call(keys.page, rt, account_sid, req)
+    base = f"{rt.settings.public_url}/v1/Keys"
+
+    def url(number: int, token: str | None) -> str:
+        params: dict[str, Any] = {"AccountSid": account_sid, "PageSize": req.size, "Page": number}
+        if token:
+            params["PageToken"] = token
+        return f"{base}?{urlencode(params)}"
+
+    rows = page.rows
+    meta = {
+        "page": req.number,
+        "page_size": req.size,
+        "first_page_url": url(0, None),
+        "previous_page_url": url(max(req.number - 1, 0), _token(False, rows[0].date_created, rows[0].sid))
+        if page.has_previous and rows
+        else None,
+        "url": f"{base}?{request.url.query}",
+        "next_page_url": url(req.number + 1, _token(True, rows[-1].date_created, rows[-1].sid))
+        if page.has_next and rows
+        else None,
+        "key": "keys",
+    }
+    items = [{**rep.key(k), "flags": [k.kind]} for k in rows]
+    return json_response({"keys": items, "meta": meta})
+
+
+async def key_instance(request: Request) -> Response:
+    key_sid = path_sid(request, "key_sid")
+    rt = runtime(request)
+    who = await authenticated(request, perms.MANAGE_KEYS)
+    key = await call(keys.get_reachable, rt, who, key_sid)
+    if request.method == "DELETE":
+        await call(keys.delete, rt, key.account_sid, key_sid, actor=who.actor)
+        return Response(status_code=204)
+    if request.method == "POST":
+        data = await form(request)
+        policy = text_field(data, "Policy")
+        key = await call(
+            keys.update,
+            rt,
+            key.account_sid,
+            key_sid,
+            text_field(data, "FriendlyName"),
+            keys.parse_policy(policy) if policy is not None else None,
+        )
+    return json_response(rep.iam_key(key, rt.settings.public_url))
+
+
+routes = [
+    Route("/v1/Keys", keys_collection, methods=["GET", "POST"]),
+    Route("/v1/Keys/{key_sid}", key_instance, methods=["GET", "POST", "DELETE"]),
+]
