@@ -281,6 +281,41 @@ def signing_retire(kid: str) -> None:
     out.print(f"retired {kid}")
 
 
+media_app = typer.Typer(no_args_is_help=True, help="Explicit operations on stored media.")
+app.add_typer(media_app, name="media")
+
+
+@media_app.command("secure-legacy")
+def media_secure_legacy(
+    account_sid: str,
+    batch: Annotated[int, typer.Option(help="Media per committed batch.")] = 500,
+) -> None:
+    """Require HTTP auth for ACCOUNT_SID's legacy public media (resumable: just run it again)."""
+    from rich.progress import Progress as Bar
+
+    from mediagate.services import maintenance
+
+    rt = _runtime()
+    _account_sid(account_sid)
+    total = maintenance.legacy_count(rt, account_sid)
+    if total == 0:
+        out.print("no legacy public media")
+        return
+    with Bar(console=err) as bar:
+        task = bar.add_task("securing legacy media", total=total)
+        for step in maintenance.secure_legacy(rt, account_sid, actor="cli", batch=batch):
+            bar.update(task, completed=step.done, total=step.total)
+    out.print(f"{total} media now require HTTP auth")
+
+
+@media_app.command("gc")
+def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must be old.")] = 3600) -> None:
+    """Delete stored objects that no media row refers to."""
+    from mediagate.services import maintenance
+
+    out.print(f"removed {maintenance.collect_garbage(_runtime(), grace_seconds=grace)} orphaned objects")
+
+
 @app.command("migrate")
 def migrate() -> None:
     """Apply database migrations (serve does this at start)."""

@@ -185,7 +185,7 @@ def _apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:
 def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: str) -> None:
     """Delete the message and its media (Twilio's behaviour since 2020): rows
     first, then objects, so a crash in between leaves only an orphan file for
-    ``mediagate maintenance gc``, never a row pointing at nothing."""
+    ``mediagate media gc``, never a row pointing at nothing."""
     with rt.tx() as session:
         message = session.get(Message, message_sid)
         if message is None or message.account_sid != account_sid:

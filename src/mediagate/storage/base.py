@@ -58,6 +58,9 @@ class MediaStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object; absent objects are not an error."""
 
+    def iter_keys(self) -> Iterator[tuple[str, float]]:
+        """Every stored key with its modification time (for garbage collection)."""
+
     def local_path(self, key: str) -> Path | None:
         """A filesystem path the edge may hand to the server for zero-copy sending,
         or ``None`` for remote backends."""

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mediagate.storage.base import ObjectNotFound, StoredObject, check_key
+from mediagate.storage.base import InvalidKey, ObjectNotFound, StoredObject, check_key
 
 CHUNK = 256 * 1024
 
@@ -80,6 +80,14 @@ class LocalStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def iter_keys(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.glob("AC*/*/ME*"):
+            key = f"{path.parent.parent.name}/{path.name}"
+            try:
+                yield check_key(key), path.stat().st_mtime
+            except (InvalidKey, FileNotFoundError):
+                continue
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
