@@ -11,10 +11,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
 
+from mediagate import console
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
+from mediagate.api import carrier as carrier_api
+from mediagate.api import numbers as numbers_api
 from mediagate.context import Runtime
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
+from mediagate.services import webhooks
 
 log = logging.getLogger("mediagate")
 
@@ -73,12 +77,16 @@ def create_app(rt: Runtime) -> Starlette:
         *accounts.routes,
         *auth_tokens.routes,
         *iam_keys.routes,
+        *numbers_api.routes,
+        *carrier_api.routes,
         Route("/healthz", health, methods=["GET"]),
+        Mount("/console", routes=console.routes),
     ]
     # Host routes must not shadow the API on its own host: put them last.
     routes.sort(key=lambda r: isinstance(r, Host))
     app = Starlette(
         routes=routes,
+        lifespan=webhooks.lifespan(rt),  # the webhook delivery worker
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.runtime = rt

@@ -59,9 +59,17 @@ def serve(
     quickstart: Annotated[
         bool, typer.Option(help="Create an account if none exists and print how to use it.")
     ] = False,
+    server: Annotated[
+        str,
+        typer.Option(
+            help="ASGI server: uvicorn (uvloop + httptools) or granian (zero-copy file sends; "
+            "chosen by `make bench`, see bench/results/REPORT.md)."
+        ),
+    ] = "uvicorn",
 ) -> None:
     """Start the HTTP server (API, secured media host, public media host)."""
-    import uvicorn
+    if server not in ("uvicorn", "granian"):
+        _fail(f"--server must be uvicorn or granian, not {server!r}")
 
     os.environ["MEDIAGATE_HOST"] = host
     os.environ["MEDIAGATE_PORT"] = str(port)
@@ -72,6 +80,11 @@ def serve(
     if quickstart:
         _print_quickstart(rt)
     rt.close()
+    if server == "granian":
+        _serve_granian(host, port, workers, settings.log_level)
+        return
+    import uvicorn
+
     uvicorn.run(
         "mediagate.asgi:app",
         host=host,
@@ -81,6 +94,23 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
     )
+
+
+def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+    try:
+        from granian.constants import Interfaces
+        from granian.server import Server
+    except ImportError:
+        _fail("--server granian needs the granian package (pip install 'mediagate[granian]')")
+    Server(
+        "mediagate.asgi:app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        log_access=False,  # an access log would record signed-URL signatures
+        log_level=log_level.lower(),  # type: ignore[arg-type]
+    ).serve()
 
 
 def _print_quickstart(rt: Runtime) -> None:
@@ -314,6 +344,78 @@ def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must b
     from mediagate.services import maintenance
 
     out.print(f"removed {maintenance.collect_garbage(_runtime(), grace_seconds=grace)} orphaned objects")
+
+
+webhooks_app = typer.Typer(
+    no_args_is_help=True, help="Webhook deliveries (inbound messages, status callbacks)."
+)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@app.command("inbound")
+def inbound(
+    to: Annotated[str, typer.Option("--to", help="A number owned here (+E164 or whatsapp:+E164).")],
+    from_: Annotated[str, typer.Option("--from", help="The sender (+E164 or whatsapp:+E164).")],
+    body: Annotated[str, typer.Option("--body", help="Message text.")] = "",
+    media: Annotated[
+        list[str] | None, typer.Option("--media", help="A local file or an http(s) URL; repeatable.")
+    ] = None,
+    content_type: Annotated[
+        str | None,
+        typer.Option("--content-type", help="Content type of the local files (default: by extension)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Deliver an inbound SMS/MMS/WhatsApp message as a carrier would: it is stored under
+    the account that owns --to and its webhook is queued for that number's SmsUrl."""
+    from pathlib import Path
+
+    from mediagate.api import representations as rep
+    from mediagate.carriers import ingress
+
+    urls: list[str] = []
+    local: list[ingress.LocalFile] = []
+    for item in media or []:
+        if item.lower().startswith(("http://", "https://")):
+            urls.append(item)
+        else:
+            local.append(ingress.LocalFile(Path(item), content_type))
+    rt = _runtime()
+    try:
+        owner = ingress.resolve_owner(rt, to)
+        message = ingress.deliver(rt, owner, ingress.Inbound(to, from_, body, urls, local))
+    except ApiError as exc:
+        _fail(exc.message)
+    if as_json:
+        sys.stdout.write(json.dumps(rep.message(message)) + "\n")
+    else:
+        out.print(f"inbound {message.sid} for {message.account_sid} ({message.num_media} media)")
+
+
+@webhooks_app.command("list")
+def webhooks_list(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recent webhook deliveries, newest first, with every attempt."""
+    from mediagate.api import representations as rep
+    from mediagate.services import webhooks
+
+    rt = _runtime()
+    views = webhooks.list_recent(rt, _account_sid(account) if account else None, limit)
+    if as_json:
+        data = [rep.webhook_delivery(v.delivery, v.attempts) for v in views]
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    table = Table("Delivery", "Kind", "Message", "URL", "Status", "Attempts")
+    for v in views:
+        d = v.delivery
+        tries = ", ".join(
+            f"{a.status_code if a.status_code is not None else (a.error or '?')}" for a in v.attempts
+        )
+        table.add_row(d.sid, d.kind, d.message_sid or "", f"{d.method} {d.url}", d.status, tries or "-")
+    out.print(table)
 
 
 @app.command("migrate")

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
@@ -83,10 +84,9 @@ def load_master_secret(configured: str, data_dir: Path) -> bytes:
                 fh.write(secrets.token_hex(32))
                 fh.flush()
                 os.fsync(fh.fileno())
-            try:
+            # FileExistsError: another process won the race; use its key.
+            with contextlib.suppress(FileExistsError):
                 os.link(tmp, path)
-            except FileExistsError:  # another process won the race; use its key
-                pass
         finally:
             os.unlink(tmp)
     return bytes.fromhex(path.read_text().strip())

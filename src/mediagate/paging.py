@@ -27,6 +27,7 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DIGITS = re.compile(r"[0-9]{1,12}")
 _TOKEN = re.compile(r"^P([AB])(\d{1,20})_([A-Z]{2}[0-9a-f]{32})$")
 
 
@@ -48,7 +49,10 @@ def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # ASCII digits only, and few of them: str.isdigit() also accepts "²" or "٣", on
+    # which int() fails or surprises, and int() refuses strings over 4300 digits;
+    # either way the client got a 500 instead of a 400.
+    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
         raise BadRequest(f"{name} must be an integer between {low} and {high}.", code=20001)
     return int(raw)
 
@@ -63,7 +67,10 @@ def parse_page_request(query: Mapping[str, str]) -> PageRequest:
         if match is None:
             raise BadRequest("PageToken is not valid.", code=20001)
         direction, micros, sid = match.groups()
-        when = _EPOCH + timedelta(microseconds=int(micros))
+        try:
+            when = _EPOCH + timedelta(microseconds=int(micros))
+        except OverflowError:  # past datetime's year 9999: a forged token, not a server error
+            raise BadRequest("PageToken is not valid.", code=20001) from None
         cursor = Cursor(direction == "A", when, sid)
     return PageRequest(size, number, cursor)
 

@@ -23,3 +23,10 @@ def rfc2822(dt: datetime | None) -> str | None:
 
 def iso(dt: datetime | None) -> str | None:
     return None if dt is None else aware(dt).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_z(dt: datetime | None) -> str | None:
+    """Twilio's v1 form, ``2015-07-31T04:00:00Z``: whole seconds. twilio-python parses
+    exactly ``%Y-%m-%dT%H:%M:%SZ``; with microseconds (what ``iso`` writes) it gave up and
+    handed back the raw string instead of a datetime."""
+    return None if dt is None else aware(dt).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

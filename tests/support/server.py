@@ -63,6 +63,8 @@ def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Itera
         "MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS": "true",
         "MEDIAGATE_LOG_LEVEL": "info",
         "MEDIAGATE_SIGNING_KEY_REFRESH": "0.5",
+        # Webhook retries after 0.2 s, 0.4 s, ... so retry tests stay quick.
+        "MEDIAGATE_WEBHOOK_RETRY_BASE": "0.2",
         **extra_env,
     }
     log_path = data_dir / "server.log"
@@ -76,7 +78,7 @@ def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Itera
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # generous: imports alone take 30 s on a loaded machine
         while True:
             if proc.poll() is not None:
                 raise RuntimeError("mediagate exited early:\n" + log_path.read_text())

@@ -12,7 +12,7 @@ from starlette.routing import Route
 from mediagate import permissions as perms
 from mediagate.api.common import authenticated, call, json_response, runtime
 from mediagate.services import accounts
-from mediagate.timefmt import iso
+from mediagate.timefmt import iso_z as iso  # whole seconds, as Twilio writes v1 dates
 
 
 async def secondary(request: Request) -> Response:

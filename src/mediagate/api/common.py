@@ -25,6 +25,7 @@ _SID_NAMES = {
     "message_sid": ("MessageSid", (sids.SMS, sids.MMS)),
     "media_sid": ("Sid", (sids.MEDIA,)),
     "key_sid": ("Sid", (sids.KEY,)),
+    "number_sid": ("Sid", (sids.PHONE_NUMBER,)),
 }
 
 

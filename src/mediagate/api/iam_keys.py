@@ -45,7 +45,16 @@ async def keys_collection(request: Request) -> Response:
         account_sid = _account_param(text_field(data, "AccountSid"))
         who = await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
         key_type = (text_field(data, "KeyType") or "standard").lower()
-        permissions = keys.parse_policy(text_field(data, "Policy")) if key_type == "restricted" else None
+        # Main keys are made only with the CLI (as at Twilio's console): KeyType=main
+        # used to pass straight to keys.create and mint a full-access key over the API.
+        if key_type not in ("standard", "restricted"):
+            raise BadRequest("KeyType must be restricted (or omitted for a standard key).", code=20001)
+        policy = text_field(data, "Policy")
+        # A Policy without KeyType=restricted used to be dropped silently, leaving the
+        # caller with a standard key far wider than the policy they asked for.
+        if key_type != "restricted" and policy:
+            raise BadRequest("Only restricted keys carry a Policy: send KeyType=restricted.", code=20001)
+        permissions = keys.parse_policy(policy) if key_type == "restricted" else None
         created = await call(
             keys.create,
             rt,

@@ -52,8 +52,11 @@ async def media_content(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
     media_sid = path_sid(request, "media_sid")
-    location = await call(
-        media.content_location,
+    # The hot path runs on the event loop, not in the threadpool: it is two
+    # primary-key lookups and an HMAC (well under a millisecond), and the
+    # threadpool hop plus GIL hand-offs between 40 threads cost more than the
+    # work itself (bench/results/REPORT.md, scenario 1).
+    location = media.content_location(
         runtime(request),
         account_sid,
         message_sid,

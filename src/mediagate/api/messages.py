@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mediagate import carriers
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
@@ -38,10 +39,13 @@ async def create_message(request: Request) -> Response:
         from_=text_field(data, "From"),
         body=text_field(data, "Body") or "",
         media_urls=[u for u in media_urls if isinstance(u, str)],
+        status_callback=text_field(data, "StatusCallback"),
     )
     rt = runtime(request)
     message = await call(messages.create, rt, account_sid, new, actor=who.actor)
-    task = BackgroundTask(messages.mark_sent, rt, message.sid) if message.status == "queued" else None
+    # The carrier (loopback to a number owned here, or off-net) moves the message on
+    # after the response; it also reports a creation failure to the StatusCallback.
+    task = BackgroundTask(carriers.dispatch, rt, message.sid)
     return Response(
         content=json_response(rep.message(message), 201).body,
         status_code=201,

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediagate.db.models import Account, ApiKey, Media, Message
+from mediagate.db.models import (
+    Account,
+    ApiKey,
+    IncomingPhoneNumber,
+    Media,
+    Message,
+    WebhookAttempt,
+    WebhookDelivery,
+)
 from mediagate.services.keys import policy_of
 from mediagate.services.media import media_path
 from mediagate.services.messages import message_path
-from mediagate.timefmt import rfc2822
+from mediagate.services.numbers import number_path
+from mediagate.timefmt import iso, rfc2822
 
 
 def message(m: Message) -> dict[str, Any]:
@@ -96,3 +105,77 @@ def iam_key(k: ApiKey, public_url: str, *, secret: str | None = None) -> dict[st
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def incoming_phone_number(n: IncomingPhoneNumber) -> dict[str, Any]:
+    """Every property of ``api.v2010.account.incoming_phone_number``; what we do
+    not model (voice, emergency, bundles) is null or Twilio's default."""
+    return {
+        "account_sid": n.account_sid,
+        "address_sid": None,
+        "address_requirements": "none",
+        "api_version": "2010-04-01",
+        "beta": False,
+        "capabilities": {"voice": False, "sms": True, "mms": True, "fax": False},
+        "date_created": rfc2822(n.date_created),
+        "date_updated": rfc2822(n.date_updated),
+        "friendly_name": n.friendly_name,
+        "identity_sid": None,
+        "phone_number": n.phone_number,
+        "origin": "twilio",
+        "sid": n.sid,
+        "sms_application_sid": None,
+        "sms_fallback_method": n.sms_fallback_method,
+        "sms_fallback_url": n.sms_fallback_url or "",
+        "sms_method": n.sms_method,
+        "sms_url": n.sms_url or "",
+        "status_callback": n.status_callback or "",
+        "status_callback_method": n.status_callback_method,
+        "trunk_sid": None,
+        "uri": number_path(n.account_sid, n.sid),
+        "voice_receive_mode": "voice",
+        "voice_application_sid": None,
+        "voice_caller_id_lookup": False,
+        "voice_fallback_method": "POST",
+        "voice_fallback_url": None,
+        "voice_method": n.voice_method,
+        "voice_url": n.voice_url or None,
+        "emergency_status": "Inactive",
+        "emergency_address_sid": None,
+        "emergency_address_status": "unregistered",
+        "bundle_sid": None,
+        "status": "in-use",
+        "type": "local",
+    }
+
+
+def webhook_attempt(a: WebhookAttempt) -> dict[str, Any]:
+    return {
+        "number": a.number,
+        "status_code": a.status_code,
+        "error": a.error,
+        "duration_ms": a.duration_ms,
+        "date_created": iso(a.date_created),
+    }
+
+
+def webhook_delivery(d: WebhookDelivery, attempts: list[WebhookAttempt]) -> dict[str, Any]:
+    """Our own resource (Twilio shows this only in its console's debugger)."""
+    return {
+        "sid": d.sid,
+        "account_sid": d.account_sid,
+        "message_sid": d.message_sid,
+        "kind": d.kind,
+        "url": d.url,
+        "method": d.method,
+        "params": dict(d.params),
+        "status": d.status,
+        "attempts": d.attempts,
+        "max_attempts": d.max_attempts,
+        "next_attempt_at": iso(d.next_attempt_at) if d.status == "pending" else None,
+        "last_status_code": d.last_status_code,
+        "last_error": d.last_error,
+        "date_created": iso(d.date_created),
+        "date_updated": iso(d.date_updated),
+        "attempt_log": [webhook_attempt(a) for a in attempts],
+    }

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import JSON
 
 from mediagate.timefmt import utcnow
 
@@ -103,6 +104,8 @@ class Message(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(Text)
     messaging_service_sid: Mapped[str | None] = mapped_column(Sid)
+    # Where status changes of an outbound message are reported (Twilio's StatusCallback).
+    status_callback: Mapped[str | None] = mapped_column(Text)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
     date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
     date_sent: Mapped[datetime | None] = mapped_column(When)
@@ -140,3 +143,69 @@ class SigningKey(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
     date_retired: Mapped[datetime | None] = mapped_column(When)
+
+
+class IncomingPhoneNumber(Base):
+    """A number one account owns; inbound messages to it go to ``sms_url``.
+    ``phone_number`` is unique across the whole service."""
+
+    __tablename__ = "incoming_phone_numbers"
+    __table_args__ = (Index("ix_numbers_account_created", "account_sid", "date_created", "sid"),)
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"))
+    phone_number: Mapped[str] = mapped_column(String(32), unique=True)
+    friendly_name: Mapped[str] = mapped_column(String(64), default="")
+    sms_url: Mapped[str | None] = mapped_column(Text)
+    sms_method: Mapped[str] = mapped_column(String(8), default="POST")
+    sms_fallback_url: Mapped[str | None] = mapped_column(Text)
+    sms_fallback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    status_callback: Mapped[str | None] = mapped_column(Text)
+    status_callback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    voice_url: Mapped[str | None] = mapped_column(Text)
+    voice_method: Mapped[str] = mapped_column(String(8), default="POST")
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One webhook to send (an inbound message, or an outbound status change).
+    Pending rows are the durable queue: any server process may claim one."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhooks_due", "status", "next_attempt_at"),
+        Index("ix_webhooks_account_created", "account_sid", "date_created", "sid"),
+    )
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"))
+    message_sid: Mapped[str | None] = mapped_column(Sid, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "incoming" | "status"
+    url: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(8), default="POST")
+    params: Mapped[list[list[str]]] = mapped_column(JSON)  # ordered [name, value] pairs
+    idempotency_token: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    next_attempt_at: Mapped[datetime] = mapped_column(When, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(When)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class WebhookAttempt(Base):
+    """One try at a delivery: what the receiver answered, or why it could not."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_sid: Mapped[str] = mapped_column(Sid, ForeignKey("webhook_deliveries.sid"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)

@@ -39,8 +39,15 @@ def _sids(request: Request) -> tuple[str, str] | None:
     return None
 
 
+# Secured host only: see EdgeObjectCache for why this cannot serve deleted media.
+_secure_cache = media.EdgeObjectCache()
+
+
 def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> Prepared | None:
-    obj = media.edge_object(rt, account_sid, media_sid)
+    if public:
+        obj = media.edge_object(rt, account_sid, media_sid)
+    else:
+        obj = _secure_cache.get(rt, account_sid, media_sid)
     if obj is None or (public and obj.auth_required):
         return None
     try:
@@ -65,7 +72,10 @@ async def secure_object(request: Request) -> Response:
         )
     except SignatureError as exc:
         return _problem(403, exc.reason, exc.message)
-    prepared = await call(_lookup, rt, account_sid, media_sid, public=False)
+    # On the event loop, like the content redirect: after the first request a
+    # cache hit plus one stat() of the object (which is what makes deletion
+    # take effect at once).
+    prepared = _lookup(rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
     return respond(request, rt.store, prepared, cache_control="private, max-age=300", stem=media_sid)

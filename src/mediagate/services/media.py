@@ -130,7 +130,11 @@ def content_location(
             if authorization
             else None
         )
-        media = session.get(Media, media_sid)
+        # Three columns through Core, not an ORM entity: this is the hot path
+        # and hydrating a Media object costs more than the query (bench/).
+        media = session.execute(
+            select(Media.account_sid, Media.message_sid, Media.auth_required).where(Media.sid == media_sid)
+        ).first()
         found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
         credential = principal.credential_sid if principal else "-"
         if media is None or not found:
@@ -182,3 +186,37 @@ def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | N
     return EdgeObject(
         media.storage_key, media.content_type, media.filename, media.sha256, media.size, media.auth_required
     )
+
+
+class EdgeObjectCache:
+    """Per-process cache of the secured host's media lookups (measured in bench/results/REPORT.md).
+
+    Safe without a TTL because the secured host only uses fields that never
+    change after a media row is written (key, type, name, hash, size; sids are
+    never reused), and because existence is *not* cached: the caller always
+    checks the object in the store (``stat``), and deletion removes the object
+    right after the row, so a deleted media answers 404 at once, in every
+    process. ``auth_required`` can flip (legacy media being secured), so the
+    public host must not use this cache. Misses are not cached. Bounded in
+    entries; the oldest half is dropped when full.
+    """
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._items: dict[tuple[str, str], EdgeObject] = {}
+
+    def get(self, rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
+        key = (account_sid, media_sid)
+        hit = self._items.get(key)
+        if hit is not None:
+            return hit
+        obj = edge_object(rt, account_sid, media_sid)
+        if obj is not None:
+            if len(self._items) >= self.max_entries:
+                for old in list(self._items)[: self.max_entries // 2]:
+                    self._items.pop(old, None)
+            self._items[key] = obj
+        return obj
+
+    def forget(self, account_sid: str, media_sid: str) -> None:
+        self._items.pop((account_sid, media_sid), None)

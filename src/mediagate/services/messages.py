@@ -37,6 +37,7 @@ class NewMessage:
     from_: str | None
     body: str
     media_urls: list[str]
+    status_callback: str | None = None  # Twilio's StatusCallback: POSTed on each status change
 
 
 def _segments(body: str) -> int:
@@ -60,6 +61,11 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         raise BadRequest(f"The message body exceeds the {MAX_BODY} character limit.", code=21617)
     if len(new.media_urls) > MAX_MEDIA_URLS:
         raise BadRequest(f"Too many media urls. Message may have at most {MAX_MEDIA_URLS}.", code=21623)
+    status_callback = None
+    if new.status_callback:
+        from mediagate.services.numbers import validate_webhook_url
+
+        status_callback = validate_webhook_url(rt, new.status_callback, "StatusCallback")
     urls = new.media_urls[: to_channel.max_media]  # WhatsApp: Twilio sends the first and ignores the rest
     try:
         urls = ingest.validate_urls(urls, rt)
@@ -85,8 +91,10 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     message = Message(
         sid=sids.new_sid(sids.MMS if urls else sids.SMS),
         account_sid=account_sid,
-        to=new.to or "",
-        from_=new.from_ or "",
+        # Stored as validated (channels.parse_* strip surrounding whitespace); the raw
+        # value kept " +1555..." and the To/From list filters never matched it.
+        to=(new.to or "").strip(),
+        from_=(new.from_ or "").strip(),
         body=new.body,
         status="failed" if error else "queued",
         direction="outbound-api",
@@ -94,6 +102,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         num_segments=_segments(new.body),
         error_code=error.code if error else None,
         error_message=error.message if error else None,
+        status_callback=status_callback,
         date_created=now,
         date_updated=now,
     )

@@ -1,0 +1,88 @@
+"""Our own endpoints for the inbound path (no Twilio equivalent):
+
+* ``POST /v1/Carrier/Inbound``: the carrier-simulation ingress. Authenticated
+  with the credentials of the account that owns ``To`` (as if that account's
+  carrier handed the message over); fields ``To``, ``From``, ``Body`` and
+  repeated ``MediaUrl``.
+* ``GET /v1/Accounts/{AC}/WebhookDeliveries``: every webhook and its attempts.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import auth
+from mediagate import permissions as perms
+from mediagate.api import representations as rep
+from mediagate.api.common import (
+    call,
+    form,
+    json_response,
+    path_sid,
+    principal,
+    query_dict,
+    runtime,
+    text_field,
+)
+from mediagate.carriers import ingress
+from mediagate.errors import BadRequest
+from mediagate.paging import envelope, parse_page_request
+from mediagate.services import numbers, webhooks
+
+
+async def carrier_inbound(request: Request) -> Response:
+    rt = runtime(request)
+    data = await form(request)
+    media_urls = data.getlist("MediaUrl")
+    if any(not isinstance(u, str) for u in media_urls):
+        raise BadRequest("MediaUrl must be a text field.", code=21620)
+    inbound = ingress.Inbound(
+        to=text_field(data, "To"),
+        from_=text_field(data, "From"),
+        body=text_field(data, "Body") or "",
+        media_urls=[u for u in media_urls if isinstance(u, str)],
+    )
+    owner = await call(numbers.owner_of, rt, inbound.to or "")
+    if owner is None:
+        # Authenticate first, so that the 404 tells nothing to a caller without credentials.
+        header = request.headers.get("authorization")
+
+        def check() -> None:
+            with rt.sessions() as session:
+                auth.authenticate(session, rt.keyring, header)
+
+        await call(check)
+        raise ingress.unknown_number(inbound.to)
+    await principal(request, owner.account_sid, perms.MESSAGES_CREATE)
+    message = await call(ingress.deliver, rt, owner, inbound)
+    return json_response(rep.message(message), 201)
+
+
+async def list_deliveries(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    await principal(request, account_sid, perms.MESSAGES_READ)
+    rt = runtime(request)
+    query = query_dict(request)
+    req = parse_page_request(query)
+    message_sid = query.get("MessageSid") or None
+    page = await call(webhooks.page, rt, account_sid, message_sid, req)
+    attempts = await call(webhooks.attempts_of, rt, [d.sid for d in page.rows])
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters={"MessageSid": message_sid} if message_sid else {},
+            req=req,
+            page=page,
+            list_key="webhook_deliveries",
+            items=[rep.webhook_delivery(d, attempts[d.sid]) for d in page.rows],
+            current_query=request.url.query,
+        )
+    )
+
+
+routes = [
+    Route("/v1/Carrier/Inbound", carrier_inbound, methods=["POST"]),
+    Route("/v1/Accounts/{account_sid}/WebhookDeliveries", list_deliveries, methods=["GET"]),
+]

@@ -1,0 +1,82 @@
+"""``/2010-04-01/Accounts/{AC}/IncomingPhoneNumbers``."""
+
+from __future__ import annotations
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import permissions as perms
+from mediagate.api import representations as rep
+from mediagate.api.common import (
+    call,
+    form,
+    json_response,
+    path_sid,
+    principal,
+    query_dict,
+    runtime,
+    text_field,
+)
+from mediagate.paging import envelope, parse_page_request
+from mediagate.services import numbers
+
+_FILTERS = ("PhoneNumber", "FriendlyName")
+
+
+def _fields(data: FormData) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in data:
+        value = text_field(data, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+async def numbers_collection(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    rt = runtime(request)
+    if request.method == "POST":
+        who = await principal(request, account_sid, perms.NUMBERS_WRITE)
+        fields = _fields(await form(request))
+        created = await call(numbers.create, rt, account_sid, fields, actor=who.actor)
+        return json_response(rep.incoming_phone_number(created), 201)
+    await principal(request, account_sid, perms.NUMBERS_READ)
+    query = query_dict(request)
+    req = parse_page_request(query)
+    page = await call(numbers.page, rt, account_sid, query, req)
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters={k: query[k] for k in _FILTERS if query.get(k)},
+            req=req,
+            page=page,
+            list_key="incoming_phone_numbers",
+            items=[rep.incoming_phone_number(n) for n in page.rows],
+            current_query=request.url.query,
+        )
+    )
+
+
+async def number_instance(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    number_sid = path_sid(request, "number_sid")
+    perm = perms.NUMBERS_READ if request.method == "GET" else perms.NUMBERS_WRITE
+    who = await principal(request, account_sid, perm)
+    rt = runtime(request)
+    if request.method == "DELETE":
+        await call(numbers.delete, rt, account_sid, number_sid, actor=who.actor)
+        return Response(status_code=204)
+    if request.method == "POST":
+        fields = _fields(await form(request))
+        updated = await call(numbers.update, rt, account_sid, number_sid, fields, actor=who.actor)
+        return json_response(rep.incoming_phone_number(updated))
+    return json_response(rep.incoming_phone_number(await call(numbers.get, rt, account_sid, number_sid)))
+
+
+PREFIX = "/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers"
+routes = [
+    Route(PREFIX + ".json", numbers_collection, methods=["GET", "POST"]),
+    Route(PREFIX + "/{number_sid}.json", number_instance, methods=["GET", "POST", "DELETE"]),
+]

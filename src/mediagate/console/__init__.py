@@ -1,0 +1,8 @@
+"""The web console, served by the API process under ``/console``.
+
+``mediagate.app`` mounts ``routes`` there; see ``docs/console.md``.
+"""
+
+from mediagate.console.views import routes
+
+__all__ = ["routes"]

@@ -1,0 +1,450 @@
+"""Webhooks: Twilio's signature, a durable delivery queue and its worker.
+
+A webhook is a ``WebhookDelivery`` row written in the same transaction as
+the change it reports (an inbound message, an outbound status change), so
+it survives a crash or restart. Every server process runs one worker that
+polls for due rows, claims each with a conditional UPDATE (safe with many
+processes, on SQLite and PostgreSQL), sends it signed with the receiving
+account's *current* auth token, records the attempt and, on failure,
+reschedules with exponential backoff until ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from mediagate import sids
+from mediagate.db.models import Account, Message, WebhookAttempt, WebhookDelivery
+from mediagate.paging import Page, PageRequest, fetch_page
+from mediagate.services import fetch
+from mediagate.timefmt import utcnow
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from mediagate.context import Runtime
+
+log = logging.getLogger("mediagate.webhooks")
+
+DELIVERY_PREFIX = "WD"  # our own resource, not a Twilio one
+API_VERSION = "2010-04-01"
+USER_AGENT = "TwilioProxy/1.1"
+TIMEOUT = 10.0
+MAX_BACKOFF = 600.0
+LEASE = timedelta(seconds=60)  # a claimed row is retried by anyone once its claimer is this late
+POLL_INTERVAL = 0.5
+BATCH = 16
+SENDERS = 4
+
+Params = Sequence[tuple[str, str]]
+
+
+# --- signing ---------------------------------------------------------------------------------
+
+
+def compute_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
+    """Twilio's ``X-Twilio-Signature``: the full URL (query string included), then
+    each POST parameter as name+value, names sorted, HMAC-SHA1 keyed with the
+    auth token, base64. Repeated names contribute their sorted values, as
+    twilio-python's ``RequestValidator`` computes it."""
+    grouped: dict[str, set[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, set()).add(value)
+    data = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    mac = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def request_url(url: str, method: str, params: Params) -> str:
+    """The URL actually requested: for GET the parameters go in the query string
+    (kept after any query the configured URL already has)."""
+    if method != "GET" or not params:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode(list(params))
+
+
+# --- the params Twilio sends -------------------------------------------------------------------
+
+
+def media_content_url(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> str:
+    base = f"{rt.settings.public_url}/{API_VERSION}/Accounts/{account_sid}"
+    return f"{base}/Messages/{message_sid}/Media/{media_sid}"
+
+
+def incoming_params(rt: Runtime, message: Message, media: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Parameters of an inbound-message webhook. ``media``: (ME sid, content type) in order."""
+    params = [
+        ("SmsMessageSid", message.sid),
+        ("NumMedia", str(len(media))),
+        ("SmsSid", message.sid),
+        ("SmsStatus", "received"),
+        ("Body", message.body),
+        ("To", message.to),
+        ("NumSegments", str(message.num_segments)),
+        ("MessageSid", message.sid),
+        ("AccountSid", message.account_sid),
+        ("From", message.from_),
+        ("ApiVersion", API_VERSION),
+    ]
+    if message.messaging_service_sid:
+        params.append(("MessagingServiceSid", message.messaging_service_sid))
+    if message.from_.lower().startswith("whatsapp:"):
+        params.append(("WaId", message.from_.split(":", 1)[1].lstrip("+")))
+    for n, (media_sid, content_type) in enumerate(media):
+        params.append((f"MediaContentType{n}", content_type))
+        params.append((f"MediaUrl{n}", media_content_url(rt, message.account_sid, message.sid, media_sid)))
+    return params
+
+
+def status_params(message: Message) -> list[tuple[str, str]]:
+    params = [
+        ("SmsSid", message.sid),
+        ("SmsStatus", message.status),
+        ("MessageStatus", message.status),
+        ("To", message.to),
+        ("MessageSid", message.sid),
+        ("AccountSid", message.account_sid),
+        ("From", message.from_),
+        ("ApiVersion", API_VERSION),
+    ]
+    if message.messaging_service_sid:
+        params.append(("MessagingServiceSid", message.messaging_service_sid))
+    if message.status in ("failed", "undelivered") and message.error_code is not None:
+        params.append(("ErrorCode", str(message.error_code)))
+    return params
+
+
+# --- the queue ---------------------------------------------------------------------------------
+
+
+def enqueue(
+    session: Session,
+    rt: Runtime,
+    *,
+    account_sid: str,
+    message_sid: str | None,
+    kind: str,
+    url: str,
+    method: str,
+    params: Params,
+) -> WebhookDelivery:
+    """Add a delivery inside the caller's transaction (so it exists iff the change does)."""
+    now = utcnow()
+    row = WebhookDelivery(
+        sid=sids.new_sid(DELIVERY_PREFIX),
+        account_sid=account_sid,
+        message_sid=message_sid,
+        kind=kind,
+        url=url,
+        method=method.upper() if method.upper() in ("GET", "POST") else "POST",
+        params=[[k, v] for k, v in params],
+        idempotency_token=secrets.token_hex(16),
+        status="pending",
+        attempts=0,
+        max_attempts=rt.settings.webhook_max_attempts,
+        next_attempt_at=now,
+        date_created=now,
+        date_updated=now,
+    )
+    session.add(row)
+    return row
+
+
+def backoff(rt: Runtime, attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failure: base, 2*base, 4*base, ... capped."""
+    return float(min(rt.settings.webhook_retry_base * (2 ** max(attempts - 1, 0)), MAX_BACKOFF))
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    delivery: WebhookDelivery
+    attempts: list[WebhookAttempt]
+
+
+def page(rt: Runtime, account_sid: str, message_sid: str | None, req: PageRequest) -> Page:
+    stmt = select(WebhookDelivery).where(WebhookDelivery.account_sid == account_sid)
+    if message_sid:
+        stmt = stmt.where(WebhookDelivery.message_sid == message_sid)
+    with rt.sessions() as session:
+        return fetch_page(session, stmt, WebhookDelivery.date_created, WebhookDelivery.sid, req)
+
+
+def attempts_of(rt: Runtime, delivery_sids: Sequence[str]) -> dict[str, list[WebhookAttempt]]:
+    out: dict[str, list[WebhookAttempt]] = {sid: [] for sid in delivery_sids}
+    if not delivery_sids:
+        return out
+    with rt.sessions() as session:
+        rows = session.scalars(
+            select(WebhookAttempt)
+            .where(WebhookAttempt.delivery_sid.in_(list(delivery_sids)))
+            .order_by(WebhookAttempt.delivery_sid, WebhookAttempt.number)
+        )
+        for row in rows:
+            out[row.delivery_sid].append(row)
+    return out
+
+
+def list_recent(rt: Runtime, account_sid: str | None, limit: int = 50) -> list[DeliveryView]:
+    stmt = select(WebhookDelivery).order_by(WebhookDelivery.date_created.desc(), WebhookDelivery.sid.desc())
+    if account_sid:
+        stmt = stmt.where(WebhookDelivery.account_sid == account_sid)
+    with rt.sessions() as session:
+        rows = list(session.scalars(stmt.limit(limit)))
+    attempts = attempts_of(rt, [r.sid for r in rows])
+    return [DeliveryView(r, attempts[r.sid]) for r in rows]
+
+
+# --- sending -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def _claim(rt: Runtime, sid: str) -> bool:
+    now = utcnow()
+    with rt.tx() as session:
+        result = session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.sid == sid,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+            )
+            .values(claimed_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def due(rt: Runtime, limit: int = BATCH) -> list[str]:
+    """Deliveries to attempt now. Callbacks about one message go out in the order
+    they were queued (``sent`` before ``delivered``): a row waits while an older
+    pending row of the same message and kind exists, even one in backoff."""
+    now = utcnow()
+    older = aliased(WebhookDelivery)
+    blocked = (
+        select(older.sid)
+        .where(
+            older.message_sid == WebhookDelivery.message_sid,
+            older.kind == WebhookDelivery.kind,
+            older.status == "pending",
+            or_(
+                older.date_created < WebhookDelivery.date_created,
+                and_(older.date_created == WebhookDelivery.date_created, older.sid < WebhookDelivery.sid),
+            ),
+        )
+        .exists()
+    )
+    with rt.sessions() as session:
+        return list(
+            session.scalars(
+                select(WebhookDelivery.sid)
+                .where(
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+                    ~blocked,
+                )
+                .order_by(WebhookDelivery.next_attempt_at)
+                .limit(limit)
+            )
+        )
+
+
+class Sender:
+    """POSTs (or GETs) one webhook under the MediaUrl SSRF policy: the host is
+    resolved once, every address checked, and the connection made to the checked
+    address (so DNS cannot change between check and connect). Redirects are not
+    followed: a webhook that answers 3xx has not accepted the request."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._client = httpx.Client(
+            trust_env=False,
+            follow_redirects=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+            timeout=httpx.Timeout(TIMEOUT),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(self, url: str, method: str, params: Params, headers: dict[str, str]) -> Outcome:
+        fetcher = self._rt.fetcher
+        full = request_url(url, method, params)
+        try:
+            # Reuse the media fetcher's parser and address policy for the customer's URL.
+            target = fetch._parse_media_url(full, 32768)  # GET carries the params: allow long URLs
+            addresses = fetcher._addresses(target)
+        except fetch.FetchError as exc:
+            return Outcome(None, exc.message.replace("MediaUrl", "webhook URL"))
+        body = urlencode(list(params)).encode() if method == "POST" else None
+        extensions: dict[str, Any] = {}
+        if target.url.scheme == "https" and target.addresses is None:
+            extensions["sni_hostname"] = target.host.rstrip(".")
+        last = "could not connect"
+        for ip in addresses:
+            request = self._client.build_request(
+                method,
+                target.url.copy_with(host=str(ip)),
+                headers={**headers, "Host": target.url.netloc.decode("ascii")},
+                content=body,
+                extensions=extensions,
+            )
+            try:
+                response = self._client.send(request)
+            except httpx.ConnectError as exc:
+                last = f"connection failed: {exc}"
+                continue
+            except httpx.TimeoutException:
+                return Outcome(None, f"timed out after {TIMEOUT:g} s")
+            except httpx.HTTPError as exc:
+                return Outcome(None, f"HTTP error: {exc}")
+            status = response.status_code
+            response.close()
+            return Outcome(status, None if 200 <= status < 300 else f"HTTP {status}")
+        return Outcome(None, last)
+
+
+def attempt(rt: Runtime, sender: Sender, sid: str) -> Outcome | None:
+    """Claim ``sid`` and make one attempt; None when another worker had it."""
+    if not _claim(rt, sid):
+        return None
+    with rt.sessions() as session:
+        row = session.get(WebhookDelivery, sid)
+        account = session.get(Account, row.account_sid) if row else None
+    if row is None or account is None:
+        return None
+    from mediagate.services import accounts
+
+    params = [(str(k), str(v)) for k, v in row.params]
+    url = request_url(row.url, row.method, params)
+    # The token is read at each attempt: after a rotation, retries carry the new signature.
+    token = accounts.reveal_auth_token(rt, account)
+    signed_params = params if row.method == "POST" else []
+    headers = {
+        "X-Twilio-Signature": compute_signature(token, url, signed_params),
+        "User-Agent": USER_AGENT,
+        "I-Twilio-Idempotency-Token": row.idempotency_token,
+        "Accept": "*/*",
+    }
+    if row.method == "POST":
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    started = time.monotonic()
+    outcome = sender.send(row.url, row.method, params, headers)
+    elapsed = int((time.monotonic() - started) * 1000)
+    _record(rt, sid, outcome, elapsed)
+    return outcome
+
+
+def _record(rt: Runtime, sid: str, outcome: Outcome, elapsed_ms: int) -> None:
+    now = utcnow()
+    with rt.tx() as session:
+        row = session.get(WebhookDelivery, sid)
+        if row is None:
+            return
+        row.attempts += 1
+        session.add(
+            WebhookAttempt(
+                delivery_sid=sid,
+                number=row.attempts,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=elapsed_ms,
+                date_created=now,
+            )
+        )
+        row.last_status_code = outcome.status_code
+        row.last_error = outcome.error
+        row.claimed_until = None
+        row.date_updated = now
+        if outcome.ok:
+            row.status = "delivered"
+        elif row.attempts >= row.max_attempts:
+            row.status = "failed"
+        else:
+            row.next_attempt_at = now + timedelta(seconds=backoff(rt, row.attempts))
+    log.info(
+        "webhook %s attempt %d -> %s",
+        sid,
+        row.attempts if row else 0,
+        outcome.status_code if outcome.status_code is not None else outcome.error,
+    )
+
+
+class Worker:
+    """Polls for due deliveries and sends them on a few threads."""
+
+    def __init__(self, rt: Runtime, poll_interval: float = POLL_INTERVAL) -> None:
+        self._rt = rt
+        self._poll = poll_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="webhook-send")
+        self._sender = Sender(rt)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._sender.close()
+
+    def run_once(self) -> int:
+        sids_due = due(self._rt)
+        futures = [self._pool.submit(attempt, self._rt, self._sender, sid) for sid in sids_due]
+        return sum(1 for f in futures if f.result() is not None)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("webhook worker iteration failed")
+            self._stop.wait(self._poll)
+
+
+def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Starlette lifespan that runs a webhook worker for as long as the app serves."""
+
+    @asynccontextmanager
+    async def run(app: Starlette) -> AsyncIterator[None]:
+        worker = Worker(rt)
+        worker.start()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                worker.stop()
+
+    return run

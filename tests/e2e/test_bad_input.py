@@ -1,0 +1,541 @@
+"""Malformed requests against the real server: each one gets Twilio's error body with the right
+status and code, and none of them adds or removes a message, a media row or a stored file."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import func, select
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from mediagate.db.models import Media, Message
+from tests.support.fileserver import FileServer, png_bytes
+from tests.support.server import Account, RunningServer
+
+TO = "+15551230001"
+FROM = "+15557650001"
+HEX = "0123456789abcdef" * 2
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    messages: int
+    media: int
+    files: tuple[str, ...]
+
+
+def snapshot(server: RunningServer, account_sid: str) -> Snapshot:
+    """The account's message and media rows and its stored files. Scoped to one account
+    because other tests' background work (loopback delivery) may still be writing rows of
+    their own accounts on this shared server."""
+    rt = server.runtime
+    with rt.sessions() as session:
+        messages = session.scalar(
+            select(func.count()).select_from(Message).where(Message.account_sid == account_sid)
+        )
+        media = session.scalar(
+            select(func.count()).select_from(Media).where(Media.account_sid == account_sid)
+        )
+    root = rt.settings.media_dir
+    files = tuple(sorted(str(p.relative_to(root)) for p in (root / account_sid).rglob("*") if p.is_file()))
+    return Snapshot(messages or 0, media or 0, files)
+
+
+def assert_twilio_error(r: requests.Response, status: int, code: int | None = None) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body: dict[str, Any] = r.json()
+    assert set(body) == {"code", "message", "more_info", "status"}, body
+    assert body["status"] == status
+    assert isinstance(body["code"], int) and isinstance(body["message"], str) and body["message"]
+    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{body['code']}"
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+@dataclass(frozen=True)
+class Victim:
+    """An account that already holds a message with stored media, so a request that
+    wrongly deleted something would show up as well as one that wrongly created something."""
+
+    acct: Account
+    message_sid: str
+    media_sid: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.acct.sid, self.acct.token)
+
+    def api(self, server: RunningServer, path: str) -> str:
+        return f"{server.base_url}/2010-04-01/Accounts/{self.acct.sid}{path}"
+
+
+@pytest.fixture(scope="module")
+def victim(server: RunningServer, files: FileServer) -> Iterator[Victim]:
+    acct = server.new_account("bad-input")
+    url = files.add(f"/bad-input/{acct.sid}/kept.png", png_bytes(4096))
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "keep me", "MediaUrl": url},
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    message_sid = r.json()["sid"]
+    media = requests.get(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{message_sid}/Media.json",
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    ).json()["media_list"]
+    yield Victim(acct, message_sid, media[0]["sid"])
+
+
+@pytest.fixture
+def unchanged(server: RunningServer, victim: Victim) -> Iterator[None]:
+    """Asserts after the test that the database and the media folder are exactly as before."""
+    before = snapshot(server, victim.acct.sid)
+    assert before == Snapshot(1, 1, before.files) and len(before.files) == 1
+    yield
+    assert snapshot(server, victim.acct.sid) == before
+    # And the existing message and its media are still served.
+    r = requests.get(
+        victim.api(server, f"/Messages/{victim.message_sid}/Media/{victim.media_sid}"),
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert r.status_code == 200 and r.content == png_bytes(4096)
+
+
+# --------------------------------------------------------------------------- message create
+
+CREATE_CASES: list[tuple[str, dict[str, Any], int]] = [
+    ("missing To", {"From": FROM, "Body": "x"}, 21604),
+    ("empty To", {"To": "", "From": FROM, "Body": "x"}, 21604),
+    ("To without +", {"To": "15551230001", "From": FROM, "Body": "x"}, 21211),
+    ("To with letters", {"To": "+1555abc0001", "From": FROM, "Body": "x"}, 21211),
+    ("To too long", {"To": "+1234567890123456", "From": FROM, "Body": "x"}, 21211),
+    ("To leading zero", {"To": "+0155512300", "From": FROM, "Body": "x"}, 21211),
+    ("To unknown channel", {"To": "fax:+15551230001", "From": FROM, "Body": "x"}, 21211),
+    ("To whatsapp not E.164", {"To": "whatsapp:5551230001", "From": FROM, "Body": "x"}, 21211),
+    ("missing From", {"To": TO, "Body": "x"}, 21603),
+    ("empty From", {"To": TO, "From": "", "Body": "x"}, 21603),
+    ("From punctuation", {"To": TO, "From": "not a number!", "Body": "x"}, 21212),
+    ("From alphanumeric too long", {"To": TO, "From": "ABCDEFGHIJKL", "Body": "x"}, 21212),
+    ("From nine digits", {"To": TO, "From": "123456789", "Body": "x"}, 21212),
+    ("From two digits", {"To": TO, "From": "12", "Body": "x"}, 21212),
+    ("neither Body nor MediaUrl", {"To": TO, "From": FROM}, 21602),
+    ("empty Body", {"To": TO, "From": FROM, "Body": ""}, 21602),
+    ("Body over 1600", {"To": TO, "From": FROM, "Body": "x" * 1601}, 21617),
+    ("Body over 1600 non-GSM", {"To": TO, "From": FROM, "Body": "é" * 1601}, 21617),
+    ("MediaUrl ftp", {"To": TO, "From": FROM, "MediaUrl": "ftp://x"}, 21620),
+    ("MediaUrl javascript", {"To": TO, "From": FROM, "MediaUrl": "javascript:alert(1)"}, 21620),
+    ("MediaUrl userinfo", {"To": TO, "From": FROM, "MediaUrl": "http://user:pw@host/x"}, 21620),
+    ("MediaUrl relative", {"To": TO, "From": FROM, "MediaUrl": "/just/a/path.png"}, 21620),
+    ("MediaUrl no host", {"To": TO, "From": FROM, "MediaUrl": "http:///x.png"}, 21620),
+    ("MediaUrl with space", {"To": TO, "From": FROM, "MediaUrl": "http://exa mple.com/x.png"}, 21620),
+    ("MediaUrl bad port", {"To": TO, "From": FROM, "MediaUrl": "http://example.com:99999/x"}, 21620),
+    ("MediaUrl data", {"To": TO, "From": FROM, "MediaUrl": "data:image/png;base64,AAAA"}, 21620),
+    ("MediaUrl file", {"To": TO, "From": FROM, "MediaUrl": "file:///etc/passwd"}, 21620),
+]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(("data", "code"), [c[1:] for c in CREATE_CASES], ids=[c[0] for c in CREATE_CASES])
+def test_invalid_create_is_refused(
+    server: RunningServer, victim: Victim, data: dict[str, Any], code: int
+) -> None:
+    r = requests.post(victim.api(server, "/Messages.json"), data=data, auth=victim.auth, timeout=10)
+    assert_twilio_error(r, 400, code)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_eleven_media_urls_fetch_nothing(server: RunningServer, victim: Victim, files: FileServer) -> None:
+    paths = [f"/bad-input/{victim.acct.sid}/eleven/{i}.png" for i in range(11)]
+    urls = [files.add(p, png_bytes(100)) for p in paths]
+    r = requests.post(
+        victim.api(server, "/Messages.json"),
+        data={"To": TO, "From": FROM, "Body": "x", "MediaUrl": urls},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 400, 21623)
+    assert sum(files.hits(p) for p in paths) == 0
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_one_bad_media_url_refuses_all_before_fetching(
+    server: RunningServer, victim: Victim, files: FileServer
+) -> None:
+    good = f"/bad-input/{victim.acct.sid}/good.png"
+    r = requests.post(
+        victim.api(server, "/Messages.json"),
+        data={"To": TO, "From": FROM, "MediaUrl": [files.add(good, png_bytes(100)), "ftp://x"]},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 400, 21620)
+    assert files.hits(good) == 0
+
+
+def test_body_of_exactly_1600_characters_is_accepted(server: RunningServer) -> None:
+    acct = server.new_account("bad-input-boundary")
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "x" * 1600},
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["num_segments"] == "11"  # ceil(1600 / 153)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_twilio_python_raises_with_the_code(server: RunningServer, victim: Victim) -> None:
+    client = Client(victim.acct.sid, victim.acct.token)
+    client.api.base_url = server.base_url
+    calls: list[tuple[Callable[[], object], int]] = [
+        (lambda: client.messages.create(to="12345", from_=FROM, body="x"), 21211),
+        (lambda: client.messages.create(to=TO, body="x"), 21603),
+        (lambda: client.messages.create(to=TO, from_="bad sender!", body="x"), 21212),
+        (lambda: client.messages.create(to=TO, from_=FROM), 21602),
+        (lambda: client.messages.create(to=TO, from_=FROM, body="x" * 1601), 21617),
+        (lambda: client.messages.create(to=TO, from_=FROM, media_url=["ftp://x"]), 21620),
+        (lambda: client.messages.create(to=TO, from_=FROM, media_url=["http://a.example/x"] * 11), 21623),
+        (lambda: client.messages("MM" + secrets.token_hex(16)).fetch(), 20404),
+        (lambda: client.messages("MMnothex").fetch(), 20001),
+    ]
+    for call, code in calls:
+        with pytest.raises(TwilioRestException) as exc:
+            call()
+        assert exc.value.code == code, exc.value
+        assert exc.value.status == (404 if code == 20404 else 400)
+        assert exc.value.msg
+
+
+# --------------------------------------------------------------------------- sids in paths
+
+
+def bad_sids(prefix: str) -> list[str]:
+    wrong = "XX" if prefix != "XX" else "YY"
+    return [
+        wrong + HEX,  # wrong prefix
+        prefix + HEX[:31],  # short
+        prefix + HEX + "0",  # long
+        prefix + "g" * 32,  # not hex
+        prefix.lower() + HEX,  # lowercase prefix
+        prefix,  # prefix only
+        "ME" + HEX if prefix != "ME" else "SM" + HEX,  # another resource's valid sid
+    ]
+
+
+# (label, method, path template); {AC}/{MM}/{ME}/{SK} are filled with good values except the one under test.
+ROUTES: list[tuple[str, str, str]] = [
+    ("messages list", "GET", "/2010-04-01/Accounts/{AC}/Messages.json"),
+    ("messages create", "POST", "/2010-04-01/Accounts/{AC}/Messages.json"),
+    ("message fetch", "GET", "/2010-04-01/Accounts/{AC}/Messages/{MM}.json"),
+    ("message delete", "DELETE", "/2010-04-01/Accounts/{AC}/Messages/{MM}.json"),
+    ("media list", "GET", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media.json"),
+    ("media fetch", "GET", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json"),
+    ("media delete", "DELETE", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json"),
+    ("media content", "GET", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}"),
+    ("media content head", "HEAD", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}"),
+    ("keys list", "GET", "/2010-04-01/Accounts/{AC}/Keys.json"),
+    ("key fetch", "GET", "/2010-04-01/Accounts/{AC}/Keys/{SK}.json"),
+    ("key delete", "DELETE", "/2010-04-01/Accounts/{AC}/Keys/{SK}.json"),
+    ("messaging settings", "GET", "/v1/Accounts/{AC}/MessagingSettings"),
+    ("messaging settings set", "POST", "/v1/Accounts/{AC}/MessagingSettings"),
+]
+SID_CASES = [
+    pytest.param(method, template, slot, bad, id=f"{label}-{slot}-{i}")
+    for label, method, template in ROUTES
+    for slot in ("AC", "MM", "ME", "SK")
+    if "{" + slot + "}" in template
+    for i, bad in enumerate(bad_sids("MM" if slot == "MM" else slot))
+]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(("method", "template", "slot", "bad"), SID_CASES)
+def test_malformed_sid_in_path_is_400(
+    server: RunningServer, victim: Victim, method: str, template: str, slot: str, bad: str
+) -> None:
+    good = {"AC": victim.acct.sid, "MM": victim.message_sid, "ME": victim.media_sid, "SK": "SK" + HEX}
+    path = template.format(**{**good, slot: bad})
+    r = requests.request(
+        method,
+        f"{server.base_url}{path}",
+        data={"EnforceMediaHttpAuth": "false"} if method == "POST" else None,
+        auth=victim.auth,
+        timeout=10,
+        allow_redirects=False,
+    )
+    if method == "HEAD":
+        assert r.status_code == 400 and r.content == b""
+    else:
+        body = assert_twilio_error(r, 400, 20001)
+        assert "32 hex digits" in body["message"]
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_malformed_sid_is_400_even_without_credentials(server: RunningServer, victim: Victim) -> None:
+    r = requests.get(f"{server.base_url}/2010-04-01/Accounts/ACnope/Messages.json", timeout=10)
+    assert_twilio_error(r, 400, 20001)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_unknown_well_formed_sids_are_404(server: RunningServer, victim: Victim) -> None:
+    mm, sm, me, sk = (prefix + secrets.token_hex(16) for prefix in ("MM", "SM", "ME", "SK"))
+    cases = [
+        ("GET", f"/Messages/{mm}.json"),
+        ("GET", f"/Messages/{sm}.json"),
+        ("DELETE", f"/Messages/{mm}.json"),
+        ("GET", f"/Messages/{mm}/Media.json"),
+        ("GET", f"/Messages/{victim.message_sid}/Media/{me}.json"),
+        ("DELETE", f"/Messages/{victim.message_sid}/Media/{me}.json"),
+        ("GET", f"/Messages/{victim.message_sid}/Media/{me}"),
+        # A real media sid under the wrong (unknown) message is not found either.
+        ("GET", f"/Messages/{mm}/Media/{victim.media_sid}.json"),
+        ("DELETE", f"/Messages/{mm}/Media/{victim.media_sid}.json"),
+        ("GET", f"/Messages/{mm}/Media/{victim.media_sid}"),
+        ("GET", f"/Keys/{sk}.json"),
+        ("DELETE", f"/Keys/{sk}.json"),
+    ]
+    for method, path in cases:
+        r = requests.request(
+            method, victim.api(server, path), auth=victim.auth, timeout=10, allow_redirects=False
+        )
+        body = assert_twilio_error(r, 404, 20404)
+        assert f"/2010-04-01/Accounts/{victim.acct.sid}{path}" in body["message"], (method, path, body)
+    # An account sid nobody has is answered like one we may not see: 401, never 404.
+    r = requests.get(
+        f"{server.base_url}/2010-04-01/Accounts/AC{secrets.token_hex(16)}/Messages.json",
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 401, 20003)
+    assert r.headers["WWW-Authenticate"] == 'Basic realm="Twilio API"'
+
+
+def test_another_accounts_message_is_not_revealed(server: RunningServer, victim: Victim) -> None:
+    """Another account's real message, named on that account's path with our credentials: 401;
+    on our path: 404 like any unknown sid. Neither reveals whether it exists."""
+    other = server.new_account("bad-input-other")
+    theirs = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{other.sid}/Messages.json",
+        data={"To": TO, "From": FROM, "Body": "theirs"},
+        auth=(other.sid, other.token),
+        timeout=10,
+    ).json()["sid"]
+    assert_twilio_error(
+        requests.get(victim.api(server, f"/Messages/{theirs}.json"), auth=victim.auth, timeout=10), 404, 20404
+    )
+    r = requests.get(
+        f"{server.base_url}/2010-04-01/Accounts/{other.sid}/Messages/{theirs}.json",
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 401, 20003)
+    gone = requests.delete(victim.api(server, f"/Messages/{theirs}.json"), auth=victim.auth, timeout=10)
+    assert_twilio_error(gone, 404, 20404)
+    still = requests.get(
+        f"{server.base_url}/2010-04-01/Accounts/{other.sid}/Messages/{theirs}.json",
+        auth=(other.sid, other.token),
+        timeout=10,
+    )
+    assert still.status_code == 200 and still.json()["body"] == "theirs"
+
+
+# --------------------------------------------------------------------------- routes and methods
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope",
+        "/2010-04-01/Accounts/{AC}/Calls.json",
+        "/2010-04-01/Accounts/{AC}/Messages",
+        "/2010-04-01/Accounts/{AC}/Messages.xml",
+        "/2010-04-01/Accounts/{AC}/Messages/{MM}/Feedback.json",
+        "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}/extra",
+        "/2010-04-02/Accounts/{AC}/Messages.json",
+    ],
+)
+def test_unknown_route_is_twilio_404(server: RunningServer, victim: Victim, path: str) -> None:
+    real = path.format(AC=victim.acct.sid, MM=victim.message_sid, ME=victim.media_sid)
+    r = requests.get(f"{server.base_url}{real}", auth=victim.auth, timeout=10)
+    body = assert_twilio_error(r, 404, 20404)
+    assert body["message"] == f"The requested resource {real} was not found"
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/2010-04-01/Accounts/{AC}/Messages.json", {"GET", "POST"}),
+        ("DELETE", "/2010-04-01/Accounts/{AC}/Messages.json", {"GET", "POST"}),
+        ("PATCH", "/2010-04-01/Accounts/{AC}/Messages/{MM}.json", {"GET", "DELETE"}),
+        ("PUT", "/2010-04-01/Accounts/{AC}/Messages/{MM}.json", {"GET", "DELETE"}),
+        ("POST", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media.json", {"GET"}),
+        ("POST", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}.json", {"GET", "DELETE"}),
+        ("DELETE", "/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}", {"GET", "HEAD"}),
+    ],
+)
+def test_wrong_method_is_twilio_405(
+    server: RunningServer, victim: Victim, method: str, path: str, allowed: set[str]
+) -> None:
+    real = path.format(AC=victim.acct.sid, MM=victim.message_sid, ME=victim.media_sid)
+    r = requests.request(
+        method,
+        f"{server.base_url}{real}",
+        data={"To": TO, "From": FROM, "Body": "x"},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 405, 20004)
+    # RFC 9110: a 405 says which methods the resource does allow.
+    assert allowed <= {m.strip() for m in r.headers["Allow"].split(",")}
+    assert method not in r.headers["Allow"]
+
+
+# --------------------------------------------------------------------------- query parameters
+
+PAGING_CASES = [
+    {"PageSize": "0"},
+    {"PageSize": "1001"},
+    {"PageSize": "abc"},
+    {"PageSize": "-5"},
+    {"PageSize": "1.5"},
+    {"PageSize": " 7"},
+    {"PageSize": "²"},  # str.isdigit() is true for it; int() is not
+    {"PageSize": "٣"},
+    {"PageSize": "9" * 5000},  # over int()'s 4300-digit limit
+    {"Page": "-1"},
+    {"Page": "x"},
+    {"PageToken": "garbage"},
+    {"PageToken": "PC123_SM" + HEX},
+    {"PageToken": "PA999999999999999999_SM" + HEX},  # past year 9999
+    {"PageToken": "PB99999999999999999999_SM" + HEX},  # past timedelta's range
+    {"PageToken": "PA123_SM" + HEX + "; DROP TABLE messages"},
+    {"DateSent": "not-a-date"},
+    {"DateSent<": "2024-13-01"},
+    {"DateSent>": "yesterday"},
+]
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "params", PAGING_CASES, ids=[f"{k}={v[:40]}" for c in PAGING_CASES for k, v in c.items()]
+)
+def test_bad_list_parameters_are_400(server: RunningServer, victim: Victim, params: dict[str, str]) -> None:
+    r = requests.get(victim.api(server, "/Messages.json"), params=params, auth=victim.auth, timeout=10)
+    assert_twilio_error(r, 400, 20001)
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    "params",
+    [{"PageSize": "0"}, {"PageSize": "1001"}, {"PageToken": "garbage"}, {"DateCreated": "garbage"}],
+    ids=["PageSize=0", "PageSize=1001", "PageToken=garbage", "DateCreated=garbage"],
+)
+def test_bad_media_list_parameters_are_400(
+    server: RunningServer, victim: Victim, params: dict[str, str]
+) -> None:
+    r = requests.get(
+        victim.api(server, f"/Messages/{victim.message_sid}/Media.json"),
+        params=params,
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 400, 20001)
+
+
+def test_page_size_bounds_are_accepted(server: RunningServer, victim: Victim) -> None:
+    for size in ("1", "1000"):
+        r = requests.get(
+            victim.api(server, "/Messages.json"), params={"PageSize": size}, auth=victim.auth, timeout=10
+        )
+        assert r.status_code == 200 and r.json()["page_size"] == int(size)
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_json_body_is_400(server: RunningServer, victim: Victim) -> None:
+    r = requests.post(
+        victim.api(server, "/Messages.json"),
+        json={"To": TO, "From": FROM, "Body": "json is not a form"},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 400, 20001)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_multipart_file_upload_is_400(server: RunningServer, victim: Victim) -> None:
+    r = requests.post(
+        victim.api(server, "/Messages.json"),
+        data={"To": TO, "From": FROM, "Body": "x"},
+        files={"MediaUrl": ("x.png", png_bytes(100), "image/png")},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert_twilio_error(r, 400)
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_form_over_256_kb_is_400(server: RunningServer, victim: Victim) -> None:
+    r = requests.post(
+        victim.api(server, "/Messages.json"),
+        data={"To": TO, "From": FROM, "Body": "x", "Padding": "a" * (256 * 1024)},
+        auth=victim.auth,
+        timeout=10,
+    )
+    body = assert_twilio_error(r, 400, 20001)
+    assert "262144" in body["message"]
+
+
+@pytest.mark.usefixtures("unchanged")
+def test_chunked_form_over_256_kb_is_400(server: RunningServer, victim: Victim) -> None:
+    """Without Content-Length (chunked transfer encoding) the limit still holds."""
+
+    def chunks() -> Iterator[bytes]:
+        yield f"To=%2B{TO[1:]}&From=%2B{FROM[1:]}&Body=x&Padding=".encode()
+        for _ in range(40):
+            yield b"a" * 10_000
+
+    r = requests.post(
+        victim.api(server, "/Messages.json"),
+        data=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert "Content-Length" not in r.request.headers
+    assert_twilio_error(r, 400, 20001)
+
+
+def test_chunked_small_form_is_accepted(server: RunningServer) -> None:
+    acct = server.new_account("bad-input-chunked")
+
+    def chunks() -> Iterator[bytes]:
+        yield f"To=%2B{TO[1:]}&From=%2B{FROM[1:]}".encode()
+        yield b"&Body=chunked+hello"
+
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["body"] == "chunked hello" and r.json()["to"] == TO

@@ -1,0 +1,314 @@
+"""``/v1/Accounts/{AC}/MessagingSettings`` and the CLI that shares its setting."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import pytest
+import requests
+from twilio.rest import Client
+
+from mediagate.db.models import ApiKey
+from mediagate.services import accounts, keys
+from mediagate.timefmt import aware
+from tests.support.fileserver import FileServer, png_bytes
+from tests.support.server import MEDIAGATE, Account, RunningServer
+
+SETTING = "enforce_media_http_auth"
+
+
+def settings_url(server: RunningServer, sid: str) -> str:
+    return f"{server.base_url}/v1/Accounts/{sid}/MessagingSettings"
+
+
+def get_setting(server: RunningServer, sid: str, auth: tuple[str, str]) -> dict[str, Any]:
+    r = requests.get(settings_url(server, sid), auth=auth, timeout=10)
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def post_setting(server: RunningServer, sid: str, auth: tuple[str, str], value: str) -> requests.Response:
+    return requests.post(
+        settings_url(server, sid), data={"EnforceMediaHttpAuth": value}, auth=auth, timeout=10
+    )
+
+
+def cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(MEDIAGATE), *args],
+        env={**server.env, "COLUMNS": "250"},  # rich wraps at 80 columns when not on a terminal
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def history(server: RunningServer, sid: str) -> list[tuple[str, str, str, str]]:
+    """Newest first: (old, new, actor, via)."""
+    return [(c.old_value, c.new_value, c.actor, c.via) for c in accounts.setting_history(server.runtime, sid)]
+
+
+def assert_twilio_error(r: requests.Response, status: int, code: int) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body == {
+        "code": code,
+        "message": body["message"],
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+    assert body["message"]
+
+
+def test_body_shape(server: RunningServer) -> None:
+    acct = server.new_account("settings-shape")
+    body = get_setting(server, acct.sid, (acct.sid, acct.token))
+    assert set(body) == {"account_sid", "enforce_media_http_auth", "date_updated", "url"}
+    assert body["account_sid"] == acct.sid
+    assert body["enforce_media_http_auth"] is True  # new accounts start enforced
+    assert body["url"] == settings_url(server, acct.sid)
+    # RFC 2822 in GMT, like every Twilio date.
+    assert body["date_updated"].endswith(" +0000")
+    when = parsedate_to_datetime(body["date_updated"])
+    assert when.utcoffset() == timedelta(0)
+    assert abs(datetime.now(UTC) - when) < timedelta(minutes=5)
+    # The same body from POST, and from a HEAD-less GET with a key.
+    key = keys.create(server.runtime, acct.sid, "reader", actor="test")
+    assert get_setting(server, acct.sid, (key.key.sid, key.secret)) == body
+
+
+def test_post_changes_it_and_records_who(server: RunningServer) -> None:
+    acct = server.new_account("settings-post")
+    auth = (acct.sid, acct.token)
+    before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    r = post_setting(server, acct.sid, auth, "false")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    assert r.status_code == 200
+    posted = r.json()
+    assert posted["enforce_media_http_auth"] is False
+    assert set(posted) == {"account_sid", "enforce_media_http_auth", "date_updated", "url"}
+    assert before <= parsedate_to_datetime(posted["date_updated"]) <= after
+    assert get_setting(server, acct.sid, auth) == posted
+
+    # A standard key may change it; the history names the key.
+    key = keys.create(server.runtime, acct.sid, "settings", actor="test")
+    r = post_setting(server, acct.sid, (key.key.sid, key.secret), "true")
+    assert r.status_code == 200 and r.json()["enforce_media_http_auth"] is True
+
+    changes = accounts.setting_history(server.runtime, acct.sid)
+    assert [(c.old_value, c.new_value, c.actor, c.via) for c in changes] == [
+        ("false", "true", key.key.sid, "api"),
+        ("true", "false", acct.sid, "api"),
+        ("", "true", "system", "account-create"),
+    ]
+    assert all(c.setting == SETTING for c in changes)
+    assert before <= aware(changes[1].date_created) <= after
+    assert aware(changes[0].date_created) >= aware(changes[1].date_created)
+    # date_updated is the time of the last change.
+    assert parsedate_to_datetime(get_setting(server, acct.sid, auth)["date_updated"]) == aware(
+        changes[0].date_created
+    ).replace(microsecond=0)
+
+
+@pytest.mark.parametrize("value", ["true", "TRUE", " True ", "1", "on", "yes"])
+def test_truthy_spellings(server: RunningServer, value: str) -> None:
+    acct = server.new_account("settings-true")
+    assert post_setting(server, acct.sid, (acct.sid, acct.token), "false").status_code == 200
+    r = post_setting(server, acct.sid, (acct.sid, acct.token), value)
+    assert r.status_code == 200 and r.json()["enforce_media_http_auth"] is True
+
+
+def test_posting_the_current_value_records_nothing(server: RunningServer) -> None:
+    acct = server.new_account("settings-idempotent")
+    auth = (acct.sid, acct.token)
+    first = get_setting(server, acct.sid, auth)
+    r = post_setting(server, acct.sid, auth, "true")
+    assert r.status_code == 200 and r.json() == first
+    assert history(server, acct.sid) == [("", "true", "system", "account-create")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"EnforceMediaHttpAuth": "maybe"},
+        {"EnforceMediaHttpAuth": ""},
+        {"EnforceMediaHttpAuth": "2"},
+        {"EnforceMediaHttpAuth": "truee"},
+        {},
+        {"enforceMediaHttpAuth": "false"},  # parameter names are case-sensitive, as at Twilio
+        {"EnforceMediaHttpAuthX": "false"},
+    ],
+)
+def test_bad_values_are_400_and_change_nothing(server: RunningServer, data: dict[str, str]) -> None:
+    acct = server.new_account("settings-bad")
+    auth = (acct.sid, acct.token)
+    assert post_setting(server, acct.sid, auth, "false").status_code == 200
+    state = get_setting(server, acct.sid, auth)
+    recorded = history(server, acct.sid)
+
+    r = requests.post(settings_url(server, acct.sid), data=data, auth=auth, timeout=10)
+    assert_twilio_error(r, 400, 20001)
+    assert "EnforceMediaHttpAuth" in r.json()["message"]
+
+    assert get_setting(server, acct.sid, auth) == state
+    assert history(server, acct.sid) == recorded
+
+
+def test_json_body_is_refused(server: RunningServer) -> None:
+    acct = server.new_account("settings-json")
+    auth = (acct.sid, acct.token)
+    r = requests.post(
+        settings_url(server, acct.sid), json={"EnforceMediaHttpAuth": False}, auth=auth, timeout=10
+    )
+    assert_twilio_error(r, 400, 20001)
+    assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is True
+    assert len(history(server, acct.sid)) == 1
+
+
+def test_restricted_key_reads_but_cannot_change(server: RunningServer) -> None:
+    acct = server.new_account("settings-restricted")
+    reader = keys.create(
+        server.runtime,
+        acct.sid,
+        "reader",
+        actor="test",
+        kind="restricted",
+        permissions=["/twilio/messaging/settings/read"],
+    )
+    auth = (reader.key.sid, reader.secret)
+    assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is True
+    r = post_setting(server, acct.sid, auth, "false")
+    assert_twilio_error(r, 403, 70051)
+    # A restricted key without the read permission cannot even read it.
+    blind = keys.create(
+        server.runtime,
+        acct.sid,
+        "blind",
+        actor="test",
+        kind="restricted",
+        permissions=["/twilio/messaging/messages/read"],
+    )
+    r = requests.get(settings_url(server, acct.sid), auth=(blind.key.sid, blind.secret), timeout=10)
+    assert_twilio_error(r, 403, 70051)
+    assert get_setting(server, acct.sid, (acct.sid, acct.token))["enforce_media_http_auth"] is True
+    assert len(history(server, acct.sid)) == 1
+
+
+def test_deleted_key_cannot_change_it(server: RunningServer) -> None:
+    acct = server.new_account("settings-deleted-key")
+    key = keys.create(server.runtime, acct.sid, "gone", actor="test")
+    keys.delete(server.runtime, acct.sid, key.key.sid, actor="test")
+    r = post_setting(server, acct.sid, (key.key.sid, key.secret), "false")
+    assert r.status_code == 401 and r.json()["code"] == 20003
+    assert r.headers["WWW-Authenticate"] == 'Basic realm="Twilio API"'
+    with server.runtime.sessions() as session:
+        assert session.get(ApiKey, key.key.sid) is None
+    assert get_setting(server, acct.sid, (acct.sid, acct.token))["enforce_media_http_auth"] is True
+
+
+def test_unknown_account_is_401(server: RunningServer) -> None:
+    acct = server.new_account("settings-unknown")
+    unknown = "AC" + "f" * 32
+    r = requests.get(settings_url(server, unknown), auth=(acct.sid, acct.token), timeout=10)
+    assert r.status_code == 401 and r.json()["code"] == 20003
+    bad = requests.get(
+        f"{server.base_url}/v1/Accounts/not-a-sid/MessagingSettings", auth=(acct.sid, acct.token), timeout=10
+    )
+    assert_twilio_error(bad, 400, 20001)
+
+
+def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileServer) -> None:
+    acct = server.new_account("settings-cli")
+    auth = (acct.sid, acct.token)
+
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    done = cli(server, "settings", "set", acct.sid, "--no-enforce-media-http-auth")
+    after = datetime.now(UTC) + timedelta(seconds=1)
+    assert done.returncode == 0, done.stderr
+    assert "disabled" in done.stdout
+    assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is False
+    newest = accounts.setting_history(server.runtime, acct.sid)[0]
+    assert (newest.old_value, newest.new_value, newest.actor, newest.via) == ("true", "false", "cli", "cli")
+    assert before <= aware(newest.date_created) <= after
+
+    # The server applies it to the next media at once: public, no credentials needed.
+    client = Client(acct.sid, acct.token)
+    client.api.base_url = server.base_url
+    url = files.add("/settings/cli-off.png", png_bytes(800))
+    sent = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    media = client.messages(sent.sid).media.list()[0]
+    content = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sent.sid}/Media/{media.sid}"
+    anon = requests.get(content, allow_redirects=False, timeout=10)
+    assert anon.status_code == 307 and "/_media/public/" in anon.headers["Location"]
+
+    done = cli(server, "settings", "set", acct.sid, "--enforce-media-http-auth")
+    assert done.returncode == 0, done.stderr
+    assert "enabled" in done.stdout
+    assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is True
+    # The API's change and the CLI's show up in `settings get`, newest first.
+    assert post_setting(server, acct.sid, auth, "false").status_code == 200
+    shown = cli(server, "settings", "get", acct.sid)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "Enforce HTTP Auth on Media URLs: disabled" in text
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines() if "->" in line]
+    assert len(lines) == 4
+    assert lines[0].endswith(f"true -> false by {acct.sid} via api")
+    assert lines[1].endswith("false -> true by cli via cli")
+    assert lines[2].endswith("true -> false by cli via cli")
+    assert lines[3].endswith("- -> true by system via account-create")
+    assert history(server, acct.sid)[0] == ("true", "false", acct.sid, "api")
+
+
+def test_cli_rejects_bad_account_sids(server: RunningServer) -> None:
+    done = cli(server, "settings", "set", "not-a-sid", "--no-enforce-media-http-auth")
+    assert done.returncode != 0
+    assert "not an Account SID" in " ".join(done.stderr.split())
+    missing = cli(server, "settings", "get", "AC" + "e" * 32)
+    assert missing.returncode != 0
+    # A missing flag is a usage error, not a silent default.
+    acct = server.new_account("settings-cli-usage")
+    usage = cli(server, "settings", "set", acct.sid)
+    assert usage.returncode != 0
+    assert len(history(server, acct.sid)) == 1
+
+
+def test_accounts_create_json_gives_working_credentials(server: RunningServer) -> None:
+    done = cli(server, "accounts", "create", "--friendly-name", "From the CLI", "--json")
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    sid, token = created["sid"], created["auth_token"]
+    assert sid.startswith("AC") and len(sid) == 34
+    assert len(token) == 32 and int(token, 16) >= 0
+    assert created["friendly_name"] == "From the CLI"
+    assert created["enforce_media_http_auth"] is True
+
+    body = get_setting(server, sid, (sid, token))
+    assert body["account_sid"] == sid and body["enforce_media_http_auth"] is True
+    client = Client(sid, token)
+    client.api.base_url = server.base_url
+    sent = client.messages.create(to="+15551230001", from_="+15557650001", body="hello from the CLI account")
+    assert sent.account_sid == sid
+    assert [m.sid for m in client.messages.list()] == [sent.sid]
+    # The token is the account's, not anybody else's.
+    other = server.new_account("settings-other")
+    r = requests.get(settings_url(server, other.sid), auth=(sid, token), timeout=10)
+    assert r.status_code == 401
+    # And it is not stored in plain text.
+    account = accounts.get(server.runtime, sid)
+    assert token not in (account.auth_token_hash, account.auth_token_sealed)
+    assert accounts.reveal_auth_token(server.runtime, account) == token
+
+
+def test_settings_are_per_account(server: RunningServer) -> None:
+    a: Account = server.new_account("settings-a")
+    b: Account = server.new_account("settings-b")
+    assert post_setting(server, a.sid, (a.sid, a.token), "false").status_code == 200
+    assert get_setting(server, b.sid, (b.sid, b.token))["enforce_media_http_auth"] is True
+    assert history(server, b.sid) == [("", "true", "system", "account-create")]

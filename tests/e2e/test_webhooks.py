@@ -1,0 +1,276 @@
+"""Webhook delivery: retries with backoff, the attempt log (API and CLI), status
+callbacks, several server processes sharing the queue, and a restart."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from tests.support.databases import fresh_database
+from tests.support.fileserver import FileServer
+from tests.support.receiver import Receiver, running_receiver
+from tests.support.server import Account, RunningServer, free_port, running_server
+
+MEDIAGATE = Path(sys.executable).parent / "mediagate"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as r:
+        yield r
+
+
+def random_number() -> str:
+    return "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
+
+
+def claim(server: RunningServer, acct: Account, sms_url: str) -> str:
+    number = random_number()
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": number, "SmsUrl": sms_url},
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return number
+
+
+def inbound(server: RunningServer, acct: Account, number: str, body: str = "hello") -> str:
+    r = requests.post(
+        f"{server.base_url}/v1/Carrier/Inbound",
+        data={"To": number, "From": "+14155550199", "Body": body},
+        auth=(acct.sid, acct.token),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    sid: str = r.json()["sid"]
+    return sid
+
+
+def deliveries(server: RunningServer, acct: Account, **params: str) -> list[dict[str, Any]]:
+    r = requests.get(
+        f"{server.base_url}/v1/Accounts/{acct.sid}/WebhookDeliveries",
+        params=params,
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    rows: list[dict[str, Any]] = r.json()["webhook_deliveries"]
+    return rows
+
+
+def settle(
+    server: RunningServer, acct: Account, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
+) -> list[dict[str, Any]]:
+    """Poll the deliveries API until ``done`` holds (the worker records an attempt
+    just after the receiver has seen it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = deliveries(server, acct)
+        if done(rows):
+            return rows
+        assert time.monotonic() < deadline, f"deliveries never settled: {rows}"
+        time.sleep(0.2)
+
+
+def test_retry_after_a_500(server: RunningServer, receiver: Receiver) -> None:
+    acct = server.new_account("retry")
+    hook_url = receiver.url("/flaky")
+    receiver.answer("/flaky", 500)
+    number = claim(server, acct, hook_url)
+    message_sid = inbound(server, acct, number)
+
+    first, second = receiver.wait_for("/flaky", 2)
+    assert (first.status, second.status) == (500, 200)
+    # The same webhook, signed the same way, with the same idempotency token.
+    assert first.form == second.form and first.form["MessageSid"] == message_sid
+    assert first.headers["I-Twilio-Idempotency-Token"] == second.headers["I-Twilio-Idempotency-Token"]
+    for hit in (first, second):
+        assert RequestValidator(acct.token).validate(hook_url, hit.form, hit.headers["X-Twilio-Signature"])
+
+    (row,) = settle(server, acct, lambda rows: bool(rows) and rows[0]["status"] == "delivered")
+    assert row["kind"] == "incoming" and row["message_sid"] == message_sid
+    assert row["url"] == hook_url and row["method"] == "POST"
+    assert row["attempts"] == 2 and row["last_status_code"] == 200
+    assert row["params"]["MessageSid"] == message_sid
+    assert [a["status_code"] for a in row["attempt_log"]] == [500, 200]
+    assert row["attempt_log"][0]["error"] == "HTTP 500"
+    assert deliveries(server, acct, MessageSid=message_sid)[0]["sid"] == row["sid"]
+    # Another account sees none of it.
+    other = server.new_account("retry-other")
+    assert deliveries(server, other) == []
+    r = requests.get(
+        f"{server.base_url}/v1/Accounts/{acct.sid}/WebhookDeliveries",
+        auth=(other.sid, other.token),
+        timeout=10,
+    )
+    assert r.status_code == 401
+
+
+def test_gives_up_after_max_attempts_and_cli_shows_the_log(
+    server_factory: Callable[..., RunningServer], receiver: Receiver
+) -> None:
+    server = server_factory(MEDIAGATE_WEBHOOK_MAX_ATTEMPTS="3")
+    acct = server.new_account("give-up")
+    receiver.answer("/down", 503, 503, 503, 503)
+    number = claim(server, acct, receiver.url("/down"))
+    message_sid = inbound(server, acct, number)
+
+    (row,) = settle(server, acct, lambda rows: bool(rows) and rows[0]["status"] != "pending")
+    assert row["status"] == "failed" and row["attempts"] == 3
+    assert [a["status_code"] for a in row["attempt_log"]] == [503, 503, 503]
+    assert row["next_attempt_at"] is None
+    assert len(receiver.received("/down")) == 3
+
+    done = subprocess.run(
+        [str(MEDIAGATE), "webhooks", "list", "--account", acct.sid, "--json"],
+        env=server.env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (listed,) = json.loads(done.stdout)
+    assert listed["sid"] == row["sid"] and listed["message_sid"] == message_sid
+    assert listed["status"] == "failed" and len(listed["attempt_log"]) == 3
+
+
+def test_unreachable_receiver_is_recorded_as_an_error(server: RunningServer) -> None:
+    acct = server.new_account("unreachable")
+    number = claim(server, acct, f"http://127.0.0.1:{free_port()}/nobody")
+    inbound(server, acct, number)
+    (row,) = settle(server, acct, lambda rows: bool(rows) and rows[0]["attempts"] >= 1)
+    attempt = row["attempt_log"][0]
+    assert attempt["status_code"] is None and attempt["error"]
+    assert row["status"] in ("pending", "failed")
+
+
+def test_status_callbacks_for_sent_and_failed(
+    server: RunningServer, files: FileServer, receiver: Receiver
+) -> None:
+    acct = server.new_account("status")
+    client = Client(acct.sid, acct.token)
+    client.api.base_url = server.base_url
+    callback = receiver.url("/status")
+
+    # Off-net: handed off, so one "sent" callback.
+    ok = client.messages.create(to="+14155550150", from_="+14155550151", body="hi", status_callback=callback)
+    (sent,) = receiver.wait_for("/status")
+    assert sent.form["MessageSid"] == ok.sid and sent.form["MessageStatus"] == "sent"
+    assert sent.form["SmsStatus"] == "sent" and "ErrorCode" not in sent.form
+    assert RequestValidator(acct.token).validate(callback, sent.form, sent.headers["X-Twilio-Signature"])
+
+    # A MediaUrl that cannot be fetched: the message fails, and the callback says why.
+    missing = files.base + "/status/missing.png"
+    bad = client.messages.create(
+        to="+14155550150", from_="+14155550151", media_url=[missing], status_callback=callback
+    )
+    assert bad.status == "failed"
+    hits = receiver.wait_for("/status", 2)
+    failed = next(h for h in hits if h.form["MessageSid"] == bad.sid)
+    assert failed.form["MessageStatus"] == "failed" and failed.form["ErrorCode"] == "11200"
+    assert failed.form["AccountSid"] == acct.sid and failed.form["ApiVersion"] == "2010-04-01"
+    assert RequestValidator(acct.token).validate(callback, failed.form, failed.headers["X-Twilio-Signature"])
+
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data={"To": "+14155550150", "From": "+14155550151", "Body": "x", "StatusCallback": "gopher://x"},
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert r.status_code == 400
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_processes_deliver_each_webhook_once(backend: str, tmp_path: Path, receiver: Receiver) -> None:
+    key = secrets.token_hex(32)
+    with (
+        fresh_database(backend, tmp_path) as url,
+        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as one,
+        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as two,
+    ):
+        acct = one.new_account("shared-queue")
+        number = claim(one, acct, receiver.url("/shared"))
+        sids = {inbound(one if n % 2 else two, acct, number, f"n{n}") for n in range(12)}
+        rows = settle(
+            one, acct, lambda rows: len(rows) == 12 and all(r["status"] == "delivered" for r in rows)
+        )
+        assert all(r["attempts"] == 1 for r in rows)
+        got = [h.form["MessageSid"] for h in receiver.received("/shared")]
+        assert sorted(got) == sorted(sids)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_pending_delivery_survives_a_restart(backend: str, tmp_path: Path) -> None:
+    key = secrets.token_hex(32)  # the same master secret, so the second server can read tokens
+    port = free_port()  # nothing listens here until the first server is gone
+    hook_url = f"http://127.0.0.1:{port}/after-restart"
+    env = {"MEDIAGATE_SECRET_KEY": key, "MEDIAGATE_WEBHOOK_RETRY_BASE": "2"}
+    with fresh_database(backend, tmp_path) as url:
+        with running_server(tmp_path / "data", url, **env) as first:
+            acct = first.new_account("restart")
+            number = claim(first, acct, hook_url)
+            message_sid = inbound(first, acct, number, "before the restart")
+            settle(first, acct, lambda rows: bool(rows) and rows[0]["attempts"] >= 1)
+        # The first server is stopped with the delivery still pending in the database.
+        with running_receiver(port) as receiver, running_server(tmp_path / "data", url, **env) as second:
+            (hit,) = receiver.wait_for("/after-restart")
+            assert hit.form["MessageSid"] == message_sid and hit.form["Body"] == "before the restart"
+            assert RequestValidator(acct.token).validate(
+                hook_url, hit.form, hit.headers["X-Twilio-Signature"]
+            )
+            (row,) = settle(second, acct, lambda rows: rows[0]["status"] == "delivered")
+            assert row["attempt_log"][0]["status_code"] is None
+            assert row["attempt_log"][-1]["status_code"] == 200
+
+
+def test_private_webhook_urls_refused_without_the_dev_setting(
+    server_factory: Callable[..., RunningServer],
+) -> None:
+    server = server_factory(MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS="false")
+    acct = server.new_account("ssrf")
+    for hook in ("http://127.0.0.1:9/x", "http://169.254.169.254/latest", "http://localhost/x"):
+        r = requests.post(
+            f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
+            data={"PhoneNumber": random_number(), "SmsUrl": hook},
+            auth=(acct.sid, acct.token),
+            timeout=10,
+        )
+        assert r.status_code == 400, (hook, r.text)
+
+
+def test_retries_are_signed_with_the_current_auth_token(
+    server_factory: Callable[..., RunningServer], receiver: Receiver
+) -> None:
+    server = server_factory(MEDIAGATE_WEBHOOK_RETRY_BASE="4")
+    acct = server.new_account("rotation")
+    hook_url = receiver.url("/rotate")
+    receiver.answer("/rotate", 500)
+    number = claim(server, acct, hook_url)
+    inbound(server, acct, number)
+    (first,) = receiver.wait_for("/rotate")
+
+    # Rotate the auth token between the failed attempt and its retry.
+    base = server.base_url
+    r = requests.post(f"{base}/v1/AuthTokens/Secondary", auth=(acct.sid, acct.token), timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{base}/v1/AuthTokens/Promote", auth=(acct.sid, acct.token), timeout=10)
+    assert r.status_code == 200, r.text
+    new_token = r.json()["auth_token"]
+    assert new_token != acct.token
+
+    first, second = receiver.wait_for("/rotate", 2)
+    assert RequestValidator(acct.token).validate(hook_url, first.form, first.headers["X-Twilio-Signature"])
+    assert RequestValidator(new_token).validate(hook_url, second.form, second.headers["X-Twilio-Signature"])
+    assert not RequestValidator(acct.token).validate(
+        hook_url, second.form, second.headers["X-Twilio-Signature"]
+    )
