@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test unit lint fmt clean
+.PHONY: install run test unit lint fmt clean browser bench bench-deps
 
 install: $(STAMP)
 
@@ -24,7 +24,11 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-test: install lint
+# The console tests drive Debian's chromium through Playwright; nothing downloads a browser.
+browser:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install lint bench-deps browser
 	$(BIN)/pytest -q -n 2 --dist loadscope
 
 unit: install
@@ -36,3 +40,13 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmark tools from Debian (nginx is the reference server, wrk the load generator).
+bench-deps:
+	@command -v wrk >/dev/null && (command -v nginx >/dev/null || test -x /usr/sbin/nginx) || \
+		(apt-get update -qq && apt-get install -y -qq nginx-light wrk)
+
+# mediagate next to nginx, driven by wrk; writes bench/results/REPORT.md (~10 minutes).
+bench: install bench-deps
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
