@@ -1,0 +1,58 @@
+"""Profile a hot path with py-spy: ``python -m bench.profile_hot redirect|delivery [--serve-args ..]``.
+
+Starts mediagate (one worker, so one process to sample), drives it with wrk
+and records a py-spy flame graph / top-functions listing into bench/work/."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from bench.harness import WORK, process_tree, running_nginx, wrk
+from bench.scenarios import Config, nginx_root, site
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("path", choices=["redirect", "delivery"])
+    p.add_argument("--serve-args", default="--workers 1")
+    p.add_argument("--backend", default="sqlite")
+    p.add_argument("--size", type=int, default=1024 * 1024)
+    p.add_argument("--duration", type=int, default=8)
+    args = p.parse_args()
+    cfg = Config(serve_args=tuple(shlex.split(args.serve_args)), object_sizes=(args.size,))
+    WORK.mkdir(parents=True, exist_ok=True)
+    root = nginx_root(WORK, cfg)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    with running_nginx(WORK, root, "http://127.0.0.1/x") as nginx, site(WORK, args.backend, cfg) as s:
+        msg = s.send(f"{nginx.base_url}/files/obj-{args.size}.png")
+        me = s.media_sids(msg)[0]
+        if args.path == "redirect":
+            url, headers = s.url(s.content_path(msg, me)), {"Authorization": s.auth}
+        else:
+            url, headers = s.signed_location(msg, me), {}
+        pids = process_tree(s.server.pid)
+        target = pids[-1]
+        out = WORK / f"profile-{args.path}.txt"
+        rec = subprocess.Popen(
+            [spy, "record", "-p", str(target), "-d", str(args.duration - 1), "-f", "raw", "-o", str(out),
+             "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        res: list[object] = []
+        t = threading.Thread(target=lambda: res.append(wrk(url, duration=args.duration, connections=32,
+                                                          headers=headers)))  # fmt: skip
+        t.start()
+        t.join(args.duration + 40)
+        rec.wait(60)
+        print(res[0] if res else "wrk failed")
+        print(f"raw stacks: {out} (pids {pids}, sampled {target})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

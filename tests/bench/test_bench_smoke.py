@@ -1,0 +1,72 @@
+"""Smoke run of the benchmark harness (`python -m bench --quick`) on tiny sizes.
+
+It starts the real processes (mediagate, nginx, wrk) end to end and checks
+that the results JSON and the report come out whole. No timing assertions:
+the numbers of a one-second run on a shared machine mean nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bench.harness import ROOT, tools_missing
+
+pytestmark = pytest.mark.e2e
+
+
+def test_quick_bench_writes_report(tmp_path: Path) -> None:
+    missing = tools_missing()
+    if missing:
+        pytest.skip(f"benchmark tools not installed: {', '.join(missing)} (make bench-deps)")
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--work", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["label"] == "quick"
+    assert int(results["machine"]["nproc"]) >= 1
+
+    red = results["redirect"]["backends"]["sqlite"]
+    for side in ("mediagate", "nginx"):
+        assert red[side]["rps"] > 0 and red[side]["requests"] > 0
+        assert red[side]["p50_ms"] <= red[side]["p99_ms"]
+        assert red[side]["bad_responses"] == 0 and red[side]["socket_errors"] == 0
+    assert red["ratio_rps"] > 0
+
+    for size, res in results["delivery"]["sizes"].items():
+        assert int(size) > 0 and res["mediagate"]["mb_per_s"] > 0 and res["nginx"]["mb_per_s"] > 0
+        assert res["mediagate"]["bad_responses"] == 0
+
+    for res in results["ingest"]["sizes"].values():
+        assert res["mediagate"]["requests"] > 0 and res["mediagate"]["bad_responses"] == 0
+        assert res["failed_messages"] == 0
+
+    ml = results["media_list"]["backends"]["sqlite"]
+    small, large = (str(n) for n in results["media_list"]["rows"])
+    for query in ("many_first_page", "many_deep_page", "few_first_page"):
+        assert ml["stages"][small][query]["p50_ms"] > 0
+        assert ml["stages"][large][query]["bad_responses"] == 0
+        assert ml["ratio_p50"][query] > 0
+
+    mem = results["memory"]
+    assert mem["idle_bytes"] > 10 * 1024 * 1024  # a Python server process is never that small
+    assert mem["ingest_peak_bytes"] >= mem["idle_bytes"] and mem["serve_peak_bytes"] >= mem["idle_bytes"]
+    assert all(d.strip() == f"200 {mem['object_bytes']}" for d in mem["downloads"])
+
+    report = (out / "REPORT.md").read_text()
+    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## Machine"):
+        assert heading in report
+    for chart in ("redirect.png", "delivery.png", "ingest.png", "media_list.png", "memory.png"):
+        assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"({chart})" in report
