@@ -44,7 +44,10 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # No pool_pre_ping: it costs a round trip per checkout, i.e. per request on
+    # the hot paths; connections are recycled instead, and a dead one fails a
+    # single request and is replaced.
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=300)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from mediagate import auth, sids
 from mediagate.db.models import Account, AuditEvent, Media, Message
@@ -114,6 +114,13 @@ def add(
     return row
 
 
+_MEDIA = Media.__table__.c
+# Prebuilt Core statement: the content redirect is the hottest path (bench/).
+_CONTENT_LOOKUP = select(_MEDIA.account_sid, _MEDIA.message_sid, _MEDIA.auth_required).where(
+    _MEDIA.sid == bindparam("sid")
+)
+
+
 def content_location(
     rt: Runtime, account_sid: str, message_sid: str, media_sid: str, authorization: str | None
 ) -> str:
@@ -132,9 +139,7 @@ def content_location(
         )
         # Three columns through Core, not an ORM entity: this is the hot path
         # and hydrating a Media object costs more than the query (bench/).
-        media = session.execute(
-            select(Media.account_sid, Media.message_sid, Media.auth_required).where(Media.sid == media_sid)
-        ).first()
+        media = session.connection().execute(_CONTENT_LOOKUP, {"sid": media_sid}).first()
         found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
         credential = principal.credential_sid if principal else "-"
         if media is None or not found:
