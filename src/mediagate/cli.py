@@ -56,6 +56,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     workers: Annotated[int, typer.Option(help="Server processes (share the database).")] = 1,
+    threads: Annotated[int, typer.Option(help="granian only: I/O threads per worker.")] = 1,
     quickstart: Annotated[
         bool, typer.Option(help="Create an account if none exists and print how to use it.")
     ] = False,
@@ -81,7 +82,7 @@ def serve(
         _print_quickstart(rt)
     rt.close()
     if server == "granian":
-        _serve_granian(host, port, workers, settings.log_level)
+        _serve_granian(host, port, workers, settings.log_level, threads)
         return
     import uvicorn
 
@@ -96,7 +97,7 @@ def serve(
     )
 
 
-def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
+def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: int) -> None:
     try:
         from granian.constants import Interfaces
         from granian.server import Server
@@ -108,6 +109,7 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str) -> None:
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        runtime_threads=threads,
         log_access=False,  # an access log would record signed-URL signatures
         log_level=log_level.lower(),  # type: ignore[arg-type]
     ).serve()
