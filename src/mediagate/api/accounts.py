@@ -11,8 +11,10 @@ from mediagate.api import representations as rep
 from mediagate.api.common import (
     authenticated,
     call,
+    echoed,
     form,
     json_response,
+    list_response,
     path_sid,
     query_dict,
     runtime,
@@ -20,7 +22,7 @@ from mediagate.api.common import (
 )
 from mediagate.context import Runtime
 from mediagate.db.models import Account
-from mediagate.paging import envelope, parse_page_request
+from mediagate.paging import parse_page_request
 from mediagate.services import accounts
 
 
@@ -42,16 +44,13 @@ async def accounts_list(request: Request) -> Response:
     req = parse_page_request(query)
     page = await call(accounts.reachable_page, rt, who.account_sid, query, req)
     items = await call(lambda: [_body(rt, a) for a in page.rows])
-    return json_response(
-        envelope(
-            path=request.url.path,
-            filters={k: query[k] for k in ("FriendlyName", "Status") if query.get(k)},
-            req=req,
-            page=page,
-            list_key="accounts",
-            items=items,
-            current_query=request.url.query,
-        )
+    return list_response(
+        request,
+        req,
+        page,
+        list_key="accounts",
+        items=items,
+        filters=echoed(query, ("FriendlyName", "Status")),
     )
 
 

@@ -20,6 +20,7 @@ from mediagate.api.common import (
     call,
     form,
     json_response,
+    list_response,
     path_sid,
     principal,
     query_dict,
@@ -28,7 +29,7 @@ from mediagate.api.common import (
 )
 from mediagate.carriers import ingress
 from mediagate.errors import BadRequest
-from mediagate.paging import envelope, parse_page_request
+from mediagate.paging import parse_page_request
 from mediagate.services import numbers, webhooks
 
 
@@ -69,16 +70,13 @@ async def list_deliveries(request: Request) -> Response:
     message_sid = query.get("MessageSid") or None
     page = await call(webhooks.page, rt, account_sid, message_sid, req)
     attempts = await call(webhooks.attempts_of, rt, [d.sid for d in page.rows])
-    return json_response(
-        envelope(
-            path=request.url.path,
-            filters={"MessageSid": message_sid} if message_sid else {},
-            req=req,
-            page=page,
-            list_key="webhook_deliveries",
-            items=[rep.webhook_delivery(d, attempts[d.sid]) for d in page.rows],
-            current_query=request.url.query,
-        )
+    return list_response(
+        request,
+        req,
+        page,
+        list_key="webhook_deliveries",
+        items=[rep.webhook_delivery(d, attempts[d.sid]) for d in page.rows],
+        filters={"MessageSid": message_sid} if message_sid else {},
     )
 
 

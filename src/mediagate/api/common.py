@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from mediagate import auth, sids
 from mediagate.auth import Principal
 from mediagate.context import Runtime
 from mediagate.errors import BadRequest, Unauthorized
+from mediagate.paging import Page, PageRequest, envelope
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -135,3 +136,30 @@ def query_dict(request: Request) -> dict[str, str]:
 
 def json_response(data: Any, status: int = 200) -> Response:
     return JSONResponse(data, status_code=status)
+
+
+def list_response(
+    request: Request,
+    req: PageRequest,
+    page: Page,
+    *,
+    list_key: str,
+    items: list[dict[str, Any]],
+    filters: Mapping[str, str] | None = None,
+) -> Response:
+    """A Twilio list page for this request's path; ``filters`` are echoed into the page URIs."""
+    return json_response(
+        envelope(
+            path=request.url.path,
+            filters=filters or {},
+            req=req,
+            page=page,
+            list_key=list_key,
+            items=items,
+            current_query=request.url.query,
+        )
+    )
+
+
+def echoed(query: Mapping[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    return {k: query[k] for k in names if query.get(k)}

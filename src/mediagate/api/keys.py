@@ -12,13 +12,14 @@ from mediagate.api.common import (
     call,
     form,
     json_response,
+    list_response,
     path_sid,
     principal,
     query_dict,
     runtime,
     text_field,
 )
-from mediagate.paging import envelope, parse_page_request
+from mediagate.paging import parse_page_request
 from mediagate.services import keys
 
 
@@ -33,17 +34,7 @@ async def keys_list(request: Request) -> Response:
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)
-    return json_response(
-        envelope(
-            path=request.url.path,
-            filters={},
-            req=req,
-            page=page,
-            list_key="keys",
-            items=[rep.key(k) for k in page.rows],
-            current_query=request.url.query,
-        )
-    )
+    return list_response(request, req, page, list_key="keys", items=[rep.key(k) for k in page.rows])
 
 
 async def key_instance(request: Request) -> Response:

@@ -8,8 +8,17 @@ from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import call, json_response, path_sid, principal, query_dict, runtime
-from mediagate.paging import envelope, parse_page_request
+from mediagate.api.common import (
+    call,
+    echoed,
+    json_response,
+    list_response,
+    path_sid,
+    principal,
+    query_dict,
+    runtime,
+)
+from mediagate.paging import parse_page_request
 from mediagate.services import media
 
 _FILTERS = ("DateCreated", "DateCreated<", "DateCreated>")
@@ -22,16 +31,13 @@ async def list_media(request: Request) -> Response:
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(media.page, runtime(request), account_sid, message_sid, query, req)
-    return json_response(
-        envelope(
-            path=request.url.path,
-            filters={k: query[k] for k in _FILTERS if query.get(k)},
-            req=req,
-            page=page,
-            list_key="media_list",
-            items=[rep.media(m) for m in page.rows],
-            current_query=request.url.query,
-        )
+    return list_response(
+        request,
+        req,
+        page,
+        list_key="media_list",
+        items=[rep.media(m) for m in page.rows],
+        filters=echoed(query, _FILTERS),
     )
 
 

@@ -12,8 +12,10 @@ from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
     call,
+    echoed,
     form,
     json_response,
+    list_response,
     path_sid,
     principal,
     query_dict,
@@ -21,7 +23,7 @@ from mediagate.api.common import (
     text_field,
 )
 from mediagate.errors import BadRequest
-from mediagate.paging import envelope, parse_page_request
+from mediagate.paging import parse_page_request
 from mediagate.services import messages
 
 _FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
@@ -60,16 +62,13 @@ async def list_messages(request: Request) -> Response:
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(messages.page, runtime(request), account_sid, query, req)
-    return json_response(
-        envelope(
-            path=request.url.path,
-            filters={k: query[k] for k in _FILTERS if query.get(k)},
-            req=req,
-            page=page,
-            list_key="messages",
-            items=[rep.message(m) for m in page.rows],
-            current_query=request.url.query,
-        )
+    return list_response(
+        request,
+        req,
+        page,
+        list_key="messages",
+        items=[rep.message(m) for m in page.rows],
+        filters=echoed(query, _FILTERS),
     )
 
 

@@ -11,15 +11,17 @@ from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
     call,
+    echoed,
     form,
     json_response,
+    list_response,
     path_sid,
     principal,
     query_dict,
     runtime,
     text_field,
 )
-from mediagate.paging import envelope, parse_page_request
+from mediagate.paging import parse_page_request
 from mediagate.services import numbers
 
 _FILTERS = ("PhoneNumber", "FriendlyName")
@@ -46,16 +48,13 @@ async def numbers_collection(request: Request) -> Response:
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(numbers.page, rt, account_sid, query, req)
-    return json_response(
-        envelope(
-            path=request.url.path,
-            filters={k: query[k] for k in _FILTERS if query.get(k)},
-            req=req,
-            page=page,
-            list_key="incoming_phone_numbers",
-            items=[rep.incoming_phone_number(n) for n in page.rows],
-            current_query=request.url.query,
-        )
+    return list_response(
+        request,
+        req,
+        page,
+        list_key="incoming_phone_numbers",
+        items=[rep.incoming_phone_number(n) for n in page.rows],
+        filters=echoed(query, _FILTERS),
     )
 
 

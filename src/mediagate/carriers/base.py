@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from mediagate import sids
-from mediagate.db.models import Account, Media, Message
+from mediagate.db.models import Account, Message
 from mediagate.errors import NotFound
 from mediagate.services import ingest, webhooks
 from mediagate.services.ingest import IngestedMedia
@@ -129,18 +129,8 @@ def receive(
             session.flush()
             for item in items:
                 session.add(
-                    Media(
-                        sid=item.sid,
-                        account_sid=owner.account_sid,
-                        message_sid=message.sid,
-                        content_type=item.content_type,
-                        size=item.size,
-                        sha256=item.sha256,
-                        filename=item.filename,
-                        storage_key=item.key,
-                        auth_required=account.enforce_media_http_auth,
-                        date_created=now,
-                        date_updated=now,
+                    item.row(
+                        owner.account_sid, message.sid, auth_required=account.enforce_media_http_auth, now=now
                     )
                 )
             if owner.sms_url:

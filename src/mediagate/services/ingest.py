@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from mediagate import sids
+from mediagate.db.models import Media
 from mediagate.services.channels import Channel
 from mediagate.services.fetch import FetchError, RetrievalFailed, TooLarge, validate_media_url
 from mediagate.storage import media_key
@@ -43,6 +45,22 @@ class IngestedMedia:
     size: int
     sha256: str
     filename: str | None
+
+    def row(self, account_sid: str, message_sid: str, *, auth_required: bool, now: datetime) -> Media:
+        """The media row for these stored bytes; ``auth_required`` is fixed here, once."""
+        return Media(
+            sid=self.sid,
+            account_sid=account_sid,
+            message_sid=message_sid,
+            content_type=self.content_type,
+            size=self.size,
+            sha256=self.sha256,
+            filename=self.filename,
+            storage_key=self.key,
+            auth_required=auth_required,
+            date_created=now,
+            date_updated=now,
+        )
 
 
 def validate_urls(urls: list[str], rt: Runtime) -> list[str]:

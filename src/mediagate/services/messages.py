@@ -111,21 +111,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
             session.add(message)
             session.flush()
             for item in items:
-                session.add(
-                    Media(
-                        sid=item.sid,
-                        account_sid=account_sid,
-                        message_sid=message.sid,
-                        content_type=item.content_type,
-                        size=item.size,
-                        sha256=item.sha256,
-                        filename=item.filename,
-                        storage_key=item.key,
-                        auth_required=auth_required,
-                        date_created=now,
-                        date_updated=now,
-                    )
-                )
+                session.add(item.row(account_sid, message.sid, auth_required=auth_required, now=now))
     except BaseException:
         ingest.discard(rt, items)
         raise
