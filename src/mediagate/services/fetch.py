@@ -90,7 +90,7 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     url: httpx.URL  # normalized, fragment dropped
     host: str  # ASCII host without brackets, as sent in Host / used for SNI
     port: int
@@ -110,7 +110,7 @@ def _split_netloc(netloc: str) -> tuple[str, str, bool]:
     return host, port, False
 
 
-def _parse_media_url(url: str, max_length: int) -> _Target:
+def parse_target(url: str, max_length: int) -> Target:
     url = url.strip()
     if len(url) > max_length:
         raise InvalidMediaUrl(f"MediaUrl is longer than {max_length} characters.")
@@ -163,12 +163,12 @@ def _parse_media_url(url: str, max_length: int) -> _Target:
             addresses = (IPv4Address("127.0.0.1"), IPv6Address("::1"))
     elif ip_address(name) != literal:  # our parse and httpx's must agree on the target
         raise InvalidMediaUrl("MediaUrl is not a valid URL.")
-    return _Target(url=parsed, host=name, port=port, addresses=addresses)
+    return Target(url=parsed, host=name, port=port, addresses=addresses)
 
 
 def validate_media_url(url: str, policy: FetchPolicy) -> str:
     """Syntax check plus the no-DNS-needed part of the address check; returns the normalized URL."""
-    target = _parse_media_url(url, policy.max_url_length)
+    target = parse_target(url, policy.max_url_length)
     if not policy.allow_private:
         for ip in target.addresses or ():
             category = forbidden_category(ip)
@@ -227,7 +227,9 @@ class MediaFetcher:
             return None
         return forbidden_category(ip)
 
-    def _addresses(self, target: _Target) -> tuple[IPAddress, ...]:
+    def checked_addresses(self, target: Target) -> tuple[IPAddress, ...]:
+        """Resolve ``target`` once and return the addresses that may be connected
+        to; ``BlockedAddress`` if any is forbidden. Webhook delivery uses this too."""
         verb = "is"
         addresses = target.addresses
         if addresses is None:
@@ -247,8 +249,8 @@ class MediaFetcher:
                 raise BlockedAddress(f"MediaUrl host {verb} {category}.")
         return tuple(dict.fromkeys(canonical_address(ip) for ip in addresses))
 
-    def _send(self, target: _Target, deadline: float) -> tuple[httpx.Response, dict[str, float | None]]:
-        addresses = self._addresses(target)
+    def _send(self, target: Target, deadline: float) -> tuple[httpx.Response, dict[str, float | None]]:
+        addresses = self.checked_addresses(target)
         last_error: Exception | None = None
         for ip in addresses:
             remaining = _remaining(deadline)
@@ -283,7 +285,7 @@ class MediaFetcher:
         """Fetch `url` (following redirects safely). TooLarge is raised here already when the
         Content-Length header exceeds max_bytes, before any of the body is read."""
         deadline = time.monotonic() + self.policy.total_timeout
-        target = _parse_media_url(url, self.policy.max_url_length)
+        target = parse_target(url, self.policy.max_url_length)
         redirects = 0
         while True:
             response, timeouts = self._send(target, deadline)
@@ -295,7 +297,7 @@ class MediaFetcher:
                 raise RetrievalFailed(f"Too many redirects (more than {self.policy.max_redirects}).")
             redirects += 1
             try:
-                target = _parse_media_url(urljoin(str(target.url), location), self.policy.max_url_length)
+                target = parse_target(urljoin(str(target.url), location), self.policy.max_url_length)
             except InvalidMediaUrl as exc:
                 raise RetrievalFailed("The media server redirected to an invalid URL.") from exc
         try:

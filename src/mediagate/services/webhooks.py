@@ -300,8 +300,8 @@ class Sender:
         full = request_url(url, method, params)
         try:
             # Reuse the media fetcher's parser and address policy for the customer's URL.
-            target = fetch._parse_media_url(full, 32768)  # GET carries the params: allow long URLs
-            addresses = fetcher._addresses(target)
+            target = fetch.parse_target(full, 32768)  # GET carries the params: allow long URLs
+            addresses = fetcher.checked_addresses(target)
         except fetch.FetchError as exc:
             return Outcome(None, exc.message.replace("MediaUrl", "webhook URL"))
         body = urlencode(list(params)).encode() if method == "POST" else None
