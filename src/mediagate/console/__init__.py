@@ -3,6 +3,6 @@
 ``mediagate.app`` mounts ``routes`` there; see ``docs/console.md``.
 """
 
-from mediagate.console.views import routes
+from mediagate.console.routes import routes
 
 __all__ = ["routes"]

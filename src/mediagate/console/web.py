@@ -1,0 +1,332 @@
+"""The console's request machinery: every page goes through ``_page``.
+
+``_page`` parses the form (size-limited, like the API), refuses cross-site
+POSTs, loads and re-checks the session, checks the CSRF token, runs the
+handler in the threadpool (handlers call services, which block) and adds the
+security headers. Handlers never touch SQL or storage themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from mediagate import sids
+from mediagate.api.common import form as parse_form
+from mediagate.api.common import runtime
+from mediagate.auth import Principal
+from mediagate.console.security import (
+    COOKIE,
+    COOKIE_PATH,
+    CookieSigner,
+    LoginLimiter,
+    SessionData,
+    session_state,
+    touched,
+)
+from mediagate.context import Runtime
+from mediagate.db.models import Account
+from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from mediagate.services import accounts, keys
+from mediagate.timefmt import aware
+
+HERE = Path(__file__).parent
+THUMBNAIL_TTL = 300  # seconds; thumbnails and downloads get short-lived signed URLs
+MESSAGES_PER_PAGE = 20
+RASTER_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/avif"})
+
+_templates = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return aware(value).strftime("%d %b %Y, %H:%M UTC")
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} bytes"
+
+
+_templates.filters["when"] = _when
+_templates.filters["filesize"] = _size
+
+# Notices shown after a redirect: the query names one of these, never free text.
+NOTICES = {
+    "saved": "Settings saved.",
+    "key-revoked": "The API key was revoked. Requests signed with it now fail.",
+    "media-deleted": "The media was deleted. Its URLs now answer 404.",
+    "message-deleted": "The message and its media were deleted.",
+    "signed-out": "You have signed out.",
+    "expired": "Your session expired. Please sign in again.",
+    "revoked": "Your session ended because its credential changed or was revoked. Please sign in again.",
+}
+
+
+class ConsoleState:
+    """Per-app state: the cookie signer (key derived from the master secret) and the login limiter."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.signer = CookieSigner(rt.keyring.derived_key("console-session-v1"))
+        self.limiter = LoginLimiter()
+
+
+_STATE_LOCK = threading.Lock()
+
+
+def _state(request: Request) -> ConsoleState:
+    st: ConsoleState | None = getattr(request.app.state, "console", None)
+    if st is None:
+        with _STATE_LOCK:
+            st = getattr(request.app.state, "console", None)
+            if st is None:
+                st = ConsoleState(runtime(request))
+                request.app.state.console = st
+    return st
+
+
+@dataclass
+class Ctx:
+    request: Request
+    rt: Runtime
+    state: ConsoleState
+    form: FormData | None
+    session: SessionData | None = None
+    principal: Principal | None = None
+    account: Account | None = None
+    cookies: list[tuple[str, str | None]] = field(default_factory=list)  # (name, value|None=delete)
+
+    @property
+    def account_sid(self) -> str:
+        assert self.account is not None
+        return self.account.sid
+
+    @property
+    def who(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+    def field(self, name: str) -> str:
+        value = self.form.get(name) if self.form is not None else None
+        return value if isinstance(value, str) else ""
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        csrf = self.state.signer.csrf_token(self.session.nonce) if self.session else ""
+        notice = NOTICES.get(self.request.query_params.get("done", ""))
+        html = _templates.get_template(template).render(
+            csrf_token=csrf,
+            account=self.account,
+            principal=self.principal,
+            path=self.request.url.path,
+            request_query=self.request.url.query,
+            notice=notice,
+            **values,
+        )
+        return HTMLResponse(html, status_code=status)
+
+
+Handler = Callable[[Ctx], Response]
+
+
+def _secure_cookies(request: Request, rt: Runtime) -> bool:
+    return request.url.scheme == "https" or rt.settings.public_url.startswith("https://")
+
+
+def _set_cookie(response: Response, request: Request, rt: Runtime, name: str, value: str | None) -> None:
+    if value is None:
+        response.delete_cookie(
+            name, path=COOKIE_PATH, httponly=True, samesite="lax", secure=_secure_cookies(request, rt)
+        )
+        return
+    response.set_cookie(
+        name,
+        value,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=_secure_cookies(request, rt),
+        max_age=rt.settings.console_session_max_age if name == COOKIE else 3600,
+    )
+
+
+def _origins(request: Request, rt: Runtime) -> set[str]:
+    public = urlsplit(rt.settings.public_url)
+    return {f"{request.url.scheme}://{request.url.netloc}", f"{public.scheme}://{public.netloc}"}
+
+
+def _cross_site(request: Request, rt: Runtime) -> bool:
+    """A POST that a browser says came from another site (Fetch Metadata or Origin)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return True
+    origin = request.headers.get("origin")
+    return origin is not None and origin not in _origins(request, rt)
+
+
+def _csp(rt: Runtime) -> str:
+    secure = urlsplit(rt.settings.secure_media_url)
+    media_origin = f"{secure.scheme}://{secure.netloc}"
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; "
+        f"img-src 'self' {media_origin}; connect-src 'self'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def _safe_next(value: str | None) -> str:
+    if value and value.startswith("/console/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/console/dashboard"
+
+
+def _login_redirect(request: Request, reason: str | None) -> Response:
+    params = {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+    if reason:
+        params["done"] = reason
+    return RedirectResponse(f"/console/login?{urlencode(params)}", status_code=303)
+
+
+def _current_principal(ctx: Ctx, data: SessionData) -> Principal | None:
+    """Re-read the credential: the session lives only as long as it does, unchanged."""
+    rt, signer = ctx.rt, ctx.state.signer
+    try:
+        account = accounts.get(rt, data.account_sid)
+    except NotFound:
+        return None
+    if account.status != "active":
+        return None
+    ctx.account = account
+    if data.credential_sid == account.sid:
+        if signer.fingerprint(account.sid, account.auth_token_hash) == data.fingerprint:
+            return Principal(account.sid, account.sid, "auth_token")
+        if account.secondary_token_hash and (
+            signer.fingerprint(account.sid, account.secondary_token_hash) == data.fingerprint
+        ):
+            return Principal(account.sid, account.sid, "secondary_auth_token")
+        return None
+    if not sids.is_sid(data.credential_sid, sids.KEY):
+        return None
+    try:
+        key = keys.get(rt, account.sid, data.credential_sid)
+    except NotFound:
+        return None
+    if signer.fingerprint(key.sid, key.secret_hash) != data.fingerprint:
+        return None
+    policy = keys.policy_of(key)
+    granted = frozenset(policy["allow"]) if policy else frozenset()
+    return Principal(account.sid, key.sid, "api_key", key.kind, granted)
+
+
+def _error_page(ctx: Ctx, status: int, title: str, message: str) -> Response:
+    return ctx.render("error.html", status=status, title=title, message=message)
+
+
+def _page(handler: Handler, *, login_required: bool = True) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        rt = runtime(request)
+        ctx = Ctx(request, rt, _state(request), None)
+        if request.method == "POST":
+            if _cross_site(request, rt):
+                response = _error_page(
+                    ctx,
+                    403,
+                    "Request refused",
+                    "This form was submitted from another site, so it was not processed.",
+                )
+                return _finish(ctx, response)
+            try:
+                ctx.form = await parse_form(request)
+            except BadRequest as exc:
+                return _finish(ctx, _error_page(ctx, 400, "Bad request", exc.message))
+        response = await run_in_threadpool(_run, ctx, handler, login_required)
+        return _finish(ctx, response)
+
+    return endpoint
+
+
+def _run(ctx: Ctx, handler: Handler, login_required: bool) -> Response:
+    request = ctx.request
+    if login_required:
+        raw = request.cookies.get(COOKIE)
+        data = ctx.state.signer.load_session(raw)
+        if data is None:
+            return _login_redirect(request, None)
+        settings = ctx.rt.settings
+        if (
+            session_state(data, idle=settings.console_idle_timeout, max_age=settings.console_session_max_age)
+            != "ok"
+        ):
+            ctx.cookies.append((COOKIE, None))
+            return _login_redirect(request, "expired")
+        ctx.principal = _current_principal(ctx, data)
+        if ctx.principal is None:
+            ctx.account = None
+            ctx.cookies.append((COOKIE, None))
+            return _login_redirect(request, "revoked")
+        ctx.session = data
+        if request.method == "POST" and not ctx.state.signer.check_csrf(data.nonce, ctx.field("csrf_token")):
+            return _error_page(
+                ctx,
+                403,
+                "Form expired",
+                "This form's security token is missing or out of date. Go back, reload the page and "
+                "try again.",
+            )
+        fresh = touched(data)
+        if fresh.last_seen != data.last_seen:
+            ctx.cookies.append((COOKIE, ctx.state.signer.dump_session(fresh)))
+    try:
+        return handler(ctx)
+    except NotFound:
+        return _error_page(ctx, 404, "Not found", "There is nothing here. It may have been deleted.")
+    except (Forbidden, Unauthorized) as exc:
+        return _error_page(ctx, 403, "Not allowed", exc.message)
+    except ApiError as exc:
+        return _error_page(ctx, exc.status, "Something is wrong with this request", exc.message)
+
+
+def _finish(ctx: Ctx, response: Response) -> Response:
+    for name, value in ctx.cookies:
+        _set_cookie(response, ctx.request, ctx.rt, name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Content-Security-Policy"] = _csp(ctx.rt)
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Signed thumbnail URLs and SIDs must not leak to other sites through Referer.
+    # ("no-referrer" would also make browsers send ``Origin: null`` on our own
+    # form posts, which the cross-site check rightly refuses.)
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _redirect(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def _require(ctx: Ctx, permission: str, what: str) -> None:
+    if not ctx.who.allows(permission):
+        raise Forbidden(f"The credential you signed in with cannot {what}.")
+
+
+# --- sign in / out ---------------------------------------------------------------------------
