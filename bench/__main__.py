@@ -9,6 +9,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench import report
 from bench.harness import WORK, tools_missing
@@ -58,16 +59,49 @@ def main(argv: list[str] | None = None) -> int:
     log(f"bench ({cfg.label}): mediagate serve {' '.join(cfg.serve_args)} vs nginx, wrk -t1")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_start = report.load_average()
+    t0 = time.monotonic()
     results = run_all(args.work, cfg, log, only)
     results["started"] = started
     results["loadavg_start"] = load_start
     results["command"] = "make bench" if not args.quick else "python -m bench --quick"
     results["argv"] = sys.argv[1:] if argv is None else argv
     results["machine"] = report.machine()
+    results = _merge(args.out / "results.json", results, only)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     report.write(results, args.out)
-    log(f"wrote {args.out / 'REPORT.md'} in {results['elapsed_seconds']:.0f} s")
+    log(f"wrote {args.out / 'REPORT.md'} in {time.monotonic() - t0:.0f} s")
     return 0
+
+
+def _merge(path: Path, fresh: dict[str, Any], only: tuple[str, ...]) -> dict[str, Any]:
+    """A run of some scenarios (``--only``) replaces those scenarios in an existing
+    results.json of the same configuration and keeps the others' committed results;
+    the re-run is listed under ``partial_runs`` (shown in the report's header)."""
+    if set(only) >= set(SCENARIOS) or not path.exists():
+        return fresh
+    old = json.loads(path.read_text())
+    config = fresh["config"]
+    if old.get("config", {}).get("label") != config["label"]:
+        return fresh
+    merged = dict(old)
+    for name in only:
+        if name in fresh:
+            merged[name] = fresh[name]
+    machine = fresh["machine"]
+    merged["partial_runs"] = [
+        # A re-run of the same scenarios supersedes the earlier one's note.
+        *(run for run in old.get("partial_runs", []) if not set(run["only"]) <= set(only)),
+        {
+            "only": list(only),
+            "started": fresh["started"],
+            "elapsed_seconds": fresh["elapsed_seconds"],
+            "loadavg_start": fresh["loadavg_start"],
+            "loadavg_end": machine["loadavg_end"],
+            "argv": fresh["argv"],
+            "config": config,
+        },
+    ]
+    return merged
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "bench" / "work"
 MEDIAGATE = Path(sys.executable).parent / "mediagate"
 TEMPLATE = Path(__file__).with_name("nginx.conf.tmpl")
+FRONT_TEMPLATE = Path(__file__).with_name("nginx-front.conf.tmpl")
 
 
 class BenchError(RuntimeError):
@@ -94,6 +95,29 @@ class Nginx:
 
 @contextmanager
 def running_nginx(work: Path, root: Path, redirect_location: str, workers: str = "auto") -> Iterator[Nginx]:
+    """The physical reference: static 307 and plain ``sendfile`` of files under ``root``."""
+    with _nginx(
+        work, TEMPLATE, "/redirect", root, workers=workers, root=root,
+        location=redirect_location.replace('"', "%22"),
+    ) as nginx:  # fmt: skip
+        yield nginx
+
+
+@contextmanager
+def running_front_nginx(
+    work: Path, upstream: str, media_dir: Path, prefix: str, workers: str = "auto"
+) -> Iterator[Nginx]:
+    """nginx in front of a mediagate started with MEDIAGATE_ACCEL_REDIRECT_PREFIX=``prefix``:
+    proxies everything to ``upstream`` (host:port) and sends files from ``media_dir``."""
+    with _nginx(
+        work, FRONT_TEMPLATE, "/healthz", media_dir, workers=workers, upstream=upstream,
+        media=media_dir.resolve(), prefix=prefix,
+    ) as nginx:  # fmt: skip
+        yield nginx
+
+
+@contextmanager
+def _nginx(work: Path, template: Path, probe: str, served: Path, **values: object) -> Iterator[Nginx]:
     binary = find_tool("nginx")
     if binary is None:
         raise BenchError("nginx is not installed (make bench-deps)")
@@ -106,13 +130,8 @@ def running_nginx(work: Path, root: Path, redirect_location: str, workers: str =
         import pwd
 
         user_line = f"user {pwd.getpwuid(0).pw_name};"
-    conf = string.Template(TEMPLATE.read_text()).substitute(
-        user_line=user_line,
-        workers=workers,
-        work=ndir,
-        port=port,
-        root=root,
-        location=redirect_location.replace('"', "%22"),
+    conf = string.Template(template.read_text()).substitute(
+        user_line=user_line, work=ndir, port=port, **values
     )
     conf_path = ndir / "nginx.conf"
     conf_path.write_text(conf)
@@ -124,8 +143,8 @@ def running_nginx(work: Path, root: Path, redirect_location: str, workers: str =
             stderr=subprocess.STDOUT,
         )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/redirect", proc, log)
-        yield Nginx(f"http://127.0.0.1:{port}", root, proc)
+        _wait_http(f"http://127.0.0.1:{port}{probe}", proc, log)
+        yield Nginx(f"http://127.0.0.1:{port}", served, proc)
     except BaseException:
         raise  # keep bench/work/nginx-PORT (config, error log) for a failed run
     else:
@@ -153,7 +172,11 @@ class Mediagate:
 
 @contextmanager
 def running_mediagate(
-    data_dir: Path, database_url: str, serve_args: list[str], secret_key: str | None = None
+    data_dir: Path,
+    database_url: str,
+    serve_args: list[str],
+    secret_key: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Mediagate]:
     """``mediagate serve`` as in production (log level info, access log off), on 127.0.0.1.
 
@@ -167,9 +190,11 @@ def running_mediagate(
         "MEDIAGATE_SECRET_KEY": secret_key or secrets.token_hex(32),
         "MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS": "true",
         "MEDIAGATE_LOG_LEVEL": "info",
+        **(extra_env or {}),
     }
     data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "server.log"
+    # Per port: scenario 2 runs a second server on the same data dir.
+    log_path = data_dir / f"server-{port}.log"
     args = [str(MEDIAGATE), "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args]
     with log_path.open("wb") as out:
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)

@@ -120,10 +120,16 @@ def _charts(results: dict[str, Any], out: Path) -> list[str]:
         sizes = list(sec["sizes"])
         fig, ax = plt.subplots(figsize=(6, 3.5))
         xs = range(len(sizes))
-        ax.bar([x - 0.2 for x in xs], [sec["sizes"][s]["mediagate"]["mb_per_s"] for s in sizes], 0.4,
-               label="mediagate")  # fmt: skip
         ref = "nginx sendfile (same file)" if key == "delivery" else "nginx serving the source file"
-        ax.bar([x + 0.2 for x in xs], [sec["sizes"][s]["nginx"]["mb_per_s"] for s in sizes], 0.4, label=ref)
+        series = [("mediagate", "mediagate" + (" (direct, granian)" if key == "delivery" else ""))]
+        if "behind_nginx" in sec["sizes"][sizes[0]]:
+            series.append(("behind_nginx", "mediagate behind nginx (X-Accel-Redirect)"))
+        series.append(("nginx", ref))
+        width = 0.8 / len(series)
+        for i, (side, label) in enumerate(series):
+            offset = (i - (len(series) - 1) / 2) * width
+            ax.bar([x + offset for x in xs], [sec["sizes"][s][side]["mb_per_s"] for s in sizes], width,
+                   label=label)  # fmt: skip
         ax.set_xticks(list(xs), [f"{int(s) // 1024} KB" for s in sizes])
         ax.set_ylabel("MB/s (median)")
         ax.set_yscale("log")
@@ -180,6 +186,13 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
         "The machine is shared: other processes competed for the two cores during the run, so compare "
         "the ratios (same conditions for both sides), not the absolute numbers.",
         "",
+        *[
+            f"Re-run later with `--only {','.join(run['only'])}` (merged into this report, the other "
+            f"scenarios are from the run above): started {run['started']}, "
+            f"took {run['elapsed_seconds']:.0f} s, load average at start {run['loadavg_start']}, "
+            f"at end {run['loadavg_end']}.\n"
+            for run in results.get("partial_runs", [])
+        ],
         "To reproduce: `make bench-deps && make bench` (writes this folder: `REPORT.md`, `results.json`, "
         "the PNGs). A single scenario: `.venv/bin/python -m bench --only redirect`.",
         "",
@@ -199,10 +212,21 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
     if dl:
         big = str(max(int(s) for s in dl["sizes"]))
         r = dl["sizes"][big]
-        lines.append(
-            f"| 2. {int(big) // 1024} KB delivery ≥ 0.6 x nginx | {r['ratio_rps']:.2f} x | "
-            f"{_ok(r['ratio_rps'] >= TARGETS['delivery_1mb'])} |"
-        )
+        behind = r.get("ratio_rps_behind_nginx")
+        if behind is None:
+            lines.append(
+                f"| 2. {int(big) // 1024} KB delivery ≥ 0.6 x nginx | {r['ratio_rps']:.2f} x | "
+                f"{_ok(r['ratio_rps'] >= TARGETS['delivery_1mb'])} |"
+            )
+        else:
+            # The verdict goes to the best production shape; the direct figure stays visible.
+            best = max(behind, r["ratio_rps"])
+            shape = "behind nginx, X-Accel-Redirect" if behind >= r["ratio_rps"] else "direct"
+            lines.append(
+                f"| 2. {int(big) // 1024} KB delivery ≥ 0.6 x nginx (best production shape: {shape}; "
+                f"direct granian {r['ratio_rps']:.2f} x) | {best:.2f} x | "
+                f"{_ok(best >= TARGETS['delivery_1mb'])} |"
+            )
     ml = results.get("media_list")
     if ml:
         for backend, r in ml["backends"].items():
@@ -243,23 +267,51 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
             )
         lines += ["", "![redirect](redirect.png)", ""]
     if dl:
+        three = all("behind_nginx" in r for r in dl["sizes"].values())
         lines += [
             "## 2. Signed-URL delivery",
             "",
             f"`GET /_media/secure/AC…/ME…?Expires&Signature&Key-Pair-Id` (signature check, media lookup, "
             f"file send) against nginx `sendfile` of the same bytes; {dl['connections']} connections, "
             f"{dl['backend']}.",
-            "",
-            "| object | mediagate req/s | nginx req/s | ratio | mediagate MB/s | nginx MB/s "
-            "| mediagate p50 / p99 ms |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for size, r in dl["sizes"].items():
-            g, n = r["mediagate"], r["nginx"]
-            lines.append(
-                f"| {int(size) // 1024} KB | {g['rps']:.0f} | {n['rps']:.0f} | {r['ratio_rps']:.2f} | "
-                f"{g['mb_per_s']:.0f} | {n['mb_per_s']:.0f} | {g['p50_ms']:.2f} / {g['p99_ms']:.2f} |"
-            )
+        if three:
+            lines += [
+                "Two shapes of mediagate, alternating with the reference in the same rounds: **direct** "
+                "(granian sends the file itself) and **behind nginx** (the production shape for file "
+                "delivery: a front nginx proxies to mediagate started with "
+                f"`MEDIAGATE_ACCEL_REDIRECT_PREFIX={dl.get('accel_prefix', '/_protected')}`; mediagate "
+                "checks signature, expiry and the media row and answers headers plus `X-Accel-Redirect`, "
+                "the front sends the file with `sendfile`). The ratio is req/s over the reference nginx's.",
+                "",
+                "| object | shape | req/s | nginx req/s | ratio | MB/s | nginx MB/s | p50 / p99 ms |",
+                "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for size, r in dl["sizes"].items():
+                n = r["nginx"]
+                for side, label, ratio in (
+                    ("mediagate", "direct (granian)", r["ratio_rps"]),
+                    ("behind_nginx", "behind nginx (X-Accel-Redirect)", r["ratio_rps_behind_nginx"]),
+                ):
+                    g = r[side]
+                    lines.append(
+                        f"| {int(size) // 1024} KB | {label} | {g['rps']:.0f} | {n['rps']:.0f} | "
+                        f"{ratio:.2f} | {g['mb_per_s']:.0f} | {n['mb_per_s']:.0f} | "
+                        f"{g['p50_ms']:.2f} / {g['p99_ms']:.2f} |"
+                    )
+        else:
+            lines += [
+                "",
+                "| object | mediagate req/s | nginx req/s | ratio | mediagate MB/s | nginx MB/s "
+                "| mediagate p50 / p99 ms |",
+                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ]
+            for size, r in dl["sizes"].items():
+                g, n = r["mediagate"], r["nginx"]
+                lines.append(
+                    f"| {int(size) // 1024} KB | {g['rps']:.0f} | {n['rps']:.0f} | {r['ratio_rps']:.2f} | "
+                    f"{g['mb_per_s']:.0f} | {n['mb_per_s']:.0f} | {g['p50_ms']:.2f} / {g['p99_ms']:.2f} |"
+                )
         lines += ["", "![delivery](delivery.png)", ""]
     ing = results.get("ingest")
     if ing:

@@ -33,6 +33,7 @@ from bench.harness import (
     WrkResult,
     process_tree,
     rss_bytes,
+    running_front_nginx,
     running_mediagate,
     running_nginx,
     wrk,
@@ -292,34 +293,77 @@ def redirect(
 # --------------------------------------------------------------------------- scenario 2
 
 
+ACCEL_PREFIX = "/_protected"
+
+
 def delivery(work: Path, nginx: Nginx, s: Site, cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
-    out: dict[str, Any] = {"connections": cfg.connections, "backend": cfg.delivery_backend, "sizes": {}}
+    """Three sides per object size, alternating: mediagate sending the file itself
+    ("mediagate", granian's pathsend), the production shape ("behind_nginx": a front
+    nginx proxies to a second mediagate on the same database and data dir, started
+    with MEDIAGATE_ACCEL_REDIRECT_PREFIX, which answers X-Accel-Redirect so that the
+    front sends the file), and the reference nginx's plain sendfile of the same bytes."""
+    out: dict[str, Any] = {
+        "connections": cfg.connections,
+        "backend": cfg.delivery_backend,
+        "accel_prefix": ACCEL_PREFIX,
+        "sizes": {},
+    }
     log(f"  scenario 2 (signed-URL delivery) on {cfg.delivery_backend}")
-    for size in cfg.object_sizes:
-        msg = s.send(f"{nginx.base_url}/files/obj-{size}.png")
-        me = s.media_sids(msg)[0]
-        location = s.signed_location(msg, me)
-        got = httpx.get(location, timeout=30)
-        assert got.status_code == 200 and len(got.content) == size, (got.status_code, len(got.content))
-        ref_url = f"{nginx.base_url}/files/obj-{size}.png"
-        assert httpx.get(ref_url, timeout=30).content == got.content
-        log(f"   {size} bytes")
-        res = alternate(
-            cfg,
-            {
-                "mediagate": lambda location=location: wrk(
-                    location, duration=cfg.duration, connections=cfg.connections
-                ),
-                "nginx": lambda ref_url=ref_url: wrk(
-                    ref_url, duration=cfg.duration, connections=cfg.connections
-                ),
-            },
-            log,
-        )
-        for side in ("mediagate", "nginx"):
-            res[side]["mb_per_s"] = res[side]["rps"] * size / MB
-        res["ratio_rps"] = res["mediagate"]["rps"] / res["nginx"]["rps"]
-        out["sizes"][str(size)] = res
+    env = s.server.env
+    data_dir = Path(env["MEDIAGATE_DATA_DIR"])
+    with (
+        running_mediagate(
+            data_dir,
+            env["MEDIAGATE_DATABASE_URL"],
+            list(cfg.serve_args),
+            secret_key=env["MEDIAGATE_SECRET_KEY"],
+            extra_env={"MEDIAGATE_ACCEL_REDIRECT_PREFIX": ACCEL_PREFIX},
+        ) as accel,
+        running_front_nginx(
+            work, accel.base_url.removeprefix("http://"), data_dir / "media", ACCEL_PREFIX
+        ) as front,
+    ):
+        for size in cfg.object_sizes:
+            msg = s.send(f"{nginx.base_url}/files/obj-{size}.png")
+            me = s.media_sids(msg)[0]
+            location = s.signed_location(msg, me)
+            got = httpx.get(location, timeout=30)
+            assert got.status_code == 200 and len(got.content) == size, (got.status_code, len(got.content))
+            ref_url = f"{nginx.base_url}/files/obj-{size}.png"
+            assert httpx.get(ref_url, timeout=30).content == got.content
+            # The signature covers the path and query, not the host: the same signed
+            # URL, sent to the front.
+            signed = httpx.URL(location)
+            behind_url = f"{front.base_url}{signed.raw_path.decode()}"
+            behind = httpx.get(behind_url, timeout=30)
+            assert behind.status_code == 200 and behind.content == got.content, behind.status_code
+            assert behind.headers["server"].startswith("nginx") and "x-accel-redirect" not in behind.headers
+            assert behind.headers["etag"] == got.headers["etag"]
+            assert behind.headers["x-content-type-options"] == "nosniff"
+            decided = httpx.get(f"{accel.base_url}{signed.raw_path.decode()}", timeout=30)
+            assert decided.headers["x-accel-redirect"].startswith(ACCEL_PREFIX + "/"), decided.headers
+            assert decided.content == b""
+            log(f"   {size} bytes")
+            res = alternate(
+                cfg,
+                {
+                    "mediagate": lambda location=location: wrk(
+                        location, duration=cfg.duration, connections=cfg.connections
+                    ),
+                    "behind_nginx": lambda behind_url=behind_url: wrk(
+                        behind_url, duration=cfg.duration, connections=cfg.connections
+                    ),
+                    "nginx": lambda ref_url=ref_url: wrk(
+                        ref_url, duration=cfg.duration, connections=cfg.connections
+                    ),
+                },
+                log,
+            )
+            for side in ("mediagate", "behind_nginx", "nginx"):
+                res[side]["mb_per_s"] = res[side]["rps"] * size / MB
+            res["ratio_rps"] = res["mediagate"]["rps"] / res["nginx"]["rps"]
+            res["ratio_rps_behind_nginx"] = res["behind_nginx"]["rps"] / res["nginx"]["rps"]
+            out["sizes"][str(size)] = res
     return out
 
 

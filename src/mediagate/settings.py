@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     # after this long in any case.
     console_idle_timeout: int = Field(default=30 * 60, ge=1)
     console_session_max_age: int = Field(default=12 * 3600, ge=1)
+    # Zero-copy delivery through a front nginx (the X-Accel-Redirect pattern).
+    # When set (e.g. "/_protected"), the media hosts still check the signature,
+    # expiry and the media row, then answer with all their headers plus
+    # ``X-Accel-Redirect: {prefix}/{path under the media dir}`` and no body; the
+    # front nginx sends the file from an ``internal`` location with sendfile
+    # (Range and HEAD included). Python never touches the bytes, which granian
+    # otherwise copies through user space (bench/analysis.md, target 2).
+    # Empty = off: mediagate sends the bytes itself. Only enable it behind such
+    # an nginx: a client talking to mediagate directly would get empty bodies.
+    accel_redirect_prefix: str = ""
 
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
@@ -56,6 +66,16 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"must be an http(s) base URL without query or fragment, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("accel_redirect_prefix")
+    @classmethod
+    def _valid_accel_prefix(cls, value: str) -> str:
+        if not value:
+            return value
+        prefix = value.rstrip("/")
+        if not prefix.startswith("/") or any(c in prefix for c in "?#% \t\r\n"):
+            raise ValueError(f"must be an absolute path prefix such as /_protected, got {value!r}")
+        return prefix
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:

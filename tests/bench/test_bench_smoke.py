@@ -47,6 +47,10 @@ def test_quick_bench_writes_report(tmp_path: Path) -> None:
     for size, res in results["delivery"]["sizes"].items():
         assert int(size) > 0 and res["mediagate"]["mb_per_s"] > 0 and res["nginx"]["mb_per_s"] > 0
         assert res["mediagate"]["bad_responses"] == 0
+        # The production shape: a front nginx sending files on mediagate's X-Accel-Redirect.
+        assert res["behind_nginx"]["requests"] > 0 and res["behind_nginx"]["mb_per_s"] > 0
+        assert res["behind_nginx"]["bad_responses"] == 0 and res["behind_nginx"]["socket_errors"] == 0
+        assert res["ratio_rps_behind_nginx"] > 0
 
     for res in results["ingest"]["sizes"].values():
         assert res["mediagate"]["requests"] > 0 and res["mediagate"]["bad_responses"] == 0

@@ -16,7 +16,7 @@ from starlette.routing import Route
 from mediagate import sids
 from mediagate.api.common import call, runtime
 from mediagate.context import Runtime
-from mediagate.edge.serve import Prepared, prepare, respond
+from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.services import media
 from mediagate.services.media import object_path
 from mediagate.signing import SignatureError
@@ -78,7 +78,14 @@ async def secure_object(request: Request) -> Response:
     prepared = _lookup(rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
-    return respond(request, rt.store, prepared, cache_control="private, max-age=300", stem=media_sid)
+    return respond(
+        request,
+        rt.store,
+        prepared,
+        cache_control="private, max-age=300",
+        stem=media_sid,
+        accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+    )
 
 
 async def public_object(request: Request) -> Response:
@@ -91,7 +98,14 @@ async def public_object(request: Request) -> Response:
     if prepared is None:
         # Media that needs auth is never served here, whatever the caller knows.
         return _problem(404, "not_found", "No such public media.")
-    return respond(request, rt.store, prepared, cache_control="public, max-age=300", stem=media_sid)
+    return respond(
+        request,
+        rt.store,
+        prepared,
+        cache_control="public, max-age=300",
+        stem=media_sid,
+        accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+    )
 
 
 secure_routes = [Route("/{account_sid}/{media_sid}", secure_object, methods=["GET", "HEAD"])]

@@ -9,10 +9,12 @@ origin's authority.
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -65,8 +67,28 @@ def prepare(store: MediaStore, obj: EdgeObject) -> Prepared:
         raise ObjectNotFound(obj.key) from None
 
 
+@dataclass(frozen=True)
+class Accel:
+    """Where the front nginx finds the files: ``X-Accel-Redirect: {prefix}/{path under root}``."""
+
+    prefix: str
+    root: Path
+
+
+@functools.lru_cache(maxsize=8)
+def accel_for(prefix: str, media_dir: Path) -> Accel | None:
+    """``None`` when the setting is off; resolved once (``LocalStore`` resolves its paths too)."""
+    return Accel(prefix, media_dir.resolve()) if prefix else None
+
+
 def respond(
-    request: Request, store: MediaStore, prepared: Prepared, *, cache_control: str, stem: str
+    request: Request,
+    store: MediaStore,
+    prepared: Prepared,
+    *,
+    cache_control: str,
+    stem: str,
+    accel: Accel | None = None,
 ) -> Response:
     obj = prepared.obj
     etag = f'"{obj.sha256}"'
@@ -78,6 +100,15 @@ def respond(
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    if accel is not None and prepared.path is not None:
+        target = _accel_target(accel, prepared.path)
+        if target is not None:
+            # The front nginx sends the file (sendfile, Range, HEAD) from an
+            # `internal` location; everything decided here travels in the
+            # headers. Our own body is empty (Content-Length: 0); nginx does not
+            # copy that header and sends the file's length instead.
+            headers["X-Accel-Redirect"] = target
+            return Response(status_code=200, headers=headers, media_type=obj.content_type)
     if prepared.path is not None and prepared.stat is not None:
         # FileResponse streams in chunks and implements Range/If-Range/HEAD
         # (206, multipart ranges, 416) from Starlette, so we do not.
@@ -90,6 +121,14 @@ def respond(
 
     headers["Content-Length"] = str(obj.size)
     return StreamingResponse(body(), headers=headers, media_type=obj.content_type)
+
+
+def _accel_target(accel: Accel, path: str) -> str | None:
+    try:
+        relative = Path(path).relative_to(accel.root)
+    except ValueError:  # not under the media dir: let mediagate send it itself
+        return None
+    return f"{accel.prefix}/{quote(relative.as_posix())}"
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:
