@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,9 +21,10 @@ from twilio.rest import Client
 
 from mediagate.db.models import Media
 from tests.support.fileserver import JPEG, FileServer, png_bytes
+from tests.support.oai import oai_file
 from tests.support.server import Account, RunningServer
 
-OAI = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
+OAI = oai_file("twilio_api_v2010.json")
 MESSAGE_SCHEMA = "api.v2010.account.message"
 MEDIA_SCHEMA = "api.v2010.account.message.media"
 ENVELOPE_KEYS = {

@@ -22,9 +22,10 @@ from mediagate.db.models import Media, Message
 from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
 from tests.support.fileserver import png_bytes
+from tests.support.oai import oai_file
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
-OAI = Path("/work/shared/twilio-oai/twilio_api_v2010.json")
+OAI = oai_file("twilio_api_v2010.json")
 TO, FROM = "+15551230001", "+15557650001"
 RFC2822_GMT = re.compile(
     r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "

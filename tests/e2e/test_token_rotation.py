@@ -7,7 +7,6 @@ import functools
 import json
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,10 @@ from mediagate.db.models import Account as AccountRow
 from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
 from tests.support.fileserver import png_bytes
+from tests.support.oai import oai_file
 from tests.support.server import Account, RunningServer
 
-OAI = Path("/work/shared/twilio-oai/twilio_accounts_v1.json")
+OAI = oai_file("twilio_accounts_v1.json")
 TO, FROM = "+15551230001", "+15557650001"
 # Twilio's v1 APIs write ``2015-07-31T04:00:00Z``; twilio-python parses exactly that.
 ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
