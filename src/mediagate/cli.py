@@ -102,7 +102,7 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: 
         from granian.constants import Interfaces
         from granian.server import Server
     except ImportError:
-        _fail("--server granian needs the granian package (pip install 'mediagate[granian]')")
+        _fail("--server granian needs the granian package (a dependency of mediagate: reinstall it)")
     Server(
         "mediagate.asgi:app",
         address=host,
