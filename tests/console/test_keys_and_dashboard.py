@@ -89,3 +89,34 @@ def test_dashboard_shows_sid_masked_token_subaccounts_and_protection_counts(
     expect(row).to_contain_text("Acme EU")
     expect(row).to_contain_text("active")
     shot(page, server, "dashboard")
+
+
+def test_securing_legacy_media_from_the_dashboard(
+    page: Page, server: RunningServer, files: FileServer
+) -> None:
+    acct = server.new_account("Legacy Ltd")
+    client = twilio_client(server, acct.sid, acct.token)
+    body = b"\x89PNG\r\n\x1a\n" + b"\x01" * 300
+    url = files.add("/legacy/pic.png", body)
+    set_api_enforcement(server, acct.sid, acct.token, False)
+    msg = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    media_sid = client.messages(msg.sid).media.list()[0].sid
+    content = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{msg.sid}/Media/{media_sid}"
+    public = requests.get(content, timeout=10)
+    assert public.status_code == 200 and public.content == body  # legacy: no credentials needed
+    public_url = public.url
+
+    login(page, server, acct.sid, acct.token)
+    expect(page.locator("#count-legacy-public")).to_have_text("1")
+    page.get_by_role("button", name="Require auth for legacy media").click()
+    expect(page.locator("main")).to_contain_text("Legacy media now requires HTTP auth")
+    expect(page.locator("#count-legacy-public")).to_have_text("0")
+    expect(page.locator("#count-auth-required")).to_have_text("1")
+    expect(page.get_by_role("button", name="Require auth for legacy media")).to_have_count(0)
+
+    # Through the API: the old public URL is gone, the content URL now needs credentials.
+    assert requests.get(public_url, timeout=10).status_code == 404
+    assert requests.get(content, timeout=10, allow_redirects=False).status_code == 401
+    secured = requests.get(content, auth=(acct.sid, acct.token), timeout=10)
+    assert secured.status_code == 200 and secured.content == body
+    assert "/_media/secure/" in secured.url

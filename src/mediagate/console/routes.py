@@ -21,6 +21,7 @@ from mediagate.console.views import (
     logout,
     messaging_index,
     root,
+    secure_legacy,
     settings_general,
     settings_index,
 )
@@ -43,6 +44,7 @@ routes: list[BaseRoute] = [
     Route("/logout", _page(logout), methods=["POST"]),
     Route("/dashboard", _page(dashboard), methods=["GET"]),
     Route("/dashboard/reveal-token", _page(dashboard), methods=["POST"]),
+    Route("/media/secure-legacy", _page(secure_legacy), methods=["POST"]),
     Route("/messaging", _page(messaging_index), methods=["GET"]),
     Route("/messaging/settings", _page(settings_index), methods=["GET"]),
     Route("/messaging/settings/general", _page(settings_general), methods=["GET", "POST"]),

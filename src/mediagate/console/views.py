@@ -25,7 +25,7 @@ from mediagate.console.web import (
 )
 from mediagate.context import Runtime
 from mediagate.errors import Forbidden, Unauthorized
-from mediagate.services import accounts, keys
+from mediagate.services import accounts, keys, maintenance
 
 
 def login(ctx: Ctx) -> Response:
@@ -161,10 +161,26 @@ def dashboard(ctx: Ctx) -> Response:
         nav="dashboard",
         revealed=revealed,
         may_reveal=_may_reveal(ctx.who),
+        may_secure=ctx.who.allows(perms.SETTINGS_WRITE),
         counts=accounts.protection_counts(rt, sid),
         settings=accounts.messaging_settings(rt, sid),
         subaccounts=accounts.subaccounts(rt, sid) if ctx.account.owner_account_sid is None else [],
     )
+
+
+# Per click, so one request stays short; the operation is resumable (each batch commits), and
+# the CLI (`mediagate media secure-legacy`) is there for millions of rows.
+SECURE_LEGACY_PER_REQUEST = 5000
+
+
+def secure_legacy(ctx: Ctx) -> Response:
+    """Explicitly require HTTP auth for media created while the setting was off."""
+    _require(ctx, perms.SETTINGS_WRITE, "change media protection")
+    for step in maintenance.secure_legacy(ctx.rt, ctx.account_sid, actor=ctx.who.actor, batch=500):
+        if step.done >= SECURE_LEGACY_PER_REQUEST:
+            break
+    left = maintenance.legacy_count(ctx.rt, ctx.account_sid)
+    return _redirect(f"/console/dashboard?done={'legacy-partly-secured' if left else 'legacy-secured'}")
 
 
 # --- messaging -------------------------------------------------------------------------------

@@ -78,6 +78,8 @@ NOTICES = {
     "key-revoked": "The API key was revoked. Requests signed with it now fail.",
     "media-deleted": "The media was deleted. Its URLs now answer 404.",
     "message-deleted": "The message and its media were deleted.",
+    "legacy-secured": "Legacy media now requires HTTP auth; its public URLs answer 404.",
+    "legacy-partly-secured": "Part of the legacy media now requires HTTP auth. Secure again to continue.",
     "signed-out": "You have signed out.",
     "expired": "Your session expired. Please sign in again.",
     "revoked": "Your session ended because its credential changed or was revoked. Please sign in again.",
