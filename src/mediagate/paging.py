@@ -75,7 +75,7 @@ def parse_page_request(query: Mapping[str, str]) -> PageRequest:
     return PageRequest(size, number, cursor)
 
 
-def _token(forward: bool, when: datetime, sid: str) -> str:
+def page_token(forward: bool, when: datetime, sid: str) -> str:
     delta = aware(when) - _EPOCH
     micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
     return f"P{'A' if forward else 'B'}{micros}_{sid}"
@@ -135,10 +135,10 @@ def envelope(
     next_uri = prev_uri = None
     if page.has_next and rows:
         last = rows[-1]
-        next_uri = uri(req.number + 1, _token(True, last.date_created, last.sid))
+        next_uri = uri(req.number + 1, page_token(True, last.date_created, last.sid))
     if page.has_previous and rows:
         first = rows[0]
-        prev_uri = uri(max(req.number - 1, 0), _token(False, first.date_created, first.sid))
+        prev_uri = uri(max(req.number - 1, 0), page_token(False, first.date_created, first.sid))
     start = req.number * req.size
     return {
         "first_page_uri": uri(0, None),

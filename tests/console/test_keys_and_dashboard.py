@@ -9,7 +9,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from mediagate.services import accounts
 from tests.console.conftest import login, set_api_enforcement, shot
-from tests.e2e.test_seed_flow import twilio_client
+from tests.support.clients import twilio_client
 from tests.support.fileserver import FileServer
 from tests.support.server import RunningServer
 

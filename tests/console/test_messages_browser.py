@@ -9,7 +9,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import login, picture_png, set_api_enforcement, shot
-from tests.e2e.test_seed_flow import twilio_client
+from tests.support.clients import twilio_client
 from tests.support.fileserver import FileServer
 from tests.support.server import RunningServer
 

@@ -15,6 +15,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from mediagate.db.models import Media, Message
+from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 
@@ -45,19 +46,6 @@ def snapshot(server: RunningServer, account_sid: str) -> Snapshot:
     root = rt.settings.media_dir
     files = tuple(sorted(str(p.relative_to(root)) for p in (root / account_sid).rglob("*") if p.is_file()))
     return Snapshot(messages or 0, media or 0, files)
-
-
-def assert_twilio_error(r: requests.Response, status: int, code: int | None = None) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/json"), r.headers
-    body: dict[str, Any] = r.json()
-    assert set(body) == {"code", "message", "more_info", "status"}, body
-    assert body["status"] == status
-    assert isinstance(body["code"], int) and isinstance(body["message"], str) and body["message"]
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{body['code']}"
-    if code is not None:
-        assert body["code"] == code, body
-    return body
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
+from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.receiver import Received, Receiver, running_receiver
 from tests.support.server import Account, RunningServer
@@ -60,12 +60,6 @@ def assert_signed(hook: Received, url: str, token: str) -> None:
     signature = hook.headers["X-Twilio-Signature"]
     assert RequestValidator(token).validate(url, hook.form, signature)
     assert not RequestValidator("0" * 32).validate(url, hook.form, signature)
-
-
-def twilio_client(server: RunningServer, acct: Account) -> Client:
-    client = Client(acct.sid, acct.token)
-    client.api.base_url = server.base_url
-    return client
 
 
 def test_inbound_mms_through_the_ingress(
@@ -223,7 +217,7 @@ def test_loopback_delivers_to_a_number_owned_here(
     body = png_bytes(2500)
     media_url = files.add("/loop/pic.png", body)
 
-    out = twilio_client(server, sender).messages.create(
+    out = twilio_client(server, sender.sid, sender.token).messages.create(
         to=number,
         from_="+14155550105",
         body="ping",
@@ -244,7 +238,7 @@ def test_loopback_delivers_to_a_number_owned_here(
     assert params["AccountSid"] == recipient.sid
     assert params["From"] == "+14155550105" and params["To"] == number and params["Body"] == "ping"
 
-    sent_media = twilio_client(server, sender).messages(out.sid).media.list()
+    sent_media = twilio_client(server, sender.sid, sender.token).messages(out.sid).media.list()
     copied_sid = ME_URL.match(params["MediaUrl0"]).group(4)  # type: ignore[union-attr]
     assert copied_sid != sent_media[0].sid
     # Recipient's media is public (its setting is off); the sender's stays protected.
@@ -254,7 +248,7 @@ def test_loopback_delivers_to_a_number_owned_here(
     )
     assert requests.get(sent_content, timeout=10, allow_redirects=False).status_code == 401
 
-    inbound = twilio_client(server, recipient).messages(inbound_sid).fetch()
+    inbound = twilio_client(server, recipient.sid, recipient.token).messages(inbound_sid).fetch()
     assert inbound.direction == "inbound" and inbound.status == "received"
 
     callbacks = receiver.wait_for("/loop-status", 2)
@@ -268,7 +262,7 @@ def test_loopback_delivers_to_a_number_owned_here(
         assert c.form["SmsStatus"] == c.form["MessageStatus"]
         assert c.form["AccountSid"] == sender.sid and c.form["To"] == number
         assert c.form["ApiVersion"] == "2010-04-01" and "ErrorCode" not in c.form
-    assert twilio_client(server, sender).messages(out.sid).fetch().status == "delivered"
+    assert twilio_client(server, sender.sid, sender.token).messages(out.sid).fetch().status == "delivered"
 
 
 def test_cli_inbound_with_local_file_and_url(

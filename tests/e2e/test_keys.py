@@ -15,18 +15,11 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from mediagate.db.models import ApiKey, AuditEvent, Base
+from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
 TO, FROM = "+15551230001", "+15557650001"
-
-
-def twilio_client(
-    server: RunningServer, username: str, password: str, account_sid: str | None = None
-) -> Client:
-    client = Client(username, password, account_sid)
-    client.api.base_url = server.base_url
-    return client
 
 
 def keys_url(server: RunningServer, account_sid: str, key_sid: str | None = None) -> str:
@@ -42,15 +35,6 @@ def create_key(server: RunningServer, acct: Account, name: str = "k") -> tuple[s
     )
     assert new.sid and new.secret
     return new.sid, new.secret
-
-
-def assert_twilio_error(r: requests.Response, status: int, code: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert set(body) == {"code", "message", "more_info", "status"}
-    assert body["code"] == code and body["status"] == status
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
-    return body
 
 
 def assert_list_refused(client: Client, status: int, code: int) -> None:

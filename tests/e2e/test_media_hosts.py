@@ -11,10 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from twilio.rest import Client
 
 from mediagate.services import media as media_service
 from mediagate.storage import media_key
+from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 
@@ -40,12 +40,6 @@ class StoredMedia:
         return media_key(self.account.sid, self.media_sid)
 
 
-def twilio_client(server: RunningServer, acct: Account) -> Client:
-    client = Client(acct.sid, acct.token)
-    client.api.base_url = server.base_url
-    return client
-
-
 def set_enforcement(server: RunningServer, acct: Account, on: bool) -> None:
     r = requests.post(
         f"{server.base_url}/v1/Accounts/{acct.sid}/MessagingSettings",
@@ -65,7 +59,7 @@ def send_media(
     server: RunningServer, acct: Account, urls: list[str], bodies: list[bytes]
 ) -> list[StoredMedia]:
     """Create a message through the API (twilio-python) with these MediaUrls."""
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     message = client.messages.create(to="+15551230001", from_="+15557650001", media_url=urls)
     assert message.status == "queued", message.error_message
     assert message.num_media == str(len(urls))
@@ -113,7 +107,9 @@ def add_media(
 
 
 def sms(server: RunningServer, acct: Account) -> str:
-    message = twilio_client(server, acct).messages.create(to="+15551230001", from_="+15557650001", body="hi")
+    message = twilio_client(server, acct.sid, acct.token).messages.create(
+        to="+15551230001", from_="+15557650001", body="hi"
+    )
     sid: str = message.sid
     return sid
 

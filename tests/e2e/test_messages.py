@@ -20,6 +20,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from mediagate.db.models import Media
+from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.oai import oai_file
 from tests.support.server import Account, RunningServer
@@ -100,12 +101,6 @@ def assert_matches_schema(body: dict[str, Any], schema_name: str) -> None:
             raise AssertionError(f"unhandled schema type {kind} for {where}")
 
 
-def twilio_client(server: RunningServer, acct: Account) -> Client:
-    client = Client(acct.sid, acct.token)
-    client.api.base_url = server.base_url
-    return client
-
-
 def messages_url(server: RunningServer, acct: Account) -> str:
     return f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json"
 
@@ -153,7 +148,7 @@ def test_create_sms_answers_201_in_twilio_shape(server: RunningServer) -> None:
 
 def test_create_and_fetch_with_twilio_python(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("messages-twilio")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     sms = client.messages.create(to=TO, from_=FROM, body="hello")
     assert sms.sid.startswith("SM") and sms.num_media == "0" and sms.num_segments == "1"
 
@@ -178,7 +173,7 @@ def test_create_and_fetch_with_twilio_python(server: RunningServer, files: FileS
 
 def test_status_becomes_sent_with_date_sent(server: RunningServer) -> None:
     acct = server.new_account("messages-sent")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     created = client.messages.create(to=TO, from_=FROM, body="deliver me")
     sent = wait_for_status(client, created.sid, "sent")
     assert sent.status == "sent"
@@ -194,7 +189,7 @@ def test_status_becomes_sent_with_date_sent(server: RunningServer) -> None:
 
 def test_delete_then_fetch_is_twilio_404(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("messages-delete")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     url = files.add("/messages/delete/pic.png", png_bytes(1024))
     message = client.messages.create(to=TO, from_=FROM, body="bye", media_url=[url])
     media_dir = server.runtime.settings.media_dir / acct.sid
@@ -236,7 +231,7 @@ def test_delete_then_fetch_is_twilio_404(server: RunningServer, files: FileServe
 
 def test_list_filters_to_from_and_date_sent(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("messages-filters")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     a = client.messages.create(to="+15550000001", from_=FROM, body="a")
     b = client.messages.create(to="+15550000002", from_=FROM, body="b")
     c = client.messages.create(to="+15550000001", from_="+15557659999", body="c")
@@ -280,8 +275,10 @@ def test_list_filters_to_from_and_date_sent(server: RunningServer, files: FileSe
 def test_messages_of_another_account_are_invisible(server: RunningServer) -> None:
     alice = server.new_account("messages-alice")
     bob = server.new_account("messages-bob")
-    secret = twilio_client(server, alice).messages.create(to=TO, from_=FROM, body="alice only")
-    bob_client = twilio_client(server, bob)
+    secret = twilio_client(server, alice.sid, alice.token).messages.create(
+        to=TO, from_=FROM, body="alice only"
+    )
+    bob_client = twilio_client(server, bob.sid, bob.token)
     assert bob_client.messages.list() == []
     # Bob's credentials on Bob's path cannot name Alice's message.
     with pytest.raises(TwilioRestException) as exc:
@@ -311,7 +308,7 @@ def paged(server: RunningServer) -> Iterator[tuple[Account, list[str]]]:
 
 def test_list_walks_every_page_newest_first(server: RunningServer, paged: tuple[Account, list[str]]) -> None:
     acct, created = paged
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     listed = [m.sid for m in client.messages.list(page_size=7)]
     assert listed == list(reversed(created))
     assert len(set(listed)) == 25
@@ -321,7 +318,7 @@ def test_list_walks_every_page_newest_first(server: RunningServer, paged: tuple[
 
 def test_page_next_page_chain(server: RunningServer, paged: tuple[Account, list[str]]) -> None:
     acct, created = paged
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     page = client.messages.page(page_size=7)
     pages: list[list[str]] = []
     while page is not None:
@@ -379,7 +376,7 @@ def test_raw_envelope_and_previous_page(server: RunningServer, paged: tuple[Acco
     assert [sid for p in reversed(walked_back) for sid in p] == newest_first
 
     # twilio-python's previous_page() follows the same link.
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     p2 = client.messages.page(page_size=7).next_page()
     assert p2 is not None
     p1 = p2.previous_page()
@@ -402,7 +399,7 @@ def test_page_size_one_thousand_returns_everything(
 
 def test_media_list_shape_and_date_filter(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("messages-media")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     urls = [
         files.add("/messages/media/one.png", png_bytes(1500)),
         files.add("/messages/media/two.jpg", JPEG, "image/jpeg"),
@@ -448,7 +445,7 @@ def test_media_list_shape_and_date_filter(server: RunningServer, files: FileServ
 
 def test_whatsapp_addresses(server: RunningServer) -> None:
     acct = server.new_account("messages-whatsapp")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     message = client.messages.create(to="whatsapp:+15551230002", from_="whatsapp:+15557650002", body="hi")
     assert message.to == "whatsapp:+15551230002" and message.from_ == "whatsapp:+15557650002"
     assert [m.sid for m in client.messages.list(to="whatsapp:+15551230002")] == [message.sid]
@@ -456,7 +453,7 @@ def test_whatsapp_addresses(server: RunningServer) -> None:
 
 def test_whatsapp_keeps_only_the_first_media_url(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("messages-whatsapp-media")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     paths = [f"/messages/wa/{acct.sid}/{i}.png" for i in range(3)]
     urls = [files.add(p, png_bytes(1000 + i)) for i, p in enumerate(paths)]
     message = client.messages.create(
@@ -477,7 +474,7 @@ def test_whatsapp_keeps_only_the_first_media_url(server: RunningServer, files: F
 
 def test_mixed_channels_are_refused(server: RunningServer) -> None:
     acct = server.new_account("messages-mixed")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     with pytest.raises(TwilioRestException) as exc:
         client.messages.create(to="whatsapp:+15551230004", from_="+15557650004", body="nope")
     assert exc.value.status == 400 and exc.value.code == 21910
@@ -516,6 +513,6 @@ def test_addresses_are_stored_trimmed_and_found_by_filters(server: RunningServer
     )
     assert r.status_code == 201, r.text
     assert (r.json()["to"], r.json()["from"]) == ("+15551230077", "+15557650077")
-    client = twilio_client(server, acct)
+    client = twilio_client(server, acct.sid, acct.token)
     assert [m.sid for m in client.messages.list(to="+15551230077")] == [r.json()["sid"]]
     assert [m.sid for m in client.messages.list(from_="+15557650077")] == [r.json()["sid"]]

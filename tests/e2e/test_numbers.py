@@ -7,8 +7,8 @@ import secrets
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
 
+from tests.support.clients import twilio_client
 from tests.support.server import RunningServer
 
 
@@ -16,15 +16,9 @@ def random_number() -> str:
     return "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
 
 
-def client_for(server: RunningServer, sid: str, token: str) -> Client:
-    client = Client(sid, token)
-    client.api.base_url = server.base_url
-    return client
-
-
 def test_claim_fetch_update_list_release(server: RunningServer) -> None:
     acct = server.new_account("numbers")
-    client = client_for(server, acct.sid, acct.token)
+    client = twilio_client(server, acct.sid, acct.token)
     number = random_number()
 
     created = client.incoming_phone_numbers.create(
@@ -95,15 +89,15 @@ def test_a_number_belongs_to_one_account(server: RunningServer) -> None:
     first = server.new_account("owner")
     second = server.new_account("latecomer")
     number = random_number()
-    mine = client_for(server, first.sid, first.token).incoming_phone_numbers.create(phone_number=number)
+    mine = twilio_client(server, first.sid, first.token).incoming_phone_numbers.create(phone_number=number)
 
-    theirs = client_for(server, second.sid, second.token)
+    theirs = twilio_client(server, second.sid, second.token)
     with pytest.raises(TwilioRestException) as info:
         theirs.incoming_phone_numbers.create(phone_number=number)
     assert info.value.status == 400 and info.value.code == 21422
     # The same account cannot claim it twice either.
     with pytest.raises(TwilioRestException) as again:
-        client_for(server, first.sid, first.token).incoming_phone_numbers.create(phone_number=number)
+        twilio_client(server, first.sid, first.token).incoming_phone_numbers.create(phone_number=number)
     assert again.value.code == 21422
 
     # Another account neither sees nor reaches it.
@@ -122,7 +116,7 @@ def test_a_number_belongs_to_one_account(server: RunningServer) -> None:
     assert r.status_code == 404
 
     # Released, it can be claimed by someone else.
-    client_for(server, first.sid, first.token).incoming_phone_numbers(mine.sid).delete()
+    twilio_client(server, first.sid, first.token).incoming_phone_numbers(mine.sid).delete()
     claimed = theirs.incoming_phone_numbers.create(phone_number=number)
     assert claimed.account_sid == second.sid
 

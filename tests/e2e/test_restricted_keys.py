@@ -5,7 +5,6 @@ and that a refused request changed nothing (rows and files intact)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,38 +13,21 @@ import pytest
 import requests
 from sqlalchemy import select
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.rest import Client
 
 from mediagate import permissions as perms
 from mediagate.db.models import Account as AccountRow
 from mediagate.db.models import ApiKey, Media, Message
 from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
+from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 
 TO, FROM = "+15551230001", "+15557650001"
 Creds = tuple[str, str]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def twilio_client(server: RunningServer, user: str, password: str, account_sid: str | None = None) -> Client:
-    client = Client(user, password, account_sid)
-    client.api.base_url = server.base_url
-    client.accounts.base_url = server.base_url
-    client.iam.base_url = server.base_url
-    return client
-
-
-def assert_twilio_error(r: requests.Response, status: int, code: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert set(body) == {"code", "message", "more_info", "status"}
-    assert body["code"] == code and body["status"] == status, body
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
-    return body
 
 
 def assert_refused(r: requests.Response) -> None:
@@ -71,30 +53,6 @@ def restricted_key(server: RunningServer, acct: Account, allow: list[str]) -> Cr
     assert r.status_code == 201, r.text
     assert r.json()["policy"] == {"allow": sorted(set(allow))}
     return r.json()["sid"], r.json()["secret"]
-
-
-def standard_key(server: RunningServer, acct: Account) -> Creds:
-    r = requests.post(
-        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Keys.json",
-        data={"FriendlyName": "std"},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["sid"], r.json()["secret"]
-
-
-def main_key(server: RunningServer, acct: Account) -> Creds:
-    out = subprocess.run(
-        [str(MEDIAGATE), "keys", "create", acct.sid, "--kind", "main", "--json"],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    created = json.loads(out.stdout.strip().splitlines()[-1])
-    return created["sid"], created["secret"]
 
 
 @dataclass

@@ -5,18 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 import requests
-from twilio.rest import Client
 
+from tests.support.clients import twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import RunningServer
-
-
-def twilio_client(
-    server: RunningServer, username: str, password: str, account_sid: str | None = None
-) -> Client:
-    client = Client(username, password, account_sid)
-    client.api.base_url = server.base_url
-    return client
 
 
 def set_enforcement(server: RunningServer, sid: str, token: str, on: bool) -> None:

@@ -15,6 +15,7 @@ from twilio.rest import Client
 from mediagate.db.models import ApiKey
 from mediagate.services import accounts, keys
 from mediagate.timefmt import aware
+from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
@@ -52,18 +53,6 @@ def cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
 def history(server: RunningServer, sid: str) -> list[tuple[str, str, str, str]]:
     """Newest first: (old, new, actor, via)."""
     return [(c.old_value, c.new_value, c.actor, c.via) for c in accounts.setting_history(server.runtime, sid)]
-
-
-def assert_twilio_error(r: requests.Response, status: int, code: int) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body == {
-        "code": code,
-        "message": body["message"],
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
-    assert body["message"]
 
 
 def test_body_shape(server: RunningServer) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-import subprocess
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -16,14 +15,14 @@ import pytest
 import requests
 from sqlalchemy import func, select
 from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
 
 from mediagate.db.models import Media, Message
 from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
+from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
 from tests.support.oai import oai_file
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 
 OAI = oai_file("twilio_api_v2010.json")
 TO, FROM = "+15551230001", "+15557650001"
@@ -67,23 +66,6 @@ def assert_account_schema(body: dict[str, Any]) -> None:
             assert parsedate_to_datetime(value).utcoffset() == timedelta(0), where
 
 
-def twilio_client(server: RunningServer, user: str, password: str, account_sid: str | None = None) -> Client:
-    client = Client(user, password, account_sid)
-    client.api.base_url = server.base_url
-    client.accounts.base_url = server.base_url
-    client.iam.base_url = server.base_url
-    return client
-
-
-def assert_twilio_error(r: requests.Response, status: int, code: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert set(body) == {"code", "message", "more_info", "status"}
-    assert body["code"] == code and body["status"] == status, body
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
-    return body
-
-
 def assert_401(r: requests.Response) -> None:
     assert_twilio_error(r, 401, 20003)
     assert r.headers.get("WWW-Authenticate") == 'Basic realm="Twilio API"'
@@ -102,32 +84,6 @@ def new_subaccount(server: RunningServer, parent: Account, name: str) -> Account
     body = r.json()
     assert body["owner_account_sid"] == parent.sid
     return Account(body["sid"], body["auth_token"])
-
-
-def standard_key(server: RunningServer, acct: Account) -> Creds:
-    r = requests.post(
-        f"{accounts_url(server)[:-5]}/{acct.sid}/Keys.json",
-        data={"FriendlyName": "std"},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["sid"], r.json()["secret"]
-
-
-def main_key(server: RunningServer, acct: Account) -> Creds:
-    """Main keys come only from the CLI, as at Twilio's console."""
-    out = subprocess.run(
-        [str(MEDIAGATE), "keys", "create", acct.sid, "--kind", "main", "--json"],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    created = json.loads(out.stdout.strip().splitlines()[-1])
-    assert created["sid"].startswith("SK")
-    return created["sid"], created["secret"]
 
 
 class Seeded:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.rest import Client
 
 from mediagate import permissions as perms
 from mediagate.db.models import Account as AccountRow
 from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
+from tests.support.clients import assert_twilio_error, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
 from tests.support.oai import oai_file
 from tests.support.server import Account, RunningServer
@@ -53,23 +53,6 @@ def assert_matches_schema(body: dict[str, Any], name: str) -> None:
             datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
         if prop.get("format") == "uri":
             assert value.startswith("http"), where
-
-
-def twilio_client(server: RunningServer, user: str, password: str, account_sid: str | None = None) -> Client:
-    client = Client(user, password, account_sid)
-    client.api.base_url = server.base_url
-    client.accounts.base_url = server.base_url
-    client.iam.base_url = server.base_url
-    return client
-
-
-def assert_twilio_error(r: requests.Response, status: int, code: int) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    body: dict[str, Any] = r.json()
-    assert set(body) == {"code", "message", "more_info", "status"}
-    assert body["code"] == code and body["status"] == status, body
-    assert body["more_info"] == f"https://www.twilio.com/docs/errors/{code}"
-    return body
 
 
 class Seeded:
@@ -108,17 +91,6 @@ def secondary_url(server: RunningServer) -> str:
 
 def promote_url(server: RunningServer) -> str:
     return f"{server.base_url}/v1/AuthTokens/Promote"
-
-
-def standard_key(server: RunningServer, acct: Account) -> Creds:
-    r = requests.post(
-        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Keys.json",
-        data={"FriendlyName": "std"},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return r.json()["sid"], r.json()["secret"]
 
 
 # --------------------------------------------------------------------------- the rotation

@@ -28,7 +28,7 @@ from mediagate.api.common import (
     text_field,
 )
 from mediagate.errors import BadRequest
-from mediagate.paging import _token, parse_page_request
+from mediagate.paging import page_token, parse_page_request
 from mediagate.services import keys
 
 
@@ -83,11 +83,11 @@ async def keys_collection(request: Request) -> Response:
         "page": req.number,
         "page_size": req.size,
         "first_page_url": url(0, None),
-        "previous_page_url": url(max(req.number - 1, 0), _token(False, rows[0].date_created, rows[0].sid))
+        "previous_page_url": url(max(req.number - 1, 0), page_token(False, rows[0].date_created, rows[0].sid))
         if page.has_previous and rows
         else None,
         "url": f"{base}?{request.url.query}",
-        "next_page_url": url(req.number + 1, _token(True, rows[-1].date_created, rows[-1].sid))
+        "next_page_url": url(req.number + 1, page_token(True, rows[-1].date_created, rows[-1].sid))
         if page.has_next and rows
         else None,
         "key": "keys",

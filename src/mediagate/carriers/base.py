@@ -12,11 +12,13 @@ from mediagate.db.models import Account, Message
 from mediagate.errors import NotFound
 from mediagate.services import ingest, webhooks
 from mediagate.services.ingest import IngestedMedia
-from mediagate.services.messages import _segments
+from mediagate.services.messages import count_segments
 from mediagate.services.numbers import Owner
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from mediagate.context import Runtime
 
 log = logging.getLogger("mediagate.carriers")
@@ -60,17 +62,22 @@ def set_status(
             message.error_code = error_code
             message.error_message = error_message
         if message.status_callback:
-            webhooks.enqueue(
-                session,
-                rt,
-                account_sid=message.account_sid,
-                message_sid=message.sid,
-                kind="status",
-                url=message.status_callback,
-                method="POST",
-                params=webhooks.status_params(message),
-            )
+            _enqueue_status(session, rt, message)
     return message
+
+
+def _enqueue_status(session: Session, rt: Runtime, message: Message) -> None:
+    assert message.status_callback is not None
+    webhooks.enqueue(
+        session,
+        rt,
+        account_sid=message.account_sid,
+        message_sid=message.sid,
+        kind="status",
+        url=message.status_callback,
+        method="POST",
+        params=webhooks.status_params(message),
+    )
 
 
 def report_created(rt: Runtime, message: Message) -> None:
@@ -79,16 +86,7 @@ def report_created(rt: Runtime, message: Message) -> None:
     if message.status != "failed" or not message.status_callback:
         return
     with rt.tx() as session:
-        webhooks.enqueue(
-            session,
-            rt,
-            account_sid=message.account_sid,
-            message_sid=message.sid,
-            kind="status",
-            url=message.status_callback,
-            method="POST",
-            params=webhooks.status_params(message),
-        )
+        _enqueue_status(session, rt, message)
 
 
 def receive(
@@ -115,7 +113,7 @@ def receive(
         status="received",
         direction="inbound",
         num_media=len(items),
-        num_segments=_segments(body),
+        num_segments=count_segments(body),
         date_created=now,
         date_updated=now,
         date_sent=now,

@@ -14,7 +14,8 @@ from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
-from mediagate.services.messages import _apply_day, date_filters, message_path
+from mediagate.services.ingest import IngestedMedia
+from mediagate.services.messages import apply_day, date_filters, message_path
 from mediagate.storage import media_key
 from mediagate.timefmt import utcnow
 
@@ -40,7 +41,7 @@ def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, st
             raise NotFound(message_path(account_sid, message_sid).replace(".json", "/Media.json"))
         stmt = select(Media).where(Media.message_sid == message_sid)
         for op, day in date_filters(query, "DateCreated"):
-            stmt = _apply_day(stmt, Media.date_created, op, day)
+            stmt = apply_day(stmt, Media.date_created, op, day)
         return fetch_page(session, stmt, Media.date_created, Media.sid, req)
 
 
@@ -88,19 +89,8 @@ def add(
     sid = sids.new_sid(sids.MEDIA)
     stored = rt.store.put(media_key(account_sid, sid), chunks)
     now = utcnow()
-    row = Media(
-        sid=sid,
-        account_sid=account_sid,
-        message_sid=message_sid,
-        content_type=content_type,
-        size=stored.size,
-        sha256=stored.sha256,
-        filename=filename,
-        storage_key=stored.key,
-        auth_required=auth_required,
-        date_created=now,
-        date_updated=now,
-    )
+    item = IngestedMedia(sid, stored.key, content_type, stored.size, stored.sha256, filename)
+    row = item.row(account_sid, message_sid, auth_required=auth_required, now=now)
     try:
         with rt.tx() as session:
             session.add(row)
@@ -222,6 +212,3 @@ class EdgeObjectCache:
                     self._items.pop(old, None)
             self._items[key] = obj
         return obj
-
-    def forget(self, account_sid: str, media_sid: str) -> None:
-        self._items.pop((account_sid, media_sid), None)

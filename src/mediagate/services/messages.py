@@ -40,7 +40,7 @@ class NewMessage:
     status_callback: str | None = None  # Twilio's StatusCallback: POSTed on each status change
 
 
-def _segments(body: str) -> int:
+def count_segments(body: str) -> int:
     if not body:
         return 1
     gsm = all(ord(c) < 128 for c in body)
@@ -99,7 +99,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         status="failed" if error else "queued",
         direction="outbound-api",
         num_media=len(items),
-        num_segments=_segments(new.body),
+        num_segments=count_segments(new.body),
         error_code=error.code if error else None,
         error_message=error.message if error else None,
         status_callback=status_callback,
@@ -118,17 +118,6 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     if error:
         log.info("message %s failed: media fetch error %s", message.sid, error.code)
     return message
-
-
-def mark_sent(rt: Runtime, message_sid: str) -> None:
-    """The built-in null carrier: a queued message is handed off at once."""
-    with rt.tx() as session:
-        message = session.get(Message, message_sid)
-        if message is not None and message.status == "queued":
-            now = utcnow()
-            message.status = "sent"
-            message.date_sent = now
-            message.date_updated = now
 
 
 def get(rt: Runtime, account_sid: str, message_sid: str) -> Message:
@@ -163,12 +152,12 @@ def page(rt: Runtime, account_sid: str, query: Mapping[str, str], req: PageReque
     if query.get("From"):
         stmt = stmt.where(Message.from_ == query["From"])
     for op, day in date_filters(query, "DateSent"):
-        stmt = _apply_day(stmt, Message.date_sent, op, day)
+        stmt = apply_day(stmt, Message.date_sent, op, day)
     with rt.sessions() as session:
         return fetch_page(session, stmt, Message.date_created, Message.sid, req)
 
 
-def _apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:
+def apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:
     end = day + timedelta(days=1)
     if op == "=":
         return stmt.where(column >= day, column < end)
