@@ -19,7 +19,6 @@ from mediagate.console.web import (
     _redirect,
     _require,
 )
-from mediagate.context import Runtime
 from mediagate.db.models import Media
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import PageRequest, envelope, parse_page_request
@@ -38,15 +37,27 @@ class MediaView:
     thumbnail_url: str | None
 
 
-def _signed_url(rt: Runtime, account_sid: str, media_sid: str) -> str:
+def _signed_url(ctx: Ctx, account_sid: str, media_sid: str) -> str:
+    """The only place the console signs a media URL (thumbnails, downloads).
+
+    A signed URL *is* the media's bytes, so it needs media read whatever the page
+    (the API's content URL asks the same): checked here, at the root, not by
+    each page that happens to show a thumbnail.
+    """
+    _require(ctx, perms.MEDIA_READ)
+    rt = ctx.rt
     # Always the secured host, whatever the media's protection: the console
     # never sends a browser to the public host.
     path = media.object_path(account_sid, media_sid)
     return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=THUMBNAIL_TTL)}"
 
 
-def _media_view(rt: Runtime, m: Media) -> MediaView:
-    thumb = _signed_url(rt, m.account_sid, m.sid) if m.content_type in RASTER_TYPES else None
+def _media_view(ctx: Ctx, m: Media) -> MediaView:
+    thumb = (
+        _signed_url(ctx, m.account_sid, m.sid)
+        if m.content_type in RASTER_TYPES and ctx.may(perms.MEDIA_READ)
+        else None
+    )
     return MediaView(
         m.sid,
         m.message_sid,
@@ -72,18 +83,17 @@ def _page_links(path: str, req: PageRequest, page: Any, filters: Mapping[str, st
 
 def messages_list(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
-    _require(ctx, perms.MESSAGES_READ, "read messages")
     query = dict(ctx.request.query_params)
     query.setdefault("PageSize", str(MESSAGES_PER_PAGE))
     req = parse_page_request(query)
     if req.size > 100:
         raise BadRequest("PageSize must be at most 100 here.")
     page = messages.page(rt, sid, {}, req)
-    show_media = ctx.who.allows(perms.MEDIA_READ)
+    show_media = ctx.may(perms.MEDIA_READ)
     rows = []
     for m in page.rows:
         items = (
-            [_media_view(rt, x) for x in media.page(rt, sid, m.sid, {}, PageRequest(10, 0, None)).rows]
+            [_media_view(ctx, x) for x in media.page(rt, sid, m.sid, {}, PageRequest(10, 0, None)).rows]
             if show_media and m.num_media
             else []
         )
@@ -100,11 +110,12 @@ def messages_list(ctx: Ctx) -> Response:
 
 def message_detail(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
-    _require(ctx, perms.MESSAGES_READ, "read messages")
     msg = messages.get(rt, sid, _sid(ctx, "message_sid", sids.SMS, sids.MMS))
     items = []
-    if ctx.who.allows(perms.MEDIA_READ):
-        items = [_media_view(rt, x) for x in media.page(rt, sid, msg.sid, {}, PageRequest(100, 0, None)).rows]
+    if ctx.may(perms.MEDIA_READ):
+        items = [
+            _media_view(ctx, x) for x in media.page(rt, sid, msg.sid, {}, PageRequest(100, 0, None)).rows
+        ]
     return ctx.render("message.html", nav="messages", message=msg, media=items)
 
 
@@ -117,9 +128,8 @@ def _sid(ctx: Ctx, name: str, *prefixes: str) -> str:
 
 def media_download(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
-    _require(ctx, perms.MEDIA_READ, "read media")
     m = media.get(rt, sid, _sid(ctx, "message_sid", sids.SMS, sids.MMS), _sid(ctx, "media_sid", sids.MEDIA))
-    return _redirect(_signed_url(rt, sid, m.sid))
+    return _redirect(_signed_url(ctx, sid, m.sid))
 
 
 def media_delete(ctx: Ctx) -> Response:
@@ -127,14 +137,13 @@ def media_delete(ctx: Ctx) -> Response:
     message_sid = _sid(ctx, "message_sid", sids.SMS, sids.MMS)
     m = media.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))
     if ctx.request.method == "POST":
-        _require(ctx, perms.MEDIA_DELETE, "delete media")
         media.delete(rt, sid, message_sid, m.sid, actor=ctx.who.actor)
         back = _safe_back(ctx.field("back"))
         return _redirect(back + ("&" if "?" in back else "?") + "done=media-deleted")
     return ctx.render(
         "confirm_media_delete.html",
         nav="messages",
-        media=_media_view(rt, m),
+        media=_media_view(ctx, m),
         back=_safe_back(ctx.request.query_params.get("back")),
     )
 
@@ -151,7 +160,6 @@ def message_delete(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
     msg = messages.get(rt, sid, _sid(ctx, "message_sid", sids.SMS, sids.MMS))
     if ctx.request.method == "POST":
-        _require(ctx, perms.MESSAGES_DELETE, "delete messages")
         messages.delete_message(rt, sid, msg.sid, actor=ctx.who.actor)
         return _redirect("/console/messages?done=message-deleted")
     return ctx.render("confirm_message_delete.html", nav="messages", message=msg)
@@ -162,12 +170,11 @@ def message_delete(ctx: Ctx) -> Response:
 
 def keys_list(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
-    may_manage = ctx.who.allows(perms.MANAGE_KEYS)
+    may_manage = ctx.may(perms.MANAGE_KEYS)
     created = None
     error = None
     name = ""
     if ctx.request.method == "POST":
-        _require(ctx, perms.MANAGE_KEYS, "manage API keys")
         name = ctx.field("friendly_name").strip()
         try:
             created = keys.create(rt, sid, name, actor=ctx.who.actor)
@@ -195,7 +202,6 @@ def keys_list(ctx: Ctx) -> Response:
 
 def key_revoke(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
-    _require(ctx, perms.MANAGE_KEYS, "manage API keys")
     key = keys.get(rt, sid, _sid(ctx, "key_sid", sids.KEY))
     if ctx.request.method == "POST":
         keys.delete(rt, sid, key.sid, actor=ctx.who.actor)

@@ -20,11 +20,10 @@ from mediagate.console.web import (
     Ctx,
     _current_principal,
     _redirect,
-    _require,
     _safe_next,
 )
 from mediagate.context import Runtime
-from mediagate.errors import Forbidden, Unauthorized
+from mediagate.errors import Unauthorized
 from mediagate.services import accounts, keys, maintenance
 
 
@@ -143,28 +142,31 @@ def root(ctx: Ctx) -> Response:
 # --- dashboard -------------------------------------------------------------------------------
 
 
-def _may_reveal(p: Principal) -> bool:
-    # The auth token is the master credential: only it (or a main key) may show it.
-    return p.kind != "api_key" or p.key_kind == "main"
-
-
 def dashboard(ctx: Ctx) -> Response:
+    """Each section needs what the API needs for the same data: the account's own
+    record and subaccounts ``MANAGE_ACCOUNTS`` (``GET /Accounts``), the setting
+    ``SETTINGS_READ``, the media counts ``MEDIA_READ``. Revealing the auth token
+    (the master credential) is a POST routed with ``MANAGE_ACCOUNTS``, which only
+    auth tokens and main keys hold, as for the API's auth-token rotation."""
     rt, sid = ctx.rt, ctx.account_sid
+    account = ctx.account
+    assert account is not None
     revealed = None
     if ctx.request.method == "POST":
-        if not _may_reveal(ctx.who):
-            raise Forbidden("Sign in with the account's auth token to reveal it.")
-        revealed = accounts.reveal_auth_token(rt, ctx.account)  # type: ignore[arg-type]
-    assert ctx.account is not None
+        revealed = accounts.reveal_auth_token(rt, account)
+    may_account = ctx.may(perms.MANAGE_ACCOUNTS)
     return ctx.render(
         "dashboard.html",
         nav="dashboard",
         revealed=revealed,
-        may_reveal=_may_reveal(ctx.who),
-        may_secure=ctx.who.allows(perms.SETTINGS_WRITE),
-        counts=accounts.protection_counts(rt, sid),
-        settings=accounts.messaging_settings(rt, sid),
-        subaccounts=accounts.subaccounts(rt, sid) if ctx.account.owner_account_sid is None else [],
+        may_reveal=may_account,
+        may_account=may_account,
+        may_secure=ctx.may(perms.SETTINGS_WRITE),
+        counts=accounts.protection_counts(rt, sid) if ctx.may(perms.MEDIA_READ) else None,
+        settings=accounts.messaging_settings(rt, sid) if ctx.may(perms.SETTINGS_READ) else None,
+        subaccounts=(
+            accounts.subaccounts(rt, sid) if may_account and account.owner_account_sid is None else None
+        ),
     )
 
 
@@ -175,7 +177,6 @@ SECURE_LEGACY_PER_REQUEST = 5000
 
 def secure_legacy(ctx: Ctx) -> Response:
     """Explicitly require HTTP auth for media created while the setting was off."""
-    _require(ctx, perms.SETTINGS_WRITE, "change media protection")
     for step in maintenance.secure_legacy(ctx.rt, ctx.account_sid, actor=ctx.who.actor, batch=500):
         if step.done >= SECURE_LEGACY_PER_REQUEST:
             break
@@ -202,7 +203,6 @@ def settings_general(ctx: Ctx) -> Response:
         if choice not in ("enable", "disable"):
             error = "Choose Enable or Disable."
         else:
-            _require(ctx, perms.SETTINGS_WRITE, "change account settings")
             accounts.set_enforcement(rt, sid, choice == "enable", actor=ctx.who.actor, via="console")
             return _redirect("/console/messaging/settings/general?done=saved")
     history = [c for c in accounts.setting_history(rt, sid) if c.setting == accounts.ENFORCE_SETTING]
@@ -213,6 +213,6 @@ def settings_general(ctx: Ctx) -> Response:
         settings=accounts.messaging_settings(rt, sid),
         history=history,
         error=error,
-        may_change=ctx.who.allows(perms.SETTINGS_WRITE),
+        may_change=ctx.may(perms.SETTINGS_WRITE),
         ttl_hours=rt.settings.signed_url_ttl / 3600,
     )

@@ -1,6 +1,6 @@
-"""The console's request machinery: every page goes through ``_page``.
+"""The console's request machinery: every page is a ``ConsolePage``.
 
-``_page`` parses the form (size-limited, like the API), refuses cross-site
+``ConsolePage.endpoint`` parses the form (size-limited, like the API), refuses cross-site
 POSTs, loads and re-checks the session, checks the CSRF token, runs the
 handler in the threadpool (handlers call services, which block) and adds the
 security headers. Handlers never touch SQL or storage themselves.
@@ -9,7 +9,7 @@ security headers. Handlers never touch SQL or storage themselves.
 from __future__ import annotations
 
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from mediagate import permissions as perms
 from mediagate import sids
 from mediagate.api.common import form as parse_form
 from mediagate.api.common import runtime
@@ -129,6 +130,10 @@ class Ctx:
         assert self.principal is not None
         return self.principal
 
+    def may(self, permission: str) -> bool:
+        """Whether the signed-in credential holds ``permission`` (the API's own check)."""
+        return self.principal is not None and self.principal.allows(permission)
+
     def field(self, name: str) -> str:
         value = self.form.get(name) if self.form is not None else None
         return value if isinstance(value, str) else ""
@@ -143,6 +148,8 @@ class Ctx:
             path=self.request.url.path,
             request_query=self.request.url.query,
             notice=notice,
+            may=self.may,
+            perms=perms,
             **values,
         )
         return HTMLResponse(html, status_code=status)
@@ -244,8 +251,58 @@ def _error_page(ctx: Ctx, status: int, title: str, message: str) -> Response:
     return ctx.render("error.html", status=status, title=title, message=message)
 
 
-def _page(handler: Handler, *, login_required: bool = True) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
+# What the console says a credential lacks, per permission (the 403 page).
+ABILITIES: dict[str, str] = {
+    perms.MESSAGES_READ: "read messages",
+    perms.MESSAGES_CREATE: "send messages",
+    perms.MESSAGES_DELETE: "delete messages",
+    perms.MEDIA_READ: "read media",
+    perms.MEDIA_DELETE: "delete media",
+    perms.NUMBERS_READ: "read phone numbers",
+    perms.NUMBERS_WRITE: "change phone numbers",
+    perms.SETTINGS_READ: "read account settings",
+    perms.SETTINGS_WRITE: "change account settings",
+    perms.MANAGE_KEYS: "manage API keys",
+    perms.MANAGE_ACCOUNTS: "manage the account or reveal its auth token",
+}
+
+# A page any signed-in credential may see (it shows no account data of its own).
+SIGNED_IN: tuple[str, ...] = ()
+
+
+class ConsolePage:
+    """One console page: its handler and, per HTTP method, every permission the
+    signed-in credential must hold (all of them) before the handler runs.
+
+    This is the console's whole permission model, declared in the route table
+    (``console.routes``) with the constants the API checks (``mediagate.permissions``
+    through ``Principal.allows``), so that a page can never show what the API
+    would refuse the same credential. Handlers may still hide optional parts of
+    a page with ``ctx.may``; they never decide whether the page itself is allowed.
+    """
+
+    def __init__(
+        self, handler: Handler, needs: Mapping[str, Sequence[str]] | None, *, public: bool = False
+    ) -> None:
+        if needs is None and not public:
+            raise TypeError(f"console page {handler.__name__} must declare its permissions")
+        self.handler = handler
+        self.public = public
+        self.needs: dict[str, tuple[str, ...]] = {m.upper(): tuple(p) for m, p in (needs or {}).items()}
+        unknown = {p for ps in self.needs.values() for p in ps} - ABILITIES.keys()
+        if unknown:
+            raise ValueError(f"console page {handler.__name__} names unknown permissions {sorted(unknown)}")
+        if "GET" in self.needs:
+            self.needs.setdefault("HEAD", self.needs["GET"])
+
+    def missing(self, method: str, who: Principal) -> list[str]:
+        """The permissions ``who`` lacks for ``method`` (an undeclared method lacks everything)."""
+        needed = self.needs.get(method.upper())
+        if needed is None:
+            return [perms.MANAGE_ACCOUNTS]
+        return [p for p in needed if not who.allows(p)]
+
+    async def endpoint(self, request: Request) -> Response:
         rt = runtime(request)
         ctx = Ctx(request, rt, _state(request), None)
         if request.method == "POST":
@@ -261,15 +318,13 @@ def _page(handler: Handler, *, login_required: bool = True) -> Callable[[Request
                 ctx.form = await parse_form(request)
             except BadRequest as exc:
                 return _finish(ctx, _error_page(ctx, 400, "Bad request", exc.message))
-        response = await run_in_threadpool(_run, ctx, handler, login_required)
+        response = await run_in_threadpool(_run, ctx, self)
         return _finish(ctx, response)
 
-    return endpoint
 
-
-def _run(ctx: Ctx, handler: Handler, login_required: bool) -> Response:
+def _run(ctx: Ctx, page: ConsolePage) -> Response:
     request = ctx.request
-    if login_required:
+    if not page.public:
         raw = request.cookies.get(COOKIE)
         data = ctx.state.signer.load_session(raw)
         if data is None:
@@ -298,8 +353,13 @@ def _run(ctx: Ctx, handler: Handler, login_required: bool) -> Response:
         fresh = touched(data)
         if fresh.last_seen != data.last_seen:
             ctx.cookies.append((COOKIE, ctx.state.signer.dump_session(fresh)))
+        missing = page.missing(request.method, ctx.principal)
+        if missing:
+            return _error_page(
+                ctx, 403, "Not allowed", f"The credential you signed in with cannot {ABILITIES[missing[0]]}."
+            )
     try:
-        return handler(ctx)
+        return page.handler(ctx)
     except NotFound:
         return _error_page(ctx, 404, "Not found", "There is nothing here. It may have been deleted.")
     except (Forbidden, Unauthorized) as exc:
@@ -326,9 +386,11 @@ def _redirect(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def _require(ctx: Ctx, permission: str, what: str) -> None:
-    if not ctx.who.allows(permission):
-        raise Forbidden(f"The credential you signed in with cannot {what}.")
+def _require(ctx: Ctx, permission: str) -> None:
+    """Defence in depth inside a handler (e.g. before signing a media URL); pages
+    themselves are allowed or refused by their declaration in the route table."""
+    if not ctx.may(permission):
+        raise Forbidden(f"The credential you signed in with cannot {ABILITIES[permission]}.")
 
 
 # --- sign in / out ---------------------------------------------------------------------------
