@@ -13,6 +13,7 @@ MMS: Final = "MM"
 MEDIA: Final = "ME"
 PHONE_NUMBER: Final = "PN"
 SIGNING_KEY: Final = "KI"
+CARRIER_CREDENTIAL: Final = "CR"  # deployment-level carrier ingress credential
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
 

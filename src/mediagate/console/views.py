@@ -24,7 +24,7 @@ from mediagate.console.web import (
 )
 from mediagate.context import Runtime
 from mediagate.errors import Unauthorized
-from mediagate.services import accounts, keys, maintenance
+from mediagate.services import accounts, console_sessions, keys, maintenance
 
 
 def login(ctx: Ctx) -> Response:
@@ -89,6 +89,13 @@ def login(ctx: Ctx) -> Response:
         issued_at=now,
         last_seen=now,
     )
+    console_sessions.open_session(
+        ctx.rt,
+        nonce=session.nonce,
+        account_sid=session.account_sid,
+        credential_sid=session.credential_sid,
+        max_age=ctx.rt.settings.console_session_max_age,
+    )
     ctx.cookies.append((COOKIE, signer.dump_session(session)))
     ctx.cookies.append((PRELOGIN_COOKIE, None))
     return _redirect(nxt)
@@ -131,6 +138,10 @@ def _login_form(
 
 
 def logout(ctx: Ctx) -> Response:
+    # Delete the server-side record: every copy of this cookie stops working,
+    # not only the one this browser is asked to forget.
+    assert ctx.session is not None
+    console_sessions.close_session(ctx.rt, ctx.session.nonce)
     ctx.cookies.append((COOKIE, None))
     return _redirect("/console/login?done=signed-out")
 

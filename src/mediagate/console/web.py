@@ -39,7 +39,7 @@ from mediagate.console.security import (
 from mediagate.context import Runtime
 from mediagate.db.models import Account
 from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
-from mediagate.services import accounts, keys
+from mediagate.services import accounts, console_sessions, keys
 from mediagate.timefmt import aware
 
 HERE = Path(__file__).parent
@@ -217,8 +217,14 @@ def _login_redirect(request: Request, reason: str | None) -> Response:
 
 
 def _current_principal(ctx: Ctx, data: SessionData) -> Principal | None:
-    """Re-read the credential: the session lives only as long as it does, unchanged."""
+    """Re-read the session record and the credential: the session lives only as
+    long as its server-side record (signing out deletes it) and its credential,
+    unchanged."""
     rt, signer = ctx.rt, ctx.state.signer
+    if not console_sessions.is_open(
+        rt, nonce=data.nonce, account_sid=data.account_sid, credential_sid=data.credential_sid
+    ):
+        return None
     try:
         account = accounts.get(rt, data.account_sid)
     except NotFound:

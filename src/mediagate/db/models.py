@@ -209,3 +209,31 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session, server-side, so that signing out (or an
+    operator) ends every copy of its cookie: the cookie is only valid while its
+    row exists. ``id`` is a SHA-256 of the cookie's random nonce, never the
+    nonce itself (the nonce also derives the session's CSRF token)."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
+    credential_sid: Mapped[str] = mapped_column(Sid)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(When, index=True)
+
+
+class CarrierCredential(Base):
+    """A deployment-level credential for carrier ingress (``/v1/Carrier/Inbound``):
+    held by the operator's carrier gateway, never by a tenant. Created by
+    ``mediagate carrier credentials create``; the secret is stored hashed."""
+
+    __tablename__ = "carrier_credentials"
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    friendly_name: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
