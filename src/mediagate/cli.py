@@ -420,6 +420,57 @@ def webhooks_list(
     out.print(table)
 
 
+carrier_app = typer.Typer(no_args_is_help=True, help="Carrier ingress (POST /v1/Carrier/Inbound).")
+carrier_credentials_app = typer.Typer(
+    no_args_is_help=True, help="Deployment-level credentials for the carrier ingress endpoint."
+)
+carrier_app.add_typer(carrier_credentials_app, name="credentials")
+app.add_typer(carrier_app, name="carrier")
+
+
+@carrier_credentials_app.command("create")
+def carrier_credentials_create(
+    friendly_name: Annotated[str, typer.Option("--friendly-name")] = "",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a carrier ingress credential (CR... SID + secret, shown this once) for
+    your carrier gateway; tenant credentials are not accepted by the ingress."""
+    from mediagate.services import carrier_credentials
+
+    try:
+        made = carrier_credentials.create(_runtime(), friendly_name)
+    except ApiError as exc:
+        _fail(exc.message)
+    if as_json:
+        sys.stdout.write(json.dumps({"sid": made.credential.sid, "secret": made.secret,
+                                     "friendly_name": made.credential.friendly_name}) + "\n")  # fmt: skip
+    else:
+        out.print(f"Carrier SID  {made.credential.sid}\nSecret       {made.secret}  (shown only now)")
+
+
+@carrier_credentials_app.command("list")
+def carrier_credentials_list() -> None:
+    """List carrier ingress credentials (never their secrets)."""
+    from mediagate.services import carrier_credentials
+
+    table = Table("SID", "Name", "Created")
+    for c in carrier_credentials.list_all(_runtime()):
+        table.add_row(c.sid, c.friendly_name, iso(c.date_created) or "")
+    out.print(table)
+
+
+@carrier_credentials_app.command("delete")
+def carrier_credentials_delete(sid: str) -> None:
+    """Delete a carrier ingress credential; requests made with it fail at once."""
+    from mediagate.services import carrier_credentials
+
+    try:
+        carrier_credentials.delete_one(_runtime(), sid)
+    except ApiError as exc:
+        _fail(exc.message)
+    out.print(f"deleted {sid}")
+
+
 @app.command("migrate")
 def migrate() -> None:
     """Apply database migrations (serve does this at start)."""

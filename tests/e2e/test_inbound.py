@@ -17,7 +17,10 @@ import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
-from tests.support.clients import twilio_client
+from mediagate import permissions as perms
+from mediagate.services import keys
+from tests.support.carrier import carrier_auth
+from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.receiver import Received, Receiver, running_receiver
 from tests.support.server import Account, RunningServer
@@ -50,9 +53,9 @@ def claim(server: RunningServer, acct: Account, sms_url: str, method: str = "POS
     return number
 
 
-def carrier_inbound(server: RunningServer, acct: Account, **fields: str | list[str]) -> requests.Response:
+def carrier_inbound(server: RunningServer, **fields: str | list[str]) -> requests.Response:
     return requests.post(
-        f"{server.base_url}/v1/Carrier/Inbound", data=fields, auth=(acct.sid, acct.token), timeout=30
+        f"{server.base_url}/v1/Carrier/Inbound", data=fields, auth=carrier_auth(server), timeout=30
     )
 
 
@@ -71,7 +74,7 @@ def test_inbound_mms_through_the_ingress(
     png, jpeg = png_bytes(4000), JPEG
     urls = [files.add("/inbound/a.png", png), files.add("/inbound/b.jpg", jpeg, "image/jpeg")]
 
-    r = carrier_inbound(server, acct, To=number, From="+14155550100", Body="look at this", MediaUrl=urls)
+    r = carrier_inbound(server, To=number, From="+14155550100", Body="look at this", MediaUrl=urls)
     assert r.status_code == 201, r.text
     message = r.json()
     assert message["sid"].startswith("MM")
@@ -122,7 +125,7 @@ def test_get_webhook_carries_params_in_the_signed_query(
     acct = server.new_account("inbound-get")
     number = claim(server, acct, receiver.url("/get-hook?v=2"), method="GET")
     url = files.add("/inbound/get.png", png_bytes(500))
-    r = carrier_inbound(server, acct, To=number, From="+14155550101", Body="a&b=c ü", MediaUrl=[url])
+    r = carrier_inbound(server, To=number, From="+14155550101", Body="a&b=c ü", MediaUrl=[url])
     assert r.status_code == 201, r.text
 
     (hook,) = receiver.wait_for("/get-hook")
@@ -144,7 +147,7 @@ def test_whatsapp_inbound_keeps_the_channel_prefix(
     number = claim(server, acct, hook_url)
     url = files.add("/inbound/wa.jpg", JPEG, "image/jpeg")
     r = carrier_inbound(
-        server, acct, To=f"whatsapp:{number}", From="whatsapp:+14155550102", Body="hola", MediaUrl=[url]
+        server, To=f"whatsapp:{number}", From="whatsapp:+14155550102", Body="hola", MediaUrl=[url]
     )
     assert r.status_code == 201, r.text
 
@@ -158,16 +161,14 @@ def test_whatsapp_inbound_keeps_the_channel_prefix(
     assert got.content == JPEG
 
     # WhatsApp carries one media per message.
-    two = carrier_inbound(
-        server, acct, To=f"whatsapp:{number}", From="whatsapp:+14155550102", MediaUrl=[url, url]
-    )
+    two = carrier_inbound(server, To=f"whatsapp:{number}", From="whatsapp:+14155550102", MediaUrl=[url, url])
     assert two.status_code == 400 and two.json()["code"] == 21623
 
 
 def test_sms_without_media_gets_an_sm_sid(server: RunningServer, receiver: Receiver) -> None:
     acct = server.new_account("inbound-sms")
     number = claim(server, acct, receiver.url("/plain"))
-    r = carrier_inbound(server, acct, To=number, From="+14155550103", Body="just text")
+    r = carrier_inbound(server, To=number, From="+14155550103", Body="just text")
     assert r.status_code == 201
     assert r.json()["sid"].startswith("SM")
     (hook,) = receiver.wait_for("/plain")
@@ -175,20 +176,43 @@ def test_sms_without_media_gets_an_sm_sid(server: RunningServer, receiver: Recei
     assert not any(k.startswith("MediaUrl") for k in hook.form)
 
 
-def test_ingress_needs_the_receiving_accounts_credentials(server: RunningServer, receiver: Receiver) -> None:
+def test_ingress_takes_only_a_carrier_credential(server: RunningServer, receiver: Receiver) -> None:
+    """No tenant credential may play the carrier: with one, a tenant could forge an
+    inbound message with any From and a validly signed webhook (issue 8, finding 9)."""
     owner = server.new_account("ingress-owner")
     stranger = server.new_account("ingress-stranger")
     number = claim(server, owner, receiver.url("/guarded"))
     fields = {"To": number, "From": "+14155550104", "Body": "hi"}
+    url = f"{server.base_url}/v1/Carrier/Inbound"
 
-    assert requests.post(f"{server.base_url}/v1/Carrier/Inbound", data=fields, timeout=10).status_code == 401
-    assert carrier_inbound(server, stranger, **fields).status_code == 401
-    bad = requests.post(
-        f"{server.base_url}/v1/Carrier/Inbound", data=fields, auth=(owner.sid, "0" * 32), timeout=10
+    def post(auth: tuple[str, str] | None, data: dict[str, str] = fields) -> requests.Response:
+        return requests.post(url, data=data, auth=auth, timeout=10)
+
+    sender_key = keys.create(
+        server.runtime,
+        owner.sid,
+        "sender",
+        actor="test",
+        kind="restricted",
+        permissions=[perms.MESSAGES_CREATE],
     )
-    assert bad.status_code == 401
-    unknown = carrier_inbound(server, owner, **{**fields, "To": random_number()})
-    assert unknown.status_code == 404
+    main = keys.create(server.runtime, owner.sid, "main", actor="test", kind="main")
+    refused = {
+        "none": None,
+        "owner auth token": (owner.sid, owner.token),
+        "owner messages-create key": (sender_key.key.sid, sender_key.secret),
+        "owner main key": (main.key.sid, main.secret),
+        "stranger auth token": (stranger.sid, stranger.token),
+        "wrong carrier secret": (carrier_auth(server)[0], "0" * 32),
+        "no such carrier credential": ("CR" + "0" * 32, carrier_auth(server)[1]),
+    }
+    for name, creds in refused.items():
+        r = post(creds)
+        assert_twilio_error(r, 401, 20003)
+        assert r.headers["WWW-Authenticate"] == 'Basic realm="Twilio API"', name
+    # Unknown To: 404, but only once the carrier has authenticated.
+    assert post(None, {**fields, "To": random_number()}).status_code == 401
+    assert_twilio_error(post(carrier_auth(server), {**fields, "To": random_number()}), 404)
     # Nothing above reached the webhook or created a message.
     assert receiver.received("/guarded") == []
     listed = requests.get(
@@ -197,6 +221,32 @@ def test_ingress_needs_the_receiving_accounts_credentials(server: RunningServer,
         timeout=10,
     ).json()["messages"]
     assert listed == []
+
+    # The operator's CLI makes a credential that works, and deleting it stops it at once.
+    made = subprocess.run(
+        [str(MEDIAGATE), "carrier", "credentials", "create", "--friendly-name", "gateway", "--json"],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    created = json.loads(made.stdout.strip().splitlines()[-1])
+    assert created["sid"].startswith("CR")
+    gateway = (created["sid"], created["secret"])
+    assert post(gateway).status_code == 201
+    (hook,) = receiver.wait_for("/guarded")
+    assert hook.form["From"] == "+14155550104"
+    listing = subprocess.run(
+        [str(MEDIAGATE), "carrier", "credentials", "list"], env=server.env, capture_output=True, text=True,
+        timeout=60, check=True,
+    )  # fmt: skip
+    assert created["sid"] in listing.stdout and created["secret"] not in listing.stdout
+    subprocess.run(
+        [str(MEDIAGATE), "carrier", "credentials", "delete", created["sid"]], env=server.env,
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert_twilio_error(post(gateway), 401, 20003)
 
 
 def test_loopback_delivers_to_a_number_owned_here(
@@ -308,7 +358,7 @@ def test_media_url_host_is_the_public_api_url(server: RunningServer, receiver: R
     acct = server.new_account("inbound-host")
     number = claim(server, acct, receiver.url("/host"))
     r = carrier_inbound(
-        server, acct, To=number, From="+14155550107", Body="x", MediaUrl=[server.base_url + "/nope.png"]
+        server, To=number, From="+14155550107", Body="x", MediaUrl=[server.base_url + "/nope.png"]
     )
     # A MediaUrl that cannot be fetched refuses the inbound message; nothing is delivered.
     assert r.status_code == 400

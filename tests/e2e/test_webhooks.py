@@ -17,6 +17,7 @@ import requests
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from tests.support.carrier import carrier_auth
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer
 from tests.support.receiver import Receiver, running_receiver
@@ -51,7 +52,7 @@ def inbound(server: RunningServer, acct: Account, number: str, body: str = "hell
     r = requests.post(
         f"{server.base_url}/v1/Carrier/Inbound",
         data={"To": number, "From": "+14155550199", "Body": body},
-        auth=(acct.sid, acct.token),
+        auth=carrier_auth(server),
         timeout=30,
     )
     assert r.status_code == 201, r.text

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.support.carrier import carrier_auth
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.receiver import running_receiver
 from tests.support.server import ROOT, Account, RunningServer, free_port
@@ -106,7 +107,7 @@ def send_inbound(server: RunningServer, acct: Account, number: str, media: list[
     r = requests.post(
         f"{server.base_url}/v1/Carrier/Inbound",
         data={"To": number, "From": "+14155550123", "Body": "photos", "MediaUrl": media},
-        auth=(acct.sid, acct.token),
+        auth=carrier_auth(server),
         timeout=30,
     )
     assert r.status_code == 201, r.text

@@ -1,9 +1,10 @@
 """Our own endpoints for the inbound path (no Twilio equivalent):
 
 * ``POST /v1/Carrier/Inbound``: the carrier-simulation ingress. Authenticated
-  with the credentials of the account that owns ``To`` (as if that account's
-  carrier handed the message over); fields ``To``, ``From``, ``Body`` and
-  repeated ``MediaUrl``.
+  with a deployment-level *carrier credential* (``CR...``, made by
+  ``mediagate carrier credentials create``), never a tenant's credential: a
+  tenant could otherwise forge inbound messages with any ``From`` and a validly
+  signed webhook. Fields ``To``, ``From``, ``Body`` and repeated ``MediaUrl``.
 * ``GET /v1/Accounts/{AC}/WebhookDeliveries``: every webhook and its attempts.
 """
 
@@ -28,13 +29,18 @@ from mediagate.api.common import (
     text_field,
 )
 from mediagate.carriers import ingress
-from mediagate.errors import BadRequest
+from mediagate.errors import BadRequest, Unauthorized
 from mediagate.paging import parse_page_request
-from mediagate.services import numbers, webhooks
+from mediagate.services import carrier_credentials, webhooks
 
 
 async def carrier_inbound(request: Request) -> Response:
     rt = runtime(request)
+    # The carrier credential first, before reading the body or saying whether ``To`` exists.
+    creds = auth.parse_basic(request.headers.get("authorization"))
+    if creds is None:
+        raise Unauthorized()
+    await call(carrier_credentials.verify, rt, *creds)
     data = await form(request)
     media_urls = data.getlist("MediaUrl")
     if any(not isinstance(u, str) for u in media_urls):
@@ -45,18 +51,7 @@ async def carrier_inbound(request: Request) -> Response:
         body=text_field(data, "Body") or "",
         media_urls=[u for u in media_urls if isinstance(u, str)],
     )
-    owner = await call(numbers.owner_of, rt, inbound.to or "")
-    if owner is None:
-        # Authenticate first, so that the 404 tells nothing to a caller without credentials.
-        header = request.headers.get("authorization")
-
-        def check() -> None:
-            with rt.sessions() as session:
-                auth.authenticate(session, rt.keyring, header)
-
-        await call(check)
-        raise ingress.unknown_number(inbound.to)
-    await principal(request, owner.account_sid, perms.MESSAGES_CREATE)
+    owner = await call(ingress.resolve_owner, rt, inbound.to)
     message = await call(ingress.deliver, rt, owner, inbound)
     return json_response(rep.message(message), 201)
 
