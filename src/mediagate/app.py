@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
 
-from mediagate import console
+from mediagate import console, redirects
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
@@ -90,4 +90,5 @@ def create_app(rt: Runtime) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.runtime = rt
+    redirects.install(app, s.public_url)  # trailing-slash redirects on PUBLIC_URL, not Host
     return app

@@ -18,6 +18,7 @@ from mediagate import auth
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
+    authorization,
     call,
     form,
     json_response,
@@ -37,7 +38,7 @@ from mediagate.services import carrier_credentials, webhooks
 async def carrier_inbound(request: Request) -> Response:
     rt = runtime(request)
     # The carrier credential first, before reading the body or saying whether ``To`` exists.
-    creds = auth.parse_basic(request.headers.get("authorization"))
+    creds = auth.parse_basic(authorization(request))
     if creds is None:
         raise Unauthorized()
     await call(carrier_credentials.verify, rt, *creds)

@@ -51,11 +51,21 @@ async def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
+def authorization(request: Request) -> str | None:
+    """The request's one ``Authorization`` header. Several are ambiguous (which one
+    would a proxy, a log or a WAF in front of us have checked?), so they are refused
+    rather than letting the first one win."""
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        raise BadRequest("Send exactly one Authorization header.", code=20001)
+    return values[0] if values else None
+
+
 async def principal(request: Request, account_sid: str, permission: str | None = None) -> Principal:
     """The one auth dependency: a frozen principal allowed to act on ``account_sid``
     (and, when given, holding ``permission``); 401/403 otherwise."""
     rt = runtime(request)
-    header = request.headers.get("authorization")
+    header = authorization(request)
 
     def check() -> Principal:
         with rt.sessions() as session:
@@ -69,7 +79,7 @@ async def authenticated(request: Request, permission: str, reach: str | None = N
     also see suspended subaccounts: a valid credential holding ``permission``
     that, when ``reach`` is given, reaches that account whatever its status."""
     rt = runtime(request)
-    header = request.headers.get("authorization")
+    header = authorization(request)
 
     def check() -> Principal:
         with rt.sessions() as session:

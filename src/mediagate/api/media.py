@@ -9,6 +9,7 @@ from starlette.routing import Route
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
 from mediagate.api.common import (
+    authorization,
     call,
     echoed,
     json_response,
@@ -67,7 +68,7 @@ async def media_content(request: Request) -> Response:
         account_sid,
         message_sid,
         media_sid,
-        request.headers.get("authorization"),
+        authorization(request),
     )
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
     return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})
