@@ -18,6 +18,7 @@ from mediagate.api import numbers as numbers_api
 from mediagate.context import Runtime
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
+from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
 from mediagate.services import webhooks
 
 log = logging.getLogger("mediagate")
@@ -91,4 +92,6 @@ def create_app(rt: Runtime) -> Starlette:
     )
     app.state.runtime = rt
     redirects.install(app, s.public_url)  # trailing-slash redirects on PUBLIC_URL, not Host
+    # Outermost: client address and scheme from proxy headers, only from trusted proxies.
+    app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(parse_networks(s.trusted_proxies)))
     return app

@@ -93,7 +93,9 @@ def serve(
         workers=workers,
         access_log=False,  # uvicorn's access log would record signed-URL signatures
         log_level=settings.log_level,
-        proxy_headers=True,
+        # Off: the app believes proxy headers only from MEDIAGATE_TRUSTED_PROXIES
+        # (mediagate.proxies); uvicorn's own rule trusted any loopback peer.
+        proxy_headers=False,
     )
 
 

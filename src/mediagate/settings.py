@@ -57,6 +57,17 @@ class Settings(BaseSettings):
     # an nginx: a client talking to mediagate directly would get empty bodies.
     accel_redirect_prefix: str = ""
 
+    # --- Shared counters and client addresses (console sign-in rate limits) ---
+    # Redis for state every process must share (today: sign-in rate-limit
+    # counters), e.g. "redis://127.0.0.1:6379/0". Empty: in memory, per process.
+    redis_url: str = ""
+    # Prefix of every key mediagate writes to that Redis (several deployments may share one).
+    redis_key_prefix: str = Field(default="mediagate", min_length=1, max_length=64)
+    # Proxies whose X-Forwarded-For / Forwarded / X-Forwarded-Proto are believed
+    # (comma-separated IPs or CIDRs, e.g. "10.0.0.0/8,127.0.0.1"). Empty: none;
+    # the client is the TCP peer. See mediagate.proxies and docs/security.md.
+    trusted_proxies: str = ""
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -66,6 +77,21 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"must be an http(s) base URL without query or fragment, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: str) -> str:
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "redis+unix", "redis+sentinel"):
+            raise ValueError(f"must be a redis:// (or rediss://) URL, got scheme {urlsplit(value).scheme!r}")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_trusted_proxies(cls, value: str) -> str:
+        from mediagate.proxies import parse_networks
+
+        parse_networks(value)  # raises ValueError naming the bad item
+        return value
 
     @field_validator("accel_redirect_prefix")
     @classmethod

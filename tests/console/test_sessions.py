@@ -236,8 +236,15 @@ def test_login_attempts_are_rate_limited(server_factory: Callable[..., RunningSe
     assert ok.status_code == 303 and ok.headers["location"] == "/console/dashboard"
 
 
-def test_session_cookie_is_secure_behind_an_https_proxy(server: RunningServer) -> None:
-    """uvicorn trusts X-Forwarded-Proto from the local proxy; the cookie then carries Secure."""
+def test_session_cookie_is_secure_behind_an_https_proxy(server_factory: Callable[..., RunningServer]) -> None:
+    """Behind a trusted proxy (MEDIAGATE_TRUSTED_PROXIES) X-Forwarded-Proto counts;
+    the cookie then carries Secure. From anyone else the header is ignored."""
+    untrusted = server_factory()
+    form = requests.get(
+        untrusted.base_url + "/console/login", headers={"X-Forwarded-Proto": "https"}, timeout=10
+    )
+    assert "Secure" not in form.headers["set-cookie"]
+    server = server_factory(MEDIAGATE_TRUSTED_PROXIES="127.0.0.1/32")
     acct = server.new_account("Behind TLS")
     http = requests.Session()
     proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "127.0.0.1"}

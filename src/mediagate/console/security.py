@@ -1,6 +1,8 @@
-"""Console sessions, CSRF tokens and login rate limits.
+"""Console session cookies and CSRF tokens (sign-in rate limits: ``console.ratelimit``).
 
-A session is a small signed cookie, nothing server-side::
+A session is a small signed cookie plus a server-side record of it
+(``services.console_sessions``: signing out deletes the record, which ends
+every copy of the cookie)::
 
     base64url(json{v, a, c, f, n, i, s}) "." base64url(HMAC-SHA256)
 
@@ -22,9 +24,7 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -133,54 +133,3 @@ def session_state(data: SessionData, *, idle: int, max_age: int, now: float | No
 
 def touched(data: SessionData, now: float | None = None) -> SessionData:
     return replace(data, last_seen=int(now if now is not None else time.time()))
-
-
-class LoginLimiter:
-    """Failed sign-ins per client IP and per account/key SID, in a sliding window.
-
-    In memory, per process: enough for one server (or a few workers, each
-    enforcing its own share). A deployment scaled out behind a load balancer
-    would keep these counters in Redis (``INCR`` + ``EXPIRE`` per key) so
-    that every process sees the same count.
-    """
-
-    def __init__(self, *, per_ip: int = 20, per_user: int = 10, window: float = 15 * 60) -> None:
-        self.per_ip = per_ip
-        self.per_user = per_user
-        self.window = window
-        self._lock = threading.Lock()
-        self._hits: dict[str, deque[float]] = {}
-
-    def _count(self, key: str, now: float) -> int:
-        q = self._hits.get(key)
-        if q is None:
-            return 0
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        if not q:
-            del self._hits[key]
-            return 0
-        return len(q)
-
-    def retry_after(self, ip: str, user: str, now: float | None = None) -> int:
-        """Seconds until another attempt is allowed; 0 when allowed now."""
-        t = now if now is not None else time.monotonic()
-        waits: list[float] = []
-        with self._lock:
-            for key, limit in ((f"ip:{ip}", self.per_ip), (f"user:{user.upper()}", self.per_user)):
-                if self._count(key, t) >= limit:
-                    waits.append(self._hits[key][0] + self.window - t)
-        return int(max(waits)) + 1 if waits else 0
-
-    def failed(self, ip: str, user: str, now: float | None = None) -> None:
-        t = now if now is not None else time.monotonic()
-        with self._lock:
-            for key in (f"ip:{ip}", f"user:{user.upper()}"):
-                self._count(key, t)
-                self._hits.setdefault(key, deque()).append(t)
-                if len(self._hits) > 100_000:  # bound memory under a spray of made-up SIDs
-                    self._hits.pop(next(iter(self._hits)))
-
-    def succeeded(self, user: str) -> None:
-        with self._lock:
-            self._hits.pop(f"user:{user.upper()}", None)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
+from contextlib import suppress
 
+from limits.errors import StorageError
 from starlette.responses import Response
 
 from mediagate import auth
@@ -25,6 +28,8 @@ from mediagate.console.web import (
 from mediagate.context import Runtime
 from mediagate.errors import Unauthorized
 from mediagate.services import accounts, console_sessions, keys, maintenance
+
+log = logging.getLogger("mediagate")
 
 
 def login(ctx: Ctx) -> Response:
@@ -56,8 +61,15 @@ def login(ctx: Ctx) -> Response:
         )
     user = ctx.field("username").strip()
     secret = ctx.field("password").strip()
+    # The peer, or what a trusted proxy says (mediagate.proxies rewrote the scope).
     ip = request.client.host if request.client else "unknown"
-    wait = ctx.state.limiter.retry_after(ip, user)
+    try:
+        wait = ctx.state.limiter.retry_after(ip, user)
+    except StorageError:
+        log.warning("console sign-in refused: the rate-limit storage (Redis) is unreachable")
+        return _login_form(
+            ctx, nxt, status=503, error="Sign-in is unavailable right now. Try again shortly.", username=user
+        )
     if wait:
         response = _login_form(
             ctx,
@@ -70,7 +82,8 @@ def login(ctx: Ctx) -> Response:
         return response
     principal = _verify(ctx.rt, user, secret)
     if principal is None:
-        ctx.state.limiter.failed(ip, user)
+        with suppress(StorageError):  # logged above if it persists; the attempt failed anyway
+            ctx.state.limiter.failed(ip, user)
         return _login_form(
             ctx,
             nxt,
@@ -78,7 +91,8 @@ def login(ctx: Ctx) -> Response:
             error="That Account SID (or API key SID) and secret do not match an active account.",
             username=user,
         )
-    ctx.state.limiter.succeeded(user)
+    with suppress(StorageError):
+        ctx.state.limiter.succeeded(ip, user)
     stored = _stored_hash(ctx.rt, principal)
     now = int(time.time())
     session = SessionData(

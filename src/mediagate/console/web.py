@@ -27,11 +27,11 @@ from mediagate import sids
 from mediagate.api.common import form as parse_form
 from mediagate.api.common import runtime
 from mediagate.auth import Principal
+from mediagate.console.ratelimit import LoginLimiter
 from mediagate.console.security import (
     COOKIE,
     COOKIE_PATH,
     CookieSigner,
-    LoginLimiter,
     SessionData,
     session_state,
     touched,
@@ -92,7 +92,7 @@ class ConsoleState:
 
     def __init__(self, rt: Runtime) -> None:
         self.signer = CookieSigner(rt.keyring.derived_key("console-session-v1"))
-        self.limiter = LoginLimiter()
+        self.limiter = LoginLimiter(rt.settings.redis_url, rt.settings.redis_key_prefix)
 
 
 _STATE_LOCK = threading.Lock()
