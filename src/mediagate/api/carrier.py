@@ -59,7 +59,7 @@ async def carrier_inbound(request: Request) -> Response:
 
 async def list_deliveries(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
-    await principal(request, account_sid, perms.MESSAGES_READ)
+    who = await principal(request, account_sid, perms.MESSAGES_READ)
     rt = runtime(request)
     query = query_dict(request)
     req = parse_page_request(query)
@@ -71,7 +71,10 @@ async def list_deliveries(request: Request) -> Response:
         req,
         page,
         list_key="webhook_deliveries",
-        items=[rep.webhook_delivery(d, attempts[d.sid]) for d in page.rows],
+        items=[
+            rep.webhook_delivery(d, attempts[d.sid], show_media=who.allows(perms.MEDIA_READ))
+            for d in page.rows
+        ],
         filters={"MessageSid": message_sid} if message_sid else {},
     )
 

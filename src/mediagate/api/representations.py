@@ -159,8 +159,22 @@ def webhook_attempt(a: WebhookAttempt) -> dict[str, Any]:
     }
 
 
-def webhook_delivery(d: WebhookDelivery, attempts: list[WebhookAttempt]) -> dict[str, Any]:
-    """Our own resource (Twilio shows this only in its console's debugger)."""
+def _is_media_param(name: str) -> bool:
+    return name.startswith(("MediaUrl", "MediaContentType")) and name[-1:].isdigit()
+
+
+def webhook_delivery(
+    d: WebhookDelivery, attempts: list[WebhookAttempt], *, show_media: bool = True
+) -> dict[str, Any]:
+    """Our own resource (Twilio shows this only in its console's debugger).
+
+    ``show_media=False`` (a credential without media read) drops the media
+    parameters (``MediaUrl{N}``, ``MediaContentType{N}``): they name media SIDs
+    and types that the Media API would refuse that credential; ``NumMedia`` stays,
+    as on the message itself."""
+    params = dict(d.params)
+    if not show_media:
+        params = {k: v for k, v in params.items() if not _is_media_param(k)}
     return {
         "sid": d.sid,
         "account_sid": d.account_sid,
@@ -168,7 +182,7 @@ def webhook_delivery(d: WebhookDelivery, attempts: list[WebhookAttempt]) -> dict
         "kind": d.kind,
         "url": d.url,
         "method": d.method,
-        "params": dict(d.params),
+        "params": params,
         "status": d.status,
         "attempts": d.attempts,
         "max_attempts": d.max_attempts,
