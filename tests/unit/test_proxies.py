@@ -35,3 +35,15 @@ def test_all_hops_trusted_gives_the_leftmost() -> None:
 def test_bad_networks_are_refused() -> None:
     with pytest.raises(ValueError, match="not-an-ip"):
         parse_networks("10.0.0.0/8, not-an-ip")
+
+
+def test_settings_refuse_a_bad_proxy_list_or_redis_url() -> None:
+    from pydantic import ValidationError
+
+    from mediagate.settings import Settings
+
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Settings(trusted_proxies="10.0.0.0/8,proxy.example")
+    with pytest.raises(ValidationError, match="redis://"):
+        Settings(redis_url="http://127.0.0.1:6379")
+    assert Settings(trusted_proxies="127.0.0.1, 10.0.0.0/8").trusted_proxies
