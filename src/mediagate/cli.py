@@ -429,3 +429,9 @@ def migrate() -> None:
 
 def main() -> None:
     app()
+
+
+# The operator's number pool lives in its own module (``mediagate numbers ...``).
+from mediagate.cli_numbers import numbers_app  # noqa: E402
+
+app.add_typer(numbers_app, name="numbers")
