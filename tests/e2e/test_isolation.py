@@ -96,10 +96,12 @@ def _tenant(server: RunningServer, files: FileServer, name: str) -> Tenant:
     media = client.messages(msg.sid).media.list()
     legacy_media = client.messages(legacy.sid).media.list()
     assert len(media) == 1 and len(legacy_media) == 1
+    phone_number = _random_number()
+    server.assign_number(acct.sid, phone_number)
     number = numbers.create(
         server.runtime,
         acct.sid,
-        {"PhoneNumber": _random_number(), "FriendlyName": f"{name} line"},
+        {"PhoneNumber": phone_number, "FriendlyName": f"{name} line"},
         actor="test",
     )
     std = keys.create(server.runtime, acct.sid, f"{name} standard", actor="test")
