@@ -14,13 +14,15 @@ else with a Twilio 400 (``BadRequest``), never a 500.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from mediagate.errors import BadRequest
 
 # ASCII digits, no sign, no whitespace, no leading zero (except "0" itself).
 _CANONICAL_INT = re.compile(r"0|[1-9][0-9]*", re.ASCII)
-_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", re.ASCII)
+# YYYY-MM-DD (Twilio's documented form) or the whole-second UTC timestamp that
+# twilio-python sends for date filters (serialize.iso8601_datetime); only the day counts.
+_DAY = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})(?:T([0-9]{2}):([0-9]{2}):([0-9]{2})Z)?", re.ASCII)
 
 # Range of the YYYY-MM-DD filters: the day after the last one must still be a
 # datetime (filters add a day), and nothing here predates the Unix epoch.
@@ -46,14 +48,18 @@ def int_param(raw: str, name: str, low: int, high: int) -> int:
 
 
 def parse_day(raw: str, name: str) -> datetime:
-    """Twilio's ``YYYY-MM-DD`` filter value as a UTC midnight, within
+    """Twilio's ``YYYY-MM-DD`` filter value (or twilio-python's
+    ``YYYY-MM-DDTHH:MM:SSZ``) as the UTC midnight of that day, within
     [FIRST_DAY, LAST_DAY]; anything else (other forms, ``9999-12-31``, Unicode
     digits, trailing text) is a 400."""
     match = _DAY.fullmatch(raw)
     day = None
     if match is not None:
+        year, month, dom, hour, minute, second = match.groups()
         try:
-            day = date(*(int(part) for part in match.groups()))
+            day = date(int(year), int(month), int(dom))
+            if hour is not None:
+                time(int(hour), int(minute), int(second))  # 25:00:00 is no time
         except ValueError:  # 2024-02-30 and the like
             day = None
     if day is None or not FIRST_DAY <= day <= LAST_DAY:

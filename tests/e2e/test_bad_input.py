@@ -435,7 +435,8 @@ PAGING_CASES = [
     {"DateSent<": "9999-12-31"},
     {"DateSent>": "9999-12-31"},
     {"DateSent": "2024-02-30"},
-    {"DateSent": "2024-01-01T00:00:00Z"},  # only YYYY-MM-DD; this used to be cut to its first 10 characters
+    {"DateSent": "2024-01-01junk"},  # used to be cut to its first 10 characters and accepted
+    {"DateSent": "2024-01-01T25:00:00Z"},  # twilio-python's timestamp form, but no such time
     {"DateSent": "2024-01-01\n"},
     {"DateSent": "".join(chr(0x660 + int(d)) if d.isdigit() else d for d in "2024-01-01")},
     {"PageSize": "07"},
