@@ -136,7 +136,9 @@ def _print_quickstart(rt: Runtime) -> None:
         f"    curl -u {account.sid}:{token} {base}/v1/Accounts/{account.sid}/MessagingSettings",
         soft_wrap=True,
     )
-    out.print("  more accounts: .venv/bin/mediagate accounts create --friendly-name NAME --json\n")
+    out.print("  more accounts: .venv/bin/mediagate accounts create --friendly-name NAME --json")
+    # Numbers are the operator's to hand out (docs/security.md#number-ownership).
+    out.print(f"  a number to receive on: .venv/bin/mediagate numbers assign +15551230001 {account.sid}\n")
 
 
 @accounts_app.command("create")
