@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test unit lint fmt clean browser bench bench-deps
+.PHONY: install run test unit fuzz lint fmt clean browser bench bench-deps
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test: install lint bench-deps browser
 
 unit: install
 	$(BIN)/pytest -q tests/unit
+
+# The property-based fuzz suite (tests/fuzz) with 20,000 examples per property instead of
+# the 200 that `make test` runs; HYPOTHESIS_PROFILE picks the profile (tests/fuzz/conftest.py).
+fuzz: install
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-fuzz} $(BIN)/pytest -q tests/fuzz
 
 fmt: install
 	$(BIN)/ruff format src tests bench

@@ -138,7 +138,9 @@ def _print_quickstart(rt: Runtime) -> None:
         f"    curl -u {account.sid}:{token} {base}/v1/Accounts/{account.sid}/MessagingSettings",
         soft_wrap=True,
     )
-    out.print("  more accounts: .venv/bin/mediagate accounts create --friendly-name NAME --json\n")
+    out.print("  more accounts: .venv/bin/mediagate accounts create --friendly-name NAME --json")
+    # Numbers are the operator's to hand out (docs/security.md#number-ownership).
+    out.print(f"  a number to receive on: .venv/bin/mediagate numbers assign +15551230001 {account.sid}\n")
 
 
 @accounts_app.command("create")
@@ -482,3 +484,9 @@ def migrate() -> None:
 
 def main() -> None:
     app()
+
+
+# The operator's number pool lives in its own module (``mediagate numbers ...``).
+from mediagate.cli_numbers import numbers_app  # noqa: E402
+
+app.add_typer(numbers_app, name="numbers")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import make_engine, make_sessionmaker, upgrade
+from mediagate.fsmodes import private_dir
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.settings import Settings
 from mediagate.signing import Signer
@@ -45,7 +46,7 @@ class Runtime:
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate.services import signing_keys
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade(engine)

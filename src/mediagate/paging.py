@@ -20,6 +20,7 @@ from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mediagate.errors import BadRequest
+from mediagate.inputs import int_param
 from mediagate.timefmt import aware
 
 T = TypeVar("T")
@@ -27,8 +28,8 @@ T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_DIGITS = re.compile(r"[0-9]{1,12}")
-_TOKEN = re.compile(r"^P([AB])(\d{1,20})_([A-Z]{2}[0-9a-f]{32})$")
+# One spelling per token (canonical micros, ``\Z`` not ``$``): see mediagate.inputs.
+_TOKEN = re.compile(r"P([AB])(0|[1-9][0-9]{0,19})_([A-Z]{2}[0-9a-f]{32})\Z", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,7 @@ def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high
     raw = query.get(name)
     if raw is None or raw == "":
         return default
-    # ASCII digits only, and few of them: str.isdigit() also accepts "²" or "٣", on
-    # which int() fails or surprises, and int() refuses strings over 4300 digits;
-    # either way the client got a 500 instead of a 400.
-    if not _DIGITS.fullmatch(raw) or not low <= int(raw) <= high:
-        raise BadRequest(f"{name} must be an integer between {low} and {high}.", code=20001)
-    return int(raw)
+    return int_param(raw, name, low, high)
 
 
 def parse_page_request(query: Mapping[str, str]) -> PageRequest:

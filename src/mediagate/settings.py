@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -56,6 +57,12 @@ class Settings(BaseSettings):
     # Empty = off: mediagate sends the bytes itself. Only enable it behind such
     # an nginx: a client talking to mediagate directly would get empty bodies.
     accel_redirect_prefix: str = ""
+    # Number ownership (docs/security.md#number-ownership). "assigned": an account
+    # may claim only numbers an operator assigned to it (`mediagate numbers
+    # assign`). "open": development only; the first account to claim an
+    # unassigned number is assigned it, which lets any account take any free
+    # number (logged loudly at start).
+    number_pool: Literal["assigned", "open"] = "assigned"
 
     # --- Shared counters and client addresses (console sign-in rate limits) ---
     # Redis for state every process must share (today: sign-in rate-limit
@@ -123,6 +130,11 @@ class Settings(BaseSettings):
         return self.data_dir / "media"
 
     def warn_if_unsafe(self) -> None:
+        if self.number_pool == "open":
+            log.warning(
+                "!!! MEDIAGATE_NUMBER_POOL=open: any account may claim any unassigned phone number and "
+                "receive what other accounts send to it. For local development only. !!!"
+            )
         if self.allow_private_media_urls:
             log.warning(
                 "!!! MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS=true: MediaUrl may point at loopback and private "

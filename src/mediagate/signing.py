@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mediagate.inputs import canonical_int
+
 PURPOSE = b"mediagate-secure-media-v1"
 
 
@@ -93,7 +95,11 @@ class Signer:
         return f"Expires={expires}&Signature={signature}&Key-Pair-Id={key.kid}"
 
     def verify(self, path: str, expires: str, signature: str, kid: str, *, now: float | None = None) -> None:
-        if not (expires.isdigit() and len(expires) <= 12 and signature and kid):
+        # One spelling of Expires only (ASCII digits, no leading zero): "0<real>" and
+        # the Arabic-Indic digits of the real value verified too, so a signed URL
+        # had many forms, and "²" passed isdigit() and then failed int() (a 500).
+        when = canonical_int(expires, max_digits=12)
+        if when is None or not signature or not kid:
             raise SignatureInvalid("The URL is not a valid signed media URL.")
         self._ensure_fresh()
         key = self._keys.get(kid)
@@ -105,10 +111,10 @@ class Signer:
             key = self._keys.get(kid)
         if key is None or not key.active:
             raise SignatureInvalid("The URL's signing key is unknown or has been retired.")
-        expected = _mac(key.secret, kid, path, int(expires))
+        expected = _mac(key.secret, kid, path, when)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise SignatureInvalid("The URL's signature does not match.")
-        if int(expires) < (now if now is not None else time.time()):
+        if when < (now if now is not None else time.time()):
             raise SignatureExpired("The URL has expired. Request the media again to get a fresh URL.")
 
 

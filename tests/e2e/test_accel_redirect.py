@@ -253,7 +253,7 @@ def test_public_host_through_nginx(front: Front, files: FileServer) -> None:
     assert r.status_code == 200 and r.content == body
     assert urlsplit(r.url).path == f"/_media/public/{acct.sid}/{media_sid}"
     assert r.headers["Server"].startswith("nginx")
-    assert r.headers["Cache-Control"] == "public, max-age=300"
+    assert r.headers["Cache-Control"] == "public, no-cache"
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     # The public host hands the file to nginx too.
     assert direct(front, r.url) != r.url

@@ -4,6 +4,7 @@ status and code, and none of them adds or removes a message, a media row or a st
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,11 @@ from twilio.rest import Client
 from mediagate.db.models import Media, Message
 from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import Account, RunningServer
+from tests.support.server import MEDIAGATE, Account, RunningServer
 
 TO = "+15551230001"
+ARABIC_INDIC_10 = "".join(chr(0x660 + int(d)) for d in "5551230001")
+FULLWIDTH_10 = "".join(chr(0xFF10 + int(d)) for d in "5551230001")
 FROM = "+15557650001"
 HEX = "0123456789abcdef" * 2
 
@@ -131,6 +134,18 @@ CREATE_CASES: list[tuple[str, dict[str, Any], int]] = [
     ("MediaUrl bad port", {"To": TO, "From": FROM, "MediaUrl": "http://example.com:99999/x"}, 21620),
     ("MediaUrl data", {"To": TO, "From": FROM, "MediaUrl": "data:image/png;base64,AAAA"}, 21620),
     ("MediaUrl file", {"To": TO, "From": FROM, "MediaUrl": "file:///etc/passwd"}, 21620),
+    # Issue 8, items 6 and 7: one spelling per number, and text both databases can store.
+    ("To Arabic-Indic digits", {"To": "+1" + ARABIC_INDIC_10, "From": FROM, "Body": "x"}, 21211),
+    ("To fullwidth digits", {"To": "+1" + FULLWIDTH_10, "From": FROM, "Body": "x"}, 21211),
+    ("From Arabic-Indic short code", {"To": TO, "From": ARABIC_INDIC_10[:5], "Body": "x"}, 21212),
+    ("NUL in Body", {"To": TO, "From": FROM, "Body": "a\x00b"}, 20001),
+    ("NUL in To", {"To": TO + "\x00", "From": FROM, "Body": "x"}, 20001),
+    ("NUL in a parameter name", {"To": TO, "From": FROM, "Body": "x", "X\x00": "y"}, 20001),
+    (
+        "NUL in StatusCallback",
+        {"To": TO, "From": FROM, "Body": "x", "StatusCallback": "http://a\x00b/"},
+        20001,
+    ),
 ]
 
 
@@ -415,6 +430,23 @@ PAGING_CASES = [
     {"DateSent": "not-a-date"},
     {"DateSent<": "2024-13-01"},
     {"DateSent>": "yesterday"},
+    # Issue 8, items 6 and 7: past datetime's range was an OverflowError 500 on both databases.
+    {"DateSent": "9999-12-31"},
+    {"DateSent<": "9999-12-31"},
+    {"DateSent>": "9999-12-31"},
+    {"DateSent": "2024-02-30"},
+    {"DateSent": "2024-01-01junk"},  # used to be cut to its first 10 characters and accepted
+    {"DateSent": "2024-01-01T25:00:00Z"},  # twilio-python's timestamp form, but no such time
+    {"DateSent": "2024-01-01\n"},
+    {"DateSent": "".join(chr(0x660 + int(d)) if d.isdigit() else d for d in "2024-01-01")},
+    {"PageSize": "07"},
+    {"PageSize": "+7"},
+    {"Page": "00"},
+    {"PageToken": "PA0123_SM" + HEX},  # leading zero: a second spelling of a real token
+    {"PageToken": "PA123_SM" + HEX + "\n"},
+    {"To": TO + "\x00"},
+    {"From": "\x00"},
+    {"X\x00": "1"},
 ]
 
 
@@ -430,8 +462,24 @@ def test_bad_list_parameters_are_400(server: RunningServer, victim: Victim, para
 @pytest.mark.usefixtures("unchanged")
 @pytest.mark.parametrize(
     "params",
-    [{"PageSize": "0"}, {"PageSize": "1001"}, {"PageToken": "garbage"}, {"DateCreated": "garbage"}],
-    ids=["PageSize=0", "PageSize=1001", "PageToken=garbage", "DateCreated=garbage"],
+    [
+        {"PageSize": "0"},
+        {"PageSize": "1001"},
+        {"PageToken": "garbage"},
+        {"DateCreated": "garbage"},
+        {"DateCreated": "9999-12-31"},
+        {"DateCreated<": "9999-12-31"},
+        {"DateCreated>": "9999-12-31"},
+    ],
+    ids=[
+        "PageSize=0",
+        "PageSize=1001",
+        "PageToken=garbage",
+        "DateCreated=garbage",
+        "DateCreated=9999-12-31",
+        "DateCreated<=9999-12-31",
+        "DateCreated>=9999-12-31",
+    ],
 )
 def test_bad_media_list_parameters_are_400(
     server: RunningServer, victim: Victim, params: dict[str, str]
@@ -527,3 +575,114 @@ def test_chunked_small_form_is_accepted(server: RunningServer) -> None:
     )
     assert r.status_code == 201, r.text
     assert r.json()["body"] == "chunked hello" and r.json()["to"] == TO
+
+
+# --------------------------------------------------------------------------- text that cannot be stored
+
+NUMBERS = "/2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json"
+NUL_CASES: list[tuple[str, str, str, dict[str, str]]] = [
+    ("account FriendlyName", "POST", "/2010-04-01/Accounts.json", {"FriendlyName": "sub\x00"}),
+    ("key FriendlyName", "POST", "/2010-04-01/Accounts/{AC}/Keys.json", {"FriendlyName": "k\x00"}),
+    ("number FriendlyName", "POST", "/2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json",
+     {"PhoneNumber": "+15550001111", "FriendlyName": "n\x00"}),
+    ("numbers PhoneNumber filter", "GET", NUMBERS + "?PhoneNumber=%00", {}),
+    ("numbers FriendlyName filter", "GET", NUMBERS + "?FriendlyName=%00", {}),
+    ("messages To filter", "GET", "/2010-04-01/Accounts/{AC}/Messages.json?To=%2B1%00", {}),
+    ("inbound Body", "POST", "/v1/Carrier/Inbound", {"To": "{NUMBER}", "From": FROM, "Body": "in\x00bound"}),
+]  # fmt: skip
+
+
+@pytest.mark.usefixtures("unchanged")
+@pytest.mark.parametrize(
+    ("method", "path", "data"), [c[1:] for c in NUL_CASES], ids=[c[0] for c in NUL_CASES]
+)
+def test_nul_in_text_is_400_and_stores_nothing(
+    server: RunningServer, victim: Victim, method: str, path: str, data: dict[str, str]
+) -> None:
+    """PostgreSQL refuses NUL in text (a 500 before); SQLite stored it. Both: a 400 now."""
+    number = "+1555" + secrets.token_hex(4)[:7].translate(str.maketrans("abcdef", "123456"))
+    server.assign_number(victim.acct.sid, number)
+    created = requests.post(
+        victim.api(server, "/IncomingPhoneNumbers.json"),
+        data={"PhoneNumber": number},
+        auth=victim.auth,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    before = requests.get(
+        victim.api(server, "/IncomingPhoneNumbers.json"), auth=victim.auth, timeout=10
+    ).json()
+    r = requests.request(
+        method,
+        f"{server.base_url}{path.format(AC=victim.acct.sid)}",
+        data={k: v.replace("{NUMBER}", number) for k, v in data.items()} or None,
+        auth=victim.auth,
+        timeout=10,
+    )
+    body = assert_twilio_error(r, 400, 20001)
+    assert "NUL" in body["message"]
+    after = requests.get(
+        victim.api(server, "/IncomingPhoneNumbers.json"), auth=victim.auth, timeout=10
+    ).json()
+    assert after["incoming_phone_numbers"] == before["incoming_phone_numbers"]
+    sub_names = requests.get(
+        f"{server.base_url}/2010-04-01/Accounts.json", auth=victim.auth, timeout=10
+    ).json()
+    assert all("\x00" not in a["friendly_name"] for a in sub_names["accounts"])
+    keys = requests.get(victim.api(server, "/Keys.json"), auth=victim.auth, timeout=10).json()["keys"]
+    assert all("\x00" not in k["friendly_name"] for k in keys)
+
+
+def test_over_long_content_type_from_the_media_host_is_12300(
+    server: RunningServer, files: FileServer
+) -> None:
+    """WhatsApp accepts any audio/* type; a 206-character one overflowed String(128) on
+    PostgreSQL (a 500). Now it is a media fetch failure, recorded on the message as Twilio
+    does, with code 12300, and nothing stored."""
+    acct = server.new_account("bad-input-long-type")
+    long_type = "audio/" + "x" * 200
+    url = files.add(f"/bad-input/{acct.sid}/long-type.ogg", b"OggS" + b"\0" * 100, content_type=long_type)
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data={"To": "whatsapp:" + TO, "From": "whatsapp:" + FROM, "MediaUrl": url},
+        auth=(acct.sid, acct.token),
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "failed" and r.json()["error_code"] == 12300
+    assert snapshot(server, acct.sid) == Snapshot(1, 0, ())
+
+
+def test_cli_inbound_with_undecodable_body_is_refused(server: RunningServer) -> None:
+    """Command-line arguments arrive with lone surrogates for bytes that are not UTF-8
+    (Python's surrogateescape); neither database can store them. A clear error, exit 2."""
+    acct = server.new_account("bad-input-cli")
+    number = "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
+    server.assign_number(acct.sid, number)
+    claimed = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": number},
+        auth=(acct.sid, acct.token),
+        timeout=10,
+    )
+    assert claimed.status_code == 201
+    for body in (b"caf\xe9", b"a\x00b"[:1] + b"\xff"):
+        done = subprocess.run(
+            [
+                str(MEDIAGATE).encode(),
+                b"inbound",
+                b"--to",
+                number.encode(),
+                b"--from",
+                FROM.encode(),
+                b"--body",
+                body,
+            ],
+            env=server.env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr.decode(errors="replace")[-2000:]
+        assert b"UTF-8" in done.stderr and b"Traceback" not in done.stderr
+    assert snapshot(server, acct.sid) == Snapshot(0, 0, ())

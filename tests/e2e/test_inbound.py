@@ -43,6 +43,7 @@ def random_number() -> str:
 
 def claim(server: RunningServer, acct: Account, sms_url: str, method: str = "POST") -> str:
     number = random_number()
+    server.assign_number(acct.sid, number)
     r = requests.post(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
         data={"PhoneNumber": number, "SmsUrl": sms_url, "SmsMethod": method},

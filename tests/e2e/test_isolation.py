@@ -51,6 +51,7 @@ class Tenant:
     key_secret: str
     main_key_sid: str
     main_key_secret: str
+    spare_number: str  # assigned by the operator, not claimed: what "Number create" asks for
 
 
 @dataclass
@@ -97,12 +98,16 @@ def _tenant(server: RunningServer, files: FileServer, name: str) -> Tenant:
     media = client.messages(msg.sid).media.list()
     legacy_media = client.messages(legacy.sid).media.list()
     assert len(media) == 1 and len(legacy_media) == 1
+    phone_number = _random_number()
+    server.assign_number(acct.sid, phone_number)
     number = numbers.create(
         server.runtime,
         acct.sid,
-        {"PhoneNumber": _random_number(), "FriendlyName": f"{name} line"},
+        {"PhoneNumber": phone_number, "FriendlyName": f"{name} line"},
         actor="test",
     )
+    spare = _random_number()
+    server.assign_number(acct.sid, spare)
     std = keys.create(server.runtime, acct.sid, f"{name} standard", actor="test")
     main = keys.create(server.runtime, acct.sid, f"{name} main", actor="test", kind="main")
     assert msg.sid and legacy.sid and media[0].sid and legacy_media[0].sid
@@ -119,6 +124,7 @@ def _tenant(server: RunningServer, files: FileServer, name: str) -> Tenant:
         std.secret,
         main.key.sid,
         main.secret,
+        spare,
     )
 
 
@@ -295,7 +301,7 @@ B_ENDPOINTS: dict[str, Endpoint] = {
     "Number create": Endpoint(
         "POST",
         lambda w: f"{_b(w)}/IncomingPhoneNumbers.json",
-        lambda w: {"PhoneNumber": _random_number()},
+        lambda w: {"PhoneNumber": w.b.spare_number},
         True,
     ),
     "Number fetch": Endpoint("GET", lambda w: f"{_b(w)}/IncomingPhoneNumbers/{w.b.number_sid}.json"),

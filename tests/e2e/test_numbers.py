@@ -20,6 +20,7 @@ def test_claim_fetch_update_list_release(server: RunningServer) -> None:
     acct = server.new_account("numbers")
     client = twilio_client(server, acct.sid, acct.token)
     number = random_number()
+    server.assign_number(acct.sid, number)
 
     created = client.incoming_phone_numbers.create(
         phone_number=number, sms_url="http://127.0.0.1:9/sms", sms_method="GET", friendly_name="front desk"
@@ -54,9 +55,11 @@ def test_claim_fetch_update_list_release(server: RunningServer) -> None:
 
 def test_every_schema_property_is_present(server: RunningServer) -> None:
     acct = server.new_account("numbers-shape")
+    number = random_number()
+    server.assign_number(acct.sid, number)
     r = requests.post(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
-        data={"PhoneNumber": random_number()},
+        data={"PhoneNumber": number},
         auth=(acct.sid, acct.token),
         timeout=10,
     )
@@ -89,6 +92,7 @@ def test_a_number_belongs_to_one_account(server: RunningServer) -> None:
     first = server.new_account("owner")
     second = server.new_account("latecomer")
     number = random_number()
+    server.assign_number(first.sid, number)
     mine = twilio_client(server, first.sid, first.token).incoming_phone_numbers.create(phone_number=number)
 
     theirs = twilio_client(server, second.sid, second.token)
@@ -115,10 +119,14 @@ def test_a_number_belongs_to_one_account(server: RunningServer) -> None:
     )
     assert r.status_code == 404
 
-    # Released, it can be claimed by someone else.
+    # Released by its account, it stays assigned to that account: nobody else can
+    # take it until the operator moves it (see test_number_pool.py).
     twilio_client(server, first.sid, first.token).incoming_phone_numbers(mine.sid).delete()
-    claimed = theirs.incoming_phone_numbers.create(phone_number=number)
-    assert claimed.account_sid == second.sid
+    with pytest.raises(TwilioRestException) as later:
+        theirs.incoming_phone_numbers.create(phone_number=number)
+    assert later.value.code == 21422
+    mine_again = twilio_client(server, first.sid, first.token).incoming_phone_numbers
+    assert mine_again.create(phone_number=number).account_sid == first.sid
 
 
 @pytest.mark.parametrize("bad", ["5551234567", "+0123", "whatsapp:+15551234567", "+1 555 123 4567", ""])

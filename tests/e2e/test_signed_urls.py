@@ -118,6 +118,19 @@ TAMPERS: dict[str, Tamper] = {
     "expires-plus-one": set_param("Expires", lambda v: str(int(v) + 1)),
     "expires-far-future": set_param("Expires", lambda _: "99999999999"),
     "expires-not-a-number": set_param("Expires", lambda _: "tomorrow"),
+    # One spelling of Expires only (issue 8, item 6): these all mean the real value to int().
+    "expires-leading-zero": set_param("Expires", lambda v: "0" + v),
+    "expires-arabic-indic": set_param("Expires", lambda v: "".join(chr(0x660 + int(d)) for d in v)),
+    "expires-fullwidth": set_param("Expires", lambda v: "".join(chr(0xFF10 + int(d)) for d in v)),
+    "expires-plus-sign": set_param("Expires", lambda v: "+" + v),
+    "expires-whitespace": set_param("Expires", lambda v: f" {v} "),
+    "expires-underscore": set_param("Expires", lambda v: v[:1] + "_" + v[1:]),
+    "expires-superscript-two": set_param("Expires", lambda _: "\u00b2"),  # isdigit() but not int(): was a 500
+    # Repeated signed parameters are refused, not resolved by picking one.
+    "duplicate-signature": lambda url, m: url + "&Signature=" + query_of(url)["Signature"],
+    "duplicate-signature-other": lambda url, m: url + "&Signature=" + flip_last(query_of(url)["Signature"]),
+    "duplicate-expires": lambda url, m: url + "&Expires=" + query_of(url)["Expires"],
+    "duplicate-key-pair-id": lambda url, m: url + "&Key-Pair-Id=" + query_of(url)["Key-Pair-Id"],
     "key-pair-id-unknown": set_param("Key-Pair-Id", lambda _: sids.new_sid(sids.SIGNING_KEY)),
     "key-pair-id-junk": set_param("Key-Pair-Id", lambda _: "../../etc/passwd"),
     "media-sid-in-path": lambda url, m: with_path(url, m.account.sid, sids.new_sid(sids.MEDIA)),

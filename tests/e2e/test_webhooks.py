@@ -38,6 +38,7 @@ def random_number() -> str:
 
 def claim(server: RunningServer, acct: Account, sms_url: str) -> str:
     number = random_number()
+    server.assign_number(acct.sid, number)
     r = requests.post(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
         data={"PhoneNumber": number, "SmsUrl": sms_url},
@@ -240,9 +241,11 @@ def test_private_webhook_urls_refused_without_the_dev_setting(
     server = server_factory(MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS="false")
     acct = server.new_account("ssrf")
     for hook in ("http://127.0.0.1:9/x", "http://169.254.169.254/latest", "http://localhost/x"):
+        number = random_number()
+        server.assign_number(acct.sid, number)  # so only the URL can be what is refused
         r = requests.post(
             f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
-            data={"PhoneNumber": random_number(), "SmsUrl": hook},
+            data={"PhoneNumber": number, "SmsUrl": hook},
             auth=(acct.sid, acct.token),
             timeout=10,
         )

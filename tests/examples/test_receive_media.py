@@ -93,6 +93,7 @@ def example(account: Account, tmp_path: Path) -> Iterator[ExampleApp]:
 
 def claim(server: RunningServer, acct: Account, sms_url: str) -> str:
     number = "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
+    server.assign_number(acct.sid, number)
     r = requests.post(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
         data={"PhoneNumber": number, "SmsUrl": sms_url},

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 from mediagate.context import Runtime, build_runtime
-from mediagate.services import accounts
+from mediagate.services import accounts, number_pool
 from mediagate.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +47,10 @@ class RunningServer:
     def new_account(self, name: str = "e2e") -> Account:
         created = accounts.create(self.runtime, name)
         return Account(created.account.sid, created.auth_token)
+
+    def assign_number(self, account_sid: str, number: str) -> None:
+        """The operator's step (``mediagate numbers assign``) before an account may claim a number."""
+        number_pool.assign(self.runtime, number, account_sid)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

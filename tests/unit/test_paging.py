@@ -34,16 +34,14 @@ def test_defaults() -> None:
     assert parse_page_request({"PageSize": "", "Page": "", "PageToken": ""}) == PageRequest(50, 0, None)
 
 
-@pytest.mark.parametrize(
-    ("raw", "size"), [("1", 1), ("7", 7), ("50", 50), ("1000", MAX_PAGE_SIZE), ("007", 7)]
-)
+@pytest.mark.parametrize(("raw", "size"), [("1", 1), ("7", 7), ("50", 50), ("1000", MAX_PAGE_SIZE)])
 def test_page_size_in_bounds(raw: str, size: int) -> None:
     assert parse_page_request({"PageSize": raw}).size == size
 
 
 @pytest.mark.parametrize(
     "raw",
-    ["0", "1001", "99999", "-1", "+5", "abc", "1.5", "1e3", " 5", "5 ", "0x10", "²", "٣", "9" * 5000],
+    ["0", "1001", "99999", "-1", "+5", "abc", "1.5", "1e3", " 5", "5 ", "0x10", "²", "٣", "9" * 5000, "007"],
 )
 def test_page_size_out_of_bounds_or_not_a_number(raw: str) -> None:
     with pytest.raises(BadRequest) as exc:

@@ -14,6 +14,7 @@ from mediagate import auth, sids
 from mediagate.auth import Principal
 from mediagate.context import Runtime
 from mediagate.errors import BadRequest, Unauthorized
+from mediagate.inputs import canonical_int, check_text
 from mediagate.paging import Page, PageRequest, envelope
 
 P = ParamSpec("P")
@@ -94,7 +95,9 @@ async def authenticated(request: Request, permission: str, reach: str | None = N
 
 async def form(request: Request) -> FormData:
     length = request.headers.get("content-length")
-    if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+    if length is not None and (
+        (size := canonical_int(length.strip(), max_digits=12)) is None or size > MAX_FORM_BYTES
+    ):
         raise BadRequest(f"Request body must be at most {MAX_FORM_BYTES} bytes.", code=20001)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method == "POST" and ctype not in (
@@ -114,9 +117,20 @@ async def form(request: Request) -> FormData:
             raise BadRequest(f"Request body must be at most {MAX_FORM_BYTES} bytes.", code=20001)
     request._body = bytes(received)
     try:
-        return await request.form(max_files=0, max_fields=200)
+        data = await request.form(max_files=0, max_fields=200)
     except Exception as exc:
         raise BadRequest("The request body could not be parsed as a form.", code=20001) from exc
+    for name, value in data.multi_items():
+        _check_pair(name, value if isinstance(value, str) else "")
+    return data
+
+
+def _check_pair(name: str, value: str) -> None:
+    """The one gate for client text (form fields and query parameters): a NUL or
+    a lone surrogate in any name or value is a 400 here, before any service
+    stores it or PostgreSQL refuses it with a 500."""
+    check_text(name, "A parameter name")
+    check_text(value, name)
 
 
 def text_field(data: FormData, name: str) -> str | None:
@@ -141,6 +155,8 @@ def bool_field(data: FormData, name: str) -> bool | None:
 
 
 def query_dict(request: Request) -> dict[str, str]:
+    for name, value in request.query_params.multi_items():
+        _check_pair(name, value)
     return dict(request.query_params)
 
 

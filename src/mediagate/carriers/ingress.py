@@ -17,8 +17,9 @@ from mediagate import sids
 from mediagate.carriers.base import receive
 from mediagate.db.models import Message
 from mediagate.errors import ApiError, BadRequest, NotFound
+from mediagate.inputs import bad_text_reason, check_text
 from mediagate.services import channels, ingest, numbers
-from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
+from mediagate.services.fetch import MAX_CONTENT_TYPE, BlockedAddress, FetchError, InvalidMediaUrl
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import MAX_BODY, MAX_MEDIA_URLS
 from mediagate.services.numbers import Owner
@@ -62,6 +63,10 @@ def resolve_owner(rt: Runtime, to: str | None) -> Owner:
 def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> Message:
     """Validate, store the media under the owner's account, then record the
     inbound message and enqueue its webhook (``carriers.base.receive``)."""
+    # The CLI's arguments reach here without the API's form gate (api.common):
+    # check the same way, so a NUL or a lone surrogate is a 400, not a 500.
+    for name, text in (("To", inbound.to), ("From", inbound.from_), ("Body", inbound.body)):
+        check_text(text or "", name)
     channel = channels.parse_to(inbound.to)
     channels.parse_from(inbound.from_, channel)
     to, from_ = (inbound.to or "").strip(), (inbound.from_ or "").strip()
@@ -94,7 +99,10 @@ def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> Message:
 
 def content_type_of(path: Path, given: str | None) -> str:
     if given:
-        return given.strip().lower()
+        content_type = given.strip().lower()
+        if len(content_type) > MAX_CONTENT_TYPE or bad_text_reason(content_type):
+            raise BadRequest(f"The content type must be at most {MAX_CONTENT_TYPE} characters.", code=12300)
+        return content_type
     guessed, _ = mimetypes.guess_type(path.name)
     if guessed is None:
         raise BadRequest(f"Cannot tell the content type of {path.name}; give it explicitly.", code=12300)
@@ -117,7 +125,8 @@ def _store_file(rt: Runtime, account_sid: str, local: LocalFile, channel: channe
         raise BadRequest(f"{path.name} is {size} bytes; the limit for {content_type} is {limit}.", code=11751)
     sid = sids.new_sid(sids.MEDIA)
     stored = rt.store.put(media_key(account_sid, sid), _chunks(path))
-    return IngestedMedia(sid, stored.key, content_type, stored.size, stored.sha256, path.name)
+    name = path.name if bad_text_reason(path.name) is None else None  # undecodable file names
+    return IngestedMedia(sid, stored.key, content_type, stored.size, stored.sha256, name)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

@@ -15,6 +15,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate.fsmodes import private_sqlite
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -27,12 +29,18 @@ def normalize_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
+    """``hide_parameters``: a database error's text (which reaches the log and,
+    before, 500 tracebacks) must not carry the bound values: token hashes,
+    sealed tokens, message bodies, phone numbers."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        if path and path != ":memory:" and not path.startswith("file:"):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            private_sqlite(Path(path))
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,7 +55,7 @@ def make_engine(url: str) -> Engine:
     # No pool_pre_ping: it costs a round trip per checkout, i.e. per request on
     # the hot paths; connections are recycled instead, and a dead one fails a
     # single request and is replaced.
-    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=300)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_recycle=300, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -237,3 +237,18 @@ class CarrierCredential(Base):
     friendly_name: Mapped[str] = mapped_column(String(64))
     secret_hash: Mapped[str] = mapped_column(String(64))
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class NumberAssignment(Base):
+    """Which account a phone number belongs to in this deployment. An operator
+    assigns numbers (``mediagate numbers assign``); an account may claim an
+    IncomingPhoneNumber only for a number assigned to it, and the loopback
+    carrier and the ingress deliver only to such numbers. Without this any
+    account could claim any number and receive other accounts' messages to it."""
+
+    __tablename__ = "number_assignments"
+
+    phone_number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)

@@ -39,13 +39,15 @@ def _sids(request: Request) -> tuple[str, str] | None:
     return None
 
 
+_SIGNED_PARAMS = ("Expires", "Signature", "Key-Pair-Id")  # the order Signer.verify takes them
+
 # Secured host only: see EdgeObjectCache for why this cannot serve deleted media.
 _secure_cache = media.EdgeObjectCache()
 
 
 def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> Prepared | None:
     if public:
-        obj = media.edge_object(rt, account_sid, media_sid)
+        obj = media.public_edge_object(rt, account_sid, media_sid)
     else:
         obj = _secure_cache.get(rt, account_sid, media_sid)
     if obj is None or (public and obj.auth_required):
@@ -63,12 +65,15 @@ async def secure_object(request: Request) -> Response:
     account_sid, media_sid = found
     rt = runtime(request)
     q = request.query_params
+    signed = {name: q.getlist(name) for name in _SIGNED_PARAMS}
+    if any(len(values) > 1 for values in signed.values()):
+        # Two Signatures (or Expires, or key ids) are two URLs in one: a cache or a
+        # proxy in front may read the other copy than we do. Refuse, don't pick.
+        return _problem(403, "invalid", "The URL repeats a signed parameter.")
     try:
         rt.signer.verify(
             object_path(account_sid, media_sid),
-            q.get("Expires", ""),
-            q.get("Signature", ""),
-            q.get("Key-Pair-Id", ""),
+            *(values[0] if values else "" for values in signed.values()),
         )
     except SignatureError as exc:
         return _problem(403, exc.reason, exc.message)
@@ -102,7 +107,10 @@ async def public_object(request: Request) -> Response:
         request,
         rt.store,
         prepared,
-        cache_control="public, max-age=300",
+        # Shared caches may store it but must revalidate on every use (a cheap 304
+        # thanks to the ETag): with max-age=300 a CDN kept serving media for five
+        # minutes after it was deleted, secured, or its account suspended.
+        cache_control="public, no-cache",
         stem=media_sid,
         accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
     )

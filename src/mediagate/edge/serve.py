@@ -18,8 +18,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
+from mediagate.edge.ranges import RangeError, parse_range
 from mediagate.services.media import EdgeObject
 from mediagate.storage import MediaStore, ObjectNotFound
 
@@ -41,9 +42,25 @@ SECURITY_HEADERS = {
 }
 
 
+def served_filename(filename: str | None, content_type: str, fallback_stem: str) -> str:
+    """The name offered for saving: the stored name's stem with an extension that
+    follows the stored *type*. A browser or a desktop picks the program that opens
+    a download by its extension, so an HTML body stored as ``text/csv`` must not
+    be saved as ``evil.html`` (nor a PNG as ``setup.exe``). The client's name is
+    kept when its extension already means this type; otherwise the type's own
+    extension replaces it, or ``.bin`` when the type has none."""
+    name = filename or fallback_stem
+    if filename and mimetypes.guess_type(filename, strict=False)[0] == content_type:
+        return filename
+    stem, dot, _ = name.rpartition(".")
+    if not dot or not stem:
+        stem = name
+    return stem + (mimetypes.guess_extension(content_type, strict=False) or ".bin")
+
+
 def content_disposition(obj: EdgeObject, fallback_stem: str) -> str:
     disposition = "inline" if obj.content_type in INLINE_TYPES else "attachment"
-    name = obj.filename or fallback_stem + (mimetypes.guess_extension(obj.content_type) or "")
+    name = served_filename(obj.filename, obj.content_type, fallback_stem)
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
@@ -100,6 +117,16 @@ def respond(
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
+    range_header = request.headers.get("range")
+    if range_header is not None:
+        try:
+            parse_range(range_header)
+        except RangeError as exc:
+            return JSONResponse(
+                {"status": 400, "reason": "bad_range", "message": f"Range header: {exc}."},
+                status_code=400,
+                headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+            )
     if accel is not None and prepared.path is not None:
         target = _accel_target(accel, prepared.path)
         if target is not None:

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 from mediagate.errors import BadRequest
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-SHORT_CODE = re.compile(r"^\d{3,8}$")
-ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
-CHANNEL_ID = re.compile(r"^[A-Za-z0-9._@+\-]{1,128}$")
+# ASCII digits only and ``\Z``, not ``\d`` and ``$``: ``\d`` matches any Unicode
+# digit (Arabic-Indic, fullwidth, ...) and ``$`` also matches before a trailing newline, so each
+# number had many spellings that all passed and were stored as different strings.
+E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z", re.ASCII)
+SHORT_CODE = re.compile(r"[0-9]{3,8}\Z", re.ASCII)
+ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}\Z", re.ASCII)
+CHANNEL_ID = re.compile(r"[A-Za-z0-9._@+\-]{1,128}\Z", re.ASCII)
 
 MB = 1024 * 1024
 KB = 1024

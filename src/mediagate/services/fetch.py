@@ -22,6 +22,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 
+from mediagate.inputs import canonical_int
 from mediagate.services.addresses import (
     IPAddress,
     canonical_address,
@@ -42,6 +43,9 @@ _RFC9110_TCHARS = r"[!#$%&'*+.^_`|~0-9a-z-]+"
 _MEDIA_TYPE = re.compile(rf"{_RFC9110_TCHARS}/{_RFC9110_TCHARS}")
 _DISPOSITION_PARAM = re.compile(r';\s*([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 _MAX_FILENAME = 255
+# Media.content_type is String(128): a longer type from a remote server overflowed
+# the column on PostgreSQL (a 500). Longer is garbled, i.e. refused with 12300.
+MAX_CONTENT_TYPE = 127
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -366,13 +370,14 @@ def _remaining(deadline: float) -> float:
 
 def _media_type(header: str) -> str:
     media_type = header.split(";", 1)[0].strip().lower()
+    if len(media_type) > MAX_CONTENT_TYPE:
+        return ""
     return media_type if _MEDIA_TYPE.fullmatch(media_type) else ""
 
 
 def _content_length(header: str | None) -> int | None:
-    if header is None or not header.strip().isdigit():
-        return None
-    return int(header)
+    # ASCII digits only: "²".isdigit() is true and int() then raised (a 500).
+    return None if header is None else canonical_int(header.strip())
 
 
 def _disposition_filename(header: str) -> str | None:

@@ -183,6 +183,17 @@ def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | N
     )
 
 
+def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
+    """The public host's lookup: like ``edge_object``, but only while the owning
+    account is active. Suspending (or closing) an account hides its legacy
+    public media, as Twilio does; reactivating shows it again."""
+    with rt.sessions() as session:
+        status = session.scalar(select(Account.status).where(Account.sid == account_sid))
+    if status != "active":
+        return None
+    return edge_object(rt, account_sid, media_sid)
+
+
 class EdgeObjectCache:
     """Per-process cache of the secured host's media lookups (measured in bench/results/REPORT.md).
 

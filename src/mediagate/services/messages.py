@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from mediagate import sids
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import BadRequest, NotFound
+from mediagate.inputs import parse_day
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import channels, ingest
 from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
@@ -129,10 +130,7 @@ def get(rt: Runtime, account_sid: str, message_sid: str) -> Message:
 
 
 def _day(value: str, name: str) -> datetime:
-    try:
-        return datetime.strptime(value[:10], "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise BadRequest(f"{name} must be a date in the form YYYY-MM-DD.", code=20001) from None
+    return parse_day(value, name)
 
 
 def date_filters(query: Mapping[str, str], name: str) -> list[tuple[str, datetime]]:

@@ -2,7 +2,8 @@
 
 A number belongs to exactly one account across the whole service (a unique
 index on ``phone_number``), so the loopback carrier and the ingress always
-know which account an inbound message is for.
+know which account an inbound message is for; which account may claim it is
+the operator's decision (``services.number_pool``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mediagate import sids
-from mediagate.db.models import AuditEvent, IncomingPhoneNumber
+from mediagate.db.models import AuditEvent, IncomingPhoneNumber, NumberAssignment
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
+from mediagate.services import number_pool
 from mediagate.services.channels import E164
 from mediagate.services.fetch import BlockedAddress, InvalidMediaUrl, validate_media_url
 from mediagate.timefmt import utcnow
@@ -133,6 +135,7 @@ def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: s
             )
             if taken is not None:
                 raise _not_available(number)
+            number_pool.reserve_for_claim(rt, session, number, account_sid, actor=actor)
             session.add(row)
             session.add(
                 AuditEvent(account_sid=account_sid, actor=actor, action="number.create", target=row.sid)
@@ -143,7 +146,7 @@ def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: s
 
 
 def _not_available(number: str) -> BadRequest:
-    return BadRequest(f"PhoneNumber {number} is not available.", code=21422)
+    return number_pool.not_available(number)
 
 
 def get(rt: Runtime, account_sid: str, number_sid: str) -> IncomingPhoneNumber:
@@ -198,8 +201,16 @@ def owner_of(rt: Runtime, address: str) -> Owner | None:
     number = e164_part(address)
     if not E164.match(number):
         return None
+    # Only a claim that matches the number's assignment reaches anyone (see
+    # services.number_pool): a claim left over from before a release/re-assign
+    # delivers nothing.
+    stmt = select(IncomingPhoneNumber).join(
+        NumberAssignment,
+        (NumberAssignment.phone_number == IncomingPhoneNumber.phone_number)
+        & (NumberAssignment.account_sid == IncomingPhoneNumber.account_sid),
+    )
     with rt.sessions() as session:
-        row = session.scalar(select(IncomingPhoneNumber).where(IncomingPhoneNumber.phone_number == number))
+        row = session.scalar(stmt.where(IncomingPhoneNumber.phone_number == number))
     if row is None:
         return None
     return Owner(row.sid, row.account_sid, row.phone_number, row.sms_url, row.sms_method)

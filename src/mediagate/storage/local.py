@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mediagate.fsmodes import FILE_MODE, private_dir
 from mediagate.storage.base import InvalidKey, ObjectNotFound, StoredObject, check_key
 
 CHUNK = 256 * 1024
@@ -24,7 +25,8 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.tmp = self.root / ".tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
+        private_dir(self.tmp)
 
     def _path(self, key: str) -> Path:
         account, media = check_key(key).split("/")
@@ -35,11 +37,14 @@ class LocalStore:
 
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
         final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if not final.parent.is_dir():  # account and shard folders: 0700 like the root
+            private_dir(final.parent.parent)
+            private_dir(final.parent)
         digest = hashlib.sha256()
         size = 0
         fd, tmp_name = tempfile.mkstemp(dir=self.tmp, prefix="put-")
         try:
+            os.fchmod(fd, FILE_MODE)  # mkstemp's 0600 already; explicit, whatever the platform
             with os.fdopen(fd, "wb") as fh:
                 for chunk in chunks:
                     fh.write(chunk)
