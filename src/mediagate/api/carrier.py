@@ -57,7 +57,10 @@ async def carrier_inbound(request: Request) -> Response:
         await call(check)
         raise ingress.unknown_number(inbound.to)
     await principal(request, owner.account_sid, perms.MESSAGES_CREATE)
-    message = await call(ingress.deliver, rt, owner, inbound)
+    if inbound.media_urls:  # the receiving account's fetch slots, as for Messages.json
+        message = await rt.fetch_gate.run(owner.account_sid, ingress.deliver, rt, owner, inbound)
+    else:
+        message = await call(ingress.deliver, rt, owner, inbound)
     return json_response(rep.message(message), 201)
 
 
