@@ -209,3 +209,19 @@ class WebhookAttempt(Base):
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class OutboxEntry(Base):
+    """An outbound message not yet handed to its carrier. Written in the
+    transaction that creates the message, removed once the carrier has taken
+    it, so a crash in between leaves the row for the next process to claim
+    (``carriers/outbox.py``). No foreign key: deleting a queued message must
+    not fail on it; the dispatcher drops rows whose message is gone."""
+
+    __tablename__ = "outbox"
+
+    message_sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(When)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
