@@ -90,6 +90,25 @@ def test_a_message_committed_before_a_crash_is_handed_off_after_the_restart(
             assert len(receiver.received("/inbound")) == 1 and len(receiver.received("/status")) == 2
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_send_longer_than_the_lease_keeps_its_claim(backend: str, tmp_path: Path, slow: SlowServer) -> None:
+    """The lease is short (15 s) so that a crash costs little; the worker renews it
+    while a send is in flight, so a slow but live send is never taken over by
+    another process and sent twice."""
+    key = secrets.token_hex(32)
+    with (
+        fresh_database(backend, tmp_path) as url,
+        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as one,
+        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as two,
+    ):
+        acct = one.new_account("slow-answer")
+        number = claim(one, acct, slow.url("/slow-answer"))
+        inbound(one, acct, number, "takes 20 s to be answered")
+        (row,) = settle(two, acct, lambda rows: bool(rows) and rows[0]["status"] == "delivered", timeout=120)
+        assert row["attempts"] == 1 and row["attempt_log"][0]["status_code"] == 200
+        assert len(slow.received("/slow-answer")) == 1
+
+
 IN_FLIGHT = 5
 
 

@@ -2,6 +2,8 @@
 
 * ``GET /drip...``: a PNG that arrives one byte at a time, for as long as the
   client keeps reading (a slow media host).
+* ``/slow-answer...``: answered 200, but the status line trickles out over
+  ``answer_seconds`` (each byte well within a read timeout, the whole much longer).
 * any ``POST``/``GET`` elsewhere: recorded, then held without an answer until
   ``release()`` (a hanging webhook endpoint); answered 200 afterwards.
 
@@ -23,7 +25,7 @@ from tests.support.receiver import Received
 
 
 class SlowServer:
-    def __init__(self, drip_interval: float = 0.25) -> None:
+    def __init__(self, drip_interval: float = 0.25, answer_seconds: float = 20.0) -> None:
         self.requests: list[Received] = []
         self.active = 0
         self.max_active = 0
@@ -44,6 +46,8 @@ class SlowServer:
                 try:
                     if self.path.startswith("/drip"):
                         self._drip()
+                    elif self.path.startswith("/slow-answer"):
+                        self._slow_answer()
                     else:
                         self._hold()
                 except OSError:
@@ -64,6 +68,14 @@ class SlowServer:
                     self.wfile.write(b"\x00")
                     self.wfile.flush()
                     time.sleep(drip_interval)
+
+            def _slow_answer(self) -> None:
+                line = b"HTTP/1.1 200 OK\r\n"
+                for byte in line:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(answer_seconds / len(line))
+                self.wfile.write(b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
             def _hold(self) -> None:
                 while not outer._released.wait(0.2):

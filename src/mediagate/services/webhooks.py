@@ -505,6 +505,8 @@ class Worker:
         next_heartbeat = time.monotonic() + HEARTBEAT
         while not self._stop.is_set():
             started = 0
+            # Cleared before looking, so a send that ends while we look wakes the wait below.
+            self._wake.clear()
             try:
                 started = self.run_once()
                 if time.monotonic() >= next_heartbeat:
@@ -515,4 +517,3 @@ class Worker:
             if started:
                 continue  # there may be more due rows for the senders still free
             self._wake.wait(min(self._poll, max(next_heartbeat - time.monotonic(), 0.0)))
-            self._wake.clear()
