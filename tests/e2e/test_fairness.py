@@ -9,7 +9,6 @@ generous client timeout on the other tenant's request, never a fast-path time.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +18,7 @@ import requests
 from sqlalchemy import func, select
 
 from mediagate.db.models import Media, Message, WebhookDelivery
+from tests.e2e.test_webhooks import claim, inbound
 from tests.support.clients import assert_twilio_error
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.server import Account, RunningServer
@@ -106,30 +106,6 @@ def test_a_flood_of_slow_media_urls_does_not_stall_another_tenant(
     assert create(server, flooder, slow.url("/answered.png"), timeout=30).status_code == 201
 
 
-def claim(server: RunningServer, acct: Account, sms_url: str) -> str:
-    number = "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
-    r = requests.post(
-        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
-        data={"PhoneNumber": number, "SmsUrl": sms_url},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return number
-
-
-def inbound(server: RunningServer, acct: Account, number: str, body: str) -> str:
-    r = requests.post(
-        f"{server.base_url}/v1/Carrier/Inbound",
-        data={"To": number, "From": "+14155550199", "Body": body},
-        auth=(acct.sid, acct.token),
-        timeout=30,
-    )
-    assert r.status_code == 201, r.text
-    sid: str = r.json()["sid"]
-    return sid
-
-
 def attempts_of(server: RunningServer, account_sid: str) -> int:
     with server.runtime.sessions() as session:
         rows = session.scalars(
@@ -159,3 +135,35 @@ def test_a_hanging_webhook_endpoint_does_not_delay_another_tenants_webhook(
     assert slow.max_active <= 2, slow.max_active
     slow.release()
     slow.wait_for(8, "/hang")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_carrier_ingress_fetches_within_the_receiving_accounts_share(
+    backend: str, server_factory: Callable[..., RunningServer], slow: SlowServer
+) -> None:
+    server = server_factory(
+        backend, MEDIAGATE_FETCH_CONCURRENCY_PER_ACCOUNT="1", MEDIAGATE_FETCH_DEADLINE="4"
+    )
+    acct = server.new_account("ingress")
+    number = claim(server, acct, "http://127.0.0.1:9/unused")
+
+    def deliver(n: int) -> requests.Response:
+        return requests.post(
+            f"{server.base_url}/v1/Carrier/Inbound",
+            data={"To": number, "From": "+14155550199", "Body": "", "MediaUrl": slow.url(f"/drip/in{n}.png")},
+            auth=(acct.sid, acct.token),
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(6) as pool:
+        responses = list(pool.map(deliver, range(6)))
+    refused = [r for r in responses if r.status_code == 429]
+    assert refused, [r.text for r in responses]
+    for r in refused:
+        assert_twilio_error(r, 429, 20429)
+    # The admitted ones ran into the deadline: a carrier delivery that fails is refused (400).
+    for r in responses:
+        if r.status_code != 429:
+            assert_twilio_error(r, 400, 11200)
+    assert slow.max_active == 1
+    assert count(server, Message, acct.sid) == 0 and count(server, Media, acct.sid) == 0
