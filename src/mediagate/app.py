@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
 
-from mediagate import console, redirects
+from mediagate import background, console, redirects
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
@@ -19,7 +19,6 @@ from mediagate.context import Runtime
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
 from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
-from mediagate.services import webhooks
 
 log = logging.getLogger("mediagate")
 
@@ -87,7 +86,7 @@ def create_app(rt: Runtime) -> Starlette:
     routes.sort(key=lambda r: isinstance(r, Host))
     app = Starlette(
         routes=routes,
-        lifespan=webhooks.lifespan(rt),  # the webhook delivery worker
+        lifespan=background.lifespan(rt),  # the webhook worker and the outbox worker
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.runtime = rt

@@ -17,6 +17,7 @@ from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import make_engine, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
+from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
 from mediagate.signing import Signer
 from mediagate.storage import MediaStore, make_store
@@ -31,6 +32,7 @@ class Runtime:
     store: MediaStore
     signer: Signer
     fetcher: MediaFetcher
+    fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -64,6 +66,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
             signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
         ),
         fetcher=MediaFetcher(policy),
+        fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
     )
     signing_keys.ensure_active(runtime)
     return runtime

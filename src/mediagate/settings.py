@@ -75,6 +75,22 @@ class Settings(BaseSettings):
     # the client is the TCP peer. See mediagate.proxies and docs/security.md.
     trusted_proxies: str = ""
 
+    # --- Fairness of background work (issues 8.2, 9.5, 9.7) ---
+    # MediaUrl fetches run on their own thread limiter, not on the 40 threads every
+    # sync API route shares, so slow media hosts cannot starve the API. Per process:
+    # at most ``fetch_concurrency`` messages fetch media at once, at most
+    # ``fetch_concurrency_per_account`` of them for one account; a create beyond
+    # either bound is refused with 429 / 20429 and stores nothing.
+    # ``fetch_deadline`` bounds the fetch of all the media of one message (seconds);
+    # past it the message fails with 11200.
+    fetch_concurrency: int = Field(default=16, ge=1, le=1024)
+    fetch_concurrency_per_account: int = Field(default=4, ge=1, le=1024)
+    fetch_deadline: float = Field(default=60.0, gt=0, le=3600)
+    # Webhook sender threads per process, and how many of them one account's
+    # deliveries may hold at once (so a hanging endpoint delays only its own account).
+    webhook_senders: int = Field(default=8, ge=1, le=256)
+    webhook_senders_per_account: int = Field(default=2, ge=1, le=256)
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:

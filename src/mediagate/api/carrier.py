@@ -53,7 +53,10 @@ async def carrier_inbound(request: Request) -> Response:
         media_urls=[u for u in media_urls if isinstance(u, str)],
     )
     owner = await call(ingress.resolve_owner, rt, inbound.to)
-    message = await call(ingress.deliver, rt, owner, inbound)
+    if inbound.media_urls:  # the receiving account's fetch slots, as for Messages.json
+        message = await rt.fetch_gate.run(owner.account_sid, ingress.deliver, rt, owner, inbound)
+    else:
+        message = await call(ingress.deliver, rt, owner, inbound)
     return json_response(rep.message(message), 201)
 
 

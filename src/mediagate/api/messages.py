@@ -44,7 +44,12 @@ async def create_message(request: Request) -> Response:
         status_callback=text_field(data, "StatusCallback"),
     )
     rt = runtime(request)
-    message = await call(messages.create, rt, account_sid, new, actor=who.actor)
+    if new.media_urls:
+        # Fetching runs in one of this account's fetch slots, off the threads the
+        # other routes share (services/fetch_limits.py); 429 when none is free.
+        message = await rt.fetch_gate.run(account_sid, messages.create, rt, account_sid, new, actor=who.actor)
+    else:
+        message = await call(messages.create, rt, account_sid, new, actor=who.actor)
     # The carrier (loopback to a number owned here, or off-net) moves the message on
     # after the response; it also reports a creation failure to the StatusCallback.
     task = BackgroundTask(carriers.dispatch, rt, message.sid)

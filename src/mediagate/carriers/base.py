@@ -7,10 +7,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from sqlalchemy import func, update
+
 from mediagate import sids
 from mediagate.db.models import Account, Message
 from mediagate.errors import NotFound
-from mediagate.services import ingest, webhooks
+from mediagate.services import ingest, outbox, webhooks
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import count_segments
 from mediagate.services.numbers import Owner
@@ -39,6 +41,11 @@ class Carrier(Protocol):
     def send(self, rt: Runtime, message: Message) -> None: ...
 
 
+class AlreadyFinal(Exception):
+    """The outbound message a loopback arrival would complete is already final:
+    another dispatch of the same message got there first."""
+
+
 def set_status(
     rt: Runtime,
     message_sid: str,
@@ -50,19 +57,42 @@ def set_status(
     """Change an outbound message's status and, when it has a StatusCallback,
     enqueue the callback in the same transaction."""
     with rt.tx() as session:
-        message = session.get(Message, message_sid, with_for_update=True)
-        if message is None or message.status in FINAL:
-            return None
-        now = utcnow()
-        message.status = status
-        message.date_updated = now
-        if status == "sent" and message.date_sent is None:
-            message.date_sent = now
-        if error_code is not None:
-            message.error_code = error_code
-            message.error_message = error_message
-        if message.status_callback:
-            _enqueue_status(session, rt, message)
+        return apply_status(
+            session, rt, message_sid, status, error_code=error_code, error_message=error_message
+        )
+
+
+def apply_status(
+    session: Session,
+    rt: Runtime,
+    message_sid: str,
+    status: str,
+    *,
+    error_code: int | None = None,
+    error_message: str | None = None,
+) -> Message | None:
+    """``set_status`` inside the caller's transaction. None, and nothing
+    reported, when the message is gone, final, or already in ``status``: the
+    change is one conditional UPDATE, so a hand-off that runs twice (after a
+    crash, or in two processes) reports each change once."""
+    now = utcnow()
+    values: dict[str, object] = {"status": status, "date_updated": now}
+    if status == "sent":
+        values["date_sent"] = func.coalesce(Message.date_sent, now)
+    if error_code is not None:
+        values["error_code"] = error_code
+        values["error_message"] = error_message
+    result = session.execute(
+        update(Message)
+        .where(Message.sid == message_sid, Message.status != status, Message.status.not_in(FINAL))
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    message = session.get(Message, message_sid, populate_existing=True)
+    if message is not None and message.status_callback:
+        _enqueue_status(session, rt, message)
     return message
 
 
@@ -80,15 +110,6 @@ def _enqueue_status(session: Session, rt: Runtime, message: Message) -> None:
     )
 
 
-def report_created(rt: Runtime, message: Message) -> None:
-    """A message that failed at creation (its media could not be fetched) still
-    gets its ``failed`` status callback."""
-    if message.status != "failed" or not message.status_callback:
-        return
-    with rt.tx() as session:
-        _enqueue_status(session, rt, message)
-
-
 def receive(
     rt: Runtime,
     owner: Owner,
@@ -97,12 +118,18 @@ def receive(
     from_: str,
     body: str,
     items: Sequence[IngestedMedia],
+    completes: str | None = None,
 ) -> Message:
     """Record an inbound message for the account that owns ``to``, with media
     already stored under that account (``items``), and enqueue the webhook to
     the number's SmsUrl, all in one transaction. Each media row takes the
     receiving account's *current* Enforce HTTP Auth setting. On failure the
-    stored objects are removed."""
+    stored objects are removed.
+
+    ``completes``: the outbound (loopback) message this arrival delivers; it is
+    marked ``delivered`` in the same transaction, so a hand-off repeated after
+    a crash neither loses the arrival nor records it twice (``AlreadyFinal``
+    when that message is already final)."""
     now = utcnow()
     message = Message(
         sid=sids.new_sid(sids.MMS if items else sids.SMS),
@@ -123,6 +150,8 @@ def receive(
             account = session.get(Account, owner.account_sid)
             if account is None:
                 raise NotFound(f"/2010-04-01/Accounts/{owner.account_sid}.json")
+            if completes is not None and apply_status(session, rt, completes, "delivered") is None:
+                raise AlreadyFinal(completes)
             session.add(message)
             session.flush()
             for item in items:
@@ -150,16 +179,37 @@ def receive(
 
 
 def dispatch(rt: Runtime, message_sid: str) -> None:
-    """Hand a newly created outbound message to the carrier that handles it.
-    Runs after the API has answered (a background task of the create request)."""
+    """Hand an outbound message to the carrier that handles it, once its outbox
+    entry is claimed (``services/outbox.py``): right after the API has answered
+    (a background task of the create request) and, for what that missed (a
+    crash), from the outbox worker. A no-op when another dispatcher holds the
+    entry or the hand-off is done."""
+    attempt = outbox.claim(rt, message_sid)
+    if attempt is None:
+        return
+    try:
+        if attempt > outbox.MAX_ATTEMPTS:
+            log.error("giving up on the hand-off of %s after %d attempts", message_sid, attempt - 1)
+            set_status(rt, message_sid, "failed", error_code=30008, error_message="Unknown error")
+        else:
+            _hand_off(rt, message_sid)
+    except Exception:
+        log.exception("hand-off of %s failed", message_sid)
+        try:
+            set_status(rt, message_sid, "failed", error_code=30008, error_message="Unknown error")
+        except Exception:
+            log.exception("could not mark %s failed; the outbox retries it", message_sid)
+            return  # the entry stays claimed until its lease ends, then is retried
+    outbox.finish(rt, message_sid)
+
+
+def _hand_off(rt: Runtime, message_sid: str) -> None:
     from mediagate.carriers.loopback import LoopbackCarrier, OffnetCarrier
 
     with rt.sessions() as session:
         message = session.get(Message, message_sid)
-    if message is None:
-        return
-    if message.status != "queued":
-        report_created(rt, message)
+    # "sent": a hand-off that a crash interrupted; the carriers pick it up from there.
+    if message is None or message.status not in ("queued", "sent"):
         return
     carriers: list[Carrier] = [LoopbackCarrier(), OffnetCarrier()]
     for carrier in carriers:

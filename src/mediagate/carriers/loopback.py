@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from mediagate import sids
-from mediagate.carriers.base import receive, set_status
+from mediagate.carriers.base import AlreadyFinal, receive, set_status
 from mediagate.db.models import Media, Message
 from mediagate.services import ingest, numbers
 from mediagate.services.ingest import IngestedMedia
@@ -31,10 +32,19 @@ class LoopbackCarrier:
         if owner is None:  # released between handles() and now
             set_status(rt, message.sid, "undelivered", error_code=30005, error_message="Unknown destination")
             return
-        set_status(rt, message.sid, "sent")
+        set_status(rt, message.sid, "sent")  # a no-op when a crashed hand-off got this far
         items = copy_media(rt, message, owner.account_sid)
-        receive(rt, owner, to=message.to, from_=message.from_, body=message.body, items=items)
-        set_status(rt, message.sid, "delivered")
+        # The arrival and "delivered" commit together: a repeated hand-off redoes both or neither.
+        with contextlib.suppress(AlreadyFinal):
+            receive(
+                rt,
+                owner,
+                to=message.to,
+                from_=message.from_,
+                body=message.body,
+                items=items,
+                completes=message.sid,
+            )
 
 
 def copy_media(rt: Runtime, message: Message, account_sid: str) -> list[IngestedMedia]:

@@ -252,3 +252,19 @@ class NumberAssignment(Base):
     account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
     actor: Mapped[str] = mapped_column(String(64))
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class OutboxEntry(Base):
+    """An outbound message not yet handed to its carrier. Written in the
+    transaction that creates the message, removed once the carrier has taken
+    it, so a crash in between leaves the row for the next process to claim
+    (``carriers/outbox.py``). No foreign key: deleting a queued message must
+    not fail on it; the dispatcher drops rows whose message is gone."""
+
+    __tablename__ = "outbox"
+
+    message_sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None] = mapped_column(When)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)

@@ -285,10 +285,13 @@ class MediaFetcher:
         raise RetrievalFailed("Could not connect to the media server.") from last_error
 
     @contextmanager
-    def open(self, url: str, max_bytes: int) -> Iterator[FetchedResponse]:
+    def open(self, url: str, max_bytes: int, *, deadline: float | None = None) -> Iterator[FetchedResponse]:
         """Fetch `url` (following redirects safely). TooLarge is raised here already when the
-        Content-Length header exceeds max_bytes, before any of the body is read."""
-        deadline = time.monotonic() + self.policy.total_timeout
+        Content-Length header exceeds max_bytes, before any of the body is read. `deadline`
+        (a time.monotonic() value) can only shorten the policy's total_timeout: it is how
+        the caller bounds several fetches together (all the media of one message)."""
+        own = time.monotonic() + self.policy.total_timeout
+        deadline = own if deadline is None else min(own, deadline)
         target = parse_target(url, self.policy.max_url_length)
         redirects = 0
         while True:

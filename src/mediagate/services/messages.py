@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
-from mediagate import sids
+from mediagate import sids, testhooks
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import BadRequest, NotFound
 from mediagate.inputs import parse_day
 from mediagate.paging import Page, PageRequest, fetch_page
-from mediagate.services import channels, ingest
+from mediagate.services import channels, ingest, outbox, webhooks
 from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
 from mediagate.timefmt import utcnow
 
@@ -113,9 +113,25 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
             session.flush()
             for item in items:
                 session.add(item.row(account_sid, message.sid, auth_required=auth_required, now=now))
+            # The carrier hand-off (and a creation failure's callback) commit with the
+            # message, so a crash right after this cannot lose them (services/outbox.py).
+            if message.status == "queued":
+                outbox.add(session, message.sid, account_sid)
+            elif status_callback:
+                webhooks.enqueue(
+                    session,
+                    rt,
+                    account_sid=account_sid,
+                    message_sid=message.sid,
+                    kind="status",
+                    url=status_callback,
+                    method="POST",
+                    params=webhooks.status_params(message),
+                )
     except BaseException:
         ingest.discard(rt, items)
         raise
+    testhooks.crash_point(testhooks.MESSAGE_COMMITTED)
     if error:
         log.info("message %s failed: media fetch error %s", message.sid, error.code)
     return message

@@ -7,21 +7,29 @@ polls for due rows, claims each with a conditional UPDATE (safe with many
 processes, on SQLite and PostgreSQL), sends it signed with the receiving
 account's *current* auth token, records the attempt and, on failure,
 reschedules with exponential backoff until ``max_attempts``.
+
+Delivery is at least once: a process that dies mid-send leaves its claim to
+expire, and the row is sent again with the same ``I-Twilio-Idempotency-Token``.
+The claim (lease) is short, the request timeout plus a margin, and the worker
+renews it while a send is in flight, so a crash costs at most ``LEASE`` of delay.
+Senders are shared fairly: a worker claims as soon as a sender is free (no
+batch waits for its slowest send) and one account's deliveries hold at most
+``webhook_senders_per_account`` senders, so a hanging endpoint delays only
+the account that configured it.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,8 +46,6 @@ from mediagate.services import fetch
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
-    from starlette.applications import Starlette
-
     from mediagate.context import Runtime
 
 log = logging.getLogger("mediagate.webhooks")
@@ -49,10 +55,14 @@ API_VERSION = "2010-04-01"
 USER_AGENT = "TwilioProxy/1.1"
 TIMEOUT = 10.0
 MAX_BACKOFF = 600.0
-LEASE = timedelta(seconds=60)  # a claimed row is retried by anyone once its claimer is this late
+# A claimed row is retried by anyone once its claimer is this late: one request
+# timeout plus a margin for the database writes around it. The worker renews the
+# claims of its sends every HEARTBEAT, so a slow send (connect + write + read
+# each get TIMEOUT) keeps its claim and only a dead process loses it.
+LEASE = timedelta(seconds=TIMEOUT + 5)
+HEARTBEAT = LEASE.total_seconds() / 3
 POLL_INTERVAL = 0.5
 BATCH = 16
-SENDERS = 4
 
 Params = Sequence[tuple[str, str]]
 
@@ -242,10 +252,31 @@ def _claim(rt: Runtime, sid: str) -> bool:
         return bool(getattr(result, "rowcount", 0) == 1)
 
 
-def due(rt: Runtime, limit: int = BATCH) -> list[str]:
-    """Deliveries to attempt now. Callbacks about one message go out in the order
-    they were queued (``sent`` before ``delivered``): a row waits while an older
-    pending row of the same message and kind exists, even one in backoff."""
+def extend_leases(rt: Runtime, delivery_sids: Sequence[str]) -> None:
+    """Renew the claims of sends still in flight (the worker's heartbeat)."""
+    if not delivery_sids:
+        return
+    now = utcnow()
+    with rt.tx() as session:
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.sid.in_(list(delivery_sids)),
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.claimed_until.is_not(None),
+            )
+            .values(claimed_until=now + LEASE)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def due(rt: Runtime, limit: int = BATCH, *, exclude_accounts: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(delivery sid, account sid) of deliveries to attempt now, skipping the
+    accounts in ``exclude_accounts`` (those already using their share of the
+    senders, so that their backlog cannot fill the batch). Callbacks about one
+    message go out in the order they were queued (``sent`` before
+    ``delivered``): a row waits while an older pending row of the same message
+    and kind exists, even one in backoff."""
     now = utcnow()
     older = aliased(WebhookDelivery)
     blocked = (
@@ -261,20 +292,17 @@ def due(rt: Runtime, limit: int = BATCH) -> list[str]:
         )
         .exists()
     )
+    stmt = select(WebhookDelivery.sid, WebhookDelivery.account_sid).where(
+        WebhookDelivery.status == "pending",
+        WebhookDelivery.next_attempt_at <= now,
+        or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
+        ~blocked,
+    )
+    if exclude_accounts:
+        stmt = stmt.where(WebhookDelivery.account_sid.not_in(list(exclude_accounts)))
     with rt.sessions() as session:
-        return list(
-            session.scalars(
-                select(WebhookDelivery.sid)
-                .where(
-                    WebhookDelivery.status == "pending",
-                    WebhookDelivery.next_attempt_at <= now,
-                    or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
-                    ~blocked,
-                )
-                .order_by(WebhookDelivery.next_attempt_at)
-                .limit(limit)
-            )
-        )
+        rows = session.execute(stmt.order_by(WebhookDelivery.next_attempt_at).limit(limit))
+        return [(sid, account_sid) for sid, account_sid in rows]
 
 
 class Sender:
@@ -318,7 +346,9 @@ class Sender:
                 extensions=extensions,
             )
             try:
-                response = self._client.send(request)
+                # Headers only: the status is all we use, and reading a body the
+                # endpoint drips would hold the sender (and its claim) for ever.
+                response = self._client.send(request, stream=True)
             except httpx.ConnectError as exc:
                 last = f"connection failed: {exc}"
                 continue
@@ -336,6 +366,11 @@ def attempt(rt: Runtime, sender: Sender, sid: str) -> Outcome | None:
     """Claim ``sid`` and make one attempt; None when another worker had it."""
     if not _claim(rt, sid):
         return None
+    return attempt_claimed(rt, sender, sid)
+
+
+def attempt_claimed(rt: Runtime, sender: Sender, sid: str) -> Outcome | None:
+    """Make one attempt of a delivery this process has claimed."""
     with rt.sessions() as session:
         row = session.get(WebhookDelivery, sid)
         account = session.get(Account, row.account_sid) if row else None
@@ -399,14 +434,23 @@ def _record(rt: Runtime, sid: str, outcome: Outcome, elapsed_ms: int) -> None:
 
 
 class Worker:
-    """Polls for due deliveries and sends them on a few threads."""
+    """Polls for due deliveries and sends them on ``webhook_senders`` threads.
+
+    There is no batch barrier: whenever a sender is free the worker claims the
+    next due row, so one slow send holds one sender, not the whole batch. At
+    most ``webhook_senders_per_account`` sends of one account are in flight."""
 
     def __init__(self, rt: Runtime, poll_interval: float = POLL_INTERVAL) -> None:
         self._rt = rt
         self._poll = poll_interval
+        self._senders = rt.settings.webhook_senders
+        self._per_account = min(rt.settings.webhook_senders_per_account, self._senders)
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a send finished: a sender is free
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, str] = {}  # delivery sid -> account sid
         self._thread: threading.Thread | None = None
-        self._pool = ThreadPoolExecutor(max_workers=SENDERS, thread_name_prefix="webhook-send")
+        self._pool = ThreadPoolExecutor(max_workers=self._senders, thread_name_prefix="webhook-send")
         self._sender = Sender(rt)
 
     def start(self) -> None:
@@ -415,36 +459,61 @@ class Worker:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._sender.close()
 
+    def in_flight(self) -> list[str]:
+        with self._lock:
+            return list(self._in_flight)
+
     def run_once(self) -> int:
-        sids_due = due(self._rt)
-        futures = [self._pool.submit(attempt, self._rt, self._sender, sid) for sid in sids_due]
-        return sum(1 for f in futures if f.result() is not None)
+        """Claim due deliveries into the free senders; returns how many sends started."""
+        with self._lock:
+            free = self._senders - len(self._in_flight)
+            busy = Counter(self._in_flight.values())
+        if free <= 0:
+            return 0
+        full = [account for account, n in busy.items() if n >= self._per_account]
+        started = 0
+        for sid, account_sid in due(self._rt, BATCH, exclude_accounts=full):
+            if started >= free:
+                break
+            if busy[account_sid] >= self._per_account or not _claim(self._rt, sid):
+                continue
+            busy[account_sid] += 1
+            with self._lock:
+                self._in_flight[sid] = account_sid
+            self._pool.submit(self._send, sid)
+            started += 1
+        return started
+
+    def _send(self, sid: str) -> None:
+        try:
+            attempt_claimed(self._rt, self._sender, sid)
+        except Exception:
+            # The claim stays until its lease ends; then the row is retried.
+            log.exception("webhook %s attempt failed", sid)
+        finally:
+            with self._lock:
+                self._in_flight.pop(sid, None)
+            self._wake.set()
 
     def _run(self) -> None:
+        next_heartbeat = time.monotonic() + HEARTBEAT
         while not self._stop.is_set():
+            started = 0
+            # Cleared before looking, so a send that ends while we look wakes the wait below.
+            self._wake.clear()
             try:
-                self.run_once()
+                started = self.run_once()
+                if time.monotonic() >= next_heartbeat:
+                    next_heartbeat = time.monotonic() + HEARTBEAT
+                    extend_leases(self._rt, self.in_flight())
             except Exception:
                 log.exception("webhook worker iteration failed")
-            self._stop.wait(self._poll)
-
-
-def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Starlette lifespan that runs a webhook worker for as long as the app serves."""
-
-    @asynccontextmanager
-    async def run(app: Starlette) -> AsyncIterator[None]:
-        worker = Worker(rt)
-        worker.start()
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                worker.stop()
-
-    return run
+            if started:
+                continue  # there may be more due rows for the senders still free
+            self._wake.wait(min(self._poll, max(next_heartbeat - time.monotonic(), 0.0)))
