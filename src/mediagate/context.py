@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mediagate.crypto import Keyring, load_master_secret
-from mediagate.db.engine import make_engine, make_sessionmaker, upgrade
+from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.settings import Settings
 from mediagate.signing import Signer
@@ -38,6 +38,7 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        self.signer.stop()
         self.fetcher.close()
         self.engine.dispose()
 
@@ -46,7 +47,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate.services import signing_keys
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     if migrate:
         upgrade(engine)
     sessions = make_sessionmaker(engine)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -49,6 +52,23 @@ def path_sid(request: Request, name: str) -> str:
 async def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Run blocking service code (database, disk, media fetch) off the event loop."""
     return await run_in_threadpool(fn, *args, **kwargs)
+
+
+_hot_limiter: anyio.CapacityLimiter | None = None
+
+
+async def hot(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run blocking code of a hot path (content redirect, media hosts) off the
+    event loop, on threads of its own (``MEDIAGATE_HOT_PATH_THREADS``).
+
+    On the loop, one stalled query froze every request of the process,
+    ``/healthz`` included. The default threadpool is shared with every other
+    route, so a burst there (or a stall of those routes) would starve the hot
+    paths; a separate limiter keeps each side's capacity its own."""
+    global _hot_limiter
+    if _hot_limiter is None:  # created lazily: a limiter belongs to the running event loop
+        _hot_limiter = anyio.CapacityLimiter(rt.settings.hot_path_threads)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=_hot_limiter)
 
 
 async def principal(request: Request, account_sid: str, permission: str | None = None) -> Principal:

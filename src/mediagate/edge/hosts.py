@@ -14,12 +14,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediagate import sids
-from mediagate.api.common import call, runtime
+from mediagate.api.common import hot, runtime
 from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.services import media
 from mediagate.services.media import object_path
-from mediagate.signing import SignatureError
+from mediagate.signing import SignatureError, UnknownKey
 from mediagate.storage import ObjectNotFound
 
 
@@ -63,19 +63,22 @@ async def secure_object(request: Request) -> Response:
     account_sid, media_sid = found
     rt = runtime(request)
     q = request.query_params
+    path = object_path(account_sid, media_sid)
+    args = (q.get("Expires", ""), q.get("Signature", ""), q.get("Key-Pair-Id", ""))
     try:
-        rt.signer.verify(
-            object_path(account_sid, media_sid),
-            q.get("Expires", ""),
-            q.get("Signature", ""),
-            q.get("Key-Pair-Id", ""),
-        )
+        try:
+            rt.signer.verify(path, *args)  # never blocks: keys are refreshed in the background
+        except UnknownKey:
+            # Perhaps created by another process a moment ago: re-read the keys
+            # (off the loop, rate-limited inside) and check once more.
+            await hot(rt, rt.signer.reload_for_unknown_key)
+            rt.signer.verify(path, *args)
     except SignatureError as exc:
         return _problem(403, exc.reason, exc.message)
-    # On the event loop, like the content redirect: after the first request a
-    # cache hit plus one stat() of the object (which is what makes deletion
-    # take effect at once).
-    prepared = _lookup(rt, account_sid, media_sid, public=False)
+    # Off the loop: after the first request a cache hit plus one stat() of the
+    # object (which is what makes deletion take effect at once). A database
+    # stall therefore does not affect media whose lookup is cached.
+    prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
     return respond(
@@ -94,7 +97,7 @@ async def public_object(request: Request) -> Response:
         return _problem(404, "not_found", "No such media.")
     account_sid, media_sid = found
     rt = runtime(request)
-    prepared = await call(_lookup, rt, account_sid, media_sid, public=True)
+    prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=True)
     if prepared is None:
         # Media that needs auth is never served here, whatever the caller knows.
         return _problem(404, "not_found", "No such public media.")

@@ -89,6 +89,22 @@ class LocalStore:
             except (InvalidKey, FileNotFoundError):
                 continue
 
+    def clean_temp(self, cutoff: float) -> int:
+        """Remove temp files last written before ``cutoff`` (epoch seconds):
+        what a crash mid-write leaves behind. A write in progress touches its
+        file with every chunk, and no ingest lasts as long as the grace the
+        caller derives ``cutoff`` from, so in-flight writes are never removed
+        (also not those of other processes sharing the directory)."""
+        removed = 0
+        for path in self.tmp.glob("put-*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # finished (renamed) or removed by another process meanwhile
+        return removed
+
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
