@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from mediagate import sids
+from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
@@ -171,12 +172,21 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
     first, then objects, so a crash in between leaves only an orphan file for
     ``mediagate media gc``, never a row pointing at nothing."""
     with rt.tx() as session:
-        message = session.get(Message, message_sid)
+        # FOR UPDATE (PostgreSQL): a concurrent delete of the same message waits
+        # here, then finds nothing and answers 404. SQLite ignores it; there the
+        # rowcount check below decides (its writers are serialised).
+        message = session.get(Message, message_sid, with_for_update=True)
         if message is None or message.account_sid != account_sid:
             raise NotFound(message_path(account_sid, message_sid))
         keys = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
         session.execute(delete(Media).where(Media.message_sid == message_sid))
-        session.delete(message)
+        gone = rowcount(
+            session, delete(Message).where(Message.sid == message_sid, Message.account_sid == account_sid)
+        )
+        if gone != 1:
+            # Lost the race: roll back (our media delete found nothing anyway),
+            # delete no objects, write no audit row.
+            raise NotFound(message_path(account_sid, message_sid))
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
         )
