@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 from urllib.parse import urlsplit
 
@@ -24,10 +23,9 @@ from mediagate.db.failures import RETRY_AFTER, UNAVAILABLE_TYPES, is_database_un
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
 from mediagate.services import webhooks
+from mediagate.services.ingest import DISK_FULL
 
 log = logging.getLogger("mediagate")
-
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def _edge_route(api_base: str, edge_base: str, routes: list[BaseRoute]) -> BaseRoute:
@@ -45,6 +43,8 @@ def _edge_route(api_base: str, edge_base: str, routes: list[BaseRoute]) -> BaseR
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if exc.status == 401 else None
+    if exc.status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER)}
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, select
 
 from mediagate import sids
+from mediagate.crashpoints import crash_point
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import BadRequest, NotFound
@@ -107,6 +108,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         date_created=now,
         date_updated=now,
     )
+    crash_point("after-object-write")
     try:
         with rt.tx() as session:
             session.add(message)
@@ -116,6 +118,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     except BaseException:
         ingest.discard(rt, items)
         raise
+    crash_point("after-row")
     if error:
         log.info("message %s failed: media fetch error %s", message.sid, error.code)
     return message

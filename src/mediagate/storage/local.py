@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mediagate.crashpoints import crash_point
 from mediagate.storage.base import InvalidKey, ObjectNotFound, StoredObject, check_key
 
 CHUNK = 256 * 1024
@@ -45,6 +46,9 @@ class LocalStore:
                     fh.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+                    if size == len(chunk):
+                        fh.flush()
+                        crash_point("mid-fetch")
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, final)
