@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
@@ -54,7 +56,9 @@ async def call(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-_hot_limiter: anyio.CapacityLimiter | None = None
+_hot_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def hot(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
@@ -65,10 +69,12 @@ async def hot(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ``/healthz`` included. The default threadpool is shared with every other
     route, so a burst there (or a stall of those routes) would starve the hot
     paths; a separate limiter keeps each side's capacity its own."""
-    global _hot_limiter
-    if _hot_limiter is None:  # created lazily: a limiter belongs to the running event loop
-        _hot_limiter = anyio.CapacityLimiter(rt.settings.hot_path_threads)
-    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=_hot_limiter)
+    # One limiter per event loop (a server has one; in-process tests make several).
+    loop = asyncio.get_running_loop()
+    limiter = _hot_limiters.get(loop)
+    if limiter is None:
+        limiter = _hot_limiters[loop] = anyio.CapacityLimiter(rt.settings.hot_path_threads)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
 
 
 async def principal(request: Request, account_sid: str, permission: str | None = None) -> Principal:
