@@ -5,20 +5,25 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit
 
+from sqlalchemy import exc as sa_exc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Host, Mount, Route, Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
 from mediagate.context import Runtime
+from mediagate.db.failures import RETRY_AFTER, UNAVAILABLE_TYPES, is_database_unavailable
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
 from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
+from mediagate.services.ingest import DISK_FULL
 
 log = logging.getLogger("mediagate")
 
@@ -38,6 +43,8 @@ def _edge_route(api_base: str, edge_base: str, routes: list[BaseRoute]) -> BaseR
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if exc.status == 401 else None
+    if exc.status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER)}
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
@@ -58,7 +65,74 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _internal_error()
+
+
+def _internal_error() -> Response:
     return JSONResponse(twilio_error_body(20500, "Internal Server Error", 500), status_code=500)
+
+
+def _service_unavailable(message: str) -> Response:
+    return JSONResponse(
+        twilio_error_body(20503, message, 503),
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER)},
+    )
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """A database that is down, stalled or drained answers 503 + Retry-After:
+    the request may be retried, nothing is wrong with it. Registered on the
+    ExceptionMiddleware (not as the catch-all) so the response is final and
+    the keep-alive connection survives."""
+    if not is_database_unavailable(exc):
+        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _internal_error()
+    # The type only: the message of a connection error can carry the DSN.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return _service_unavailable("Service Unavailable")
+
+
+async def _os_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OSError)
+    if exc.errno in DISK_FULL:
+        log.error("media storage is full on %s %s", request.method, request.url.path)
+        return _service_unavailable("Service Unavailable: media storage is full")
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _internal_error()
+
+
+class ErrorBoundary:
+    """Answer any other unhandled exception with Twilio's 500 body *here*.
+
+    Starlette's own catch-all (ServerErrorMiddleware) sends the 500 and then
+    re-raises so that the server logs it, and uvicorn closes the connection of
+    every request that raised: each 500 cost the client its keep-alive
+    connection. Only when the response has already started is re-raising
+    the one option left."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.error("unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc)
+            await _internal_error()(scope, receive, send)
 
 
 async def health(request: Request) -> Response:
@@ -86,8 +160,16 @@ def create_app(rt: Runtime) -> Starlette:
     routes.sort(key=lambda r: isinstance(r, Host))
     app = Starlette(
         routes=routes,
-        lifespan=background.lifespan(rt),  # the webhook worker and the outbox worker
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
+        # The webhook and outbox workers, the signing-key refresh and the scheduled gc.
+        lifespan=background.lifespan(rt),
+        middleware=[Middleware(ErrorBoundary)],
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            **{cls: _database_error for cls in (sa_exc.DBAPIError, *UNAVAILABLE_TYPES)},
+            OSError: _os_error,
+            Exception: _server_error,
+        },
     )
     app.state.runtime = rt
     redirects.install(app, s.public_url)  # trailing-slash redirects on PUBLIC_URL, not Host

@@ -1,17 +1,28 @@
-"""The background workers every server process runs while it serves: webhook
-delivery (``services/webhooks.py``) and the carrier hand-off outbox
-(``services/outbox.py``). Both keep their work in the database, so stopping or
-killing a process loses nothing; another process, or this one restarted,
-picks it up once the dead process's claims expire."""
+"""The background work every server process runs while it serves:
+
+* webhook delivery (``services/webhooks.py``) and the carrier hand-off outbox
+  (``services/outbox.py``). Both keep their work in the database, so stopping
+  or killing a process loses nothing; another process, or this one restarted,
+  picks it up once the dead process's claims expire;
+* the signing-key refresh (so that no request waits for the database to learn
+  about keys);
+* the scheduled garbage collection of orphaned objects and interrupted writes.
+  Every server process runs its own; that is safe because the collector only
+  removes what is older than ``MEDIAGATE_GC_GRACE`` (longer than any ingest can
+  take), so it never races an in-flight write or a row that is about to commit.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mediagate import carriers
+from mediagate.db.failures import is_database_unavailable
 from mediagate.services import outbox, webhooks
 
 if TYPE_CHECKING:
@@ -19,12 +30,59 @@ if TYPE_CHECKING:
 
     from mediagate.context import Runtime
 
+log = logging.getLogger("mediagate.background")
+
+
+class GarbageCollector:
+    """Runs ``maintenance.collect_garbage`` at start and then every ``interval`` seconds."""
+
+    def __init__(self, rt: Runtime, interval: float, grace: float) -> None:
+        self._rt = rt
+        self._interval = interval
+        self._grace = grace
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="media-gc", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_once(self) -> int:
+        from mediagate.services import maintenance
+
+        removed = maintenance.collect_garbage(self._rt, grace_seconds=self._grace)
+        if removed:
+            log.info("gc removed %d orphaned objects or interrupted writes", removed)
+        return removed
+
+    def _run(self) -> None:
+        # The first pass runs at start: it is what cleans up after a crash.
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    log.warning("gc skipped: the database is unavailable (%s)", type(exc).__name__)
+                else:
+                    log.exception("gc failed")
+            self._stop.wait(self._interval)
+
 
 def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Starlette lifespan that runs the workers for as long as the app serves."""
 
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
+        rt.signer.start()
+        gc = None
+        if rt.settings.gc_interval > 0:
+            gc = GarbageCollector(rt, rt.settings.gc_interval, rt.settings.gc_grace)
+            gc.start()
         deliveries = webhooks.Worker(rt)
         handoffs = outbox.Worker(rt, carriers.dispatch)
         deliveries.start()
@@ -32,9 +90,8 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         try:
             yield
         finally:
-            with contextlib.suppress(Exception):
-                handoffs.stop()
-            with contextlib.suppress(Exception):
-                deliveries.stop()
+            for stop in (handoffs.stop, deliveries.stop, *([gc.stop] if gc else []), rt.signer.stop):
+                with contextlib.suppress(Exception):
+                    stop()
 
     return run

@@ -295,16 +295,18 @@ def signing_list() -> None:
 
 @signing_app.command("rotate")
 def signing_rotate(retire_old: Annotated[bool, typer.Option("--retire-old/--keep-old")] = False) -> None:
-    """Create a new signing key for new URLs; with --retire-old, kill every URL signed before."""
+    """Create a new signing key for new URLs; with --retire-old, kill every URL signed before
+    (after waiting until every server process signs with the new key: two refresh intervals)."""
     from mediagate.services import signing_keys
 
     rt = _runtime()
-    old = [k.kid for k in signing_keys.list_keys(rt) if k.status == "active"]
-    new = signing_keys.create(rt, actor="cli")
-    if retire_old:
-        for kid in old:
-            signing_keys.retire(rt, kid, actor="cli")
-    out.print(f"new signing key {new.kid}" + (f"; retired {', '.join(old)}" if retire_old and old else ""))
+    new, retired = signing_keys.rotate(
+        rt,
+        retire_old=retire_old,
+        actor="cli",
+        on_wait=lambda s: err.print(f"new key published; waiting {s:.1f}s until every process signs with it"),
+    )
+    out.print(f"new signing key {new.kid}" + (f"; retired {', '.join(retired)}" if retired else ""))
 
 
 @signing_app.command("retire")

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mediagate.crypto import Keyring, load_master_secret
-from mediagate.db.engine import make_engine, make_sessionmaker, upgrade
+from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
@@ -41,6 +41,7 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        self.signer.stop()
         self.fetcher.close()
         self.engine.dispose()
 
@@ -49,7 +50,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate.services import signing_keys
 
     private_dir(settings.data_dir)
-    engine = make_engine(settings.database_url)
+    engine = engine_for(settings)
     if migrate:
         upgrade(engine)
     sessions = make_sessionmaker(engine)

@@ -62,6 +62,14 @@ class MethodNotAllowed(ApiError):
         super().__init__("Method not allowed")
 
 
+class ServiceUnavailable(ApiError):
+    """Try again later (the database or the media storage cannot take the
+    request now); answered with ``Retry-After``."""
+
+    status = 503
+    code = 20503
+
+
 def twilio_error_body(code: int, message: str, status: int) -> dict[str, Any]:
     return {
         "code": code,

@@ -91,6 +91,26 @@ class Settings(BaseSettings):
     webhook_senders: int = Field(default=8, ge=1, le=256)
     webhook_senders_per_account: int = Field(default=2, ge=1, le=256)
 
+    # Reliability: bounds on every wait for the database, so that a stalled or
+    # unreachable database fails the requests that need it with a 503 after a
+    # few seconds instead of holding them (and their threads) unbounded.
+    # statement: PostgreSQL statement_timeout and lock_timeout, SQLite's busy
+    # timeout; connect: PostgreSQL connect_timeout; pool: the wait for a pooled
+    # connection.
+    db_statement_timeout: float = Field(default=5.0, gt=0, le=3600)
+    db_connect_timeout: float = Field(default=5.0, gt=0, le=600)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=600)
+    # Threads reserved for the hot paths (content redirect, media hosts), so a
+    # burst on other routes cannot starve them, nor they the others.
+    hot_path_threads: int = Field(default=16, ge=1, le=256)
+    # Scheduled garbage collection in the server: every gc_interval seconds
+    # (0 = never), objects without a media row and temp files of interrupted
+    # writes older than gc_grace seconds are removed. The grace must exceed the
+    # longest possible ingest (10 URLs x 60 s fetch timeout), so that neither an
+    # in-flight write nor an object whose row commits later is ever removed.
+    gc_interval: float = Field(default=3600.0, ge=0)
+    gc_grace: float = Field(default=3600.0, ge=0)
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:

@@ -8,7 +8,10 @@ expiry so that "expired" is only ever said of a URL we really issued.
 Keys live in the database (sealed with the master secret) so that every
 server process signs and verifies with the same set; retiring a key kills
 every URL signed with it. Each process refreshes its copy every
-``refresh_seconds``; a retirement made in this process applies at once.
+``refresh_seconds`` on a background thread (the request path never waits
+for the database) and keeps its last good keys while the database is down;
+a retirement made in this process applies at once. A new key is verified
+everywhere before anyone signs with it (``Signer.adopt_after``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +28,8 @@ from dataclasses import dataclass
 from mediagate.inputs import canonical_int
 
 PURPOSE = b"mediagate-secure-media-v1"
+
+log = logging.getLogger("mediagate.signing")
 
 
 class SignatureError(Exception):
@@ -42,14 +48,24 @@ class SignatureExpired(SignatureError):
     reason = "expired"
 
 
+class UnknownKey(SignatureInvalid):
+    """The key id is not among the keys this process knows (yet)."""
+
+
 @dataclass(frozen=True)
 class SigningKeyMaterial:
     kid: str
     secret: bytes
     active: bool
+    # When the key was published (epoch seconds): it signs only after it has
+    # been verifiable everywhere for a while (``Signer.adopt_after``).
+    created: float = 0.0
 
 
 KeyLoader = Callable[[], list[SigningKeyMaterial]]
+
+# Longest wait between reload attempts while the database is failing.
+MAX_BACKOFF = 30.0
 
 
 class Signer:
@@ -59,34 +75,135 @@ class Signer:
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKeyMaterial] = {}
-        self._current: SigningKeyMaterial | None = None
+        self._active: list[SigningKeyMaterial] = []  # oldest first
         self._loaded_at = float("-inf")
+        self._failures = 0
+        self._next_attempt = float("-inf")  # monotonic; later while reloads fail (backoff)
+        self._last_unknown_reload = float("-inf")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def adopt_after(self) -> float:
+        """Seconds a new key is published before any process signs with it.
+
+        Every process re-reads keys at least once per refresh interval, so after
+        two intervals every one of them verifies the new key; and because the
+        switch is decided from the key's publication time, not from when a
+        process happened to reload, all processes switch at the same moment.
+        A staged rotation retires the old key only after that moment."""
+        return 2 * self._refresh
+
+    # ---------------------------------------------------------------- loading
 
     def reload(self) -> None:
+        """Re-read the keys now; raises when the loader fails (the old keys stay)."""
         keys = self._load()
         with self._lock:
             self._keys = {k.kid: k for k in keys}
-            # The loader returns keys oldest first; sign with the newest active one.
-            active = [k for k in keys if k.active]
-            self._current = active[-1] if active else None
+            # The loader returns keys oldest first.
+            self._active = [k for k in keys if k.active]
             self._loaded_at = time.monotonic()
+            self._failures = 0
+            self._next_attempt = float("-inf")
+
+    def try_reload(self) -> bool:
+        """Reload, or keep serving from the last good keys and back off.
+
+        During a database outage this is what keeps signed downloads working:
+        the keys we have are still the keys, and a failed reload is retried
+        after 1, 2, 4, ... refresh intervals (capped), not on every request."""
+        try:
+            self.reload()
+            return True
+        except Exception as exc:
+            with self._lock:
+                self._failures += 1
+                delay = min(self._refresh * 2 ** (self._failures - 1), max(MAX_BACKOFF, self._refresh))
+                self._next_attempt = time.monotonic() + delay
+                has_keys = bool(self._keys)
+            # The exception's type only: its text may carry a connection string.
+            log.warning(
+                "signing keys could not be reloaded (%s); keeping the last good keys, retrying in %.1fs",
+                type(exc).__name__,
+                delay,
+            )
+            if not has_keys:
+                raise
+            return False
+
+    def start(self) -> None:
+        """Refresh keys on a background thread from now on; the request path
+        never reads the database for keys again (until ``stop``)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="signing-key-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._wait_seconds()):
+            try:
+                self.try_reload()
+            except Exception:  # no keys at all yet: keep trying
+                log.exception("signing key refresh failed")
+
+    def _wait_seconds(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            due = max(self._loaded_at + self._refresh, self._next_attempt)
+        return max(due - now, 0.05)
 
     def _ensure_fresh(self) -> None:
-        if time.monotonic() - self._loaded_at > self._refresh:
-            self.reload()
+        if self._thread is not None:
+            return  # the background thread keeps the keys fresh
+        now = time.monotonic()
+        if now - self._loaded_at > self._refresh and now >= self._next_attempt:
+            self.try_reload()
+
+    def reload_for_unknown_key(self) -> None:
+        """A URL names a key we do not know: maybe another process created it
+        just now (an emergency retirement signs with a fresh key at once). At
+        most one such reload a second, so made-up key ids cannot turn into a
+        database query per request. Blocking: run it off the event loop."""
+        now = time.monotonic()
+        with self._lock:
+            last = max(self._last_unknown_reload, self._loaded_at)
+            if now - last < 1.0 or now < self._next_attempt:
+                return
+            self._last_unknown_reload = now
+        self.try_reload()
 
     def forget(self, kid: str) -> None:
         """Drop a retired key from this process at once."""
         with self._lock:
             self._keys.pop(kid, None)
-            if self._current is not None and self._current.kid == kid:
-                self._current = None
-        self.reload()
+            self._active = [k for k in self._active if k.kid != kid]
+        self.try_reload()
+
+    # ---------------------------------------------------------------- signing
+
+    def signing_key(self, wall_now: float | None = None) -> SigningKeyMaterial | None:
+        """The newest active key published at least ``adopt_after`` ago; before
+        any is that old, the oldest active key (the one already in use, or the
+        very first key, which no other process can have missed signing with)."""
+        now = time.time() if wall_now is None else wall_now
+        active = self._active
+        adopted = [k for k in active if k.created <= now - self.adopt_after]
+        if adopted:
+            return adopted[-1]
+        return active[0] if active else None
 
     def sign(self, path: str, *, now: float | None = None, ttl: int | None = None) -> str:
         """Return the query string (``Expires``, ``Signature``, ``Key-Pair-Id``) for ``path``."""
         self._ensure_fresh()
-        key = self._current
+        key = self.signing_key()
         if key is None:
             raise RuntimeError("no active media signing key")
         expires = int(now if now is not None else time.time()) + (ttl if ttl is not None else self.ttl)
@@ -95,6 +212,9 @@ class Signer:
         return f"Expires={expires}&Signature={signature}&Key-Pair-Id={key.kid}"
 
     def verify(self, path: str, expires: str, signature: str, kid: str, *, now: float | None = None) -> None:
+        """Check a signed URL without blocking: never touches the database when
+        the background refresh runs. An unknown key id raises ``UnknownKey``;
+        the caller may ``reload_for_unknown_key`` off the loop and try again."""
         # One spelling of Expires only (ASCII digits, no leading zero): "0<real>" and
         # the Arabic-Indic digits of the real value verified too, so a signed URL
         # had many forms, and "²" passed isdigit() and then failed int() (a 500).
@@ -103,13 +223,13 @@ class Signer:
             raise SignatureInvalid("The URL is not a valid signed media URL.")
         self._ensure_fresh()
         key = self._keys.get(kid)
-        if key is None and time.monotonic() - self._loaded_at > 1.0:
-            # A key we have never seen may have been created by another process
-            # just now; at most one such reload a second, so made-up key ids
-            # cannot turn into a database query per request.
-            self.reload()
+        if key is None and self._thread is None:
+            # No background refresh (CLI, tests): the old inline behaviour.
+            self.reload_for_unknown_key()
             key = self._keys.get(kid)
-        if key is None or not key.active:
+        if key is None:
+            raise UnknownKey("The URL's signing key is unknown or has been retired.")
+        if not key.active:
             raise SignatureInvalid("The URL's signing key is unknown or has been retired.")
         expected = _mac(key.secret, kid, path, when)
         if not hmac.compare_digest(expected.encode(), signature.encode()):

@@ -21,7 +21,6 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from mediagate import testhooks
 from mediagate.db.models import Message
 from mediagate.services import outbox
 from tests.e2e.test_webhooks import claim, inbound, settle
@@ -48,7 +47,7 @@ def test_a_message_committed_before_a_crash_is_handed_off_after_the_restart(
     backend: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     key = secrets.token_hex(32)  # one master secret for both processes
-    crash = {testhooks.ENV: testhooks.MESSAGE_COMMITTED}
+    crash = {"MEDIAGATE_TEST_CRASH_AT": "after-row"}  # mediagate.crashpoints
     with fresh_database(backend, tmp_path) as url:
         with running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key, **crash) as first:
             sender, recipient = first.new_account("sender"), first.new_account("recipient")

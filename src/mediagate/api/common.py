@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -60,6 +65,27 @@ def authorization(request: Request) -> str | None:
     if len(values) > 1:
         raise BadRequest("Send exactly one Authorization header.", code=20001)
     return values[0] if values else None
+
+
+_hot_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def hot(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run blocking code of a hot path (content redirect, media hosts) off the
+    event loop, on threads of its own (``MEDIAGATE_HOT_PATH_THREADS``).
+
+    On the loop, one stalled query froze every request of the process,
+    ``/healthz`` included. The default threadpool is shared with every other
+    route, so a burst there (or a stall of those routes) would starve the hot
+    paths; a separate limiter keeps each side's capacity its own."""
+    # One limiter per event loop (a server has one; in-process tests make several).
+    loop = asyncio.get_running_loop()
+    limiter = _hot_limiters.get(loop)
+    if limiter is None:
+        limiter = _hot_limiters[loop] = anyio.CapacityLimiter(rt.settings.hot_path_threads)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
 
 
 async def principal(request: Request, account_sid: str, permission: str | None = None) -> Principal:

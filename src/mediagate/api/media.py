@@ -12,6 +12,7 @@ from mediagate.api.common import (
     authorization,
     call,
     echoed,
+    hot,
     json_response,
     list_response,
     path_sid,
@@ -59,11 +60,12 @@ async def media_content(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
     media_sid = path_sid(request, "media_sid")
-    # The hot path runs on the event loop, not in the threadpool: it is two
-    # primary-key lookups and an HMAC (well under a millisecond), and the
-    # threadpool hop plus GIL hand-offs between 40 threads cost more than the
-    # work itself (bench/results/REPORT.md, scenario 1).
-    location = media.content_location(
+    # Off the event loop, on the hot paths' own threads: it was run on the loop
+    # (two primary-key lookups and an HMAC are well under a millisecond), but
+    # then one stalled query froze the whole process, /healthz included.
+    location = await hot(
+        runtime(request),
+        media.content_location,
         runtime(request),
         account_sid,
         message_sid,

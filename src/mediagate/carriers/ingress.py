@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from mediagate import sids
 from mediagate.carriers.base import receive
 from mediagate.db.models import Message
-from mediagate.errors import ApiError, BadRequest, NotFound
+from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
 from mediagate.inputs import bad_text_reason, check_text
 from mediagate.services import channels, ingest, numbers
 from mediagate.services.fetch import MAX_CONTENT_TYPE, BlockedAddress, FetchError, InvalidMediaUrl
-from mediagate.services.ingest import IngestedMedia
+from mediagate.services.ingest import IngestedMedia, StorageFull
 from mediagate.services.messages import MAX_BODY, MAX_MEDIA_URLS
 from mediagate.services.numbers import Owner
 from mediagate.storage import media_key
@@ -88,6 +88,9 @@ def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> Message:
         for local in inbound.files:
             items.append(_store_file(rt, owner.account_sid, local, channel))
         items.extend(ingest.ingest(rt, owner.account_sid, urls, channel))
+    except StorageFull as exc:  # our disk, not the sender's fault: the carrier should retry
+        ingest.discard(rt, items)
+        raise ServiceUnavailable(exc.message) from exc
     except FetchError as exc:
         ingest.discard(rt, items)
         raise BadRequest(exc.message, code=exc.code) from exc

@@ -14,12 +14,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediagate import sids
-from mediagate.api.common import call, runtime
+from mediagate.api.common import hot, runtime
 from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.services import media
 from mediagate.services.media import object_path
-from mediagate.signing import SignatureError
+from mediagate.signing import SignatureError, UnknownKey
 from mediagate.storage import ObjectNotFound
 
 
@@ -70,17 +70,22 @@ async def secure_object(request: Request) -> Response:
         # Two Signatures (or Expires, or key ids) are two URLs in one: a cache or a
         # proxy in front may read the other copy than we do. Refuse, don't pick.
         return _problem(403, "invalid", "The URL repeats a signed parameter.")
+    path = object_path(account_sid, media_sid)
+    args = tuple(values[0] if values else "" for values in signed.values())
     try:
-        rt.signer.verify(
-            object_path(account_sid, media_sid),
-            *(values[0] if values else "" for values in signed.values()),
-        )
+        try:
+            rt.signer.verify(path, *args)  # never blocks: keys are refreshed in the background
+        except UnknownKey:
+            # Perhaps created by another process a moment ago: re-read the keys
+            # (off the loop, rate-limited inside) and check once more.
+            await hot(rt, rt.signer.reload_for_unknown_key)
+            rt.signer.verify(path, *args)
     except SignatureError as exc:
         return _problem(403, exc.reason, exc.message)
-    # On the event loop, like the content redirect: after the first request a
-    # cache hit plus one stat() of the object (which is what makes deletion
-    # take effect at once).
-    prepared = _lookup(rt, account_sid, media_sid, public=False)
+    # Off the loop: after the first request a cache hit plus one stat() of the
+    # object (which is what makes deletion take effect at once). A database
+    # stall therefore does not affect media whose lookup is cached.
+    prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
     return respond(
@@ -99,7 +104,7 @@ async def public_object(request: Request) -> Response:
         return _problem(404, "not_found", "No such media.")
     account_sid, media_sid = found
     rt = runtime(request)
-    prepared = await call(_lookup, rt, account_sid, media_sid, public=True)
+    prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=True)
     if prepared is None:
         # Media that needs auth is never served here, whatever the caller knows.
         return _problem(404, "not_found", "No such public media.")

@@ -8,6 +8,7 @@ leaves a partial media row or a stray object behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,18 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
 
 class InvalidContentType(FetchError):
     code = 12300
+
+
+# Errors of a full disk (or an exhausted quota) while storing media.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class StorageFull(FetchError):
+    """Our media storage is full. Twilio's 11200 (the media could not be
+    retrieved) is the code its clients already handle for "this media did not
+    make it"; the message says why. See docs/operations.md."""
+
+    code = 11200
 
 
 @dataclass(frozen=True)
@@ -121,7 +134,16 @@ def _fetch_one(rt: Runtime, account_sid: str, url: str, channel: Channel, deadli
             raise TooLarge(f"The media at {url} is {response.content_length} bytes; the limit is {limit}.")
         sid = sids.new_sid(sids.MEDIA)
         key = media_key(account_sid, sid)
-        stored = rt.store.put(key, _checked(response.iter_bytes(), content_type, limit, url))
+        try:
+            stored = rt.store.put(key, _checked(response.iter_bytes(), content_type, limit, url))
+        except OSError as exc:
+            if exc.errno in DISK_FULL:
+                # The store removed its partial write; the message fails with a
+                # clear error instead of the request failing with a 500.
+                raise StorageFull(
+                    f"The media at {url} could not be stored: the media storage is full. Try again later."
+                ) from exc
+            raise
     if stored.size == 0:
         rt.store.delete(key)
         raise RetrievalFailed(f"The media at {url} is empty.")

@@ -7,9 +7,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
+from sqlalchemy import delete as sql_delete
 
 from mediagate import auth, sids
+from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
@@ -56,14 +58,31 @@ def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Medi
 def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, actor: str) -> None:
     """Delete the row, then the object: every signed URL for it answers 404 from then on."""
     with rt.tx() as session:
+        # Lock the message row first (PostgreSQL; SQLite ignores FOR UPDATE and
+        # serialises its writers): the same order as a message delete, which
+        # locks the message and then its media, so the two cannot deadlock. A
+        # concurrent delete of the same media waits here and then finds nothing.
+        session.get(Message, message_sid, with_for_update=True)
         media = session.get(Media, media_sid)
         if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
             raise NotFound(media_path(account_sid, message_sid, media_sid))
         key = media.storage_key
-        session.delete(media)
-        message = session.get(Message, message_sid)
-        if message is not None:
-            message.num_media = max(message.num_media - 1, 0)
+        # One delete wins: the others delete no row, answer 404 and write no audit row.
+        gone = rowcount(
+            session,
+            sql_delete(Media).where(
+                Media.sid == media_sid, Media.account_sid == account_sid, Media.message_sid == message_sid
+            ),
+        )
+        if gone != 1:
+            raise NotFound(media_path(account_sid, message_sid, media_sid))
+        # The count is derived in SQL from the row's current value: read, decrement
+        # and write back in Python lost concurrent updates on PostgreSQL.
+        session.execute(
+            update(Message)
+            .where(Message.sid == message_sid, Message.num_media > 0)
+            .values(num_media=Message.num_media - 1)
+        )
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.delete", target=media_sid))
     rt.store.delete(key)
 
@@ -93,11 +112,14 @@ def add(
     row = item.row(account_sid, message_sid, auth_required=auth_required, now=now)
     try:
         with rt.tx() as session:
-            session.add(row)
-            msg = session.get(Message, message_sid)
-            if msg is None:
+            # Increment in SQL (see ``delete``); no row updated = the message is gone.
+            bumped = rowcount(
+                session,
+                update(Message).where(Message.sid == message_sid).values(num_media=Message.num_media + 1),
+            )
+            if bumped != 1:
                 raise NotFound(message_path(account_sid, message_sid))
-            msg.num_media += 1
+            session.add(row)
     except BaseException:
         rt.store.delete(stored.key)
         raise

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
-from mediagate import sids, testhooks
+from mediagate import sids
+from mediagate.crashpoints import crash_point
+from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import BadRequest, NotFound
 from mediagate.inputs import parse_day
@@ -107,6 +109,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         date_created=now,
         date_updated=now,
     )
+    crash_point("after-object-write")
     try:
         with rt.tx() as session:
             session.add(message)
@@ -131,7 +134,8 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     except BaseException:
         ingest.discard(rt, items)
         raise
-    testhooks.crash_point(testhooks.MESSAGE_COMMITTED)
+    # The message, its media and its outbox row are committed; nothing dispatched, no response sent.
+    crash_point("after-row")
     if error:
         log.info("message %s failed: media fetch error %s", message.sid, error.code)
     return message
@@ -185,12 +189,21 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
     first, then objects, so a crash in between leaves only an orphan file for
     ``mediagate media gc``, never a row pointing at nothing."""
     with rt.tx() as session:
-        message = session.get(Message, message_sid)
+        # FOR UPDATE (PostgreSQL): a concurrent delete of the same message waits
+        # here, then finds nothing and answers 404. SQLite ignores it; there the
+        # rowcount check below decides (its writers are serialised).
+        message = session.get(Message, message_sid, with_for_update=True)
         if message is None or message.account_sid != account_sid:
             raise NotFound(message_path(account_sid, message_sid))
         keys = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
         session.execute(delete(Media).where(Media.message_sid == message_sid))
-        session.delete(message)
+        gone = rowcount(
+            session, delete(Message).where(Message.sid == message_sid, Message.account_sid == account_sid)
+        )
+        if gone != 1:
+            # Lost the race: roll back (our media delete found nothing anyway),
+            # delete no objects, write no audit row.
+            raise NotFound(message_path(account_sid, message_sid))
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from mediagate import sids
 from mediagate.crypto import Keyring
 from mediagate.db.models import AuditEvent, SigningKey
 from mediagate.signing import KeyLoader, SigningKeyMaterial
-from mediagate.timefmt import utcnow
+from mediagate.timefmt import aware, utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -29,6 +31,7 @@ def loader(sessions: sessionmaker[Session], keyring: Keyring) -> KeyLoader:
                     kid=row.kid,
                     secret=bytes.fromhex(keyring.unseal(row.secret_sealed, context=_CONTEXT + row.kid)),
                     active=row.status == "active",
+                    created=aware(row.date_created).timestamp(),
                 )
                 for row in rows
             ]
@@ -36,16 +39,20 @@ def loader(sessions: sessionmaker[Session], keyring: Keyring) -> KeyLoader:
     return load
 
 
-def create(rt: Runtime, actor: str = "system") -> SigningKey:
+def _new_row(rt: Runtime) -> SigningKey:
     kid = sids.new_sid(sids.SIGNING_KEY)
-    row = SigningKey(
+    return SigningKey(
         kid=kid,
         secret_sealed=rt.keyring.seal(secrets.token_hex(32), context=_CONTEXT + kid),
         status="active",
     )
+
+
+def create(rt: Runtime, actor: str = "system") -> SigningKey:
+    row = _new_row(rt)
     with rt.tx() as session:
         session.add(row)
-        session.add(AuditEvent(actor=actor, action="signing_key.create", target=kid))
+        session.add(AuditEvent(actor=actor, action="signing_key.create", target=row.kid))
     rt.signer.reload()
     return row
 
@@ -74,6 +81,47 @@ def retire(rt: Runtime, kid: str, actor: str = "system") -> bool:
         row.status = "retired"
         row.date_retired = utcnow()
         session.add(AuditEvent(actor=actor, action="signing_key.retire", target=kid))
+        # The replacement commits with the retirement: a process reloading in
+        # between must never see no active key at all (its signing would fail).
+        others = session.scalar(
+            select(SigningKey.kid).where(SigningKey.status == "active", SigningKey.kid != kid).limit(1)
+        )
+        if others is None:
+            fresh = _new_row(rt)
+            session.add(fresh)
+            session.add(AuditEvent(actor=actor, action="signing_key.create", target=fresh.kid))
     rt.signer.forget(kid)
     ensure_active(rt)
     return True
+
+
+def rotate(
+    rt: Runtime,
+    *,
+    retire_old: bool,
+    actor: str = "system",
+    sleep: Callable[[float], None] = time.sleep,
+    on_wait: Callable[[float], None] | None = None,
+) -> tuple[SigningKey, list[str]]:
+    """Publish a new signing key; with ``retire_old``, retire the previous ones
+    only once every process signs with the new key.
+
+    Staged, because other processes learn about keys only when they refresh:
+    the new key is published first (verifiable everywhere after one refresh
+    interval), every process switches to signing with it at the same moment
+    (``Signer.adopt_after`` after its publication), and only then are the old
+    keys retired. Retiring at once let other processes keep issuing new
+    URLs signed with the retired key, which failed seconds later."""
+    old = [k.kid for k in list_keys(rt) if k.status == "active"]
+    new = create(rt, actor=actor)
+    if not retire_old:
+        return new, []
+    # One second of margin for clock differences between processes and for a
+    # request that picked its key just before the switch.
+    wait = aware(new.date_created).timestamp() + rt.signer.adopt_after + 1.0 - time.time()
+    if wait > 0:
+        if on_wait is not None:
+            on_wait(wait)
+        sleep(wait)
+    retired = [kid for kid in old if retire(rt, kid, actor=actor)]
+    return new, retired

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from mediagate.crashpoints import crash_point
 from mediagate.fsmodes import FILE_MODE, private_dir
 from mediagate.storage.base import InvalidKey, ObjectNotFound, StoredObject, check_key
 
@@ -50,6 +51,9 @@ class LocalStore:
                     fh.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+                    if size == len(chunk):
+                        fh.flush()
+                        crash_point("mid-fetch")
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, final)
@@ -93,6 +97,22 @@ class LocalStore:
                 yield check_key(key), path.stat().st_mtime
             except (InvalidKey, FileNotFoundError):
                 continue
+
+    def clean_temp(self, cutoff: float) -> int:
+        """Remove temp files last written before ``cutoff`` (epoch seconds):
+        what a crash mid-write leaves behind. A write in progress touches its
+        file with every chunk, and no ingest lasts as long as the grace the
+        caller derives ``cutoff`` from, so in-flight writes are never removed
+        (also not those of other processes sharing the directory)."""
+        removed = 0
+        for path in self.tmp.glob("put-*"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue  # finished (renamed) or removed by another process meanwhile
+        return removed
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

@@ -1,0 +1,332 @@
+"""A stalled or unreachable database degrades only the requests that need it.
+
+Real servers, real databases: a lock held in another connection (a stall),
+and a loopback TCP proxy between the server and PostgreSQL that is stopped
+and started again (an outage). Client timeouts are bounds far below the
+stall, not measurements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+import pytest
+import requests
+
+from mediagate.app import create_app
+from mediagate.context import build_runtime
+from mediagate.services import accounts
+from mediagate.settings import Settings
+from tests.support.clients import assert_twilio_error
+from tests.support.databases import fresh_database
+from tests.support.fileserver import FileServer, png_bytes
+from tests.support.server import Account, RunningServer, running_server
+from tests.support.tcpproxy import tcp_proxy
+
+pytestmark = pytest.mark.e2e
+
+BOUND = 2.5  # seconds: far below the stall, far above a normal answer
+
+
+@dataclass(frozen=True)
+class Secured:
+    account: Account
+    message_sid: str
+    media_sid: str
+    signed_url: str
+
+    def auth(self) -> tuple[str, str]:
+        return self.account.sid, self.account.token
+
+
+def secured(server: RunningServer, files: FileServer, name: str) -> Secured:
+    """A message with auth-required media, its signed URL issued and downloaded once."""
+    acct = server.new_account(name)
+    url = files.add(f"/dbfail/{acct.sid}.png", png_bytes(5000))
+    api = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}"
+    created = requests.post(
+        f"{api}/Messages.json",
+        data={"To": "+15551230001", "From": "+15557650001", "MediaUrl": url},
+        auth=(acct.sid, acct.token),
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    sid = created.json()["sid"]
+    (media,) = requests.get(
+        f"{api}/Messages/{sid}/Media.json", auth=(acct.sid, acct.token), timeout=60
+    ).json()["media_list"]
+    redirect = requests.get(
+        f"{api}/Messages/{sid}/Media/{media['sid']}",
+        auth=(acct.sid, acct.token),
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert redirect.status_code == 307, redirect.text
+    signed = redirect.headers["Location"]
+    first = requests.get(signed, timeout=60)
+    assert first.status_code == 200 and first.content == png_bytes(5000)
+    return Secured(acct, sid, media["sid"], signed)
+
+
+def content_url(server: RunningServer, s: Secured) -> str:
+    return (
+        f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}/Messages/{s.message_sid}/Media/{s.media_sid}"
+    )
+
+
+def assert_503(r: requests.Response) -> None:
+    assert_twilio_error(r, 503, 20503)
+    assert r.headers["Retry-After"].isdigit(), r.headers
+
+
+class HeldLock:
+    """Holds a lock in another connection, on its own thread, until released."""
+
+    def __init__(self, url: str, sql: str) -> None:
+        self._url, self._sql = url, sql
+        self._held = threading.Event()
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        if self._url.startswith("sqlite"):
+            conn = sqlite3.connect(self._url.split("///", 1)[1], isolation_level=None)
+            conn.execute(self._sql)
+            self._held.set()
+            self._release.wait(120)
+            conn.execute("ROLLBACK")
+            conn.close()
+            return
+        with psycopg.connect(self._url) as pg:
+            pg.execute(self._sql)
+            self._held.set()
+            self._release.wait(120)
+            pg.rollback()
+
+    def __enter__(self) -> HeldLock:
+        self._thread.start()
+        assert self._held.wait(30), "could not take the lock"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._thread.join(30)
+
+
+def wait_for_lock_waiters(url: str) -> None:
+    """Until one of the server's queries waits on the held lock (PostgreSQL tells us)."""
+    name = urlsplit(url).path.lstrip("/")
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as pg:
+        while True:
+            row = pg.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                (name,),
+            ).fetchone()
+            if row is not None and row[0] > 0:
+                return
+            assert time.monotonic() < deadline, "no request reached the lock"
+            time.sleep(0.05)
+
+
+def test_a_locked_media_table_stalls_only_the_requests_that_need_it(
+    tmp_path: Path, files: FileServer
+) -> None:
+    """PostgreSQL: LOCK TABLE media held in another connection. The content
+    redirect waits for it and answers 503 after the statement timeout; /healthz,
+    other routes and signed downloads of issued URLs answer meanwhile."""
+    with (
+        fresh_database("postgresql", tmp_path) as url,
+        running_server(tmp_path / "data", url, MEDIAGATE_DB_STATEMENT_TIMEOUT="4") as server,
+    ):
+        s = secured(server, files, "stall")
+        messages_url = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}/Messages/{s.message_sid}.json"
+        with HeldLock(url, "LOCK TABLE media IN ACCESS EXCLUSIVE MODE"), ThreadPoolExecutor(4) as pool:
+            stalled = [
+                pool.submit(
+                    requests.get, content_url(server, s), auth=s.auth(), allow_redirects=False, timeout=60
+                )
+                for _ in range(4)
+            ]
+            wait_for_lock_waiters(url)
+            # While those requests wait on the database, everything else answers.
+            assert requests.get(f"{server.base_url}/healthz", timeout=BOUND).status_code == 200
+            download = requests.get(s.signed_url, timeout=BOUND)
+            assert download.status_code == 200 and download.content == png_bytes(5000)
+            assert requests.get(messages_url, auth=s.auth(), timeout=BOUND).status_code == 200
+            # The stalled ones end with a clean 503 once the statement timeout strikes.
+            for future in stalled:
+                assert_503(future.result())
+        # The lock is gone: the redirect works again.
+        again = requests.get(content_url(server, s), auth=s.auth(), allow_redirects=False, timeout=60)
+        assert again.status_code == 307
+
+
+def test_a_locked_sqlite_database_answers_503_after_the_busy_timeout(
+    tmp_path: Path, files: FileServer
+) -> None:
+    """SQLite: another process holds the write lock. Writes end in 503 after the
+    busy timeout (it was 30 s, then a 500); reads, /healthz and downloads answer."""
+    with (
+        fresh_database("sqlite", tmp_path) as url,
+        running_server(tmp_path / "data", url, MEDIAGATE_DB_STATEMENT_TIMEOUT="1") as server,
+    ):
+        s = secured(server, files, "sqlite-busy")
+        message_url = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}/Messages/{s.message_sid}.json"
+        with HeldLock(url, "BEGIN IMMEDIATE"):
+            assert_503(requests.delete(message_url, auth=s.auth(), timeout=4 * BOUND))
+            assert requests.get(f"{server.base_url}/healthz", timeout=BOUND).status_code == 200
+            assert requests.get(s.signed_url, timeout=BOUND).status_code == 200
+            assert requests.get(message_url, auth=s.auth(), timeout=BOUND).status_code == 200
+        # Nothing was deleted by the refused request; now it goes through.
+        assert requests.delete(message_url, auth=s.auth(), timeout=60).status_code == 204
+
+
+def _basic(acct: Account) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{acct.sid}:{acct.token}".encode()).decode()
+
+
+def test_database_outage_503_signed_downloads_keep_working_and_recovery(
+    tmp_path: Path, files: FileServer
+) -> None:
+    """PostgreSQL behind a loopback TCP proxy that is stopped (connections
+    dropped, new ones refused) and started again."""
+    with fresh_database("postgresql", tmp_path) as direct, tcp_proxy("127.0.0.1", 5432) as proxy:
+        proxied = f"postgresql://postgres@127.0.0.1:{proxy.port}{urlsplit(direct).path}"
+        with running_server(tmp_path / "data", proxied, MEDIAGATE_DB_CONNECT_TIMEOUT="2") as server:
+            s = secured(server, files, "outage")
+            api = f"/2010-04-01/Accounts/{s.account.sid}"
+            list_url = f"{server.base_url}{api}/Messages.json"
+            assert requests.get(list_url, auth=s.auth(), timeout=60).status_code == 200
+
+            proxy.stop()
+            try:
+                # Database routes: 503 + Retry-After, Twilio's body, on a kept-alive connection.
+                conn = http.client.HTTPConnection(
+                    "127.0.0.1", int(urlsplit(server.base_url).port or 0), timeout=30
+                )
+                local_ports = set()
+                for _ in range(3):
+                    conn.request("GET", f"{api}/Messages.json", headers={"Authorization": _basic(s.account)})
+                    resp = conn.getresponse()
+                    resp.read()
+                    assert resp.status == 503 and resp.getheader("Retry-After"), resp.status
+                    assert not resp.will_close
+                    assert conn.sock is not None
+                    local_ports.add(conn.sock.getsockname()[1])
+                assert len(local_ports) == 1  # one connection served all three
+                conn.close()
+                assert_503(
+                    requests.get(content_url(server, s), auth=s.auth(), allow_redirects=False, timeout=30)
+                )
+                # Signed downloads need only the signature and the object: every one succeeds,
+                # across several key-refresh intervals (0.5 s each) of failing reloads.
+                for _ in range(15):
+                    r = requests.get(s.signed_url, timeout=BOUND)
+                    assert r.status_code == 200 and r.content == png_bytes(5000)
+                    time.sleep(0.1)
+                assert requests.get(f"{server.base_url}/healthz", timeout=BOUND).status_code == 200
+            finally:
+                proxy.start()
+
+            # Recovery: the pool replaces its dead connections; routes answer again.
+            deadline = time.monotonic() + 30
+            while requests.get(list_url, auth=s.auth(), timeout=30).status_code != 200:
+                assert time.monotonic() < deadline, "no recovery after the outage:\n" + server.log()
+                time.sleep(0.2)
+            redirect = requests.get(content_url(server, s), auth=s.auth(), allow_redirects=False, timeout=30)
+            assert redirect.status_code == 307
+            assert requests.get(redirect.headers["Location"], timeout=30).content == png_bytes(5000)
+            # Every failed request was recognised as "database unavailable", none as a bug.
+            # (The webhook worker's own retries are not requests; they log on their own.)
+            assert "unhandled error" not in server.log()
+            assert "database unavailable on GET" in server.log()
+
+
+def test_no_request_holds_the_event_loop_while_the_database_stalls(
+    tmp_path: Path, files: FileServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In-process, under asyncio debug mode: any callback that holds the loop
+    for 0.25 s is logged ("Executing ... took"). With the media table locked
+    and a 1 s statement timeout, a request path that ran SQL on the loop would
+    hold it for a second; none may."""
+    with fresh_database("postgresql", tmp_path) as url:
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            database_url=url,
+            secret_key=secrets.token_hex(32),
+            public_url="http://mediagate.test",
+            allow_private_media_urls=True,
+            db_statement_timeout=1.0,
+            signing_key_refresh=0.5,
+            gc_interval=0,
+        )
+        rt = build_runtime(settings)
+        try:
+            created = accounts.create(rt, "loop")
+            acct = Account(created.account.sid, created.auth_token)
+            app = create_app(rt)
+            media_url = files.add(f"/loop/{acct.sid}.png", png_bytes(3000))
+            statuses: dict[str, int] = {}
+
+            async def main() -> None:
+                asyncio.get_running_loop().slow_callback_duration = 0.25
+                auth = (acct.sid, acct.token)
+                async with (
+                    app.router.lifespan_context(app),
+                    httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=app), base_url="http://mediagate.test", timeout=60
+                    ) as client,
+                ):
+                    api = f"/2010-04-01/Accounts/{acct.sid}"
+                    made = await client.post(
+                        f"{api}/Messages.json",
+                        data={"To": "+15551230001", "From": "+15557650001", "MediaUrl": media_url},
+                        auth=auth,
+                    )
+                    assert made.status_code == 201, made.text
+                    sid = made.json()["sid"]
+                    listed = await client.get(f"{api}/Messages/{sid}/Media.json", auth=auth)
+                    content = f"{api}/Messages/{sid}/Media/{listed.json()['media_list'][0]['sid']}"
+                    signed = (await client.get(content, auth=auth)).headers["location"]
+                    assert (await client.get(signed)).status_code == 200
+                    lock = HeldLock(url, "LOCK TABLE media IN ACCESS EXCLUSIVE MODE")
+                    await asyncio.to_thread(lock.__enter__)
+                    try:
+                        got = await asyncio.gather(
+                            client.get(content, auth=auth),
+                            client.get(f"{api}/Messages/{sid}/Media.json", auth=auth),
+                            client.get(signed),
+                            client.get("/healthz"),
+                        )
+                    finally:
+                        await asyncio.to_thread(lock.__exit__)
+                    statuses.update(
+                        zip(
+                            ["content", "list", "signed", "healthz"],
+                            [r.status_code for r in got],
+                            strict=True,
+                        )
+                    )
+
+            with caplog.at_level(logging.WARNING, logger="asyncio"):
+                asyncio.run(main(), debug=True)
+        finally:
+            rt.close()
+    assert statuses == {"content": 503, "list": 503, "signed": 200, "healthz": 200}
+    slow = [r.getMessage() for r in caplog.records if r.name == "asyncio" and "Executing" in r.getMessage()]
+    assert slow == []
