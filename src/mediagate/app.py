@@ -7,9 +7,10 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Host, Mount, Route, Router
+from starlette.routing import BaseRoute, Host, Mount, Router
 
 from mediagate import console
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
@@ -18,6 +19,10 @@ from mediagate.api import numbers as numbers_api
 from mediagate.context import Runtime
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
+from mediagate.observability import instrument, metrics
+from mediagate.observability import routes as ops_routes
+from mediagate.observability.health import Readiness
+from mediagate.observability.middleware import ObservabilityMiddleware, route_templates
 from mediagate.services import webhooks
 
 log = logging.getLogger("mediagate")
@@ -61,10 +66,6 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(twilio_error_body(20500, "Internal Server Error", 500), status_code=500)
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 def create_app(rt: Runtime) -> Starlette:
     s = rt.settings
     routes: list[BaseRoute] = [
@@ -79,15 +80,23 @@ def create_app(rt: Runtime) -> Starlette:
         *iam_keys.routes,
         *numbers_api.routes,
         *carrier_api.routes,
-        Route("/healthz", health, methods=["GET"]),
+        *ops_routes.routes,  # /healthz, /readyz, /metrics
         Mount("/console", routes=console.routes),
     ]
     # Host routes must not shadow the API on its own host: put them last.
     routes.sort(key=lambda r: isinstance(r, Host))
+    instrument.count_storage_errors(rt.store)
+    instrument.count_database_errors(rt.engine)
     app = Starlette(
         routes=routes,
+        middleware=[
+            Middleware(ObservabilityMiddleware, templates=route_templates(routes), access_log=s.access_log)
+        ],
         lifespan=webhooks.lifespan(rt),  # the webhook delivery worker
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
     app.state.runtime = rt
+    app.state.readiness = Readiness(rt)
+    app.state.scrape_collector = metrics.ScrapeTimeCollector(rt)
+    metrics.WORKER_STARTS.inc()
     return app
