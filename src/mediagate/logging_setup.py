@@ -21,6 +21,10 @@ import structlog
 # request-id'ed access line comes from mediagate.observability instead.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "_granian", "granian")
 SERVER_ACCESS_LOGGERS = ("uvicorn.access", "granian.access")
+# httpx logs every request it makes at INFO with the full URL: the customer's
+# MediaUrl and webhook URLs, query strings (presigned tokens, GET webhook
+# parameters) included. Our own lines say what was fetched without them.
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 def _drop_color_message(
@@ -75,6 +79,8 @@ def configure(level: str, fmt: str = "text") -> None:
         server_logger = logging.getLogger(name)
         server_logger.handlers.clear()
         server_logger.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     for name in SERVER_ACCESS_LOGGERS:
         access = logging.getLogger(name)
         access.handlers.clear()
