@@ -31,14 +31,14 @@ def prepare(workers: int) -> Path | None:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in directory.glob("*.db"):
             stale.unlink(missing_ok=True)
-        os.environ[ENV] = str(directory)
         _check_not_imported()
+        os.environ[ENV] = str(directory)
         return None
     if workers <= 1:
         return None
+    _check_not_imported()
     created = Path(tempfile.mkdtemp(prefix="mediagate-metrics-"))
     os.environ[ENV] = str(created)
-    _check_not_imported()
     return created
 
 
