@@ -111,6 +111,32 @@ def test_scrape_time_webhook_queue_depth(server: RunningServer) -> None:
     assert delta(before, after, "mediagate_webhook_queue_depth", state="waiting") == 1
 
 
+def test_webhook_deliveries_and_failed_attempts_are_counted(server: RunningServer) -> None:
+    from tests.support.server import free_port
+
+    acct = server.new_account("webhooks")
+    before = scrape(server)
+    r = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data={
+            "To": "+15551230001",
+            "From": "+15557650001",
+            "Body": "hi",
+            "StatusCallback": f"http://127.0.0.1:{free_port()}/closed",  # nothing listens there
+        },
+        auth=(acct.sid, acct.token),
+        timeout=TIMEOUT,
+    )
+    assert r.status_code == 201, r.text
+    for _ in range(600):  # the worker polls every 0.5 s; retries follow at 0.2 s, 0.4 s, ...
+        after = scrape(server)
+        if delta(before, after, "mediagate_webhook_attempts_total", kind="status", result="failure") >= 2:
+            break
+        time.sleep(0.1)
+    assert delta(before, after, "mediagate_webhook_deliveries_total", kind="status") >= 1
+    assert delta(before, after, "mediagate_webhook_attempts_total", kind="status", result="failure") >= 2
+
+
 def test_metrics_need_the_bearer_token_when_one_is_set(
     server_factory: Factory, server: RunningServer
 ) -> None:

@@ -144,3 +144,83 @@ def test_database_errors_are_counted_by_class(runtime: Runtime) -> None:
         metrics.DATABASE_ERRORS, "OperationalError"
     )
     assert after == before + 1
+
+
+def _tiny_app(access_log: bool = True) -> TestClient:
+    """The middleware around a two-route app: a 429 and an unhandled error."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse, Response
+
+    from mediagate.observability.middleware import ObservabilityMiddleware
+
+    async def limited(request: Request) -> Response:
+        return PlainTextResponse("slow down", status_code=429)
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("boom")
+
+    routes = [Route("/limited/{x}", limited), Route("/boom", boom)]
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(ObservabilityMiddleware, templates=route_templates(routes), access_log=access_log)
+        ],
+    )
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def test_429s_and_unhandled_errors_are_counted(caplog: pytest.LogCaptureFixture) -> None:
+    client = _tiny_app()
+    limited_before = _value(metrics.RATE_LIMITED, "/limited/{x}")
+    errors_before = _value(metrics.HTTP_REQUESTS, "/boom", "GET", "500")
+    with caplog.at_level("INFO", logger="mediagate.access"):
+        r = client.get("/limited/abc?Signature=secret", headers={"X-Request-Id": "unit-1"})
+        assert client.get("/boom").status_code == 500
+    assert r.status_code == 429 and r.headers["x-request-id"] == "unit-1"
+    assert _value(metrics.RATE_LIMITED, "/limited/{x}") == limited_before + 1
+    assert _value(metrics.HTTP_REQUESTS, "/boom", "GET", "500") == errors_before + 1
+    lines = [rec for rec in caplog.records if rec.name == "mediagate.access"]
+    assert [(rec.route, rec.status) for rec in lines] == [("/limited/{x}", 429), ("/boom", 500)]  # type: ignore[attr-defined]
+    assert all("secret" not in str(rec.__dict__) for rec in lines)
+
+
+def test_access_log_can_be_turned_off(caplog: pytest.LogCaptureFixture) -> None:
+    client = _tiny_app(access_log=False)
+    with caplog.at_level("INFO", logger="mediagate.access"):
+        assert client.get("/limited/x").status_code == 429
+    assert not [rec for rec in caplog.records if rec.name == "mediagate.access"]
+
+
+def test_a_stuck_check_times_out_and_is_not_started_twice() -> None:
+    import asyncio
+    import threading
+
+    from mediagate.observability.health import Check
+
+    release = threading.Event()
+    calls: list[int] = []
+
+    def probe() -> None:
+        calls.append(1)
+        release.wait(30)
+
+    check = Check("slow", probe)
+
+    async def scenario() -> list[str]:
+        first = await check.run(0.05)
+        second = await check.run(0.05)  # the first probe still holds the thread
+        release.set()
+        for _ in range(600):
+            if len(calls) == 1 and await check.run(5) == "ok":
+                return [first, second, "ok"]
+            await asyncio.sleep(0.05)
+        return [first, second, "never ok"]
+
+    try:
+        assert asyncio.run(scenario()) == ["timeout", "busy", "ok"]
+    finally:
+        release.set()
+        check.close()
+    assert len(calls) == 2  # the stuck one, then the one that answered ok
