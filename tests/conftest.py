@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -49,13 +49,14 @@ def server_factory(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., RunningServer]]:
     """Start extra servers with their own environment (e.g. a short signed-URL TTL,
-    or private MediaUrl hosts refused); each on SQLite unless ``backend`` says otherwise."""
+    or private MediaUrl hosts refused); each on SQLite unless ``backend`` says otherwise;
+    ``serve_args`` are extra ``mediagate serve`` options (``--workers 2``)."""
     with ExitStack() as stack:
 
-        def start(backend: str = "sqlite", **env: str) -> RunningServer:
+        def start(backend: str = "sqlite", serve_args: Sequence[str] = (), **env: str) -> RunningServer:
             tmp = tmp_path_factory.mktemp(f"extra-{backend}")
             url = stack.enter_context(fresh_database(backend, tmp))
-            return stack.enter_context(running_server(tmp / "data", url, **env))
+            return stack.enter_context(running_server(tmp / "data", url, serve_args, **env))
 
         yield start
 

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Host, Mount, Route, Router
+from starlette.routing import BaseRoute, Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
@@ -22,6 +22,10 @@ from mediagate.context import Runtime
 from mediagate.db.failures import RETRY_AFTER, UNAVAILABLE_TYPES, is_database_unavailable
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
+from mediagate.observability import instrument, metrics
+from mediagate.observability import routes as ops_routes
+from mediagate.observability.health import Readiness
+from mediagate.observability.middleware import ObservabilityMiddleware, route_templates
 from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
 from mediagate.services.ingest import DISK_FULL
 
@@ -135,10 +139,6 @@ class ErrorBoundary:
             await _internal_error()(scope, receive, send)
 
 
-async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 def create_app(rt: Runtime) -> Starlette:
     s = rt.settings
     routes: list[BaseRoute] = [
@@ -153,16 +153,22 @@ def create_app(rt: Runtime) -> Starlette:
         *iam_keys.routes,
         *numbers_api.routes,
         *carrier_api.routes,
-        Route("/healthz", health, methods=["GET"]),
+        *ops_routes.routes,  # /healthz, /readyz, /metrics
         Mount("/console", routes=console.routes),
     ]
     # Host routes must not shadow the API on its own host: put them last.
     routes.sort(key=lambda r: isinstance(r, Host))
+    instrument.count_storage_errors(rt.store)
+    instrument.count_database_errors(rt.engine)
     app = Starlette(
         routes=routes,
         # The webhook and outbox workers, the signing-key refresh and the scheduled gc.
         lifespan=background.lifespan(rt),
-        middleware=[Middleware(ErrorBoundary)],
+        # Observability outermost of the two, so that it sees the 500s ErrorBoundary answers.
+        middleware=[
+            Middleware(ObservabilityMiddleware, templates=route_templates(routes), access_log=s.access_log),
+            Middleware(ErrorBoundary),
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -172,6 +178,9 @@ def create_app(rt: Runtime) -> Starlette:
         },
     )
     app.state.runtime = rt
+    app.state.readiness = Readiness(rt)
+    app.state.scrape_collector = metrics.ScrapeTimeCollector(rt)
+    metrics.WORKER_STARTS.inc()
     redirects.install(app, s.public_url)  # trailing-slash redirects on PUBLIC_URL, not Host
     # Outermost: client address and scheme from proxy headers, only from trusted proxies.
     app.add_middleware(TrustedProxyMiddleware, proxies=TrustedProxies(parse_networks(s.trusted_proxies)))

@@ -8,6 +8,6 @@ from mediagate.logging_setup import configure
 from mediagate.settings import Settings
 
 _settings = Settings()
-configure(_settings.log_level)
+configure(_settings.log_level, _settings.log_format)
 # The parent `mediagate serve` has already migrated; workers only connect.
 app = create_app(build_runtime(_settings, migrate=False))

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from mediagate import sids
 from mediagate.db.models import Account, ApiKey
 from mediagate.errors import Forbidden, Unauthorized
+from mediagate.observability import metrics
 from mediagate.permissions import GRANTABLE, STANDARD_DENIED
 
 if TYPE_CHECKING:
@@ -46,8 +47,17 @@ class Principal:
         return permission in self.permissions and permission in GRANTABLE
 
 
+def denied(reason: str) -> Unauthorized:
+    """The 401 for a rejected credential, counted by reason class in
+    ``mediagate_auth_failures_total``. The reason goes to metrics only: the
+    client's answer stays the same whatever it is, so it is no oracle."""
+    metrics.AUTH_FAILURES.labels(reason).inc()
+    return Unauthorized()
+
+
 def require_permission(principal: Principal, permission: str) -> None:
     if not principal.allows(permission):
+        metrics.AUTH_FAILURES.labels("permission").inc()
         raise Forbidden("Authorization Failed", code=70051)
 
 
@@ -74,7 +84,7 @@ def authenticate(session: Session, keyring: Keyring, header: str | None) -> Prin
     """Raise ``Unauthorized`` unless the header carries a valid credential."""
     creds = parse_basic(header)
     if creds is None:
-        raise Unauthorized()
+        raise denied("malformed" if header else "missing")
     return verify_credentials(session, keyring, *creds)
 
 
@@ -106,22 +116,29 @@ def verify_credentials(session: Session, keyring: Keyring, user: str, secret: st
     """
     if sids.is_sid(user, sids.ACCOUNT):
         row = session.connection().execute(_ACCOUNT_CREDENTIALS, {"sid": user}).first()
-        if row is None or row.status != "active":
-            raise Unauthorized()
+        if row is None:
+            raise denied("unknown")
+        if row.status != "active":
+            raise denied("inactive")
         if keyring.verify_secret(secret, row.auth_token_hash):
             return Principal(user, user, "auth_token")
         if row.secondary_token_hash and keyring.verify_secret(secret, row.secondary_token_hash):
             return Principal(user, user, "secondary_auth_token")
-        raise Unauthorized()
+        raise denied("bad_secret")
     if sids.is_sid(user, sids.KEY):
         key = session.connection().execute(_KEY_CREDENTIALS, {"sid": user}).first()
-        if key is None or not keyring.verify_secret(secret, key.secret_hash) or key.status != "active":
-            raise Unauthorized()
+        # Same order of checks as one combined condition: no secret check for an unknown key.
+        if key is None:
+            raise denied("unknown")
+        if not keyring.verify_secret(secret, key.secret_hash):
+            raise denied("bad_secret")
+        if key.status != "active":
+            raise denied("inactive")
         granted: frozenset[str] = frozenset()
         if key.kind == "restricted" and key.permissions:
             granted = frozenset(json.loads(key.permissions))
         return Principal(key.account_sid, user, "api_key", key.kind, granted)
-    raise Unauthorized()
+    raise denied("malformed")
 
 
 def can_reach(session: Session, principal: Principal, account_sid: str) -> bool:
@@ -142,7 +159,7 @@ def require(
         # active (the credential's own account was checked by authenticate).
         target = session.connection().execute(_ACCOUNT_OWNER, {"sid": account_sid}).first()
         if target is None or target.owner_account_sid != principal.account_sid or target.status != "active":
-            raise Unauthorized()
+            raise denied("no_access")
     if permission is not None:
         require_permission(principal, permission)
     return principal

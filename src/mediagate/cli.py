@@ -15,7 +15,8 @@ from rich.table import Table
 from mediagate import sids
 from mediagate.context import Runtime, build_runtime
 from mediagate.errors import ApiError
-from mediagate.logging_setup import configure
+from mediagate.logging_setup import configure, granian_log_config
+from mediagate.observability import multiproc
 from mediagate.settings import Settings
 from mediagate.timefmt import iso
 
@@ -36,7 +37,8 @@ err = Console(stderr=True)
 
 
 def _runtime() -> Runtime:
-    configure(os.environ.get("MEDIAGATE_LOG_LEVEL", "warning"))
+    fmt = "json" if os.environ.get("MEDIAGATE_LOG_FORMAT", "").lower() == "json" else "text"
+    configure(os.environ.get("MEDIAGATE_LOG_LEVEL", "warning"), fmt)
     return build_runtime(Settings())
 
 
@@ -74,29 +76,35 @@ def serve(
 
     os.environ["MEDIAGATE_HOST"] = host
     os.environ["MEDIAGATE_PORT"] = str(port)
+    # Before anything imports prometheus_client: workers inherit the choice.
+    metrics_dir = multiproc.prepare(workers)
     settings = Settings()
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format)
     settings.warn_if_unsafe()
     rt = build_runtime(settings)  # runs migrations once, before any worker starts
     if quickstart:
         _print_quickstart(rt)
     rt.close()
-    if server == "granian":
-        _serve_granian(host, port, workers, settings.log_level, threads)
-        return
-    import uvicorn
+    try:
+        if server == "granian":
+            _serve_granian(host, port, workers, settings.log_level, threads)
+            return
+        import uvicorn
 
-    uvicorn.run(
-        "mediagate.asgi:app",
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # uvicorn's access log would record signed-URL signatures
-        log_level=settings.log_level,
-        # Off: the app believes proxy headers only from MEDIAGATE_TRUSTED_PROXIES
-        # (mediagate.proxies); uvicorn's own rule trusted any loopback peer.
-        proxy_headers=False,
-    )
+        uvicorn.run(
+            "mediagate.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,  # uvicorn's access log would record signed-URL signatures
+            log_config=None,  # keep our handler (logging_setup): one format for every line
+            log_level=settings.log_level,
+            # Off: the app believes proxy headers only from MEDIAGATE_TRUSTED_PROXIES
+            # (mediagate.proxies); uvicorn's own rule trusted any loopback peer.
+            proxy_headers=False,
+        )
+    finally:
+        multiproc.cleanup(metrics_dir)
 
 
 def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: int) -> None:
@@ -114,6 +122,7 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: 
         runtime_threads=threads,
         log_access=False,  # an access log would record signed-URL signatures
         log_level=log_level.lower(),  # type: ignore[arg-type]
+        log_dictconfig=granian_log_config(),  # its loggers go through our handler
     ).serve()
 
 

@@ -1,27 +1,44 @@
 """Log format, and the redaction every log record goes through.
 
-Secrets never reach a log line. Our own code logs methods, paths (sids, no
-query strings) and decisions, but libraries log what they see: httpx writes
-every outbound URL at INFO (a MediaUrl's presigned query, a webhook URL's
-query string), SQLAlchemy errors carried the SQL parameters (token hashes,
-sealed tokens, message bodies), and exception texts quote URLs. So, at the
-root of the mechanism rather than logger by logger:
+Secrets never reach a log line. Our own code logs methods, route templates,
+paths' sids (no query strings) and decisions, but libraries log what they
+see: httpx writes every outbound URL at INFO (a MediaUrl's presigned query, a
+webhook URL's query string), SQLAlchemy errors carried the SQL parameters
+(token hashes, sealed tokens, message bodies), and exception texts quote
+URLs. So, at the root of the mechanism rather than logger by logger:
 
 * the SQLAlchemy engine hides parameters (``db.engine``);
-* httpx/httpcore only log warnings (their INFO/DEBUG lines are full URLs and
-  raw headers);
-* every record, whatever logger or handler it goes to (uvicorn's and
-  granian's install their own handlers), is redacted when it is created:
-  query strings, URL userinfo and Authorization/Basic/Bearer values are
-  replaced, in the message and in the formatted traceback.
+* httpx/httpcore (and the S3 client's loggers) only log warnings;
+* every record, whatever logger or handler it goes to, is redacted when it is
+  created: query strings, URL userinfo and Authorization/Basic/Bearer values
+  are replaced, in the message and in the formatted traceback.
+
+Every logger in mediagate is a plain ``logging`` logger; structlog only
+formats, at the one handler that ``build_handler`` makes: text for a
+terminal, one JSON object per line for log shippers.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
 import traceback
 from typing import Any
+
+import structlog
+
+# The ASGI servers' own loggers: routed through our handler so that they
+# share its format. Their access loggers stay silent: they print query
+# strings, and a signed media URL carries its Signature= there. The
+# request-id'ed access line comes from mediagate.observability instead.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "_granian", "granian")
+SERVER_ACCESS_LOGGERS = ("uvicorn.access", "granian.access")
+# httpx logs every request it makes at INFO with the full URL: the customer's
+# MediaUrl and webhook URLs, query strings (presigned tokens, GET webhook
+# parameters) included. Our own lines say what was fetched without them.
+QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "urllib3", "botocore", "s3transfer")
+
 
 REDACTED = "[redacted]"
 
@@ -39,8 +56,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Form-encoded sensitive fields outside a URL (e.g. a request body in an error).
     (re.compile(r"(?i)\b(Body|AuthToken|Secret|Password|Token|Signature)=[^&\s'\"]*"), rf"\1={REDACTED}"),
 )  # fmt: skip
-
-_QUIET = ("httpx", "httpcore", "hpack", "urllib3", "botocore", "s3transfer")
 
 
 def redact(text: str) -> str:
@@ -72,13 +87,77 @@ def install_redaction() -> None:
     """Redact every log record created in this process, by any logger. Idempotent."""
     if logging.getLogRecordFactory() is not _redacting_factory:
         logging.setLogRecordFactory(_redacting_factory)
-    for name in _QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def configure(level: str) -> None:
-    install_redaction()
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+def _drop_color_message(
+    _logger: object, _name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    # uvicorn passes an ANSI-coloured copy of its message as an extra.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
+def _shared_processors() -> list[structlog.typing.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,  # request_id, bound per request
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.stdlib.ExtraAdder(),  # ``extra={...}`` becomes fields (audit, access)
+        _drop_color_message,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+
+
+def build_handler(fmt: str = "text") -> logging.Handler:
+    """The one handler every record goes through (on stderr)."""
+    handler = logging.StreamHandler(sys.stderr)
+    renderer: structlog.typing.Processor
+    tail: list[structlog.typing.Processor]
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        tail = [structlog.processors.dict_tracebacks]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), sort_keys=False)
+        tail = []
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+        )
     )
+    return handler
+
+
+def configure(level: str, fmt: str = "text") -> None:
+    """Route every record (ours, uvicorn's, granian's) to one handler. Idempotent:
+    the CLI calls it, and so does each server worker when it imports the app."""
+    install_redaction()
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(build_handler(fmt))
+    root.setLevel(level.upper())
+    for name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers.clear()
+        server_logger.propagate = True
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in SERVER_ACCESS_LOGGERS:
+        access = logging.getLogger(name)
+        access.handlers.clear()
+        access.setLevel(logging.CRITICAL + 1)
+
+
+def granian_log_config() -> dict[str, object]:
+    """granian applies its own dictConfig when it starts; this one keeps its
+    loggers on our handler instead of its own text handlers."""
+    return {
+        "formatters": {},
+        "handlers": {},
+        "loggers": {
+            "_granian": {"handlers": [], "propagate": True},
+            "granian.access": {"handlers": [], "propagate": False, "level": "CRITICAL"},
+        },
+    }

@@ -111,6 +111,20 @@ class Settings(BaseSettings):
     gc_interval: float = Field(default=3600.0, ge=0)
     gc_grace: float = Field(default=3600.0, ge=0)
 
+    # --- Observability (docs/observability.md) ---
+    # ``text`` is for people at a terminal; ``json`` writes one JSON object per
+    # line for log shippers.
+    log_format: Literal["text", "json"] = "text"
+    # One access-log line per request (method, route template, status,
+    # duration, bytes). Off saves a log write per request on the hot paths.
+    access_log: bool = True
+    # Bearer token for GET /metrics. Unset, /metrics answers only when the
+    # server is bound to loopback and the client is local (SPEC 6).
+    metrics_token: str = ""
+    # Each /readyz check (database, storage, Redis) gives up after this long.
+    readiness_timeout: float = Field(default=2.0, gt=0, le=30)
+    # (redis_url, above: /readyz checks it too when it is set.)
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -145,6 +159,14 @@ class Settings(BaseSettings):
         if not prefix.startswith("/") or any(c in prefix for c in "?#% \t\r\n"):
             raise ValueError(f"must be an absolute path prefix such as /_protected, got {value!r}")
         return prefix
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _valid_metrics_token(cls, value: str) -> str:
+        # A short token is guessable and whitespace would never survive a header.
+        if value and (len(value) < 16 or any(c.isspace() for c in value) or not value.isprintable()):
+            raise ValueError("must be at least 16 printable characters without spaces")
+        return value
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +57,10 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Iterator[RunningServer]:
+def running_server(
+    data_dir: Path, database_url: str, serve_args: Sequence[str] = (), **extra_env: str
+) -> Iterator[RunningServer]:
+    """``serve_args``: extra ``mediagate serve`` options (``--workers``, ``--server``)."""
     port = free_port()
     env = {
         **os.environ,
@@ -75,7 +78,7 @@ def running_server(data_dir: Path, database_url: str, **extra_env: str) -> Itera
     data_dir.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [str(MEDIAGATE), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(MEDIAGATE), "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from mediagate import auth, sids
 from mediagate.auth import Principal
 from mediagate.context import Runtime
-from mediagate.errors import BadRequest, Unauthorized
+from mediagate.errors import BadRequest
 from mediagate.inputs import canonical_int, check_text
 from mediagate.paging import Page, PageRequest, envelope
 
@@ -112,7 +112,7 @@ async def authenticated(request: Request, permission: str, reach: str | None = N
         with rt.sessions() as session:
             found = auth.authenticate(session, rt.keyring, header)
             if reach is not None and not auth.can_reach(session, found, reach):
-                raise Unauthorized()
+                raise auth.denied("no_access")
             auth.require_permission(found, permission)
             return found
 

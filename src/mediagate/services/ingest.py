@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from mediagate import sids
 from mediagate.db.models import Media
+from mediagate.observability import metrics
 from mediagate.services.channels import Channel
 from mediagate.services.fetch import FetchError, RetrievalFailed, TooLarge, validate_media_url
 from mediagate.storage import media_key
@@ -107,9 +108,16 @@ def ingest(rt: Runtime, account_sid: str, urls: list[str], channel: Channel) -> 
                     f"The media in this message total {total} bytes, over the {channel.name} limit of "
                     f"{channel.max_message_bytes} bytes.",
                 )
+    except FetchError as exc:
+        metrics.INGEST_FAILURES.labels(channel.name, str(exc.code)).inc()
+        discard(rt, done)
+        raise
     except BaseException:
         discard(rt, done)
         raise
+    for item in done:
+        metrics.INGEST_MEDIA.labels(channel.name).inc()
+        metrics.INGEST_BYTES.labels(channel.name).inc(item.size)
     return done
 
 

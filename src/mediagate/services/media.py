@@ -13,7 +13,7 @@ from sqlalchemy import delete as sql_delete
 from mediagate import auth, sids
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
-from mediagate.errors import NotFound, Unauthorized
+from mediagate.errors import NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
 from mediagate.services.ingest import IngestedMedia
@@ -133,6 +133,15 @@ _CONTENT_LOOKUP = select(_MEDIA.account_sid, _MEDIA.message_sid, _MEDIA.auth_req
 )
 
 
+def _audit_content(account_sid: str, media_sid: str, credential: str, decision: str) -> None:
+    # Structured fields, not a formatted string: log shippers index them
+    # (MEDIAGATE_LOG_FORMAT=json), and the request id joins them to the access line.
+    audit.info(
+        "media.content",
+        extra={"account": account_sid, "media": media_sid, "credential": credential, "decision": decision},
+    )
+
+
 def content_location(
     rt: Runtime, account_sid: str, message_sid: str, media_sid: str, authorization: str | None
 ) -> str:
@@ -155,33 +164,18 @@ def content_location(
         found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
         credential = principal.credential_sid if principal else "-"
         if media is None or not found:
-            audit.info(
-                "media.content account=%s media=%s credential=%s decision=%s",
-                account_sid,
-                media_sid,
-                credential,
-                "not-found" if principal else "denied",
-            )
+            _audit_content(account_sid, media_sid, credential, "not-found" if principal else "denied")
             if principal is None:
-                raise Unauthorized()
+                raise auth.denied("missing")
             raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
         if not media.auth_required:
-            audit.info(
-                "media.content account=%s media=%s credential=%s decision=public",
-                account_sid,
-                media_sid,
-                credential,
-            )
+            _audit_content(account_sid, media_sid, credential, "public")
             return f"{rt.settings.public_media_url}{object_path(account_sid, media_sid)}"
         if principal is None:
-            audit.info(
-                "media.content account=%s media=%s credential=- decision=denied", account_sid, media_sid
-            )
-            raise Unauthorized()
+            _audit_content(account_sid, media_sid, "-", "denied")
+            raise auth.denied("missing")
     path = object_path(account_sid, media_sid)
-    audit.info(
-        "media.content account=%s media=%s credential=%s decision=signed", account_sid, media_sid, credential
-    )
+    _audit_content(account_sid, media_sid, credential, "signed")
     return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path)}"
 
 

@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import httpx
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from mediagate import sids
 from mediagate.db.models import Account, Message, WebhookAttempt, WebhookDelivery
+from mediagate.observability import metrics
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import fetch
 from mediagate.timefmt import utcnow
@@ -175,7 +176,21 @@ def enqueue(
         date_updated=now,
     )
     session.add(row)
+    metrics.WEBHOOK_DELIVERIES.labels(kind).inc()
     return row
+
+
+def queue_depth(rt: Runtime) -> tuple[int, int]:
+    """Pending deliveries: (due now, waiting out a backoff). One indexed query
+    (``ix_webhooks_due``), run at scrape time."""
+    now = utcnow()
+    stmt = select(
+        func.count(case((WebhookDelivery.next_attempt_at <= now, 1))),
+        func.count(case((WebhookDelivery.next_attempt_at > now, 1))),
+    ).where(WebhookDelivery.status == "pending")
+    with rt.sessions() as session:
+        due_now, waiting = session.execute(stmt).one()
+    return int(due_now), int(waiting)
 
 
 def backoff(rt: Runtime, attempts: int) -> float:
@@ -419,10 +434,12 @@ def _record(rt: Runtime, sid: str, outcome: Outcome, elapsed_ms: int) -> None:
         row.last_error = outcome.error
         row.claimed_until = None
         row.date_updated = now
+        metrics.WEBHOOK_ATTEMPTS.labels(row.kind, "success" if outcome.ok else "failure").inc()
         if outcome.ok:
             row.status = "delivered"
         elif row.attempts >= row.max_attempts:
             row.status = "failed"
+            metrics.WEBHOOK_FAILURES.labels(row.kind).inc()
         else:
             row.next_attempt_at = now + timedelta(seconds=backoff(rt, row.attempts))
     log.info(
