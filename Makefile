@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test unit lint fmt clean browser bench bench-deps
+.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api
 
 install: $(STAMP)
 
@@ -49,3 +49,14 @@ bench-deps:
 # mediagate next to nginx, driven by wrk; writes bench/results/REPORT.md (~10 minutes).
 bench: install bench-deps
 	$(BIN)/python -m bench
+
+# The long fuzz run. `make test` runs the same schemathesis test bounded (a few
+# hundred cases); this one adds the coverage and stateful phases and many more
+# examples per operation. The server and the fuzzer share a network namespace
+# with only loopback (needs root: unshare --net), see tests/support/fuzz_netns.py.
+FUZZ_API_EXAMPLES ?= 200
+fuzz-api: install
+	FUZZ_API_EXAMPLES=$(FUZZ_API_EXAMPLES) FUZZ_API_PHASES=examples,coverage,fuzzing,stateful \
+		$(BIN)/pytest -q tests/e2e/test_api_fuzz.py -k schemathesis
+
+fuzz: fuzz-api

@@ -77,6 +77,21 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
+def _relative_uris(node: Any) -> Any:
+    """Twilio's files say ``format: uri`` for the v2010 page links (``uri``,
+    ``first_page_uri``, ...) and for webhook URLs (``sms_url``, ...), but Twilio
+    answers page links relative to its host (as its own examples in the same
+    files show; twilio-python relies on it) and ``""`` for a webhook URL that is
+    not set. So do we; ``uri-reference`` admits both (found by schemathesis)."""
+    if isinstance(node, dict):
+        if node.get("format") == "uri" and node.get("type") == "string":
+            return {**node, "format": "uri-reference"}
+        return {k: _relative_uris(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_relative_uris(v) for v in node]
+    return node
+
+
 def extract_twilio(folder: Path) -> Json:
     """The chosen operations and every schema they reference, transitively."""
     paths: Json = {}
@@ -88,7 +103,11 @@ def extract_twilio(folder: Path) -> Json:
             item = spec["paths"][path]
             # Path-level servers point at api.twilio.com; ours come from the settings.
             kept = {k: v for k, v in item.items() if k not in METHODS and k != "servers"}
-            kept.update({m: item[m] for m in methods})
+            for method in methods:
+                operation = dict(item[method])
+                if "v2010" in name:  # responses only: requests keep Twilio's stricter format
+                    operation["responses"] = _relative_uris(operation["responses"])
+                kept[method] = operation
             paths[path] = kept
         pending = list(_refs([paths[p] for p in wanted]))
         while pending:
@@ -98,7 +117,7 @@ def extract_twilio(folder: Path) -> Json:
                 raise ValueError(f"{name}: unexpected reference {ref}")
             key = ref.removeprefix(prefix)
             if key not in schemas:
-                schemas[key] = found[key]
+                schemas[key] = _relative_uris(found[key]) if "v2010" in name else found[key]
                 pending.extend(_refs(found[key]))
     return {
         "source": "https://github.com/twilio/twilio-oai (MIT), operations mediagate implements",
