@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api
+.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api node-deps
 
 install: $(STAMP)
 
@@ -24,11 +24,19 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# twilio-node for tests/e2e/test_node_client.py, pinned by tests/node/package-lock.json.
+node-deps: tests/node/node_modules/.installed
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The console tests drive Debian's chromium through Playwright; nothing downloads a browser.
 browser:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: install lint bench-deps browser
+test: install lint bench-deps browser node-deps
 	$(BIN)/pytest -q -n 2 --dist loadscope
 
 unit: install

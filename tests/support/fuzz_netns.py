@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 
 from mediagate.carriers import ingress
-from tests.support.server import Account, RunningServer, running_server
+from tests.support.server import ROOT, Account, RunningServer, running_server
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 ST = Path(sys.executable).parent / "st"
@@ -140,8 +140,10 @@ def main() -> int:
             "SCHEMATHESIS_HOOKS": "tests.support.fuzz_hooks",
             "FUZZ_API_ACCOUNT": account.sid,
             "FUZZ_API_SEEDED": json.dumps(seeded),
+            "PYTHONPATH": str(ROOT),  # for the hooks module
         }
-        result = subprocess.run(command, env=env, check=False)
+        # In the data dir, so that schemathesis's cache (.schemathesis/) stays out of the checkout.
+        result = subprocess.run(command, env=env, cwd=args.data_dir, check=False)
         if result.returncode != 0:
             sys.stdout.write("\n--- server log ---\n" + server.log()[-20000:] + "\n")
         return result.returncode
