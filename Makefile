@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8080
+# `make run PORT=9000 HOST=0.0.0.0`; unset, serve takes MEDIAGATE_HOST/PORT, else 127.0.0.1:8080.
+HOST ?=
+PORT ?=
 
 .PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api node-deps
 
@@ -17,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/mediagate serve --quickstart --host $(HOST) --port $(PORT)
+	$(BIN)/mediagate serve --quickstart $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: install
 	$(BIN)/ruff check src tests bench
