@@ -534,6 +534,14 @@ def _edge_item(secure: bool) -> Json:
             {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
             for n in ("Expires", "Signature", "Key-Pair-Id")
         ]
+        params.append(
+            {
+                "name": "Download",
+                "in": "query",
+                "description": "1: Content-Disposition attachment (unsigned: it only makes answers safer)",
+                "schema": {"type": "string", "enum": ["1"]},
+            }
+        )
     what = "secured" if secure else "public"
     item: Json = {
         "description": (

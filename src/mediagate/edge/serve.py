@@ -41,8 +41,8 @@ SECURITY_HEADERS = {
 }
 
 
-def content_disposition(obj: EdgeObject, fallback_stem: str) -> str:
-    disposition = "inline" if obj.content_type in INLINE_TYPES else "attachment"
+def content_disposition(obj: EdgeObject, fallback_stem: str, *, attachment: bool = False) -> str:
+    disposition = "inline" if obj.content_type in INLINE_TYPES and not attachment else "attachment"
     name = obj.filename or fallback_stem + (mimetypes.guess_extension(obj.content_type) or "")
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
@@ -89,6 +89,7 @@ def respond(
     cache_control: str,
     stem: str,
     accel: Accel | None = None,
+    attachment: bool = False,
 ) -> Response:
     obj = prepared.obj
     etag = f'"{obj.sha256}"'
@@ -96,7 +97,7 @@ def respond(
         **SECURITY_HEADERS,
         "ETag": etag,
         "Cache-Control": cache_control,
-        "Content-Disposition": content_disposition(obj, stem),
+        "Content-Disposition": content_disposition(obj, stem, attachment=attachment),
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
