@@ -213,3 +213,13 @@ def test_a_secured_media_host_on_another_hostname_gets_no_credentials(
     assert "Authorization" in r.history[0].request.headers
     assert "Authorization" not in r.request.headers  # dropped on the cross-host hop, as against Twilio
     assert r.status_code == 200 and r.content == picture.read_bytes()
+    # The README's curl line: -L follows to localhost and sends the credentials only to 127.0.0.1.
+    out = tmp_path / "via-curl.png"
+    trace = subprocess.run(
+        ["curl", "-sSvL", "-u", f"{acct.sid}:{acct.token}", "-o", str(out), "-w", "%{url_effective}",
+         f"{api}/Media/{media['sid']}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert urlsplit(trace.stdout).hostname == "localhost"
+    assert trace.stderr.count("> Authorization: Basic") == 1, trace.stderr
+    assert out.read_bytes() == picture.read_bytes()
