@@ -31,6 +31,7 @@ PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <title>mediagate API</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/docs/assets/swagger-ui/swagger-ui.css">
 </head>
 <body>
