@@ -464,7 +464,7 @@ def _ops_paths() -> Json:
                 "Readiness: the database and the media store answer",
                 {
                     "200": _json({"type": "object"}, "Ready"),
-                    "503": _json({"type": "object"}, "Not ready (the body says what failed)"),
+                    "503": _json({"type": "object"}, "Not ready: the body names the failing part"),
                 },
                 security=[],
             )
@@ -472,15 +472,18 @@ def _ops_paths() -> Json:
         "/metrics": {
             "get": _op(
                 "FetchMetrics",
-                "Prometheus metrics",
+                "Prometheus metrics: open on a loopback bind without MEDIAGATE_METRICS_TOKEN, "
+                "otherwise behind that bearer token",
                 {
                     "200": {
                         "description": "Prometheus text exposition",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
-                    "401": _error("Metrics need credentials in this configuration"),
-                    "403": _error("This credential may not read metrics"),
+                    # Bodies left open: the metrics endpoint is not part of Twilio's API.
+                    "401": {"description": "A token is required and was missing or wrong"},
+                    "403": {"description": "Metrics are not served to this client"},
                 },
+                security=[{}, {"metricsToken": []}],
             )
         },
         "/openapi.json": {
@@ -627,7 +630,10 @@ def build(settings: Settings, routes: list[BaseRoute]) -> Json:
         "security": [{"accountSid_authToken": []}],
         "paths": {**_with_errors(subset["paths"]), **_api_paths(), **ops, **_edge_paths(settings)},
         "components": {
-            "securitySchemes": {"accountSid_authToken": {"type": "http", "scheme": "basic"}},
+            "securitySchemes": {
+                "accountSid_authToken": {"type": "http", "scheme": "basic"},
+                "metricsToken": {"type": "http", "scheme": "bearer"},
+            },
             "schemas": {**subset["schemas"], **_schemas()},
         },
     }
