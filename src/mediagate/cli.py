@@ -43,6 +43,8 @@ app.add_typer(settings_app, name="settings")
 app.add_typer(keys_app, name="keys")
 app.add_typer(signing_app, name="signing-keys")
 
+# Commands whose first docstring sentence is long carry a short_help: click cuts
+# the summary in the command list at 80 columns ("...") otherwise.
 # Arguments shared by several commands, each with its help (shown by --help).
 AccountSid = Annotated[str, typer.Argument(help="The account: AC followed by 32 hex digits.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or text.")]
@@ -106,7 +108,7 @@ def _account_sid(value: str) -> str:
     return value
 
 
-@app.command()
+@app.command(short_help="Start the HTTP server (API and both media hosts).")
 def serve(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on [default: MEDIAGATE_HOST, else 127.0.0.1].")
@@ -266,7 +268,7 @@ def accounts_token(account_sid: AccountSid) -> None:
     sys.stdout.write(accounts.reveal_auth_token(rt, account) + "\n")
 
 
-@settings_app.command("get")
+@settings_app.command("get", short_help="Show the setting and its change history.")
 def settings_get(account_sid: AccountSid) -> None:
     """Show whether new media of ACCOUNT_SID requires HTTP auth, and the change history."""
     from mediagate.services import accounts
@@ -363,7 +365,7 @@ def signing_list() -> None:
     out.print(table)
 
 
-@signing_app.command("rotate")
+@signing_app.command("rotate", short_help="Sign new URLs with a new key (--retire-old: kill old URLs).")
 def signing_rotate(
     retire_old: Annotated[
         bool,
@@ -402,7 +404,7 @@ media_app = typer.Typer(
 app.add_typer(media_app, name="media")
 
 
-@media_app.command("secure-legacy")
+@media_app.command("secure-legacy", short_help="Require HTTP auth for an account's legacy public media.")
 def media_secure_legacy(
     account_sid: AccountSid,
     batch: Annotated[int, typer.Option(help="Media per committed batch.")] = 500,
@@ -441,7 +443,7 @@ webhooks_app = typer.Typer(
 app.add_typer(webhooks_app, name="webhooks")
 
 
-@app.command("inbound")
+@app.command("inbound", short_help="Deliver an inbound message as a carrier would.")
 def inbound(
     to: Annotated[str, typer.Option("--to", help="A number owned here (+E164 or whatsapp:+E164).")],
     from_: Annotated[str, typer.Option("--from", help="The sender (+E164 or whatsapp:+E164).")],
