@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8080
+# `make run PORT=9000 HOST=0.0.0.0`; unset, serve takes MEDIAGATE_HOST/PORT, else 127.0.0.1:8080.
+HOST ?=
+PORT ?=
 
-.PHONY: install run test unit fuzz lint fmt clean browser bench bench-deps
+.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api node-deps
 
 install: $(STAMP)
 
@@ -17,18 +18,26 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: install
-	$(BIN)/mediagate serve --quickstart --host $(HOST) --port $(PORT)
+	$(BIN)/mediagate serve --quickstart $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# twilio-node for tests/e2e/test_node_client.py, pinned by tests/node/package-lock.json.
+node-deps: tests/node/node_modules/.installed
+
+tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The console tests drive Debian's chromium through Playwright; nothing downloads a browser.
 browser:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: install lint bench-deps browser
+test: install lint bench-deps browser node-deps
 	$(BIN)/pytest -q -n 2 --dist loadscope
 
 unit: install
@@ -54,3 +63,14 @@ bench-deps:
 # mediagate next to nginx, driven by wrk; writes bench/results/REPORT.md (~10 minutes).
 bench: install bench-deps
 	$(BIN)/python -m bench
+
+# The long fuzz run. `make test` runs the same schemathesis test bounded (a few
+# hundred cases); this one adds the coverage and stateful phases and many more
+# examples per operation. The server and the fuzzer share a network namespace
+# with only loopback (needs root: unshare --net), see tests/support/fuzz_netns.py.
+FUZZ_API_EXAMPLES ?= 200
+fuzz-api: install
+	FUZZ_API_EXAMPLES=$(FUZZ_API_EXAMPLES) FUZZ_API_PHASES=examples,coverage,fuzzing,stateful \
+		$(BIN)/pytest -q tests/e2e/test_api_fuzz.py -k schemathesis
+
+fuzz: fuzz-api

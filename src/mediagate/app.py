@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
+from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
 from mediagate.context import Runtime
@@ -154,6 +155,7 @@ def create_app(rt: Runtime) -> Starlette:
         *numbers_api.routes,
         *carrier_api.routes,
         *ops_routes.routes,  # /healthz, /readyz, /metrics
+        *apidocs_api.routes,  # /openapi.json, /docs
         Mount("/console", routes=console.routes),
     ]
     # Host routes must not shadow the API on its own host: put them last.

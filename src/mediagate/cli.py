@@ -12,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mediagate import sids
+from mediagate import serverinfo, sids
+from mediagate import settings as settings_mod
 from mediagate.context import Runtime, build_runtime
 from mediagate.errors import ApiError
 from mediagate.logging_setup import configure, granian_log_config
@@ -20,31 +21,86 @@ from mediagate.observability import multiproc
 from mediagate.settings import Settings
 from mediagate.timefmt import iso
 
+# Plain click help (rich_markup_mode=None on every Typer): it wraps at 80 columns, where rich's
+# option table cut long flags such as --enforce-media-http-auth to "--enforce-media-ht…".
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="mediagate: Twilio-compatible media service."
+    no_args_is_help=True,
+    add_completion=False,
+    help="mediagate: Twilio-compatible media service.",
+    rich_markup_mode=None,
 )
-accounts_app = typer.Typer(no_args_is_help=True, help="Accounts and their credentials.")
-settings_app = typer.Typer(no_args_is_help=True, help="The Enforce HTTP Auth on Media URLs setting.")
-keys_app = typer.Typer(no_args_is_help=True, help="API keys.")
-signing_app = typer.Typer(no_args_is_help=True, help="Keys that sign secured-media URLs.")
+accounts_app = typer.Typer(
+    no_args_is_help=True, help="Accounts and their credentials.", rich_markup_mode=None
+)
+settings_app = typer.Typer(
+    no_args_is_help=True, help="The Enforce HTTP Auth on Media URLs setting.", rich_markup_mode=None
+)
+keys_app = typer.Typer(no_args_is_help=True, help="API keys.", rich_markup_mode=None)
+signing_app = typer.Typer(
+    no_args_is_help=True, help="Keys that sign secured-media URLs.", rich_markup_mode=None
+)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(settings_app, name="settings")
 app.add_typer(keys_app, name="keys")
 app.add_typer(signing_app, name="signing-keys")
 
+# Commands whose first docstring sentence is long carry a short_help: click cuts
+# the summary in the command list at 80 columns ("...") otherwise.
+# Arguments shared by several commands, each with its help (shown by --help).
+AccountSid = Annotated[str, typer.Argument(help="The account: AC followed by 32 hex digits.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or text.")]
+
 out = Console()
 err = Console(stderr=True)
 
 
+def _settings(*, use_running_server: bool = True) -> Settings:
+    """Settings from the environment: one line and exit status 2 for a bad value,
+    a warning for an unknown MEDIAGATE_* name; the running server's URL for the
+    API base unless MEDIAGATE_PUBLIC_URL says otherwise (``serverinfo``)."""
+    for warning in settings_mod.unknown_variables(os.environ):
+        err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    try:
+        settings = settings_mod.load()
+        if use_running_server and "MEDIAGATE_PUBLIC_URL" not in os.environ:
+            running = serverinfo.running_url(settings.data_dir)
+            if running is not None:
+                settings = settings_mod.load(public_url=running)
+    except settings_mod.SettingsError as exc:
+        _fail(str(exc))
+    return settings
+
+
 def _runtime() -> Runtime:
-    fmt = "json" if os.environ.get("MEDIAGATE_LOG_FORMAT", "").lower() == "json" else "text"
-    configure(os.environ.get("MEDIAGATE_LOG_LEVEL", "warning"), fmt)
-    return build_runtime(Settings())
+    settings = _settings()
+    # Quiet by default: the CLI prints its own results.
+    configure(settings.log_level if "MEDIAGATE_LOG_LEVEL" in os.environ else "warning", settings.log_format)
+    return build_runtime(settings)
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"mediagate {version('mediagate')}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """mediagate: Twilio-compatible media service."""
 
 
 def _account_sid(value: str) -> str:
@@ -53,10 +109,14 @@ def _account_sid(value: str) -> str:
     return value
 
 
-@app.command()
+@app.command(short_help="Start the HTTP server (API and both media hosts).")
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: MEDIAGATE_HOST, else 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port to listen on [default: MEDIAGATE_PORT, else 8080].")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Server processes (share the database).")] = 1,
     threads: Annotated[int, typer.Option(help="granian only: I/O threads per worker.")] = 1,
     quickstart: Annotated[
@@ -74,17 +134,23 @@ def serve(
     if server not in ("uvicorn", "granian"):
         _fail(f"--server must be uvicorn or granian, not {server!r}")
 
-    os.environ["MEDIAGATE_HOST"] = host
-    os.environ["MEDIAGATE_PORT"] = str(port)
+    # The flags win over MEDIAGATE_HOST/PORT (which used to be overwritten by the
+    # flags' defaults); the environment carries the result to the worker processes.
+    if host is not None:
+        os.environ["MEDIAGATE_HOST"] = host
+    if port is not None:
+        os.environ["MEDIAGATE_PORT"] = str(port)
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
-    settings = Settings()
+    settings = _settings(use_running_server=False)
+    host, port = settings.host, settings.port
     configure(settings.log_level, settings.log_format)
     settings.warn_if_unsafe()
     rt = build_runtime(settings)  # runs migrations once, before any worker starts
     if quickstart:
         _print_quickstart(rt)
     rt.close()
+    serverinfo.record(settings)  # so that `mediagate inbound` etc. report this server's URL
     try:
         if server == "granian":
             _serve_granian(host, port, workers, settings.log_level, threads)
@@ -182,7 +248,7 @@ def accounts_create(
 
 
 @accounts_app.command("list")
-def accounts_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def accounts_list(as_json: AsJson = False) -> None:
     """List accounts (tokens are not shown; use `accounts token`)."""
     from mediagate.services import accounts
 
@@ -202,7 +268,7 @@ def accounts_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 
 
 @accounts_app.command("token")
-def accounts_token(account_sid: str) -> None:
+def accounts_token(account_sid: AccountSid) -> None:
     """Print an account's current auth token."""
     from mediagate.services import accounts
 
@@ -214,8 +280,8 @@ def accounts_token(account_sid: str) -> None:
     sys.stdout.write(accounts.reveal_auth_token(rt, account) + "\n")
 
 
-@settings_app.command("get")
-def settings_get(account_sid: str) -> None:
+@settings_app.command("get", short_help="Show the setting and its change history.")
+def settings_get(account_sid: AccountSid) -> None:
     """Show whether new media of ACCOUNT_SID requires HTTP auth, and the change history."""
     from mediagate.services import accounts
 
@@ -235,8 +301,14 @@ def settings_get(account_sid: str) -> None:
 
 @settings_app.command("set")
 def settings_set(
-    account_sid: str,
-    enforce: Annotated[bool, typer.Option("--enforce-media-http-auth/--no-enforce-media-http-auth")],
+    account_sid: AccountSid,
+    enforce: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-media-http-auth/--no-enforce-media-http-auth",
+            help="Require HTTP auth for media created from now on, or not (existing media keep theirs).",
+        ),
+    ],
 ) -> None:
     """Turn Enforce HTTP Auth on Media URLs on or off for new media."""
     from mediagate.services import accounts
@@ -253,13 +325,13 @@ def settings_set(
 
 @keys_app.command("create")
 def keys_create(
-    account_sid: str,
-    friendly_name: Annotated[str, typer.Option("--friendly-name")] = "",
+    account_sid: AccountSid,
+    friendly_name: Annotated[str, typer.Option("--friendly-name", help="A name for the key.")] = "",
     kind: Annotated[str, typer.Option("--kind", help="main, standard or restricted.")] = "standard",
     permission: Annotated[
         list[str] | None, typer.Option("--permission", help="For restricted keys; repeat for each.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Create an API key; its secret is shown this once. Main keys (full access,
     including keys and subaccounts) can only be made here, as at Twilio's console."""
@@ -280,7 +352,10 @@ def keys_create(
 
 
 @keys_app.command("delete")
-def keys_delete(account_sid: str, key_sid: str) -> None:
+def keys_delete(
+    account_sid: AccountSid,
+    key_sid: Annotated[str, typer.Argument(help="The key: SK followed by 32 hex digits.")],
+) -> None:
     """Delete (revoke) an API key at once."""
     from mediagate.services import keys
 
@@ -302,8 +377,15 @@ def signing_list() -> None:
     out.print(table)
 
 
-@signing_app.command("rotate")
-def signing_rotate(retire_old: Annotated[bool, typer.Option("--retire-old/--keep-old")] = False) -> None:
+@signing_app.command("rotate", short_help="Sign new URLs with a new key (--retire-old: kill old URLs).")
+def signing_rotate(
+    retire_old: Annotated[
+        bool,
+        typer.Option(
+            "--retire-old/--keep-old", help="Retire the old keys too: every URL they signed stops working."
+        ),
+    ] = False,
+) -> None:
     """Create a new signing key for new URLs; with --retire-old, kill every URL signed before
     (after waiting until every server process signs with the new key: two refresh intervals)."""
     from mediagate.services import signing_keys
@@ -319,7 +401,9 @@ def signing_rotate(retire_old: Annotated[bool, typer.Option("--retire-old/--keep
 
 
 @signing_app.command("retire")
-def signing_retire(kid: str) -> None:
+def signing_retire(
+    kid: Annotated[str, typer.Argument(help="The key id, as `signing-keys list` shows it.")],
+) -> None:
     """Retire a signing key: every URL it signed stops working."""
     from mediagate.services import signing_keys
 
@@ -328,13 +412,15 @@ def signing_retire(kid: str) -> None:
     out.print(f"retired {kid}")
 
 
-media_app = typer.Typer(no_args_is_help=True, help="Explicit operations on stored media.")
+media_app = typer.Typer(
+    no_args_is_help=True, help="Explicit operations on stored media.", rich_markup_mode=None
+)
 app.add_typer(media_app, name="media")
 
 
-@media_app.command("secure-legacy")
+@media_app.command("secure-legacy", short_help="Require HTTP auth for an account's legacy public media.")
 def media_secure_legacy(
-    account_sid: str,
+    account_sid: AccountSid,
     batch: Annotated[int, typer.Option(help="Media per committed batch.")] = 500,
 ) -> None:
     """Require HTTP auth for ACCOUNT_SID's legacy public media (resumable: just run it again)."""
@@ -364,12 +450,14 @@ def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must b
 
 
 webhooks_app = typer.Typer(
-    no_args_is_help=True, help="Webhook deliveries (inbound messages, status callbacks)."
+    no_args_is_help=True,
+    help="Webhook deliveries (inbound messages, status callbacks).",
+    rich_markup_mode=None,
 )
 app.add_typer(webhooks_app, name="webhooks")
 
 
-@app.command("inbound")
+@app.command("inbound", short_help="Deliver an inbound message as a carrier would.")
 def inbound(
     to: Annotated[str, typer.Option("--to", help="A number owned here (+E164 or whatsapp:+E164).")],
     from_: Annotated[str, typer.Option("--from", help="The sender (+E164 or whatsapp:+E164).")],
@@ -381,7 +469,7 @@ def inbound(
         str | None,
         typer.Option("--content-type", help="Content type of the local files (default: by extension)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Deliver an inbound SMS/MMS/WhatsApp message as a carrier would: it is stored under
     the account that owns --to and its webhook is queued for that number's SmsUrl."""
@@ -412,8 +500,8 @@ def inbound(
 @webhooks_app.command("list")
 def webhooks_list(
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many deliveries.")] = 50,
+    as_json: AsJson = False,
 ) -> None:
     """Recent webhook deliveries, newest first, with every attempt."""
     from mediagate.api import representations as rep

@@ -7,16 +7,19 @@ deployments point them at their own hostnames.
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("mediagate")
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 SECURE_PREFIX = "/_media/secure"
 PUBLIC_PREFIX = "/_media/public"
 
@@ -150,6 +153,14 @@ class Settings(BaseSettings):
         parse_networks(value)  # raises ValueError naming the bad item
         return value
 
+    @field_validator("log_level")
+    @classmethod
+    def _valid_log_level(cls, value: str) -> str:
+        # uvicorn's names; a typo used to surface as a traceback from logging.
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
+
     @field_validator("accel_redirect_prefix")
     @classmethod
     def _valid_accel_prefix(cls, value: str) -> str:
@@ -198,3 +209,78 @@ class Settings(BaseSettings):
                 "!!! MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS=true: MediaUrl may point at loopback and private "
                 "addresses. This is for local development and tests only; never run it in production. !!!"
             )
+
+
+# --- Reading the environment for the CLI and the server --------------------------------------
+# A bad value stops with one line that names the variable and what it accepts
+# (not pydantic's multi-line report or a traceback), and a MEDIAGATE_* name that
+# is no setting (a typo, so the setting silently keeps its default) is warned about.
+
+ENV_PREFIX = "MEDIAGATE_"
+# MEDIAGATE_* variables read by something other than Settings.
+OTHER_VARIABLES = frozenset({"MEDIAGATE_TWILIO_OAI"})
+
+
+class SettingsError(Exception):
+    """A setting from the environment that cannot be used; the message is one line."""
+
+
+def _accepts(name: str) -> str:
+    field = Settings.model_fields[name]
+    bounds = {}
+    for rule in field.metadata:
+        for attr, word in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+            if getattr(rule, attr, None) is not None:
+                bounds[word] = getattr(rule, attr)
+    kind = getattr(field.annotation, "__name__", str(field.annotation))
+    words = {
+        "int": "an integer",
+        "float": "a number",
+        "bool": "true or false",
+        "str": "text",
+        "Path": "a path",
+    }
+    text = words.get(kind, kind)
+    if bounds:
+        text += " " + " and ".join(f"{op} {value}" for op, value in bounds.items())
+    return text
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    if not loc:  # a check across settings (model validator)
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(loc[0])
+    variable = ENV_PREFIX + name.upper()
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    accepts = "" if reason.startswith("must be") else f" (accepts {_accepts(name)})"
+    shown = error.get("input")
+    value = f"={shown!r}" if isinstance(shown, str) and len(shown) <= 80 else ""
+    if name == "secret_key":
+        value = ""  # never echo a secret
+    return f"{variable}{value} is not valid: {reason}{accepts}"
+
+
+def load(**overrides: Any) -> Settings:
+    """``Settings()`` from the environment, with ``SettingsError`` instead of pydantic's report."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each ``MEDIAGATE_*`` name that is no setting, with the nearest valid one."""
+    valid = [name.upper() for name in Settings.model_fields]
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in OTHER_VARIABLES:
+            continue
+        suffix = name.removeprefix(ENV_PREFIX).upper()
+        if suffix in valid:
+            continue
+        # Compared without the shared prefix, which would make every name look close.
+        near = difflib.get_close_matches(suffix, valid, n=1, cutoff=0.6)
+        hint = f"; did you mean {ENV_PREFIX}{near[0]}?" if near else ""
+        warnings.append(f"{name} is not a mediagate setting and is ignored{hint}")
+    return warnings

@@ -108,11 +108,18 @@ def test_securing_legacy_media_from_the_dashboard(
 
     login(page, server, acct.sid, acct.token)
     expect(page.locator("#count-legacy-public")).to_have_text("1")
+    # A confirmation first, like deletes; Cancel changes nothing.
+    page.get_by_role("link", name="Require auth for legacy media").click()
+    expect(page.get_by_role("heading", name="Require HTTP auth for 1 legacy media?")).to_be_visible()
+    page.get_by_role("link", name="Cancel").click()
+    expect(page.locator("#count-legacy-public")).to_have_text("1")
+    assert requests.get(public_url, timeout=10).status_code == 200
+    page.get_by_role("link", name="Require auth for legacy media").click()
     page.get_by_role("button", name="Require auth for legacy media").click()
     expect(page.locator("main")).to_contain_text("Legacy media now requires HTTP auth")
     expect(page.locator("#count-legacy-public")).to_have_text("0")
     expect(page.locator("#count-auth-required")).to_have_text("1")
-    expect(page.get_by_role("button", name="Require auth for legacy media")).to_have_count(0)
+    expect(page.get_by_role("link", name="Require auth for legacy media")).to_have_count(0)
 
     # Through the API: the old public URL is gone, the content URL now needs credentials.
     assert requests.get(public_url, timeout=10).status_code == 404

@@ -78,7 +78,12 @@ def test_browse_messages_with_signed_thumbnails_then_delete_media(
     )
     assert download.status == 303
     assert urlsplit(download.headers["location"]).path == f"/_media/secure/{acct.sid}/{secured_me}"
-    assert requests.get(download.headers["location"], timeout=10).content == secured_png
+    saved = requests.get(download.headers["location"], timeout=10)
+    assert saved.content == secured_png
+    # "Download" downloads: attachment, where the same image's thumbnail URL shows inline.
+    assert saved.headers["content-disposition"].startswith("attachment;"), saved.headers
+    thumbnail = requests.get(images.first.get_attribute("src") or "", timeout=10)
+    assert thumbnail.headers["content-disposition"].startswith("inline;"), thumbnail.headers
     # Without a session the download link only leads to sign-in.
     anon = requests.get(
         f"{server.base_url}/console/messages/{secured.sid}/media/{secured_me}/download",

@@ -72,7 +72,8 @@ def running_server(
         "MEDIAGATE_SIGNING_KEY_REFRESH": "0.5",
         # Webhook retries after 0.2 s, 0.4 s, ... so retry tests stay quick.
         "MEDIAGATE_WEBHOOK_RETRY_BASE": "0.2",
-        **extra_env,
+        # "{port}" in a value is this server's port (e.g. a media host on another hostname).
+        **{k: v.replace("{port}", str(port)) for k, v in extra_env.items()},
     }
     log_path = data_dir / "server.log"
     data_dir.mkdir(parents=True, exist_ok=True)

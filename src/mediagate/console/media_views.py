@@ -37,7 +37,7 @@ class MediaView:
     thumbnail_url: str | None
 
 
-def _signed_url(ctx: Ctx, account_sid: str, media_sid: str) -> str:
+def _signed_url(ctx: Ctx, account_sid: str, media_sid: str, *, download: bool = False) -> str:
     """The only place the console signs a media URL (thumbnails, downloads).
 
     A signed URL *is* the media's bytes, so it needs media read whatever the page
@@ -49,7 +49,10 @@ def _signed_url(ctx: Ctx, account_sid: str, media_sid: str) -> str:
     # Always the secured host, whatever the media's protection: the console
     # never sends a browser to the public host.
     path = media.object_path(account_sid, media_sid)
-    return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=THUMBNAIL_TTL)}"
+    url = f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=THUMBNAIL_TTL)}"
+    # Download=1: the secured host answers Content-Disposition: attachment, so
+    # "Download" saves the file instead of showing an image inline.
+    return url + "&Download=1" if download else url
 
 
 def _media_view(ctx: Ctx, m: Media) -> MediaView:
@@ -129,7 +132,7 @@ def _sid(ctx: Ctx, name: str, *prefixes: str) -> str:
 def media_download(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
     m = media.get(rt, sid, _sid(ctx, "message_sid", sids.SMS, sids.MMS), _sid(ctx, "media_sid", sids.MEDIA))
-    return _redirect(_signed_url(ctx, sid, m.sid))
+    return _redirect(_signed_url(ctx, sid, m.sid, download=True))
 
 
 def media_delete(ctx: Ctx) -> Response:

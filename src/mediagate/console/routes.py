@@ -70,7 +70,7 @@ routes: list[BaseRoute] = [
     # Sections of the dashboard (account info, settings, counts, subaccounts) are shown per permission.
     page("/dashboard", dashboard, get=SIGNED_IN),
     page("/dashboard/reveal-token", dashboard, post=[perms.MANAGE_ACCOUNTS]),
-    page("/media/secure-legacy", secure_legacy, post=[perms.SETTINGS_WRITE]),
+    page("/media/secure-legacy", secure_legacy, get=[perms.SETTINGS_WRITE], post=[perms.SETTINGS_WRITE]),
     page("/messaging", messaging_index, get=SIGNED_IN),
     page("/messaging/settings", settings_index, get=SIGNED_IN),
     page(

@@ -201,7 +201,12 @@ SECURE_LEGACY_PER_REQUEST = 5000
 
 
 def secure_legacy(ctx: Ctx) -> Response:
-    """Explicitly require HTTP auth for media created while the setting was off."""
+    """Explicitly require HTTP auth for media created while the setting was off,
+    after a confirmation page (GET) like deletes: it cannot be undone here, and
+    every old public URL of that media starts answering 404."""
+    if ctx.request.method == "GET":
+        count = maintenance.legacy_count(ctx.rt, ctx.account_sid)
+        return ctx.render("confirm_secure_legacy.html", nav="dashboard", legacy_count=count)
     for step in maintenance.secure_legacy(ctx.rt, ctx.account_sid, actor=ctx.who.actor, batch=500):
         if step.done >= SECURE_LEGACY_PER_REQUEST:
             break

@@ -95,6 +95,9 @@ async def secure_object(request: Request) -> Response:
         cache_control="private, max-age=300",
         stem=media_sid,
         accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+        # Outside the signature on purpose: it can only turn "inline" into
+        # "attachment" (the console's Download link), never the other way.
+        attachment=q.get("Download") == "1",
     )
 
 

@@ -58,8 +58,8 @@ def served_filename(filename: str | None, content_type: str, fallback_stem: str)
     return stem + (mimetypes.guess_extension(content_type, strict=False) or ".bin")
 
 
-def content_disposition(obj: EdgeObject, fallback_stem: str) -> str:
-    disposition = "inline" if obj.content_type in INLINE_TYPES else "attachment"
+def content_disposition(obj: EdgeObject, fallback_stem: str, *, attachment: bool = False) -> str:
+    disposition = "inline" if obj.content_type in INLINE_TYPES and not attachment else "attachment"
     name = served_filename(obj.filename, obj.content_type, fallback_stem)
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
@@ -106,6 +106,7 @@ def respond(
     cache_control: str,
     stem: str,
     accel: Accel | None = None,
+    attachment: bool = False,
 ) -> Response:
     obj = prepared.obj
     etag = f'"{obj.sha256}"'
@@ -113,7 +114,7 @@ def respond(
         **SECURITY_HEADERS,
         "ETag": etag,
         "Cache-Control": cache_control,
-        "Content-Disposition": content_disposition(obj, stem),
+        "Content-Disposition": content_disposition(obj, stem, attachment=attachment),
     }
     if _etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)

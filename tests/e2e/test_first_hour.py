@@ -1,0 +1,226 @@
+"""The first hour with mediagate: the CLI reads well, bad settings say what is
+wrong in one line, serve listens where MEDIAGATE_HOST/PORT say, the CLI reports
+the running server's URL, and the cross-host redirect drops credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from importlib.metadata import version
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+import httpx
+import pytest
+import requests
+import typer
+
+from mediagate.cli import app
+from tests.support.fileserver import png_bytes
+from tests.support.server import MEDIAGATE, RunningServer, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def run(*args: str, env: dict[str, str] | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+    base = env if env is not None else {k: v for k, v in os.environ.items() if not k.startswith("MEDIAGATE_")}
+    return subprocess.run(
+        [str(MEDIAGATE), *args],
+        env={**base, "COLUMNS": "80", **extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "accepts"),
+    [
+        ("MEDIAGATE_SIGNED_URL_TTL", "abc", "an integer >= 1 and <= 604800"),
+        ("MEDIAGATE_LOG_LEVEL", "verbose", "critical, error, warning, info, debug, trace"),
+        ("MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS", "maybe", "true or false"),
+    ],
+)
+@pytest.mark.parametrize("command", [("serve",), ("accounts", "list")])
+def test_a_bad_setting_stops_with_one_line_and_status_2(
+    tmp_path: Path, command: tuple[str, ...], variable: str, value: str, accepts: str
+) -> None:
+    done = run(*command, MEDIAGATE_DATA_DIR=str(tmp_path), **{variable: value})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert variable in lines[0] and repr(value) in lines[0] and accepts in lines[0]
+    assert "Traceback" not in done.stderr and "pydantic" not in done.stderr
+    assert not (tmp_path / "mediagate.db").exists()  # stopped before touching anything
+
+
+def test_an_unknown_variable_is_warned_about_with_the_nearest_name(tmp_path: Path) -> None:
+    done = run("accounts", "list", "--json", MEDIAGATE_DATA_DIR=str(tmp_path), MEDIAGATE_SIGNED_URL_TT="60")
+    assert done.returncode == 0, done.stderr
+    assert "MEDIAGATE_SIGNED_URL_TT is not a mediagate setting" in done.stderr
+    assert "did you mean MEDIAGATE_SIGNED_URL_TTL?" in done.stderr
+    assert json.loads(done.stdout) == []
+
+
+def test_version() -> None:
+    done = run("--version")
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"mediagate {version('mediagate')}"
+
+
+def _commands(
+    command: click.Command, path: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _commands(sub, (*path, name))
+
+
+def test_every_option_and_argument_has_help() -> None:
+    missing = []
+    for path, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            if not getattr(param, "help", None):
+                missing.append(f"mediagate {' '.join(path)}: {param.name}")
+    assert missing == []
+
+
+def test_help_reads_at_80_columns() -> None:
+    for path, _ in _commands(typer.main.get_command(app)):
+        done = run(*path, "--help")
+        assert done.returncode == 0, (path, done.stderr)
+        for line in done.stdout.splitlines():
+            assert len(line) <= 80, (path, line)
+            assert "…" not in line, (path, line)  # nothing cut (rich's option table)
+            assert not (line.startswith("  ") and line.endswith("...")), (path, line)  # click's summaries
+    flags = run("settings", "set", "--help").stdout
+    assert "--enforce-media-http-auth / --no-enforce-media-http-auth" in flags
+
+
+def _serving(tmp_path: Path, *args: str, **env: str) -> Callable[[int], bool]:
+    proc = subprocess.Popen(
+        [str(MEDIAGATE), "serve", *args],
+        env={**os.environ, "MEDIAGATE_DATA_DIR": str(tmp_path), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def answers(port: int) -> bool:
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            return False
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+    return answers
+
+
+def test_serve_listens_on_mediagate_port(tmp_path: Path) -> None:
+    port = free_port()
+    assert _serving(tmp_path, MEDIAGATE_PORT=str(port), MEDIAGATE_HOST="127.0.0.1")(port)
+
+
+def test_the_port_flag_wins_over_mediagate_port(tmp_path: Path) -> None:
+    port = free_port()
+    assert _serving(tmp_path, "--port", str(port), MEDIAGATE_PORT="1")(port)
+
+
+def test_the_cli_reports_the_running_servers_url(server: RunningServer, tmp_path: Path) -> None:
+    assert urlsplit(server.base_url).port != 8080
+    created = run("accounts", "create", "--friendly-name", "cli", "--json", env=server.env)
+    assert created.returncode == 0, created.stderr
+    account = json.loads(created.stdout)
+    assert account["api_base_url"] == server.base_url
+
+    auth = (account["sid"], account["auth_token"])
+    number = requests.post(
+        f"{server.base_url}/2010-04-01/Accounts/{account['sid']}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": "+15550002222", "SmsUrl": "http://127.0.0.1:9/hook"},
+        auth=auth,
+        timeout=30,
+    )
+    assert number.status_code == 201, number.text
+    picture = tmp_path / "p.png"
+    picture.write_bytes(png_bytes(500))
+    inbound = run(
+        "inbound",
+        "--to",
+        "+15550002222",
+        "--from",
+        "+15557770000",
+        "--media",
+        str(picture),
+        "--json",
+        env=server.env,
+    )
+    assert inbound.returncode == 0, inbound.stderr
+    message_sid = json.loads(inbound.stdout)["sid"]
+    listed = run("webhooks", "list", "--account", account["sid"], "--json", env=server.env)
+    [delivery] = [d for d in json.loads(listed.stdout) if d["message_sid"] == message_sid]
+    media_url = delivery["params"]["MediaUrl0"]
+    assert media_url.startswith(
+        f"{server.base_url}/2010-04-01/Accounts/{account['sid']}/Messages/{message_sid}/Media/"
+    )
+    fetched = requests.get(media_url, auth=auth, timeout=30)  # the URL the webhook carries works
+    assert fetched.status_code == 200 and fetched.content == picture.read_bytes()
+
+
+def test_a_secured_media_host_on_another_hostname_gets_no_credentials(
+    server_factory: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    # The README's recipe: the API on 127.0.0.1, the secured host on localhost, one server.
+    srv = server_factory(MEDIAGATE_SECURE_MEDIA_URL="http://localhost:{port}/_media/secure")
+    acct = srv.new_account("cross-host")
+    picture = tmp_path / "p.png"
+    picture.write_bytes(png_bytes(800))
+    number = requests.post(
+        f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": "+15550003333"},
+        auth=(acct.sid, acct.token),
+        timeout=30,
+    )
+    assert number.status_code == 201, number.text
+    inbound = run(
+        "inbound",
+        "--to",
+        "+15550003333",
+        "--from",
+        "+15557770000",
+        "--media",
+        str(picture),
+        "--json",
+        env=srv.env,
+    )
+    assert inbound.returncode == 0, inbound.stderr
+    message_sid = json.loads(inbound.stdout)["sid"]
+    api = f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{message_sid}"
+    [media] = requests.get(f"{api}/Media.json", auth=(acct.sid, acct.token), timeout=30).json()["media_list"]
+    r = requests.get(f"{api}/Media/{media['sid']}", auth=(acct.sid, acct.token), timeout=30)
+    assert [h.status_code for h in r.history] == [307]
+    assert urlsplit(r.history[0].url).hostname == "127.0.0.1"
+    assert urlsplit(r.url).hostname == "localhost"
+    assert "Authorization" in r.history[0].request.headers
+    assert "Authorization" not in r.request.headers  # dropped on the cross-host hop, as against Twilio
+    assert r.status_code == 200 and r.content == picture.read_bytes()
+    # The README's curl line: -L follows to localhost and sends the credentials only to 127.0.0.1.
+    out = tmp_path / "via-curl.png"
+    trace = subprocess.run(
+        ["curl", "-sSvL", "-u", f"{acct.sid}:{acct.token}", "-o", str(out), "-w", "%{url_effective}",
+         f"{api}/Media/{media['sid']}"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert urlsplit(trace.stdout).hostname == "localhost"
+    assert trace.stderr.count("> Authorization: Basic") == 1, trace.stderr
+    assert out.read_bytes() == picture.read_bytes()

@@ -1,0 +1,87 @@
+// twilio-node (the official Node helper library, v5) against a real mediagate.
+// Driven by tests/e2e/test_node_client.py, which passes BASE, SID, TOKEN,
+// KEY_SID, KEY_SECRET and MEDIA_URL and checks the JSON printed on stdout.
+"use strict";
+const crypto = require("node:crypto");
+const twilio = require("twilio");
+
+const { BASE, SID, TOKEN, KEY_SID, KEY_SECRET, MEDIA_URL } = process.env;
+
+function pointed(client) {
+  // v2010 (messages, media) lives on the "api" domain; accounts v1 (token
+  // rotation) on "accounts". Leave TWILIO_EDGE/TWILIO_REGION unset.
+  client.api.baseUrl = BASE;
+  client.accounts.baseUrl = BASE;
+  return client;
+}
+
+function eachSid(list, pageSize) {
+  return new Promise((resolve, reject) => {
+    const sids = [];
+    list.each({
+      pageSize,
+      callback: (item) => sids.push(item.sid),
+      done: (err) => (err ? reject(err) : resolve(sids)),
+    });
+  });
+}
+
+async function download(url, auth, redirect) {
+  const headers = auth ? { Authorization: "Basic " + Buffer.from(auth).toString("base64") } : {};
+  const r = await fetch(url, { headers, redirect });
+  const body = Buffer.from(await r.arrayBuffer());
+  return {
+    status: r.status,
+    location: r.headers.get("location"),
+    type: r.headers.get("content-type"),
+    url: r.url,
+    sha256: crypto.createHash("sha256").update(body).digest("hex"),
+    text: body.length < 2000 ? body.toString("utf8") : "",
+  };
+}
+
+async function main() {
+  const client = pointed(twilio(SID, TOKEN));
+  const out = {};
+  const msg = await client.messages.create({
+    to: "+15551230001",
+    from: "+15557650001",
+    body: "hello from node",
+    mediaUrl: [MEDIA_URL],
+  });
+  out.created = { sid: msg.sid, numMedia: msg.numMedia, accountSid: msg.accountSid, status: msg.status };
+  for (let i = 0; i < 3; i++) {
+    await client.messages.create({ to: "+15551230001", from: "+15557650001", body: `page filler ${i}` });
+  }
+  out.listed = (await client.messages.list({ limit: 50 })).map((m) => m.sid);
+  out.eachPaged = await eachSid(client.messages, 2);
+  out.fetched = (await client.messages(msg.sid).fetch()).body;
+
+  const media = await client.messages(msg.sid).media.list();
+  out.media = media.map((m) => ({ sid: m.sid, contentType: m.contentType, parentSid: m.parentSid }));
+  const mediaSid = media[0].sid;
+  out.mediaFetched = (await client.messages(msg.sid).media(mediaSid).fetch()).sid;
+
+  const keyClient = pointed(twilio(KEY_SID, KEY_SECRET, { accountSid: SID }));
+  out.keyClientMedia = (await keyClient.messages(msg.sid).media.list()).map((m) => m.sid);
+
+  const content = `${BASE}/2010-04-01/Accounts/${SID}/Messages/${msg.sid}/Media/${mediaSid}`;
+  out.redirect = await download(content, `${SID}:${TOKEN}`, "manual");
+  out.followed = await download(content, `${SID}:${TOKEN}`, "follow");
+  out.followedWithKey = await download(content, `${KEY_SID}:${KEY_SECRET}`, "follow");
+  out.anonymous = await download(content, null, "manual");
+
+  out.removed = await client.messages(msg.sid).media(mediaSid).remove();
+  try {
+    await client.messages(msg.sid).media(mediaSid).fetch();
+    out.afterRemove = "still there";
+  } catch (err) {
+    out.afterRemove = { status: err.status, code: err.code, message: err.message };
+  }
+  process.stdout.write(JSON.stringify(out) + "\n");
+}
+
+main().catch((err) => {
+  process.stderr.write(`${err.stack || err}\n${JSON.stringify(err)}\n`);
+  process.exit(1);
+});
