@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -13,6 +14,7 @@ from mediagate.context import Runtime, build_runtime
 from mediagate.settings import Settings
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, running_file_server
+from tests.support.seaweed import ObjectStore, running_seaweed
 from tests.support.server import RunningServer, running_server
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -36,6 +38,26 @@ def runtime(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
     rt = build_runtime(settings)
     yield rt
     rt.close()
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A real S3 store (SeaweedFS on loopback) for this test session (one per xdist worker).
+
+    Its credentials go into this process's environment, because the S3
+    backend takes them from the standard AWS chain, as in production; the
+    servers started by the tests get them the same way (``ObjectStore.env``)."""
+    with running_seaweed(tmp_path_factory.mktemp("seaweed")) as store:
+        saved = {k: os.environ.get(k) for k in store.aws_env()}
+        os.environ.update(store.aws_env())
+        try:
+            yield store
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

@@ -75,6 +75,9 @@ def serve(
     os.environ["MEDIAGATE_HOST"] = host
     os.environ["MEDIAGATE_PORT"] = str(port)
     settings = Settings()
+    problem = settings.startup_problem()
+    if problem:
+        _fail(problem)
     configure(settings.log_level)
     settings.warn_if_unsafe()
     rt = build_runtime(settings)  # runs migrations once, before any worker starts

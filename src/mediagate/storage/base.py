@@ -9,7 +9,7 @@ package imports a provider's exception types.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +21,10 @@ class ObjectNotFound(FileNotFoundError):
     pass
 
 
+class StorageError(OSError):
+    """The backend failed (unreachable, refused, ...): a provider error, translated."""
+
+
 class InvalidKey(ValueError):
     pass
 
@@ -30,6 +34,28 @@ class StoredObject:
     key: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One stored object, opened for reading: what the edge needs to serve it,
+    without knowing which backend holds it.
+
+    ``local_path`` is set only by backends on the local file system (the edge
+    hands it to the server for zero-copy sends, ``relative_path`` is the same
+    file under the store's root, for X-Accel-Redirect). ``stream`` reads the
+    inclusive byte range ``start..end`` in bounded chunks from any backend.
+    """
+
+    key: str
+    size: int
+    etag: str
+    reader: Callable[[int, int | None], Iterator[bytes]]
+    local_path: Path | None = None
+    relative_path: str | None = None
+
+    def stream(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return self.reader(start, end)
 
 
 def media_key(account_sid: str, media_sid: str) -> str:
@@ -49,6 +75,9 @@ class MediaStore(Protocol):
         """Store the chunks atomically: either the whole object exists afterwards or
         nothing does (an exception from ``chunks`` leaves no trace)."""
 
+    def open(self, key: str) -> Blob:
+        """The object's size, etag and readers; ``ObjectNotFound`` if absent."""
+
     def stat(self, key: str) -> int:
         """Size in bytes; ``ObjectNotFound`` if absent."""
 
@@ -65,5 +94,7 @@ class MediaStore(Protocol):
         """A filesystem path the edge may hand to the server for zero-copy sending,
         or ``None`` for remote backends."""
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, filename: str | None) -> str | None:
-        """A URL the object store itself serves, or ``None`` for "serve through us"."""
+    def presigned_url(self, key: str, ttl: int, *, content_type: str, disposition: str) -> str | None:
+        """A URL the object store itself serves for ``ttl`` seconds, answering with
+        exactly this Content-Type and Content-Disposition, or ``None`` for
+        "serve through us" (backends without one, like the local disk)."""

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mediagate.storage.base import InvalidKey, ObjectNotFound, StoredObject, check_key
+from mediagate.storage.base import Blob, InvalidKey, ObjectNotFound, StoredObject, check_key
 
 CHUNK = 256 * 1024
 
@@ -55,6 +55,21 @@ class LocalStore:
         _fsync_dir(final.parent)
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
+    def open(self, key: str) -> Blob:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        return Blob(
+            key=key,
+            size=st.st_size,
+            etag=f"{st.st_size:x}-{st.st_mtime_ns:x}",
+            reader=lambda start, end: self.stream(key, start, end),
+            local_path=path,
+            relative_path=path.relative_to(self.root).as_posix(),
+        )
+
     def stat(self, key: str) -> int:
         try:
             return self._path(key).stat().st_size
@@ -92,7 +107,7 @@ class LocalStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, filename: str | None) -> str | None:
+    def presigned_url(self, key: str, ttl: int, *, content_type: str, disposition: str) -> str | None:
         return None
 
 
