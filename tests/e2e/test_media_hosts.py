@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import requests
 
@@ -17,8 +18,11 @@ from mediagate.storage import media_key
 from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.server import Account, RunningServer
+from tests.support.stored import exists, read, stored_keys
 
 pytestmark = pytest.mark.e2e
+# Media bytes: every test runs on the local disk and on S3 (SeaweedFS).
+SERVER_STORAGES = ("local", "s3")
 
 TIMEOUT = 30
 
@@ -459,8 +463,7 @@ def test_public_host_only_serves_media_under_its_own_account(
 def test_delete_media_kills_signed_url_metadata_and_file(server: RunningServer, files: FileServer) -> None:
     m = one_media(server, files)
     url = signed_url(m)
-    path = server.runtime.store.local_path(m.key)
-    assert path is not None and path.read_bytes() == m.body
+    assert read(server.runtime, m.key) == m.body
     assert requests.get(url, timeout=TIMEOUT).status_code == 200
 
     auth = (m.account.sid, m.account.token)
@@ -479,7 +482,7 @@ def test_delete_media_kills_signed_url_metadata_and_file(server: RunningServer, 
         "more_info": "https://www.twilio.com/docs/errors/20404",
         "status": 404,
     }
-    assert not path.exists()
+    assert not exists(server.runtime, m.key)
     # The content URL no longer redirects anywhere, and a second delete is a 404.
     assert requests.get(m.content_url, auth=auth, timeout=TIMEOUT, allow_redirects=False).status_code == 404
     assert requests.delete(m.metadata_url, auth=auth, timeout=TIMEOUT).status_code == 404
@@ -505,8 +508,7 @@ def test_delete_message_deletes_all_its_media(server: RunningServer, files: File
     urls = [files.add(f"/bulk/{acct.sid}/{i}.png", b) for i, b in enumerate(bodies)]
     media = send_media(server, acct, urls, bodies)
     signed = [signed_url(m) for m in media]
-    paths = [server.runtime.store.local_path(m.key) for m in media]
-    assert all(p is not None and p.exists() for p in paths)
+    assert all(exists(server.runtime, m.key) for m in media)
     assert [requests.get(u, timeout=TIMEOUT).content for u in signed] == [m.body for m in media]
 
     auth = (acct.sid, acct.token)
@@ -514,7 +516,8 @@ def test_delete_message_deletes_all_its_media(server: RunningServer, files: File
     assert requests.delete(message_url, auth=auth, timeout=TIMEOUT).status_code == 204
 
     assert [requests.get(u, timeout=TIMEOUT).status_code for u in signed] == [404, 404, 404]
-    assert all(p is not None and not p.exists() for p in paths)
+    assert not any(exists(server.runtime, m.key) for m in media)
+    assert stored_keys(server.runtime, acct.sid) == []
     assert all(requests.get(m.metadata_url, auth=auth, timeout=TIMEOUT).status_code == 404 for m in media)
     assert requests.get(message_url, auth=auth, timeout=TIMEOUT).status_code == 404
 
@@ -553,3 +556,20 @@ def test_large_object_streams_intact(server: RunningServer) -> None:
     tail = requests.get(signed_url(m), headers={"Range": f"bytes={size - 65536}-"}, timeout=TIMEOUT)
     assert tail.status_code == 206
     assert tail.content == ((size // 65536 - 1).to_bytes(4, "big") * 16384)
+
+
+def test_bytes_live_in_the_configured_store(server: RunningServer, files: FileServer) -> None:
+    """The server process wrote where its MEDIAGATE_STORAGE_URL says: S3 servers leave the
+    media folder empty and put the object in the bucket; local ones write a file."""
+    m = one_media(server, files)
+    media_dir = server.runtime.settings.media_dir / m.account.sid
+    on_disk = [p for p in media_dir.rglob("*") if p.is_file()]
+    storage_url = server.env.get("MEDIAGATE_STORAGE_URL", "")
+    if storage_url.startswith("s3://"):
+        bucket, _, prefix = storage_url.removeprefix("s3://").partition("/")
+        client = boto3.client("s3", endpoint_url=server.env["MEDIAGATE_S3_ENDPOINT_URL"])
+        name = f"{prefix}/{m.key}" if prefix else m.key
+        assert client.get_object(Bucket=bucket, Key=name)["Body"].read() == m.body
+        assert on_disk == []
+    else:
+        assert [p.read_bytes() for p in on_disk] == [m.body]

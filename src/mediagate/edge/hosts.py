@@ -74,17 +74,20 @@ async def secure_object(request: Request) -> Response:
         return _problem(403, exc.reason, exc.message)
     # On the event loop, like the content redirect: after the first request a
     # cache hit plus one stat() of the object (which is what makes deletion
-    # take effect at once).
-    prepared = _lookup(rt, account_sid, media_sid, public=False)
+    # take effect at once). A store across the network (S3: a HEAD request)
+    # would block the loop for a round trip, so that one goes to a thread.
+    if rt.store.network:
+        prepared = await call(_lookup, rt, account_sid, media_sid, public=False)
+    else:
+        prepared = _lookup(rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
     return respond(
         request,
-        rt.store,
         prepared,
         cache_control="private, max-age=300",
         stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+        accel=accel_for(rt.settings.accel_redirect_prefix),
     )
 
 
@@ -100,11 +103,10 @@ async def public_object(request: Request) -> Response:
         return _problem(404, "not_found", "No such public media.")
     return respond(
         request,
-        rt.store,
         prepared,
         cache_control="public, max-age=300",
         stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+        accel=accel_for(rt.settings.accel_redirect_prefix),
     )
 
 

@@ -71,6 +71,10 @@ def check_key(key: str) -> str:
 
 
 class MediaStore(Protocol):
+    # True when calls cross the network (an object store): callers on the
+    # event loop must move them to a thread. Local-disk calls are a stat().
+    network: bool
+
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
         """Store the chunks atomically: either the whole object exists afterwards or
         nothing does (an exception from ``chunks`` leaves no trace)."""

@@ -21,6 +21,8 @@ CHUNK = 256 * 1024
 
 
 class LocalStore:
+    network = False
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.tmp = self.root / ".tmp"

@@ -48,6 +48,8 @@ def _translate(exc: Exception, key: str) -> OSError:
 
 
 class S3Store:
+    network = True
+
     def __init__(
         self,
         bucket: str,
