@@ -23,7 +23,7 @@ from mediagate.context import Runtime
 from mediagate.db.models import Media
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import PageRequest, envelope, parse_page_request
-from mediagate.services import keys, media, messages
+from mediagate.services import delivery, keys, media, messages
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ class MediaView:
 def _signed_url(rt: Runtime, account_sid: str, media_sid: str) -> str:
     # Always the secured host, whatever the media's protection: the console
     # never sends a browser to the public host.
-    path = media.object_path(account_sid, media_sid)
-    return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=THUMBNAIL_TTL)}"
+    return delivery.secured_url(rt, account_sid, media_sid, ttl=THUMBNAIL_TTL)
 
 
 def _media_view(rt: Runtime, m: Media) -> MediaView:

@@ -18,7 +18,7 @@ from mediagate.api.common import call, runtime
 from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.services import media
-from mediagate.services.media import object_path
+from mediagate.services.delivery import object_path
 from mediagate.signing import SignatureError
 from mediagate.storage import ObjectNotFound
 
