@@ -9,7 +9,9 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mediagate import sids
@@ -41,8 +43,19 @@ def _runtime() -> Runtime:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    # escape: messages quote settings and input ("[/PREFIX]" would be read as rich markup).
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)  # one line, whatever the width
     raise typer.Exit(2)
+
+
+def _settings_error(exc: ValidationError) -> str:
+    """One line per refused setting, named as it is configured (no traceback)."""
+    reasons = []
+    for error in exc.errors():
+        name = "MEDIAGATE_" + "_".join(str(part) for part in error["loc"]).upper() if error["loc"] else ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        reasons.append(f"{name}: {message}" if name else message)
+    return "invalid configuration: " + "; ".join(reasons)
 
 
 def _account_sid(value: str) -> str:
@@ -74,7 +87,10 @@ def serve(
 
     os.environ["MEDIAGATE_HOST"] = host
     os.environ["MEDIAGATE_PORT"] = str(port)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _fail(_settings_error(exc))
     problem = settings.startup_problem()
     if problem:
         _fail(problem)

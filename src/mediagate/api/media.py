@@ -68,6 +68,7 @@ async def media_content(request: Request) -> Response:
         message_sid,
         media_sid,
         request.headers.get("authorization"),
+        method=request.method,
     )
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
     return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})

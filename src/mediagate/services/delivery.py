@@ -64,7 +64,7 @@ def secured_url(rt: Runtime, account_sid: str, media_sid: str, *, ttl: int | Non
     return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=ttl)}"
 
 
-def locate(rt: Runtime, principal: Principal | None, target: Target) -> Location:
+def locate(rt: Runtime, principal: Principal | None, target: Target, *, method: str = "GET") -> Location:
     """Where the content URL's 307 sends this caller for this media.
 
     ``principal`` must already be valid for ``target.account_sid`` (the caller
@@ -79,6 +79,9 @@ def locate(rt: Runtime, principal: Principal | None, target: Target) -> Location
             rt.settings.signed_url_ttl,
             content_type=target.content_type,
             disposition=_disposition(target),
+            # A presigned URL is valid for one method: HEAD through the
+            # redirect gets a HEAD URL (307 keeps the method).
+            method=method,
         )
         if url is not None:
             return Location(url, "presigned")

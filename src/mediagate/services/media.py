@@ -114,7 +114,13 @@ _CONTENT_LOOKUP = select(
 
 
 def content_location(
-    rt: Runtime, account_sid: str, message_sid: str, media_sid: str, authorization: str | None
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    authorization: str | None,
+    *,
+    method: str = "GET",
 ) -> str:
     """Where ``GET .../Media/{ME}`` (no extension) redirects.
 
@@ -152,7 +158,7 @@ def content_location(
     # our secured host, or the object store itself); Unauthorized when an
     # anonymous caller asks for media that needs auth.
     try:
-        where = locate(rt, principal, target)
+        where = locate(rt, principal, target, method=method)
     except Unauthorized:
         audit.info("media.content account=%s media=%s credential=- decision=denied", account_sid, media_sid)
         raise

@@ -98,7 +98,10 @@ class MediaStore(Protocol):
         """A filesystem path the edge may hand to the server for zero-copy sending,
         or ``None`` for remote backends."""
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, disposition: str) -> str | None:
-        """A URL the object store itself serves for ``ttl`` seconds, answering with
-        exactly this Content-Type and Content-Disposition, or ``None`` for
-        "serve through us" (backends without one, like the local disk)."""
+    def presigned_url(
+        self, key: str, ttl: int, *, content_type: str, disposition: str, method: str = "GET"
+    ) -> str | None:
+        """A URL the object store itself serves for ``ttl`` seconds to ``method``
+        (GET or HEAD: the method is signed too), answering with exactly this
+        Content-Type and Content-Disposition, or ``None`` for "serve through us"
+        (backends without one, like the local disk)."""

@@ -109,7 +109,9 @@ class LocalStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, disposition: str) -> str | None:
+    def presigned_url(
+        self, key: str, ttl: int, *, content_type: str, disposition: str, method: str = "GET"
+    ) -> str | None:
         return None
 
 

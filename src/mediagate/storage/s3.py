@@ -198,11 +198,14 @@ class S3Store:
     def local_path(self, key: str) -> None:
         return None
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, disposition: str) -> str:
-        # SigV4 query signing covers the response-* overrides, so the holder of
-        # the URL can change neither the type nor the disposition S3 answers with.
+    def presigned_url(
+        self, key: str, ttl: int, *, content_type: str, disposition: str, method: str = "GET"
+    ) -> str:
+        # SigV4 query signing covers the method and the response-* overrides, so
+        # the holder of the URL can change neither the type nor the disposition
+        # S3 answers with.
         url: str = self.client.generate_presigned_url(
-            "get_object",
+            "head_object" if method == "HEAD" else "get_object",
             Params={
                 "Bucket": self.bucket,
                 "Key": self._name(key),
