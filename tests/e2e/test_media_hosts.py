@@ -17,7 +17,7 @@ from mediagate.services import media as media_service
 from mediagate.storage import media_key
 from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
-from tests.support.server import Account, RunningServer
+from tests.support.server import MEDIAGATE, Account, RunningServer
 from tests.support.stored import exists, read, stored_keys
 
 pytestmark = pytest.mark.e2e
@@ -446,6 +446,29 @@ def test_public_host_serves_legacy_media_with_safe_headers(server: RunningServer
     assert full.content == m.body
     assert full.headers["X-Content-Type-Options"] == "nosniff"
     assert full.headers["ETag"] == f'"{sha(m.body)}"'
+
+
+def test_secure_legacy_takes_media_off_the_public_host(server: RunningServer, files: FileServer) -> None:
+    """``mediagate media secure-legacy`` (the real CLI process, on this server's storage):
+    the public URL stops working and the content URL needs credentials from then on."""
+    m = one_media(server, files, enforce=False)
+    public = public_url(server, m)
+    assert requests.get(public, timeout=TIMEOUT).content == m.body
+    done = subprocess.run(
+        [str(MEDIAGATE), "media", "secure-legacy", m.account.sid],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and "1 media now require HTTP auth" in done.stdout, done.stderr
+    assert requests.get(public, timeout=TIMEOUT).status_code == 404
+    anonymous = requests.get(m.content_url, timeout=TIMEOUT, allow_redirects=False)
+    assert anonymous.status_code == 401
+    served = requests.get(signed_url(m), timeout=TIMEOUT)
+    assert served.status_code == 200 and served.content == m.body
+    assert read(server.runtime, m.key) == m.body  # the bytes never moved
 
 
 def test_public_host_only_serves_media_under_its_own_account(
