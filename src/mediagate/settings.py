@@ -133,13 +133,13 @@ class Settings(BaseSettings):
     def startup_problem(self) -> str | None:
         """A one-line reason the server must not start, or ``None``.
 
-        With S3 or PostgreSQL the deployment is meant to be shared by several
-        processes or hosts; a key file generated in one host's data folder
+        With S3 or a database server (anything but SQLite) the deployment is
+        meant to be shared by several processes or hosts; a key file generated in one host's data folder
         would give each its own master secret (sealed credentials and signed
         URLs unreadable elsewhere), so the secret must be configured."""
-        shared = self.uses_s3 or self.database_url.startswith(("postgresql", "postgres"))
+        shared = self.uses_s3 or not self.database_url.startswith("sqlite")
         if shared and not self.secret_key:
-            what = "S3 storage" if self.uses_s3 else "PostgreSQL"
+            what = "S3 storage" if self.uses_s3 else "a database server (not SQLite)"
             return (
                 f"MEDIAGATE_SECRET_KEY is required with {what}: every process must share one master "
                 "secret (generate one with: python -c 'import secrets; print(secrets.token_hex(32))')"

@@ -248,7 +248,7 @@ def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         ({"MEDIAGATE_STORAGE_URL": "s3://media/prefix"}, "MEDIAGATE_SECRET_KEY is required with S3 storage"),
         (
             {"MEDIAGATE_DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"},
-            "MEDIAGATE_SECRET_KEY is required with PostgreSQL",
+            "MEDIAGATE_SECRET_KEY is required with a database server (not SQLite)",
         ),
         ({"MEDIAGATE_DELIVERY": "presign"}, "MEDIAGATE_DELIVERY=presign needs MEDIAGATE_STORAGE_URL=s3://"),
         ({"MEDIAGATE_STORAGE_URL": "ftp://example/x"}, "MEDIAGATE_STORAGE_URL: must be s3://BUCKET"),

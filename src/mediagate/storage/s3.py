@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -67,8 +68,10 @@ class S3Store:
         self.client: S3Client = session.client(
             "s3",
             endpoint_url=endpoint_url or None,
-            # Some region is needed to sign; SeaweedFS/MinIO accept any.
-            region_name=session.region_name or "us-east-1",
+            # AWS_REGION (the newer SDKs' name, which botocore does not read),
+            # then the chain (AWS_DEFAULT_REGION, profile); some region is
+            # needed to sign, and SeaweedFS/MinIO accept any.
+            region_name=os.environ.get("AWS_REGION") or session.region_name or "us-east-1",
             config=Config(
                 signature_version="s3v4",
                 # Custom endpoints rarely have wildcard DNS for bucket subdomains.
