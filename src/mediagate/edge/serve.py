@@ -92,7 +92,9 @@ def respond(
     if blob.local_path is not None:
         # FileResponse streams in chunks and implements Range/If-Range/HEAD
         # (206, multipart ranges, 416) from Starlette, so we do not.
-        return FileResponse(blob.local_path, headers=headers, media_type=obj.content_type)
+        return FileResponse(
+            blob.local_path, headers=headers, media_type=obj.content_type, stat_result=blob.local_stat
+        )
     # Any other backend (S3): our own Range/HEAD over the blob's ranged reads.
     return blob_response(request, blob, headers, obj.content_type)
 

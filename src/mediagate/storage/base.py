@@ -8,6 +8,7 @@ package imports a provider's exception types.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -42,9 +43,11 @@ class Blob:
     without knowing which backend holds it.
 
     ``local_path`` is set only by backends on the local file system (the edge
-    hands it to the server for zero-copy sends, ``relative_path`` is the same
-    file under the store's root, for X-Accel-Redirect). ``stream`` reads the
-    inclusive byte range ``start..end`` in bounded chunks from any backend.
+    hands it to the server for zero-copy sends, with ``local_stat`` from the
+    same open so that no second stat (and thread hop) is needed;
+    ``relative_path`` is the file under the store's root, for
+    X-Accel-Redirect). ``stream`` reads the inclusive byte range
+    ``start..end`` in bounded chunks from any backend.
     """
 
     key: str
@@ -53,6 +56,7 @@ class Blob:
     reader: Callable[[int, int | None], Iterator[bytes]]
     local_path: Path | None = None
     relative_path: str | None = None
+    local_stat: os.stat_result | None = None
 
     def stream(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         return self.reader(start, end)

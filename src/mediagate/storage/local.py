@@ -70,6 +70,7 @@ class LocalStore:
             reader=lambda start, end: self.stream(key, start, end),
             local_path=path,
             relative_path=path.relative_to(self.root).as_posix(),
+            local_stat=st,
         )
 
     def stat(self, key: str) -> int:
