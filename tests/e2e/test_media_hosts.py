@@ -292,6 +292,33 @@ def test_secure_host_head(server: RunningServer, files: FileServer) -> None:
     assert ranged.headers["Content-Range"] == "bytes 0-9/7000"
 
 
+def test_secure_host_range_edge_cases_answer_alike_on_every_backend(
+    server: RunningServer, files: FileServer
+) -> None:
+    """If-Range, over-long suffixes, empty suffixes and malformed headers: the local disk
+    (Starlette's FileResponse) and S3 (edge/ranges.py) give the same answers."""
+    m = one_media(server, files, body=png_bytes(3000))
+    url = signed_url(m)
+    etag = f'"{sha(m.body)}"'
+
+    def get(range_: str, **extra: str) -> requests.Response:
+        return requests.get(url, headers={"Range": range_, **extra}, timeout=TIMEOUT)
+
+    same = get("bytes=5-9", **{"If-Range": etag})
+    assert same.status_code == 206 and same.content == m.body[5:10]
+    changed = get("bytes=5-9", **{"If-Range": '"something-else"'})
+    assert changed.status_code == 200 and changed.content == m.body
+    longer = get("bytes=-5000")
+    assert longer.status_code == 206 and longer.content == m.body
+    assert longer.headers["Content-Range"] == "bytes 0-2999/3000"
+    past_end = get("bytes=2990-9999")
+    assert past_end.status_code == 206 and past_end.content == m.body[2990:]
+    empty_suffix = get("bytes=-0")
+    assert empty_suffix.status_code == 416 and empty_suffix.headers["Content-Range"] == "bytes */3000"
+    for malformed in ["pages=0-1", "bytes", "bytes=", "bytes=x-y", "bytes=9-5"]:
+        assert get(malformed).status_code == 400, malformed
+
+
 def test_secure_host_if_none_match(server: RunningServer, files: FileServer) -> None:
     m = one_media(server, files)
     url = signed_url(m)
