@@ -19,6 +19,7 @@ from mediagate.context import Runtime
 from mediagate.edge import hosts
 from mediagate.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
 from mediagate.services import webhooks
+from mediagate.storage import StorageError
 
 log = logging.getLogger("mediagate")
 
@@ -61,6 +62,15 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(twilio_error_body(20500, "Internal Server Error", 500), status_code=500)
 
 
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    # The object store is down or refusing us (translated by the backend, so
+    # no provider types here). Whatever was being stored was not committed
+    # (rows are written after the bytes), so the client may simply retry.
+    log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+    body = twilio_error_body(20503, "Media storage is temporarily unavailable; try again.", 503)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5", "Cache-Control": "no-store"})
+
+
 async def health(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -89,5 +99,6 @@ def create_app(rt: Runtime) -> Starlette:
         lifespan=webhooks.lifespan(rt),  # the webhook delivery worker
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
     )
+    app.add_exception_handler(StorageError, _storage_error)
     app.state.runtime = rt
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,7 +19,9 @@ import requests
 
 from mediagate.services import delivery
 from mediagate.services import media as media_service
+from mediagate.services.ingest import IngestedMedia
 from mediagate.storage import media_key
+from mediagate.timefmt import utcnow
 from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import (
     StoredMedia,
@@ -30,9 +32,9 @@ from tests.e2e.test_media_hosts import (
     sms,
 )
 from tests.support.databases import fresh_database
-from tests.support.fileserver import FileServer
+from tests.support.fileserver import FileServer, png_bytes
 from tests.support.seaweed import ObjectStore
-from tests.support.server import MEDIAGATE, RunningServer, running_server
+from tests.support.server import MEDIAGATE, RunningServer, free_port, running_server
 from tests.support.stored import exists, stored_keys
 
 pytestmark = pytest.mark.e2e
@@ -263,3 +265,52 @@ def test_server_refuses_to_start_with_one_line_reason(
     assert len(lines) == 1 and reason in lines[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "data" / "secret.key").exists()  # refused before generating anything
+
+
+# --- the object store down ------------------------------------------------------------------
+
+
+def test_unreachable_store_is_a_503_and_stores_nothing(
+    server_factory: Callable[..., RunningServer], files: FileServer
+) -> None:
+    """S3 endpoint with nothing listening: creating a message with media answers a Twilio
+    503 (no botocore name, no traceback, no message row); the media hosts answer 503 too."""
+    env = {
+        "MEDIAGATE_STORAGE_URL": "s3://media",
+        "MEDIAGATE_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+        "AWS_ACCESS_KEY_ID": "unused",
+        "AWS_SECRET_ACCESS_KEY": "unused-secret-value",
+    }
+    srv = server_factory(**env)
+    acct = srv.new_account("store-down")
+    url = files.add(f"/down/{acct.sid}.png", png_bytes(800))
+    r = requests.post(
+        f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        data={"To": "+15551230001", "From": "+15557650001", "MediaUrl": url},
+        auth=(acct.sid, acct.token),
+        timeout=120,
+    )
+    assert r.status_code == 503, r.text
+    assert r.json() == {
+        "code": 20503,
+        "message": "Media storage is temporarily unavailable; try again.",
+        "more_info": "https://www.twilio.com/docs/errors/20503",
+        "status": 503,
+    }
+    listed = requests.get(
+        f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+        auth=(acct.sid, acct.token),
+        timeout=30,
+    )
+    assert listed.json()["messages"] == []
+    # A validly signed URL for media whose row exists but whose store is down.
+    message = sms(srv, acct)
+    with srv.runtime.tx() as session:
+        row = IngestedMedia(
+            "ME" + "f" * 32, media_key(acct.sid, "ME" + "f" * 32), "image/png", 3, "0" * 64, None
+        )
+        session.add(row.row(acct.sid, message, auth_required=True, now=utcnow()))
+    signed = delivery.secured_url(srv.runtime, acct.sid, "ME" + "f" * 32)
+    down = requests.get(signed, timeout=120)
+    assert down.status_code == 503 and down.json()["code"] == 20503
+    assert "unused-secret-value" not in srv.log() and "botocore" not in r.text
