@@ -9,6 +9,7 @@ which another engineer's store may hold), and everything binds to 127.0.0.1.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -101,12 +102,17 @@ def running_seaweed(root: Path) -> Iterator[ObjectStore]:
         f"-s3.config={config}",
         "-webdav=false",
         "-admin.ui=false",
+        f"-s3.localSocket={root / 's3.sock'}",
+        f"-filer.localSocket={root / 'filer.sock'}",
         f"-debug.port={free_port()}",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     log_path = root / "weed.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        # TMPDIR: weed puts its local gRPC/S3 sockets in the temp folder and
+        # leaves them behind; keep them inside this run's folder.
+        env = {**os.environ, "TMPDIR": str(root)}
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env)
     store = ObjectStore(f"http://127.0.0.1:{ports['s3.port']}", access, secret, log_path)
     try:
         deadline = time.monotonic() + 120
