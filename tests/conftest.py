@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -13,6 +14,7 @@ from mediagate.context import Runtime, build_runtime
 from mediagate.settings import Settings
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, running_file_server
+from tests.support.seaweed import ObjectStore, running_seaweed
 from tests.support.server import RunningServer, running_server
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -39,6 +41,26 @@ def runtime(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
 
 
 @pytest.fixture(scope="session")
+def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectStore]:
+    """A real S3 store (SeaweedFS on loopback) for this test session (one per xdist worker).
+
+    Its credentials go into this process's environment, because the S3
+    backend takes them from the standard AWS chain, as in production; the
+    servers started by the tests get them the same way (``ObjectStore.env``)."""
+    with running_seaweed(tmp_path_factory.mktemp("seaweed")) as store:
+        saved = {k: os.environ.get(k) for k in store.aws_env()}
+        os.environ.update(store.aws_env())
+        try:
+            yield store
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
 def files() -> Iterator[FileServer]:
     with running_file_server() as server:
         yield server
@@ -46,26 +68,55 @@ def files() -> Iterator[FileServer]:
 
 @pytest.fixture
 def server_factory(
-    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., RunningServer]]:
     """Start extra servers with their own environment (e.g. a short signed-URL TTL,
-    or private MediaUrl hosts refused); each on SQLite unless ``backend`` says otherwise;
+    or private MediaUrl hosts refused); each on SQLite and the local disk unless
+    ``backend`` / ``storage`` ("s3": a new bucket in the session's SeaweedFS) say otherwise;
     ``serve_args`` are extra ``mediagate serve`` options (``--workers 2``)."""
     with ExitStack() as stack:
 
-        def start(backend: str = "sqlite", serve_args: Sequence[str] = (), **env: str) -> RunningServer:
-            tmp = tmp_path_factory.mktemp(f"extra-{backend}")
+        def start(
+            backend: str = "sqlite", storage: str = "local", serve_args: Sequence[str] = (), **env: str
+        ) -> RunningServer:
+            tmp = tmp_path_factory.mktemp(f"extra-{backend}-{storage}")
             url = stack.enter_context(fresh_database(backend, tmp))
-            return stack.enter_context(running_server(tmp / "data", url, serve_args, **env))
+            return stack.enter_context(
+                running_server(tmp / "data", url, serve_args, **storage_env(request, storage), **env)
+            )
 
         yield start
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+def storage_env(request: pytest.FixtureRequest, storage: str) -> dict[str, str]:
+    if storage == "local":
+        return {}
+    assert storage == "s3", storage
+    object_store: ObjectStore = request.getfixturevalue("object_store")
+    return object_store.env()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The session ``server`` runs on every database; modules about media set
+    ``SERVER_STORAGES = ("local", "s3")`` to run on every storage backend too."""
+    defs = metafunc._arg2fixturedefs.get("server") if "server" in metafunc.fixturenames else None
+    # Only this file's ``server``: some modules define a fixture of that name of their own.
+    if not defs or defs[-1].func.__module__ != __name__:
+        return
+    storages = getattr(metafunc.module, "SERVER_STORAGES", ("local",))
+    params = [(db, storage) for storage in storages for db in BACKENDS]
+    ids = [db if storage == "local" else f"{db}-{storage}" for db, storage in params]
+    metafunc.parametrize("server", params, ids=ids, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningServer]:
-    """One real server process per backend for the whole session; tests make their own accounts."""
-    tmp = tmp_path_factory.mktemp(f"server-{request.param}")
-    with fresh_database(request.param, tmp) as url, running_server(tmp / "data", url) as srv:
+    """One real server process per database (and storage backend) for the whole session;
+    tests make their own accounts."""
+    backend, storage = request.param
+    tmp = tmp_path_factory.mktemp(f"server-{backend}-{storage}")
+    env = storage_env(request, storage)
+    with fresh_database(backend, tmp) as url, running_server(tmp / "data", url, **env) as srv:
         yield srv

@@ -29,6 +29,7 @@ from mediagate.observability.health import Readiness
 from mediagate.observability.middleware import ObservabilityMiddleware, route_templates
 from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
 from mediagate.services.ingest import DISK_FULL
+from mediagate.storage import StorageError
 
 log = logging.getLogger("mediagate")
 
@@ -140,6 +141,17 @@ class ErrorBoundary:
             await _internal_error()(scope, receive, send)
 
 
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    # The object store is down or refusing us (translated by the backend, so
+    # no provider types here). Whatever was being stored was not committed
+    # (rows are written after the bytes), so the client may simply retry.
+    log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
+    body = twilio_error_body(20503, "Media storage is temporarily unavailable; try again.", 503)
+    return JSONResponse(
+        body, status_code=503, headers={"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
+    )
+
+
 def create_app(rt: Runtime) -> Starlette:
     s = rt.settings
     routes: list[BaseRoute] = [
@@ -179,6 +191,7 @@ def create_app(rt: Runtime) -> Starlette:
             Exception: _server_error,
         },
     )
+    app.add_exception_handler(StorageError, _storage_error)
     app.state.runtime = rt
     app.state.readiness = Readiness(rt)
     app.state.scrape_collector = metrics.ScrapeTimeCollector(rt)

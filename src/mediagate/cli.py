@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mediagate import serverinfo, sids
@@ -79,7 +80,6 @@ def _runtime() -> Runtime:
 
 
 def _fail(message: str) -> None:
-    from rich.markup import escape
 
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
@@ -143,6 +143,9 @@ def serve(
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
     settings = _settings(use_running_server=False)
+    problem = settings.startup_problem()
+    if problem:
+        _fail(problem)
     host, port = settings.host, settings.port
     configure(settings.log_level, settings.log_format)
     settings.warn_if_unsafe()

@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     # (redis_url, above: /readyz checks it too when it is set.)
 
+    # --- Storage and delivery (issue 11: the storage seam) ---
+    # Where media bytes live: empty or ``file:///abs/path`` = the local disk
+    # (default ``{data_dir}/media``); ``s3://BUCKET/PREFIX`` = an S3 bucket
+    # (credentials from the standard AWS chain: env, profile, instance role).
+    storage_url: str = ""
+    # S3 endpoint for SeaweedFS/MinIO/..., empty = AWS itself.
+    s3_endpoint_url: str = ""
+    # How the content URL's 307 delivers secured media: ``edge`` = our secured
+    # host (verifies our signature, streams from disk or S3, key-id revocation);
+    # ``presign`` = straight to an S3 presigned GET (S3 storage only).
+    delivery: Literal["edge", "presign"] = "edge"
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -179,6 +191,25 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 printable characters without spaces")
         return value
 
+    @field_validator("storage_url")
+    @classmethod
+    def _valid_storage_url(cls, value: str) -> str:
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme == "s3" and parts.netloc and not parts.query and not parts.fragment:
+            return value.rstrip("/")
+        if parts.scheme == "file" and parts.path.startswith("/") and not parts.netloc:
+            return value
+        raise ValueError(f"must be s3://BUCKET[/PREFIX] or file:///absolute/path, got {value!r}")
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _valid_endpoint(cls, value: str) -> str:
+        if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _derive(self) -> Settings:
         if not self.public_url:
@@ -192,10 +223,34 @@ class Settings(BaseSettings):
             raise ValueError("MEDIAGATE_SECURE_MEDIA_URL and MEDIAGATE_PUBLIC_MEDIA_URL must differ")
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'mediagate.db').resolve()}"
+        if self.delivery == "presign" and not self.uses_s3:
+            raise ValueError("MEDIAGATE_DELIVERY=presign needs MEDIAGATE_STORAGE_URL=s3://BUCKET/...")
         return self
 
     @property
+    def uses_s3(self) -> bool:
+        return self.storage_url.startswith("s3://")
+
+    def startup_problem(self) -> str | None:
+        """A one-line reason the server must not start, or ``None``.
+
+        With S3 or a database server (anything but SQLite) the deployment is
+        meant to be shared by several processes or hosts; a key file generated in one host's data folder
+        would give each its own master secret (sealed credentials and signed
+        URLs unreadable elsewhere), so the secret must be configured."""
+        shared = self.uses_s3 or not self.database_url.startswith("sqlite")
+        if shared and not self.secret_key:
+            what = "S3 storage" if self.uses_s3 else "a database server (not SQLite)"
+            return (
+                f"MEDIAGATE_SECRET_KEY is required with {what}: every process must share one master "
+                "secret (generate one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        return None
+
+    @property
     def media_dir(self) -> Path:
+        if self.storage_url.startswith("file://"):
+            return Path(urlsplit(self.storage_url).path)
         return self.data_dir / "media"
 
     def warn_if_unsafe(self) -> None:

@@ -30,6 +30,9 @@ ME_URL = re.compile(
     r"^(?P<base>http://127\.0\.0\.1:\d+)/2010-04-01/Accounts/(AC\w{32})/Messages/(MM\w{32})/Media/(ME\w{32})$"
 )
 
+# Inbound media is stored like any other: on the local disk and on S3 (SeaweedFS).
+SERVER_STORAGES = ("local", "s3")
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:

@@ -16,10 +16,14 @@ from twilio.rest import Client
 from mediagate.db.models import Media
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.server import Account, RunningServer
+from tests.support.stored import stored_keys, unfinished_writes
 
 MB = 1024 * 1024
 TO = "+15551230001"
 FROM = "+15557650001"
+
+# Media bytes: every test runs on the local disk and on S3 (SeaweedFS).
+SERVER_STORAGES = ("local", "s3")
 
 
 @dataclass
@@ -52,11 +56,9 @@ class Ctx:
             return list(session.scalars(select(Media).where(Media.account_sid == self.acct.sid)))
 
     def stored_files(self) -> list[str]:
-        root = self.server.runtime.settings.media_dir
-        mine = [p for p in (root / self.acct.sid).rglob("*") if p.is_file()]
-        # Temporary files of aborted writes live in one shared folder; none may be left over.
-        tmp = [p for p in (root / ".tmp").rglob("*") if p.is_file()]
-        return [str(p) for p in mine + tmp]
+        rt = self.server.runtime
+        # Leftovers of aborted writes (temporary files, open multipart uploads) count too.
+        return stored_keys(rt, self.acct.sid) + unfinished_writes(rt, self.acct.sid)
 
     def content(self, message_sid: str, media_sid: str) -> requests.Response:
         return requests.get(

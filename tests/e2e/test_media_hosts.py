@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
 import requests
 
@@ -16,9 +17,12 @@ from mediagate.services import media as media_service
 from mediagate.storage import media_key
 from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
-from tests.support.server import Account, RunningServer
+from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.stored import exists, read, stored_keys
 
 pytestmark = pytest.mark.e2e
+# Media bytes: every test runs on the local disk and on S3 (SeaweedFS).
+SERVER_STORAGES = ("local", "s3")
 
 TIMEOUT = 30
 
@@ -288,6 +292,33 @@ def test_secure_host_head(server: RunningServer, files: FileServer) -> None:
     assert ranged.headers["Content-Range"] == "bytes 0-9/7000"
 
 
+def test_secure_host_range_edge_cases_answer_alike_on_every_backend(
+    server: RunningServer, files: FileServer
+) -> None:
+    """If-Range, over-long suffixes, empty suffixes and malformed headers: the local disk
+    (Starlette's FileResponse) and S3 (edge/ranges.py) give the same answers."""
+    m = one_media(server, files, body=png_bytes(3000))
+    url = signed_url(m)
+    etag = f'"{sha(m.body)}"'
+
+    def get(range_: str, **extra: str) -> requests.Response:
+        return requests.get(url, headers={"Range": range_, **extra}, timeout=TIMEOUT)
+
+    same = get("bytes=5-9", **{"If-Range": etag})
+    assert same.status_code == 206 and same.content == m.body[5:10]
+    changed = get("bytes=5-9", **{"If-Range": '"something-else"'})
+    assert changed.status_code == 200 and changed.content == m.body
+    longer = get("bytes=-5000")
+    assert longer.status_code == 206 and longer.content == m.body
+    assert longer.headers["Content-Range"] == "bytes 0-2999/3000"
+    past_end = get("bytes=2990-9999")
+    assert past_end.status_code == 206 and past_end.content == m.body[2990:]
+    empty_suffix = get("bytes=-0")
+    assert empty_suffix.status_code == 416 and empty_suffix.headers["Content-Range"] == "bytes */3000"
+    for malformed in ["pages=0-1", "bytes", "bytes=", "bytes=x-y", "bytes=9-5"]:
+        assert get(malformed).status_code == 400, malformed
+
+
 def test_secure_host_if_none_match(server: RunningServer, files: FileServer) -> None:
     m = one_media(server, files)
     url = signed_url(m)
@@ -444,6 +475,29 @@ def test_public_host_serves_legacy_media_with_safe_headers(server: RunningServer
     assert full.headers["ETag"] == f'"{sha(m.body)}"'
 
 
+def test_secure_legacy_takes_media_off_the_public_host(server: RunningServer, files: FileServer) -> None:
+    """``mediagate media secure-legacy`` (the real CLI process, on this server's storage):
+    the public URL stops working and the content URL needs credentials from then on."""
+    m = one_media(server, files, enforce=False)
+    public = public_url(server, m)
+    assert requests.get(public, timeout=TIMEOUT).content == m.body
+    done = subprocess.run(
+        [str(MEDIAGATE), "media", "secure-legacy", m.account.sid],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and "1 media now require HTTP auth" in done.stdout, done.stderr
+    assert requests.get(public, timeout=TIMEOUT).status_code == 404
+    anonymous = requests.get(m.content_url, timeout=TIMEOUT, allow_redirects=False)
+    assert anonymous.status_code == 401
+    served = requests.get(signed_url(m), timeout=TIMEOUT)
+    assert served.status_code == 200 and served.content == m.body
+    assert read(server.runtime, m.key) == m.body  # the bytes never moved
+
+
 def test_public_host_only_serves_media_under_its_own_account(
     server: RunningServer, files: FileServer
 ) -> None:
@@ -459,8 +513,7 @@ def test_public_host_only_serves_media_under_its_own_account(
 def test_delete_media_kills_signed_url_metadata_and_file(server: RunningServer, files: FileServer) -> None:
     m = one_media(server, files)
     url = signed_url(m)
-    path = server.runtime.store.local_path(m.key)
-    assert path is not None and path.read_bytes() == m.body
+    assert read(server.runtime, m.key) == m.body
     assert requests.get(url, timeout=TIMEOUT).status_code == 200
 
     auth = (m.account.sid, m.account.token)
@@ -479,7 +532,7 @@ def test_delete_media_kills_signed_url_metadata_and_file(server: RunningServer, 
         "more_info": "https://www.twilio.com/docs/errors/20404",
         "status": 404,
     }
-    assert not path.exists()
+    assert not exists(server.runtime, m.key)
     # The content URL no longer redirects anywhere, and a second delete is a 404.
     assert requests.get(m.content_url, auth=auth, timeout=TIMEOUT, allow_redirects=False).status_code == 404
     assert requests.delete(m.metadata_url, auth=auth, timeout=TIMEOUT).status_code == 404
@@ -505,8 +558,7 @@ def test_delete_message_deletes_all_its_media(server: RunningServer, files: File
     urls = [files.add(f"/bulk/{acct.sid}/{i}.png", b) for i, b in enumerate(bodies)]
     media = send_media(server, acct, urls, bodies)
     signed = [signed_url(m) for m in media]
-    paths = [server.runtime.store.local_path(m.key) for m in media]
-    assert all(p is not None and p.exists() for p in paths)
+    assert all(exists(server.runtime, m.key) for m in media)
     assert [requests.get(u, timeout=TIMEOUT).content for u in signed] == [m.body for m in media]
 
     auth = (acct.sid, acct.token)
@@ -514,7 +566,8 @@ def test_delete_message_deletes_all_its_media(server: RunningServer, files: File
     assert requests.delete(message_url, auth=auth, timeout=TIMEOUT).status_code == 204
 
     assert [requests.get(u, timeout=TIMEOUT).status_code for u in signed] == [404, 404, 404]
-    assert all(p is not None and not p.exists() for p in paths)
+    assert not any(exists(server.runtime, m.key) for m in media)
+    assert stored_keys(server.runtime, acct.sid) == []
     assert all(requests.get(m.metadata_url, auth=auth, timeout=TIMEOUT).status_code == 404 for m in media)
     assert requests.get(message_url, auth=auth, timeout=TIMEOUT).status_code == 404
 
@@ -553,3 +606,53 @@ def test_large_object_streams_intact(server: RunningServer) -> None:
     tail = requests.get(signed_url(m), headers={"Range": f"bytes={size - 65536}-"}, timeout=TIMEOUT)
     assert tail.status_code == 206
     assert tail.content == ((size // 65536 - 1).to_bytes(4, "big") * 16384)
+
+
+def test_bytes_live_in_the_configured_store(server: RunningServer, files: FileServer) -> None:
+    """The server process wrote where its MEDIAGATE_STORAGE_URL says: S3 servers leave the
+    media folder empty and put the object in the bucket; local ones write a file."""
+    m = one_media(server, files)
+    media_dir = server.runtime.settings.media_dir / m.account.sid
+    on_disk = [p for p in media_dir.rglob("*") if p.is_file()]
+    storage_url = server.env.get("MEDIAGATE_STORAGE_URL", "")
+    if storage_url.startswith("s3://"):
+        bucket, _, prefix = storage_url.removeprefix("s3://").partition("/")
+        client = boto3.client("s3", endpoint_url=server.env["MEDIAGATE_S3_ENDPOINT_URL"])
+        name = f"{prefix}/{m.key}" if prefix else m.key
+        assert client.get_object(Bucket=bucket, Key=name)["Body"].read() == m.body
+        assert on_disk == []
+    else:
+        assert [p.read_bytes() for p in on_disk] == [m.body]
+
+
+@pytest.mark.parametrize("storage", ["local", "s3"])
+def test_gc_cli_removes_orphans_past_the_grace_only(
+    server_factory: Callable[..., RunningServer], files: FileServer, storage: str
+) -> None:
+    """A crash between storing bytes and committing their row leaves an orphan object;
+    ``mediagate media gc`` (the real CLI, on a server of its own so no other test's objects
+    are in play) removes it once older than the grace period and keeps what rows refer to."""
+    srv = server_factory(storage=storage)
+    kept = one_media(srv, files)
+    orphan = media_key(kept.account.sid, "ME" + "9" * 32)
+    srv.runtime.store.put(orphan, [b"bytes whose row never committed"])
+
+    def gc(grace: str) -> str:
+        done = subprocess.run(
+            [str(MEDIAGATE), "media", "gc", "--grace", grace],
+            env=srv.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "removed 0 orphaned objects" in gc("3600")  # young: maybe its row is being committed
+    assert exists(srv.runtime, orphan)
+    # A negative grace makes every object old, so only the rows decide.
+    assert "removed 1 orphaned objects" in gc("-60")
+    assert not exists(srv.runtime, orphan)
+    assert stored_keys(srv.runtime, kept.account.sid) == [kept.key]
+    assert requests.get(signed_url(kept), timeout=TIMEOUT).content == kept.body

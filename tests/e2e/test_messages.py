@@ -24,6 +24,7 @@ from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.oai import oai_file
 from tests.support.server import Account, RunningServer
+from tests.support.stored import stored_keys
 
 OAI = oai_file("twilio_api_v2010.json")
 MESSAGE_SCHEMA = "api.v2010.account.message"
@@ -192,8 +193,7 @@ def test_delete_then_fetch_is_twilio_404(server: RunningServer, files: FileServe
     client = twilio_client(server, acct.sid, acct.token)
     url = files.add("/messages/delete/pic.png", png_bytes(1024))
     message = client.messages.create(to=TO, from_=FROM, body="bye", media_url=[url])
-    media_dir = server.runtime.settings.media_dir / acct.sid
-    assert sum(1 for p in media_dir.rglob("*") if p.is_file()) == 1
+    assert len(stored_keys(server.runtime, acct.sid)) == 1
 
     path = f"/2010-04-01/Accounts/{acct.sid}/Messages/{message.sid}.json"
     r = requests.delete(f"{server.base_url}{path}", auth=(acct.sid, acct.token), timeout=10)
@@ -208,7 +208,7 @@ def test_delete_then_fetch_is_twilio_404(server: RunningServer, files: FileServe
         "status": 404,
     }
     # Its media went with it, rows and bytes.
-    assert not any(p.is_file() for p in media_dir.rglob("*"))
+    assert stored_keys(server.runtime, acct.sid) == []
     media_list = requests.get(
         f"{server.base_url}{path.replace('.json', '/Media.json')}", auth=(acct.sid, acct.token), timeout=10
     )

@@ -106,6 +106,9 @@ def running_server(
             allow_private_media_urls=env["MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS"] == "true",
             signed_url_ttl=int(env.get("MEDIAGATE_SIGNED_URL_TTL", "14400")),
             signing_key_refresh=0.5,
+            storage_url=env.get("MEDIAGATE_STORAGE_URL", ""),
+            s3_endpoint_url=env.get("MEDIAGATE_S3_ENDPOINT_URL", ""),
+            delivery=env.get("MEDIAGATE_DELIVERY", "edge"),
         )
         rt = build_runtime(settings, migrate=False)
         try:

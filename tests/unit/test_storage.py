@@ -285,4 +285,4 @@ def test_root_is_resolved_and_tmp_is_inside(tmp_path: Path) -> None:
 def test_no_presigned_urls(store: LocalStore) -> None:
     key = new_key()
     store.put(key, [b"x"])
-    assert store.presigned_url(key, 60, content_type="image/png", filename=None) is None
+    assert store.presigned_url(key, 60, content_type="image/png", disposition="inline") is None

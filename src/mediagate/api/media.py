@@ -71,6 +71,7 @@ async def media_content(request: Request) -> Response:
         message_sid,
         media_sid,
         authorization(request),
+        method=request.method,
     )
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
     return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})

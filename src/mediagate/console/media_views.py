@@ -22,7 +22,7 @@ from mediagate.console.web import (
 from mediagate.db.models import Media
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import PageRequest, envelope, parse_page_request
-from mediagate.services import keys, media, messages
+from mediagate.services import delivery, keys, media, messages
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,7 @@ def _signed_url(ctx: Ctx, account_sid: str, media_sid: str, *, download: bool = 
     rt = ctx.rt
     # Always the secured host, whatever the media's protection: the console
     # never sends a browser to the public host.
-    path = media.object_path(account_sid, media_sid)
-    url = f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=THUMBNAIL_TTL)}"
+    url = delivery.secured_url(rt, account_sid, media_sid, ttl=THUMBNAIL_TTL)
     # Download=1: the secured host answers Content-Disposition: attachment, so
     # "Download" saves the file instead of showing an image inline.
     return url + "&Download=1" if download else url

@@ -18,7 +18,7 @@ from mediagate.api.common import hot, runtime
 from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.services import media
-from mediagate.services.media import object_path
+from mediagate.services.delivery import object_path
 from mediagate.signing import SignatureError, UnknownKey
 from mediagate.storage import ObjectNotFound
 
@@ -82,19 +82,19 @@ async def secure_object(request: Request) -> Response:
             rt.signer.verify(path, *args)
     except SignatureError as exc:
         return _problem(403, exc.reason, exc.message)
-    # Off the loop: after the first request a cache hit plus one stat() of the
-    # object (which is what makes deletion take effect at once). A database
-    # stall therefore does not affect media whose lookup is cached.
+    # Off the loop (its own thread limiter): after the first request a cache hit
+    # plus one stat() of the object, or a HEAD request on S3 (which is what makes
+    # deletion take effect at once). A database stall therefore does not affect
+    # media whose lookup is cached, and nothing blocks the event loop.
     prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
     return respond(
         request,
-        rt.store,
         prepared,
         cache_control="private, max-age=300",
         stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+        accel=accel_for(rt.settings.accel_redirect_prefix),
         # Outside the signature on purpose: it can only turn "inline" into
         # "attachment" (the console's Download link), never the other way.
         attachment=q.get("Download") == "1",
@@ -113,14 +113,13 @@ async def public_object(request: Request) -> Response:
         return _problem(404, "not_found", "No such public media.")
     return respond(
         request,
-        rt.store,
         prepared,
         # Shared caches may store it but must revalidate on every use (a cheap 304
         # thanks to the ETag): with max-age=300 a CDN kept serving media for five
         # minutes after it was deleted, secured, or its account suspended.
         cache_control="public, no-cache",
         stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix, rt.settings.media_dir),
+        accel=accel_for(rt.settings.accel_redirect_prefix),
     )
 
 

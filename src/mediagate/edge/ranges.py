@@ -1,17 +1,31 @@
-"""The ``Range`` header, read canonically before anything serves bytes.
+"""The ``Range`` header: read canonically before anything serves bytes, and
+answered for objects that are not local files (S3).
 
 Starlette's ``FileResponse`` (and the front nginx with X-Accel-Redirect)
 parse ``Range`` with their own rules; Starlette's ``int()`` accepts ``"٣"``,
 ``"+3"`` and ``"1_0"``. We check the header first with RFC 9110's grammar
 and ASCII digits in canonical form, so every server behind us sees only a
 range with one meaning; anything else is a 400 here.
+
+Local files then go through ``FileResponse``; ``blob_response`` gives any
+other backend's ``Blob`` the same answers for the cases clients use: one byte
+range (``a-b``, ``a-``, ``-n``) → 206 with ``Content-Range``; a start at or
+past the end → 416 ``bytes */size``; an ``If-Range`` that is not our current
+ETag → the whole object. Several ranges in one request get the whole object
+(200), which RFC 9110 allows (a server may ignore Range); multipart/byteranges
+is the only thing the local path does that this one does not.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from mediagate.inputs import canonical_int
+from mediagate.storage import Blob
 
 MAX_PARTS = 16  # more ranges than any player asks for; the rest is a request amplification
 _PART = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)
@@ -52,3 +66,53 @@ def _number(text: str) -> int | None:
     if value is None:
         raise RangeError("byte positions are ASCII digits without leading zeros")
     return value
+
+
+class _Unsatisfiable(Exception):
+    pass
+
+
+def _span(header: str, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a canonical header, ``None`` for "send it all";
+    raises ``RangeError`` or ``_Unsatisfiable``."""
+    specs = parse_range(header)
+    if len(specs) != 1:
+        return None
+    first, last = specs[0]
+    if first is None:  # suffix: the last n bytes
+        assert last is not None
+        if last == 0 or size == 0:
+            raise _Unsatisfiable
+        return max(size - last, 0), size - 1
+    if first >= size:
+        raise _Unsatisfiable
+    return first, min(last, size - 1) if last is not None else size - 1
+
+
+def blob_response(request: Request, blob: Blob, headers: dict[str, str], media_type: str) -> Response:
+    headers = {**headers, "Accept-Ranges": "bytes"}
+    span: tuple[int, int] | None = None
+    header = request.headers.get("range")
+    if_range = request.headers.get("if-range")
+    if header is not None and (if_range is None or if_range == headers.get("ETag")):
+        try:
+            span = _span(header, blob.size)
+        except RangeError:
+            return PlainTextResponse("Malformed range header.", status_code=400)
+        except _Unsatisfiable:
+            return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{blob.size}"})
+    status = 200
+    start, end = 0, blob.size - 1
+    if span is not None:
+        status = 206
+        start, end = span
+        headers["Content-Range"] = f"bytes {start}-{end}/{blob.size}"
+    headers["Content-Length"] = str(end - start + 1 if blob.size else 0)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=media_type)
+
+    def body() -> Iterator[bytes]:
+        if blob.size:
+            yield from blob.stream(start, end)
+
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)

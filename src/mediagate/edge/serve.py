@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import functools
 import mimetypes
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response
 
-from mediagate.edge.ranges import RangeError, parse_range
+from mediagate.edge.ranges import RangeError, blob_response, parse_range
 from mediagate.services.media import EdgeObject
-from mediagate.storage import MediaStore, ObjectNotFound
+from mediagate.storage import Blob, MediaStore
 
 INLINE_TYPES = frozenset(
     {
@@ -68,47 +65,31 @@ def content_disposition(obj: EdgeObject, fallback_stem: str, *, attachment: bool
 @dataclass(frozen=True)
 class Prepared:
     obj: EdgeObject
-    path: str | None
-    stat: os.stat_result | None
+    blob: Blob
 
 
 def prepare(store: MediaStore, obj: EdgeObject) -> Prepared:
-    """Blocking part of serving (runs in the threadpool): find the bytes."""
-    path = store.local_path(obj.key)
-    if path is None:
-        store.stat(obj.key)
-        return Prepared(obj, None, None)
-    try:
-        return Prepared(obj, str(path), path.stat())
-    except FileNotFoundError:
-        raise ObjectNotFound(obj.key) from None
-
-
-@dataclass(frozen=True)
-class Accel:
-    """Where the front nginx finds the files: ``X-Accel-Redirect: {prefix}/{path under root}``."""
-
-    prefix: str
-    root: Path
+    """Blocking part of serving (runs in the threadpool): find the bytes, in whichever backend.
+    ``ObjectNotFound`` if they are gone (deletion removes the object right after the row)."""
+    return Prepared(obj, store.open(obj.key))
 
 
 @functools.lru_cache(maxsize=8)
-def accel_for(prefix: str, media_dir: Path) -> Accel | None:
-    """``None`` when the setting is off; resolved once (``LocalStore`` resolves its paths too)."""
-    return Accel(prefix, media_dir.resolve()) if prefix else None
+def accel_for(prefix: str) -> str | None:
+    """``None`` when the setting is off (X-Accel-Redirect needs files under the store's root)."""
+    return prefix or None
 
 
 def respond(
     request: Request,
-    store: MediaStore,
     prepared: Prepared,
     *,
     cache_control: str,
     stem: str,
-    accel: Accel | None = None,
+    accel: str | None = None,
     attachment: bool = False,
 ) -> Response:
-    obj = prepared.obj
+    obj, blob = prepared.obj, prepared.blob
     etag = f'"{obj.sha256}"'
     headers = {
         **SECURITY_HEADERS,
@@ -128,35 +109,25 @@ def respond(
                 status_code=400,
                 headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
             )
-    if accel is not None and prepared.path is not None:
-        target = _accel_target(accel, prepared.path)
-        if target is not None:
-            # The front nginx sends the file (sendfile, Range, HEAD) from an
-            # `internal` location; everything decided here travels in the
-            # headers. Our own body is empty (Content-Length: 0); nginx does not
-            # copy that header and sends the file's length instead.
-            headers["X-Accel-Redirect"] = target
-            return Response(status_code=200, headers=headers, media_type=obj.content_type)
-    if prepared.path is not None and prepared.stat is not None:
+    if accel is not None and blob.relative_path is not None:
+        # The front nginx sends the file (sendfile, Range, HEAD) from an
+        # `internal` location; everything decided here travels in the
+        # headers. Our own body is empty (Content-Length: 0); nginx does not
+        # copy that header and sends the file's length instead.
+        headers["X-Accel-Redirect"] = _accel_target(accel, blob.relative_path)
+        return Response(status_code=200, headers=headers, media_type=obj.content_type)
+    if blob.local_path is not None:
         # FileResponse streams in chunks and implements Range/If-Range/HEAD
         # (206, multipart ranges, 416) from Starlette, so we do not.
         return FileResponse(
-            prepared.path, headers=headers, media_type=obj.content_type, stat_result=prepared.stat
+            blob.local_path, headers=headers, media_type=obj.content_type, stat_result=blob.local_stat
         )
-
-    def body() -> Iterator[bytes]:
-        yield from store.stream(obj.key)
-
-    headers["Content-Length"] = str(obj.size)
-    return StreamingResponse(body(), headers=headers, media_type=obj.content_type)
+    # Any other backend (S3): our own Range/HEAD over the blob's ranged reads.
+    return blob_response(request, blob, headers, obj.content_type)
 
 
-def _accel_target(accel: Accel, path: str) -> str | None:
-    try:
-        relative = Path(path).relative_to(accel.root)
-    except ValueError:  # not under the media dir: let mediagate send it itself
-        return None
-    return f"{accel.prefix}/{quote(relative.as_posix())}"
+def _accel_target(prefix: str, relative_path: str) -> str:
+    return f"{prefix}/{quote(relative_path)}"
 
 
 def _etag_matches(header: str | None, etag: str) -> bool:

@@ -13,9 +13,11 @@ from sqlalchemy import delete as sql_delete
 from mediagate import auth, sids
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
-from mediagate.errors import NotFound
+from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
+from mediagate.services.delivery import Target, locate
+from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import apply_day, date_filters, message_path
 from mediagate.storage import media_key
@@ -29,11 +31,6 @@ audit = logging.getLogger("mediagate.audit")
 
 def media_path(account_sid: str, message_sid: str, media_sid: str, ext: str = ".json") -> str:
     return f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}{ext}"
-
-
-def object_path(account_sid: str, media_sid: str) -> str:
-    """The path of a media object on either media host (what the signature covers)."""
-    return f"/{account_sid}/{media_sid}"
 
 
 def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
@@ -128,9 +125,14 @@ def add(
 
 _MEDIA = Media.__table__.c
 # Prebuilt Core statement: the content redirect is the hottest path (bench/).
-_CONTENT_LOOKUP = select(_MEDIA.account_sid, _MEDIA.message_sid, _MEDIA.auth_required).where(
-    _MEDIA.sid == bindparam("sid")
-)
+_CONTENT_LOOKUP = select(
+    _MEDIA.account_sid,
+    _MEDIA.message_sid,
+    _MEDIA.auth_required,
+    _MEDIA.storage_key,
+    _MEDIA.content_type,
+    _MEDIA.filename,
+).where(_MEDIA.sid == bindparam("sid"))
 
 
 def _audit_content(account_sid: str, media_sid: str, credential: str, decision: str) -> None:
@@ -143,7 +145,13 @@ def _audit_content(account_sid: str, media_sid: str, credential: str, decision: 
 
 
 def content_location(
-    rt: Runtime, account_sid: str, message_sid: str, media_sid: str, authorization: str | None
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    authorization: str | None,
+    *,
+    method: str = "GET",
 ) -> str:
     """Where ``GET .../Media/{ME}`` (no extension) redirects.
 
@@ -158,7 +166,7 @@ def content_location(
             if authorization
             else None
         )
-        # Three columns through Core, not an ORM entity: this is the hot path
+        # A few columns through Core, not an ORM entity: this is the hot path
         # and hydrating a Media object costs more than the query (bench/).
         media = session.connection().execute(_CONTENT_LOOKUP, {"sid": media_sid}).first()
         found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
@@ -168,15 +176,19 @@ def content_location(
             if principal is None:
                 raise auth.denied("missing")
             raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
-        if not media.auth_required:
-            _audit_content(account_sid, media_sid, credential, "public")
-            return f"{rt.settings.public_media_url}{object_path(account_sid, media_sid)}"
-        if principal is None:
-            _audit_content(account_sid, media_sid, "-", "denied")
-            raise auth.denied("missing")
-    path = object_path(account_sid, media_sid)
-    _audit_content(account_sid, media_sid, credential, "signed")
-    return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path)}"
+        target = Target(
+            account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
+        )
+    # services/delivery.py decides where the bytes come from (public host,
+    # our secured host, or the object store itself); Unauthorized when an
+    # anonymous caller asks for media that needs auth.
+    try:
+        where = locate(rt, principal, target, method=method)
+    except Unauthorized:
+        _audit_content(account_sid, media_sid, "-", "denied")
+        raise auth.denied("missing") from None
+    _audit_content(account_sid, media_sid, credential, where.decision)
+    return where.url
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Object storage for media bytes. Nothing outside this package knows which backend runs."""
 
-from mediagate.storage.base import MediaStore, ObjectNotFound, StoredObject, media_key
+from mediagate.storage.base import Blob, MediaStore, ObjectNotFound, StorageError, StoredObject, media_key
 from mediagate.storage.factory import make_store
 
-__all__ = ["MediaStore", "ObjectNotFound", "StoredObject", "make_store", "media_key"]
+__all__ = ["Blob", "MediaStore", "ObjectNotFound", "StorageError", "StoredObject", "make_store", "media_key"]

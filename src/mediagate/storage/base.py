@@ -8,8 +8,9 @@ package imports a provider's exception types.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,10 @@ class ObjectNotFound(FileNotFoundError):
     pass
 
 
+class StorageError(OSError):
+    """The backend failed (unreachable, refused, ...): a provider error, translated."""
+
+
 class InvalidKey(ValueError):
     pass
 
@@ -30,6 +35,31 @@ class StoredObject:
     key: str
     size: int
     sha256: str
+
+
+@dataclass(frozen=True)
+class Blob:
+    """One stored object, opened for reading: what the edge needs to serve it,
+    without knowing which backend holds it.
+
+    ``local_path`` is set only by backends on the local file system (the edge
+    hands it to the server for zero-copy sends, with ``local_stat`` from the
+    same open so that no second stat (and thread hop) is needed;
+    ``relative_path`` is the file under the store's root, for
+    X-Accel-Redirect). ``stream`` reads the inclusive byte range
+    ``start..end`` in bounded chunks from any backend.
+    """
+
+    key: str
+    size: int
+    etag: str
+    reader: Callable[[int, int | None], Iterator[bytes]]
+    local_path: Path | None = None
+    relative_path: str | None = None
+    local_stat: os.stat_result | None = None
+
+    def stream(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return self.reader(start, end)
 
 
 def media_key(account_sid: str, media_sid: str) -> str:
@@ -45,9 +75,16 @@ def check_key(key: str) -> str:
 
 
 class MediaStore(Protocol):
+    # True when calls cross the network (an object store): callers on the
+    # event loop must move them to a thread. Local-disk calls are a stat().
+    network: bool
+
     def put(self, key: str, chunks: Iterable[bytes]) -> StoredObject:
         """Store the chunks atomically: either the whole object exists afterwards or
         nothing does (an exception from ``chunks`` leaves no trace)."""
+
+    def open(self, key: str) -> Blob:
+        """The object's size, etag and readers; ``ObjectNotFound`` if absent."""
 
     def stat(self, key: str) -> int:
         """Size in bytes; ``ObjectNotFound`` if absent."""
@@ -65,5 +102,10 @@ class MediaStore(Protocol):
         """A filesystem path the edge may hand to the server for zero-copy sending,
         or ``None`` for remote backends."""
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, filename: str | None) -> str | None:
-        """A URL the object store itself serves, or ``None`` for "serve through us"."""
+    def presigned_url(
+        self, key: str, ttl: int, *, content_type: str, disposition: str, method: str = "GET"
+    ) -> str | None:
+        """A URL the object store itself serves for ``ttl`` seconds to ``method``
+        (GET or HEAD: the method is signed too), answering with exactly this
+        Content-Type and Content-Disposition, or ``None`` for "serve through us"
+        (backends without one, like the local disk)."""

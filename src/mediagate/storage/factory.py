@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from mediagate.settings import Settings
 from mediagate.storage.base import MediaStore
 from mediagate.storage.local import LocalStore
 
 
 def make_store(settings: Settings) -> MediaStore:
+    """``MEDIAGATE_STORAGE_URL``: empty or ``file:///path`` = the local disk, ``s3://BUCKET/PREFIX`` = S3."""
+    if settings.uses_s3:
+        # Imported only when used: a local deployment never loads boto3.
+        from mediagate.storage.s3 import S3Store
+
+        parts = urlsplit(settings.storage_url)
+        return S3Store(parts.netloc, parts.path, endpoint_url=settings.s3_endpoint_url or None)
     return LocalStore(settings.media_dir)

@@ -17,12 +17,14 @@ from pathlib import Path
 
 from mediagate.crashpoints import crash_point
 from mediagate.fsmodes import FILE_MODE, private_dir
-from mediagate.storage.base import InvalidKey, ObjectNotFound, StoredObject, check_key
+from mediagate.storage.base import Blob, InvalidKey, ObjectNotFound, StoredObject, check_key
 
 CHUNK = 256 * 1024
 
 
 class LocalStore:
+    network = False
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.tmp = self.root / ".tmp"
@@ -63,6 +65,22 @@ class LocalStore:
             raise
         _fsync_dir(final.parent)
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
+
+    def open(self, key: str) -> Blob:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ObjectNotFound(key) from None
+        return Blob(
+            key=key,
+            size=st.st_size,
+            etag=f"{st.st_size:x}-{st.st_mtime_ns:x}",
+            reader=lambda start, end: self.stream(key, start, end),
+            local_path=path,
+            relative_path=path.relative_to(self.root).as_posix(),
+            local_stat=st,
+        )
 
     def stat(self, key: str) -> int:
         try:
@@ -117,7 +135,9 @@ class LocalStore:
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
 
-    def presigned_url(self, key: str, ttl: int, *, content_type: str, filename: str | None) -> str | None:
+    def presigned_url(
+        self, key: str, ttl: int, *, content_type: str, disposition: str, method: str = "GET"
+    ) -> str | None:
         return None
 
 
