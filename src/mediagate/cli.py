@@ -446,10 +446,11 @@ def media_secure_legacy(
 
 @media_app.command("gc")
 def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must be old.")] = 3600) -> None:
-    """Delete stored objects that no media row refers to."""
+    """Delete stored objects that no media row refers to, and temp files of interrupted writes."""
     from mediagate.services import maintenance
 
-    out.print(f"removed {maintenance.collect_garbage(_runtime(), grace_seconds=grace)} orphaned objects")
+    removed = maintenance.collect_garbage(_runtime(), grace_seconds=grace)
+    out.print(f"removed {removed} orphaned objects and interrupted writes")
 
 
 webhooks_app = typer.Typer(

@@ -32,6 +32,7 @@ from mediagate.settings import Settings
 from tests.support.clients import assert_twilio_error
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.loops import run_fresh
 from tests.support.server import Account, RunningServer, running_server
 from tests.support.tcpproxy import tcp_proxy
 
@@ -257,13 +258,18 @@ def test_database_outage_503_signed_downloads_keep_working_and_recovery(
             assert "database unavailable on GET" in server.log()
 
 
+STALL = 3.0
+SLOW = 1.5
+
+
 def test_no_request_holds_the_event_loop_while_the_database_stalls(
     tmp_path: Path, files: FileServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     """In-process, under asyncio debug mode: any callback that holds the loop
-    for 0.25 s is logged ("Executing ... took"). With the media table locked
-    and a 1 s statement timeout, a request path that ran SQL on the loop would
-    hold it for a second; none may."""
+    for SLOW seconds is logged ("Executing ... took"). With the media table
+    locked and a STALL-second statement timeout, a request path that ran SQL
+    on the loop would hold it for STALL seconds; none may. (SLOW is half of
+    STALL so that a step slowed by a busy machine is not mistaken for it.)"""
     with fresh_database("postgresql", tmp_path) as url:
         settings = Settings(
             data_dir=tmp_path / "data",
@@ -271,7 +277,7 @@ def test_no_request_holds_the_event_loop_while_the_database_stalls(
             secret_key=secrets.token_hex(32),
             public_url="http://mediagate.test",
             allow_private_media_urls=True,
-            db_statement_timeout=1.0,
+            db_statement_timeout=STALL,
             signing_key_refresh=0.5,
             gc_interval=0,
         )
@@ -284,7 +290,7 @@ def test_no_request_holds_the_event_loop_while_the_database_stalls(
             statuses: dict[str, int] = {}
 
             async def main() -> None:
-                asyncio.get_running_loop().slow_callback_duration = 0.25
+                asyncio.get_running_loop().slow_callback_duration = SLOW
                 auth = (acct.sid, acct.token)
                 async with (
                     app.router.lifespan_context(app),
@@ -324,7 +330,7 @@ def test_no_request_holds_the_event_loop_while_the_database_stalls(
                     )
 
             with caplog.at_level(logging.WARNING, logger="asyncio"):
-                asyncio.run(main(), debug=True)
+                run_fresh(main, debug=True)
         finally:
             rt.close()
     assert statuses == {"content": 503, "list": 503, "signed": 200, "healthz": 200}

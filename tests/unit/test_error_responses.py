@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from starlette.routing import Route
 from mediagate.app import create_app
 from mediagate.context import Runtime, build_runtime
 from mediagate.settings import Settings
+from tests.support.loops import run_fresh
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ class _Client:
             async with httpx.AsyncClient(transport=transport, base_url="http://mediagate.test") as client:
                 return await client.get(path)
 
-        return asyncio.run(go())
+        return run_fresh(go)
 
 
 def _app_with(rt: Runtime, exc: Exception) -> _Client:
