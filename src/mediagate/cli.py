@@ -78,14 +78,14 @@ def serve(
     os.environ["MEDIAGATE_PORT"] = str(port)
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
-    settings = Settings()
-    configure(settings.log_level, settings.log_format)
-    settings.warn_if_unsafe()
-    rt = build_runtime(settings)  # runs migrations once, before any worker starts
-    if quickstart:
-        _print_quickstart(rt)
-    rt.close()
     try:
+        settings = Settings()
+        configure(settings.log_level, settings.log_format)
+        settings.warn_if_unsafe()
+        rt = build_runtime(settings)  # runs migrations once, before any worker starts
+        if quickstart:
+            _print_quickstart(rt)
+        rt.close()
         if server == "granian":
             _serve_granian(host, port, workers, settings.log_level, threads)
             return
@@ -100,6 +100,11 @@ def serve(
             log_config=None,  # keep our handler (logging_setup): one format for every line
             log_level=settings.log_level,
             proxy_headers=True,
+            # uvicorn kills a worker that does not answer its supervisor's ping in
+            # time, and a spawned worker answers only once its interpreter is up: on
+            # a busy 2-core machine that took longer than the default 5 s, and every
+            # worker was killed and respawned forever.
+            timeout_worker_healthcheck=30,
         )
     finally:
         multiproc.cleanup(metrics_dir)
