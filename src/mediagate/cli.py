@@ -142,19 +142,19 @@ def serve(
         os.environ["MEDIAGATE_PORT"] = str(port)
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
-    settings = _settings(use_running_server=False)
-    problem = settings.startup_problem()
-    if problem:
-        _fail(problem)
-    host, port = settings.host, settings.port
-    configure(settings.log_level, settings.log_format)
-    settings.warn_if_unsafe()
-    rt = build_runtime(settings)  # runs migrations once, before any worker starts
-    if quickstart:
-        _print_quickstart(rt)
-    rt.close()
-    serverinfo.record(settings)  # so that `mediagate inbound` etc. report this server's URL
     try:
+        settings = _settings(use_running_server=False)
+        problem = settings.startup_problem()
+        if problem:
+            _fail(problem)
+        host, port = settings.host, settings.port
+        configure(settings.log_level, settings.log_format)
+        settings.warn_if_unsafe()
+        rt = build_runtime(settings)  # runs migrations once, before any worker starts
+        if quickstart:
+            _print_quickstart(rt)
+        rt.close()
+        serverinfo.record(settings)  # so that `mediagate inbound` etc. report this server's URL
         if server == "granian":
             _serve_granian(host, port, workers, settings.log_level, threads)
             return
@@ -171,6 +171,11 @@ def serve(
             # Off: the app believes proxy headers only from MEDIAGATE_TRUSTED_PROXIES
             # (mediagate.proxies); uvicorn's own rule trusted any loopback peer.
             proxy_headers=False,
+            # uvicorn kills a worker that does not answer its supervisor's ping in
+            # time, and a spawned worker answers only once its interpreter is up: on
+            # a busy 2-core machine that took longer than the default 5 s, and every
+            # worker was killed and respawned forever.
+            timeout_worker_healthcheck=30,
         )
     finally:
         multiproc.cleanup(metrics_dir)
