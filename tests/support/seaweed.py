@@ -137,3 +137,8 @@ def running_seaweed(root: Path) -> Iterator[ObjectStore]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        # Some gRPC sockets ignore TMPDIR (a fixed /tmp path named after the port): remove ours.
+        for name, port in ports.items():
+            if name.endswith(".grpc"):
+                service = name.split(".")[0]
+                Path(f"/tmp/seaweedfs-{service}-grpc-{port}.sock").unlink(missing_ok=True)  # noqa: S108
