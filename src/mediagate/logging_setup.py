@@ -109,21 +109,43 @@ def _shared_processors() -> list[structlog.typing.Processor]:
     ]
 
 
+def _redacted_exception(
+    _logger: object, _name: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """The traceback as plain text, redacted like the message. Never a rich or
+    dict traceback: both print the frames' local variables (a message body, a
+    token, the SQL parameters), which is exactly what must not reach a log."""
+    exc_info = event_dict.pop("exc_info", None)
+    if exc_info:
+        if exc_info is True:
+            exc_info = sys.exc_info()
+        elif isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        if exc_info[0] is not None:
+            event_dict["exception"] = redact("".join(traceback.format_exception(*exc_info)).rstrip("\n"))
+    elif "exception" in event_dict:
+        event_dict["exception"] = redact(str(event_dict["exception"]))
+    return event_dict
+
+
 def build_handler(fmt: str = "text") -> logging.Handler:
     """The one handler every record goes through (on stderr)."""
     handler = logging.StreamHandler(sys.stderr)
     renderer: structlog.typing.Processor
-    tail: list[structlog.typing.Processor]
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
-        tail = [structlog.processors.dict_tracebacks]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), sort_keys=False)
-        tail = []
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), sort_keys=False, exception_formatter=structlog.dev.plain_traceback
+        )
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=_shared_processors(),
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                _redacted_exception,
+                renderer,
+            ],
         )
     )
     return handler

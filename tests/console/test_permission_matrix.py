@@ -129,6 +129,8 @@ CASES: dict[tuple[str, str], Case] = {
     ("/logout", "POST"): Case(lambda w: "/console/logout", ok=(303,)),
     ("/dashboard", "GET"): Case(lambda w: "/console/dashboard"),
     ("/dashboard/reveal-token", "POST"): Case(lambda w: "/console/dashboard/reveal-token", [ACCOUNT]),
+    # The confirmation page (GET) asks for what the action (POST) needs.
+    ("/media/secure-legacy", "GET"): Case(lambda w: "/console/media/secure-legacy", [SETTINGS_WRITE]),
     ("/media/secure-legacy", "POST"): Case(
         lambda w: "/console/media/secure-legacy", [SETTINGS_WRITE], ok=(303,)
     ),

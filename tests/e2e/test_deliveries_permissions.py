@@ -25,6 +25,7 @@ def listed(server: RunningServer, account_sid: str, creds: tuple[str, str]) -> l
 def test_media_params_need_media_read(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("deliveries-perms")
     number = "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
+    server.assign_number(acct.sid, number)
     r = requests.post(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
         data={"PhoneNumber": number, "SmsUrl": "http://127.0.0.1:9/hook"},  # nothing listens: it stays queued

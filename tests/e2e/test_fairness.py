@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from mediagate.db.models import Media, Message, WebhookDelivery
 from tests.e2e.test_webhooks import claim, inbound
+from tests.support.carrier import carrier_auth
 from tests.support.clients import assert_twilio_error
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.server import Account, RunningServer
@@ -151,7 +152,7 @@ def test_the_carrier_ingress_fetches_within_the_receiving_accounts_share(
         return requests.post(
             f"{server.base_url}/v1/Carrier/Inbound",
             data={"To": number, "From": "+14155550199", "Body": "", "MediaUrl": slow.url(f"/drip/in{n}.png")},
-            auth=(acct.sid, acct.token),
+            auth=carrier_auth(server),
             timeout=60,
         )
 

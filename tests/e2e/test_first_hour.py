@@ -145,6 +145,7 @@ def test_the_cli_reports_the_running_servers_url(server: RunningServer, tmp_path
     assert account["api_base_url"] == server.base_url
 
     auth = (account["sid"], account["auth_token"])
+    server.assign_number(account["sid"], "+15550002222")
     number = requests.post(
         f"{server.base_url}/2010-04-01/Accounts/{account['sid']}/IncomingPhoneNumbers.json",
         data={"PhoneNumber": "+15550002222", "SmsUrl": "http://127.0.0.1:9/hook"},
@@ -185,6 +186,7 @@ def test_a_secured_media_host_on_another_hostname_gets_no_credentials(
     acct = srv.new_account("cross-host")
     picture = tmp_path / "p.png"
     picture.write_bytes(png_bytes(800))
+    srv.assign_number(acct.sid, "+15550003333")
     number = requests.post(
         f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
         data={"PhoneNumber": "+15550003333"},

@@ -154,14 +154,16 @@ def test_metrics_need_the_bearer_token_when_one_is_set(
     assert value(samples, "mediagate_auth_failures_total", reason="metrics_token") == 3
     assert token not in guarded.log()
 
-    # Without a token: loopback bind and loopback client only. uvicorn takes the
-    # client from X-Forwarded-For when a local proxy sends it: a proxied
-    # (non-local) client is refused.
+    # Without a token: loopback bind and loopback client only. X-Forwarded-For
+    # from a peer that is not a trusted proxy is ignored (the client is the peer);
+    # behind a trusted proxy (MEDIAGATE_TRUSTED_PROXIES) a non-local client is refused.
+    forwarded = {"X-Forwarded-For": "203.0.113.7"}
     assert requests.get(server.base_url + "/metrics", timeout=TIMEOUT).status_code == 200
-    proxied = requests.get(
-        server.base_url + "/metrics", headers={"X-Forwarded-For": "203.0.113.7"}, timeout=TIMEOUT
-    )
-    assert_twilio_error(proxied, 403, 20403)
+    assert requests.get(server.base_url + "/metrics", headers=forwarded, timeout=TIMEOUT).status_code == 200
+    proxied = server_factory(MEDIAGATE_TRUSTED_PROXIES="127.0.0.1")
+    assert requests.get(proxied.base_url + "/metrics", timeout=TIMEOUT).status_code == 200
+    refused = requests.get(proxied.base_url + "/metrics", headers=forwarded, timeout=TIMEOUT)
+    assert_twilio_error(refused, 403, 20403)
 
 
 @pytest.mark.parametrize("server_kind", ["uvicorn", "granian"])

@@ -253,7 +253,10 @@ def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
             "MEDIAGATE_SECRET_KEY is required with a database server (not SQLite)",
         ),
         ({"MEDIAGATE_DELIVERY": "presign"}, "MEDIAGATE_DELIVERY=presign needs MEDIAGATE_STORAGE_URL=s3://"),
-        ({"MEDIAGATE_STORAGE_URL": "ftp://example/x"}, "MEDIAGATE_STORAGE_URL: must be s3://BUCKET"),
+        (
+            {"MEDIAGATE_STORAGE_URL": "ftp://example/x"},
+            "MEDIAGATE_STORAGE_URL='ftp://example/x' is not valid: must be s3://BUCKET",
+        ),
     ],
 )
 def test_server_refuses_to_start_with_one_line_reason(

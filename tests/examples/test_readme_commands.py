@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.support.server import ROOT, RunningServer
+from tests.support.server import MEDIAGATE, ROOT, RunningServer
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +22,20 @@ def _claim_command(readme: str) -> str:
 
 def test_receive_media_readme_claims_the_number_it_shows(server: RunningServer) -> None:
     acct = server.new_account("readme")
-    command = _claim_command((ROOT / "examples" / "receive_media" / "README.md").read_text())
+    readme = (ROOT / "examples" / "receive_media" / "README.md").read_text()
+    # The operator's step first, as the README shows it (`mediagate numbers assign NUMBER AC...`).
+    assign = re.search(r"^\.venv/bin/mediagate numbers assign (\S+) AC\.\.\.$", readme, re.M)
+    assert assign, "the README no longer assigns the number before claiming it"
+    assigned = subprocess.run(
+        [str(MEDIAGATE), "numbers", "assign", assign.group(1), acct.sid],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert assigned.returncode == 0, assigned.stderr
+    command = _claim_command(readme)
     command = (
         command.replace("AC...:TOKEN", f"{acct.sid}:{acct.token}")
         .replace("AC...", acct.sid)

@@ -62,6 +62,7 @@ def seed(server: RunningServer, account: Account, folder: Path) -> dict[str, str
     key, and inbound messages with auth-required and legacy public media."""
     auth = (account.sid, account.token)
     api = f"{server.base_url}/2010-04-01/Accounts/{account.sid}"
+    server.assign_number(account.sid, "+15550001111")  # the operator's step (docs/security.md)
     number = requests.post(
         f"{api}/IncomingPhoneNumbers.json", data={"PhoneNumber": "+15550001111"}, auth=auth, timeout=30
     )

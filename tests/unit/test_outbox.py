@@ -9,7 +9,7 @@ from sqlalchemy import select
 from mediagate import carriers
 from mediagate.context import Runtime
 from mediagate.db.models import Message, WebhookDelivery
-from mediagate.services import accounts, messages, numbers, outbox
+from mediagate.services import accounts, messages, number_pool, numbers, outbox
 
 TO = "+15551239876"
 CALLBACK = "http://127.0.0.1:9/status"  # never sent to: these tests do not run the webhook worker
@@ -18,6 +18,7 @@ CALLBACK = "http://127.0.0.1:9/status"  # never sent to: these tests do not run 
 def _queued(rt: Runtime) -> tuple[str, str]:
     sender = accounts.create(rt, "sender").account.sid
     recipient = accounts.create(rt, "recipient").account.sid
+    number_pool.assign(rt, TO, recipient)  # the operator assigns it first (docs/security.md)
     numbers.create(rt, recipient, {"PhoneNumber": TO, "SmsUrl": "http://127.0.0.1:9/in"}, actor="test")
     new = messages.NewMessage(to=TO, from_="+15557650001", body="hi", media_urls=[], status_callback=CALLBACK)
     return messages.create(rt, sender, new, actor="test").sid, recipient
