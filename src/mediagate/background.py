@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mediagate import carriers
-from mediagate.db.failures import is_database_unavailable
+from mediagate.polling import PollingWorker
 from mediagate.services import outbox, webhooks
 
 if TYPE_CHECKING:
@@ -33,24 +32,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediagate.background")
 
 
-class GarbageCollector:
+class GarbageCollector(PollingWorker):
     """Runs ``maintenance.collect_garbage`` at start and then every ``interval`` seconds."""
 
+    name = "media-gc"
+
     def __init__(self, rt: Runtime, interval: float, grace: float) -> None:
+        super().__init__(interval)
         self._rt = rt
-        self._interval = interval
         self._grace = grace
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="media-gc", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def run_once(self) -> int:
         from mediagate.services import maintenance
@@ -59,18 +49,6 @@ class GarbageCollector:
         if removed:
             log.info("gc removed %d orphaned objects or interrupted writes", removed)
         return removed
-
-    def _run(self) -> None:
-        # The first pass runs at start: it is what cleans up after a crash.
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception as exc:
-                if is_database_unavailable(exc):
-                    log.warning("gc skipped: the database is unavailable (%s)", type(exc).__name__)
-                else:
-                    log.exception("gc failed")
-            self._stop.wait(self._interval)
 
 
 def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:

@@ -16,7 +16,6 @@ loopback arrival commits together with ``delivered``).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mediagate.db.models import OutboxEntry
+from mediagate.polling import PollingWorker
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -93,40 +93,23 @@ def pending(rt: Runtime) -> int:
         return int(session.scalar(select(func.count()).select_from(OutboxEntry)) or 0)
 
 
-class Worker:
+class Worker(PollingWorker):
     """Polls the outbox and dispatches what nobody holds: after a restart, the
     messages a dead process never handed off (and any whose fast path failed)."""
+
+    name = "outbox-worker"
 
     def __init__(
         self, rt: Runtime, dispatch: Callable[[Runtime, str], None], poll_interval: float = POLL_INTERVAL
     ) -> None:
+        super().__init__(poll_interval)
         self._rt = rt
         self._dispatch = dispatch
-        self._poll = poll_interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def run_once(self) -> int:
         sids = due(self._rt)
         for sid in sids:
-            if self._stop.is_set():
+            if self.stopping:
                 break
             self._dispatch(self._rt, sid)  # claims the entry itself; a no-op if someone else has it
         return len(sids)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("outbox worker iteration failed")
-            self._stop.wait(self._poll)
