@@ -35,7 +35,7 @@ from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.seaweed import ObjectStore
 from tests.support.server import MEDIAGATE, RunningServer, free_port, running_server
-from tests.support.stored import exists, stored_keys
+from tests.support.stored import exists
 
 pytestmark = pytest.mark.e2e
 
@@ -199,37 +199,6 @@ def test_large_upload_is_multipart_and_intact(presign: RunningServer) -> None:
     # Several parts on the store's side: S3 reports a multipart ETag ("<md5>-<parts>").
     store = presign.runtime.store
     assert store.open(m.key).etag.endswith("-3")
-
-
-def test_gc_removes_orphans_on_s3_but_never_young_ones(presign: RunningServer, files: FileServer) -> None:
-    """A crash between storing the object and committing its row leaves an orphan:
-    ``mediagate media gc`` removes it once it is older than the grace period."""
-    kept = one_media(presign, files)
-    orphan = media_key(kept.account.sid, "ME" + "c" * 32)
-    presign.runtime.store.put(orphan, [b"bytes whose row never committed"])
-
-    def gc(grace: str) -> str:
-        done = subprocess.run(
-            [str(MEDIAGATE), "media", "gc", "--grace", grace],
-            env=presign.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    assert "removed 0 orphaned objects" in gc("3600")  # maybe an upload in flight: kept
-    assert exists(presign.runtime, orphan)
-    # Negative grace: every object counts as old, so only the row decides.
-    assert "orphaned objects" in gc("-60")
-    assert not exists(presign.runtime, orphan)
-    assert stored_keys(presign.runtime, kept.account.sid) == [kept.key]
-    assert requests.get(redirect(kept), timeout=TIMEOUT).content == kept.body
-
-
-# --- start-up refusals ----------------------------------------------------------------------
 
 
 def _serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
