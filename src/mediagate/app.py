@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import urlsplit
 
 from sqlalchemy import exc as sa_exc
@@ -34,16 +35,26 @@ from mediagate.storage import StorageError
 log = logging.getLogger("mediagate")
 
 
+def _mount(path: str, routes: list[BaseRoute]) -> Mount:
+    """A ``Mount`` whose prefix matches every path below it. Starlette compiles
+    the ``{path:path}`` tail as ``.*`` without DOTALL, so a path holding a
+    decoded newline (``%0A``) fell out of its mount to the API's catch-all 404,
+    and the media hosts answered in the API's error shape, not their own."""
+    mount = Mount(path, routes=routes)
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount
+
+
 def _edge_route(api_base: str, edge_base: str, routes: list[BaseRoute]) -> BaseRoute:
     """Mount a media host at its configured URL: by path prefix when it shares
     the API's hostname (the embedded default), by ``Host`` header otherwise."""
     api, edge = urlsplit(api_base), urlsplit(edge_base)
     if edge.hostname != api.hostname:
-        inner: BaseRoute = Mount(edge.path, routes=routes) if edge.path else Mount("", routes=routes)
+        inner: BaseRoute = _mount(edge.path, routes)
         return Host(edge.hostname or "", app=Router(routes=[inner]))
     if not edge.path:
         raise ValueError(f"{edge_base} shares the API's host, so it needs a path prefix")
-    return Mount(edge.path, routes=routes)
+    return _mount(edge.path, routes)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -168,7 +179,7 @@ def create_app(rt: Runtime) -> Starlette:
         *carrier_api.routes,
         *ops_routes.routes,  # /healthz, /readyz, /metrics
         *apidocs_api.routes,  # /openapi.json, /docs
-        Mount("/console", routes=console.routes),
+        _mount("/console", console.routes),
     ]
     # Host routes must not shadow the API on its own host: put them last.
     routes.sort(key=lambda r: isinstance(r, Host))

@@ -91,3 +91,26 @@ def test_an_unavailable_database_answers_503_with_retry_after(rt: Runtime, exc: 
 def test_other_database_errors_are_500s(rt: Runtime) -> None:
     r = _app_with(rt, sa_exc.IntegrityError("INSERT", {}, Exception("duplicate"))).get("/boom")
     assert r.status_code == 500 and r.json()["code"] == 20500
+
+
+@pytest.mark.parametrize("host", ["public", "secure"])
+@pytest.mark.parametrize("segment", ["ME%0Aabc", "%0D%0A", "ME%5Cx%1B%0A%F3%93%8C%AD"])
+def test_media_hosts_answer_their_own_404_for_any_path_below_them(
+    rt: Runtime, host: str, segment: str
+) -> None:
+    # A decoded newline made the path fall out of the host's mount and into the API's 404
+    # (Twilio's JSON error), which is not the media hosts' documented body.
+    account = "AC" + "0" * 32
+    r = _Client(create_app(rt)).get(f"/_media/{host}/{account}/{segment}")
+    assert r.status_code == 404
+    assert r.json()["reason"] == "not_found"
+    assert r.json()["status"] == 404
+
+
+def test_console_paths_with_a_newline_stay_in_the_console(rt: Runtime) -> None:
+    client = _Client(create_app(rt))
+    plain, odd = client.get("/console/nope"), client.get("/console/nope%0A")
+    # The console's own HTML not-found page, not the API's JSON error for an unknown resource.
+    assert (odd.status_code, odd.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert plain.status_code == odd.status_code
+    assert plain.headers["content-type"] == odd.headers["content-type"]
