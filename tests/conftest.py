@@ -16,6 +16,7 @@ from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, running_file_server
 from tests.support.seaweed import ObjectStore, running_seaweed
 from tests.support.server import RunningServer, running_server
+from tests.support.shared_redis import own_prefix
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -58,6 +59,13 @@ def object_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ObjectSto
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A ``MEDIAGATE_REDIS_KEY_PREFIX`` of this test's own in the real Redis (``REDIS_URL``)."""
+    with own_prefix() as prefix:
+        yield prefix
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,8 @@ from mediagate.storage import StorageError
 
 log = logging.getLogger("mediagate")
 
+WORKER_ONLY = "this process runs only the background workers (MEDIAGATE_ROLE=worker); it serves no API"
+
 
 def _mount(path: str, routes: list[BaseRoute]) -> Mount:
     """A ``Mount`` whose prefix matches every path below it. Starlette compiles
@@ -68,6 +70,8 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
+        if request.app.state.runtime.settings.role == "worker":
+            return await _api_error(request, ApiError(WORKER_ONLY, code=20404, status=404))
         return await _api_error(request, NotFound(request.url.path))
     if exc.status_code == 405:
         response = await _api_error(request, MethodNotAllowed())
@@ -181,6 +185,9 @@ def create_app(rt: Runtime) -> Starlette:
         *apidocs_api.routes,  # /openapi.json, /docs
         _mount("/console", console.routes),
     ]
+    if s.role == "worker":
+        # Background work only: the probes and metrics, every other path a 404 that says why.
+        routes = list(ops_routes.routes)
     # Host routes must not shadow the API on its own host: put them last.
     routes.sort(key=lambda r: isinstance(r, Host))
     instrument.count_storage_errors(rt.store)

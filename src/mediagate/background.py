@@ -1,4 +1,5 @@
-"""The background work every server process runs while it serves:
+"""The background work a server process runs while it serves (``MEDIAGATE_ROLE``
+``all`` or ``worker``; an ``api`` process runs none of it):
 
 * webhook delivery (``services/webhooks.py``) and the carrier hand-off outbox
   (``services/outbox.py``). Both keep their work in the database, so stopping
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from mediagate import carriers
 from mediagate.polling import PollingWorker
-from mediagate.services import outbox, webhooks
+from mediagate.services import outbox, processes, webhooks
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -51,25 +52,49 @@ class GarbageCollector(PollingWorker):
         return removed
 
 
+class StartupRefused(RuntimeError):
+    """This process must not run beside the live ones (``processes.conflict``)."""
+
+
 def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Starlette lifespan that runs the workers for as long as the app serves."""
+    """Starlette lifespan that runs the workers for as long as the app serves.
+
+    ``MEDIAGATE_ROLE`` picks them: ``all`` and ``worker`` run webhook delivery,
+    the carrier outbox and the gc; ``api`` runs none of them (its requests only
+    queue work in the database, which the worker processes pick up). Every role
+    keeps the signing-key refresh and registers the process (``processes``)."""
 
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
+        me = processes.register(rt)
+        # Also caught here, not only by `mediagate serve`: two processes started
+        # at once, or an ASGI server started with several workers by hand.
+        problem = processes.conflict(rt, me=me)
+        if problem:
+            processes.unregister(rt, me)
+            log.error("refusing to start: %s", problem)
+            raise StartupRefused(problem)
+        heartbeat = processes.Heartbeat(rt, me)
+        heartbeat.start()
         rt.signer.start()
-        gc = None
-        if rt.settings.gc_interval > 0:
-            gc = GarbageCollector(rt, rt.settings.gc_interval, rt.settings.gc_grace)
-            gc.start()
-        deliveries = webhooks.Worker(rt)
-        handoffs = outbox.Worker(rt, carriers.dispatch)
-        deliveries.start()
-        handoffs.start()
+        stops: list[Callable[[], None]] = []
+        if rt.settings.role in ("all", "worker"):
+            if rt.settings.gc_interval > 0:
+                gc = GarbageCollector(rt, rt.settings.gc_interval, rt.settings.gc_grace)
+                gc.start()
+                stops.append(gc.stop)
+            deliveries = webhooks.Worker(rt)
+            handoffs = outbox.Worker(rt, carriers.dispatch)
+            deliveries.start()
+            handoffs.start()
+            stops[:0] = [handoffs.stop, deliveries.stop]
         try:
             yield
         finally:
-            for stop in (handoffs.stop, deliveries.stop, *([gc.stop] if gc else []), rt.signer.stop):
+            for stop in (*stops, rt.signer.stop, heartbeat.stop):
                 with contextlib.suppress(Exception):
                     stop()
+            with contextlib.suppress(Exception):
+                processes.unregister(rt, heartbeat.ident)
 
     return run

@@ -129,6 +129,13 @@ def serve(
             "chosen by `make bench`, see bench/results/REPORT.md)."
         ),
     ] = "uvicorn",
+    role: Annotated[
+        str | None,
+        typer.Option(
+            help="What this process runs: all, api (no background workers) or worker (background "
+            "work only; answers /healthz, /readyz, /metrics) [default: MEDIAGATE_ROLE, else all]."
+        ),
+    ] = None,
 ) -> None:
     """Start the HTTP server (API, secured media host, public media host)."""
     if server not in ("uvicorn", "granian"):
@@ -140,17 +147,28 @@ def serve(
         os.environ["MEDIAGATE_HOST"] = host
     if port is not None:
         os.environ["MEDIAGATE_PORT"] = str(port)
+    if role is not None:
+        os.environ["MEDIAGATE_ROLE"] = role
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
     try:
         settings = _settings(use_running_server=False)
-        problem = settings.startup_problem()
+        problem = settings.startup_problem() or settings.multi_process_problem(workers)
         if problem:
             _fail(problem)
         host, port = settings.host, settings.port
         configure(settings.log_level, settings.log_format)
         settings.warn_if_unsafe()
         rt = build_runtime(settings)  # runs migrations once, before any worker starts
+        # Another live process on this database (perhaps on another machine)
+        # and no Redis: refused here with one line; each process's lifespan
+        # checks again (services/processes.py) for processes started at once.
+        from mediagate.services import processes
+
+        problem = processes.conflict(rt)
+        if problem:
+            rt.close()
+            _fail(problem)
         if quickstart:
             _print_quickstart(rt)
         rt.close()

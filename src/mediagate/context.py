@@ -19,6 +19,7 @@ from mediagate.fsmodes import private_dir
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
+from mediagate.shared_slots import SharedSlots
 from mediagate.signing import Signer
 from mediagate.storage import MediaStore, make_store
 
@@ -33,6 +34,8 @@ class Runtime:
     signer: Signer
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
+    # Concurrency slots counted across processes, with MEDIAGATE_REDIS_URL (shared_slots.py).
+    shared_slots: SharedSlots | None = None
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -43,6 +46,8 @@ class Runtime:
     def close(self) -> None:
         self.signer.stop()
         self.fetcher.close()
+        if self.shared_slots is not None:
+            self.shared_slots.close()
         self.engine.dispose()
 
 
@@ -57,6 +62,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     keyring = Keyring(load_master_secret(settings.secret_key, settings.data_dir))
     store = make_store(settings)
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
+    shared = SharedSlots(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else None
     runtime = Runtime(
         settings=settings,
         engine=engine,
@@ -67,7 +73,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
             signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
         ),
         fetcher=MediaFetcher(policy),
-        fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
+        fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account, shared),
+        shared_slots=shared,
     )
     signing_keys.ensure_active(runtime)
     return runtime

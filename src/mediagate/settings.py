@@ -140,6 +140,17 @@ class Settings(BaseSettings):
     # ``presign`` = straight to an S3 presigned GET (S3 storage only).
     delivery: Literal["edge", "presign"] = "edge"
 
+    # --- Several processes (issue 11: scale-out; docs/deploy.md) ---
+    # What this process runs: ``all`` = the API, both media hosts and the
+    # background workers (webhooks, carrier outbox, gc); ``api`` = no background
+    # workers; ``worker`` = only the background workers (it still answers
+    # /healthz, /readyz and /metrics, and nothing else).
+    role: Literal["all", "api", "worker"] = "all"
+    # Each server process records itself in the database (``processes``) and
+    # renews the record this often; a record not renewed for 3 intervals is dead.
+    # Without Redis a second live process on the same database refuses to start.
+    process_heartbeat: float = Field(default=5.0, gt=0, le=300)
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -244,6 +255,17 @@ class Settings(BaseSettings):
             return (
                 f"MEDIAGATE_SECRET_KEY is required with {what}: every process must share one master "
                 "secret (generate one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        return None
+
+    def multi_process_problem(self, workers: int) -> str | None:
+        """A one-line reason why ``workers`` processes must not run, or ``None``:
+        without Redis every process keeps its own rate-limit counters and
+        concurrency shares, so N processes would allow N times the limits."""
+        if workers > 1 and not self.redis_url:
+            return (
+                f"--workers {workers} needs MEDIAGATE_REDIS_URL: without Redis each process counts "
+                "rate limits and fetch/webhook shares on its own (see docs/deploy.md)"
             )
         return None
 

@@ -5,17 +5,16 @@ MEDIAGATE_REDIS_URL the counts are shared by every process (real Redis)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 import redis
 import requests
 
 from mediagate import sids
 from tests.support.console_http import attempt_login
 from tests.support.server import RunningServer
+from tests.support.shared_redis import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 WRONG = "wrong-" + "0" * 26
 
 
@@ -83,15 +82,6 @@ def test_one_client_spraying_many_sids_is_stopped_by_its_address(
     assert attempt_login(requests.Session(), srv.base_url, acct.sid, acct.token, sprayer).status_code == 429
     elsewhere = {"X-Forwarded-For": "203.0.113.51"}
     assert attempt_login(requests.Session(), srv.base_url, acct.sid, acct.token, elsewhere).status_code == 303
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"mgtest-{secrets.token_hex(6)}"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
 
 
 def test_counts_are_shared_across_processes_through_redis(

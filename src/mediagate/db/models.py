@@ -268,3 +268,20 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None] = mapped_column(When)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class ServerProcess(Base):
+    """A running server process, renewed every ``MEDIAGATE_PROCESS_HEARTBEAT``
+    seconds (``services/processes.py``). It is how a process learns that another
+    one shares its database (possibly on another machine), which without Redis
+    would split every rate limit; and it tells an operator what is running."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    shared_state: Mapped[bool] = mapped_column(Boolean)  # runs with MEDIAGATE_REDIS_URL
+    date_started: Mapped[datetime] = mapped_column(When, default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(When, default=utcnow)

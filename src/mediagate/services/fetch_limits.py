@@ -14,7 +14,12 @@ requests. So fetching work gets:
   Twilio's 429 / 20429, before anything is fetched or stored, so a flood
   cannot queue up work either.
 
-The bounds are per process: with N workers the totals are N times as large.
+``fetch_concurrency`` is per process: it bounds this process's fetch threads.
+The per-account share is per process too, unless ``MEDIAGATE_REDIS_URL`` is
+set: then it also holds across every process of the deployment (a slot in
+``mediagate.shared_slots``, taken on the fetch thread, never the event loop),
+so N processes do not give one account N shares. Without Redis, N processes
+allow N times the share (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from typing import ParamSpec, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 
-from mediagate.errors import ApiError
+from mediagate.errors import ApiError, ServiceUnavailable
+from mediagate.shared_slots import SharedSlots, SharedStateUnavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,8 +46,9 @@ class TooManyRequests(ApiError):
 
 
 class FetchGate:
-    def __init__(self, total: int, per_account: int) -> None:
+    def __init__(self, total: int, per_account: int, shared: SharedSlots | None = None) -> None:
         self.total = total
+        self._shared = shared
         self.per_account = min(per_account, total)
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -83,4 +90,26 @@ class FetchGate:
         """Run blocking work that fetches media for ``account_sid`` in one of its
         slots, on the fetch limiter (never the API's default thread limiter)."""
         with self.slot(account_sid):
-            return await to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self.limiter)
+            call: Callable[[], R] = partial(fn, *args, **kwargs)
+            if self._shared is not None:
+                call = partial(self._in_shared_slot, account_sid, call)
+            return await to_thread.run_sync(call, limiter=self.limiter)
+
+    def _in_shared_slot(self, account_sid: str, call: Callable[[], R]) -> R:
+        assert self._shared is not None
+        try:
+            token = self._shared.try_acquire(f"fetch:{account_sid}", self.per_account)
+        except SharedStateUnavailable:
+            # Fail closed: without the shared count the account's share is unknown.
+            raise ServiceUnavailable(
+                "Service Unavailable: the shared state store (Redis) is unreachable; retry later."
+            ) from None
+        if token is None:
+            raise TooManyRequests(
+                f"Too Many Requests: this account already has {self.per_account} messages fetching "
+                "media across the deployment, its limit; retry when they have finished."
+            )
+        try:
+            return call()
+        finally:
+            self._shared.release(token)

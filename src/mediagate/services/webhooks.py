@@ -15,7 +15,9 @@ renews it while a send is in flight, so a crash costs at most ``LEASE`` of delay
 Senders are shared fairly: a worker claims as soon as a sender is free (no
 batch waits for its slowest send) and one account's deliveries hold at most
 ``webhook_senders_per_account`` senders, so a hanging endpoint delays only
-the account that configured it.
+the account that configured it. With ``MEDIAGATE_REDIS_URL`` that per-account
+cap holds across every process (``mediagate.shared_slots``); without Redis it
+is per process.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from mediagate.db.models import Account, Message, WebhookAttempt, WebhookDeliver
 from mediagate.observability import metrics
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import fetch
+from mediagate.shared_slots import SharedStateUnavailable
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -498,22 +501,47 @@ class Worker:
         for sid, account_sid in due(self._rt, BATCH, exclude_accounts=full):
             if started >= free:
                 break
-            if busy[account_sid] >= self._per_account or not _claim(self._rt, sid):
+            if busy[account_sid] >= self._per_account:
+                continue
+            slot = self._shared_slot(account_sid)
+            if slot is False:
+                continue  # the account's senders are busy in other processes
+            if not _claim(self._rt, sid):
+                self._release(slot)
                 continue
             busy[account_sid] += 1
             with self._lock:
                 self._in_flight[sid] = account_sid
-            self._pool.submit(self._send, sid)
+            self._pool.submit(self._send, sid, slot)
             started += 1
         return started
 
-    def _send(self, sid: str) -> None:
+    def _shared_slot(self, account_sid: str) -> str | bool | None:
+        """With Redis: one of the account's ``webhook_senders_per_account``
+        slots counted across every process (its token), or ``False`` when all
+        are held (or Redis is down: fail closed, the rows wait). Without Redis
+        ``None``: the per-process count above is the only bound."""
+        shared = self._rt.shared_slots
+        if shared is None:
+            return None
+        try:
+            return shared.try_acquire(f"webhook:{account_sid}", self._per_account) or False
+        except SharedStateUnavailable as exc:
+            log.warning("webhook sends wait: the shared state store is unreachable (%s)", exc)
+            return False
+
+    def _release(self, slot: str | bool | None) -> None:
+        if isinstance(slot, str) and self._rt.shared_slots is not None:
+            self._rt.shared_slots.release(slot)
+
+    def _send(self, sid: str, slot: str | bool | None = None) -> None:
         try:
             attempt_claimed(self._rt, self._sender, sid)
         except Exception:
             # The claim stays until its lease ends; then the row is retried.
             log.exception("webhook %s attempt failed", sid)
         finally:
+            self._release(slot)
             with self._lock:
                 self._in_flight.pop(sid, None)
             self._wake.set()
