@@ -190,6 +190,10 @@ def running_mediagate(
         "MEDIAGATE_SECRET_KEY": secret_key or secrets.token_hex(32),
         "MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS": "true",
         "MEDIAGATE_LOG_LEVEL": "info",
+        # Several workers, or a second server on one database, refuse to start
+        # without Redis (their limits would not be shared): the machine's Redis.
+        "MEDIAGATE_REDIS_URL": os.environ.get("MEDIAGATE_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "MEDIAGATE_REDIS_KEY_PREFIX": f"bench-{secrets.token_hex(4)}",
         **(extra_env or {}),
     }
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from tests.e2e.test_webhooks import claim, inbound, settle
 from tests.support.databases import fresh_database
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.server import running_server
+from tests.support.shared_redis import REDIS_URL
 from tests.support.slow import SlowServer, running_slow_server
 
 
@@ -90,15 +91,23 @@ def test_a_message_committed_before_a_crash_is_handed_off_after_the_restart(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_a_send_longer_than_the_lease_keeps_its_claim(backend: str, tmp_path: Path, slow: SlowServer) -> None:
+def test_a_send_longer_than_the_lease_keeps_its_claim(
+    backend: str, tmp_path: Path, slow: SlowServer, redis_prefix: str
+) -> None:
     """The lease is short (15 s) so that a crash costs little; the worker renews it
     while a send is in flight, so a slow but live send is never taken over by
     another process and sent twice."""
     key = secrets.token_hex(32)
+    # Two processes on one database need Redis (they refuse to start without it).
+    env = {
+        "MEDIAGATE_SECRET_KEY": key,
+        "MEDIAGATE_REDIS_URL": REDIS_URL,
+        "MEDIAGATE_REDIS_KEY_PREFIX": redis_prefix,
+    }
     with (
         fresh_database(backend, tmp_path) as url,
-        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as one,
-        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as two,
+        running_server(tmp_path / "data", url, **env) as one,
+        running_server(tmp_path / "data", url, **env) as two,
     ):
         acct = one.new_account("slow-answer")
         number = claim(one, acct, slow.url("/slow-answer"))

@@ -23,6 +23,7 @@ from mediagate.timefmt import aware
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server
+from tests.support.shared_redis import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -51,10 +52,12 @@ def kid(signed: str) -> str:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_rotate_retire_old_never_issues_urls_with_a_retired_key(
-    backend: str, tmp_path: Path, files: FileServer
+    backend: str, tmp_path: Path, files: FileServer, redis_prefix: str
 ) -> None:
     secret = secrets.token_hex(32)
     env = {"MEDIAGATE_SECRET_KEY": secret, "MEDIAGATE_SIGNING_KEY_REFRESH": REFRESH}
+    # Two processes on one database need Redis (they refuse to start without it).
+    env |= {"MEDIAGATE_REDIS_URL": REDIS_URL, "MEDIAGATE_REDIS_KEY_PREFIX": redis_prefix}
     (tmp_path / "b").mkdir()
     (tmp_path / "a" / "media").mkdir(parents=True)
     (tmp_path / "b" / "media").symlink_to(tmp_path / "a" / "media")  # one media store, two processes

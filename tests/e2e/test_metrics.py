@@ -15,6 +15,7 @@ from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import PNG, FileServer
 from tests.support.scrape import delta, parse, scrape, value
 from tests.support.server import RunningServer
+from tests.support.shared_redis import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 Factory = Callable[..., RunningServer]
@@ -167,12 +168,15 @@ def test_metrics_need_the_bearer_token_when_one_is_set(
 
 
 @pytest.mark.parametrize("server_kind", ["uvicorn", "granian"])
-def test_several_workers_report_one_sum(server_factory: Factory, tmp_path: Path, server_kind: str) -> None:
+def test_several_workers_report_one_sum(
+    server_factory: Factory, tmp_path: Path, server_kind: str, redis_prefix: str
+) -> None:
     """Each of two workers counts its own start; every scrape, whichever worker
     answers it, reports both (and every request), so the values are summed over
     processes. uvicorn gets an explicit PROMETHEUS_MULTIPROC_DIR, granian (which
     forks its workers) the default temporary one."""
-    env = {}
+    # Several workers need Redis (they refuse to start without it).
+    env = {"MEDIAGATE_REDIS_URL": REDIS_URL, "MEDIAGATE_REDIS_KEY_PREFIX": redis_prefix}
     prom_dir = tmp_path / "prom"
     if server_kind == "uvicorn":
         env["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)

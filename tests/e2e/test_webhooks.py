@@ -22,6 +22,7 @@ from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.server import Account, RunningServer, free_port, running_server
+from tests.support.shared_redis import REDIS_URL
 
 MEDIAGATE = Path(sys.executable).parent / "mediagate"
 
@@ -193,12 +194,20 @@ def test_status_callbacks_for_sent_and_failed(
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_two_processes_deliver_each_webhook_once(backend: str, tmp_path: Path, receiver: Receiver) -> None:
+def test_two_processes_deliver_each_webhook_once(
+    backend: str, tmp_path: Path, receiver: Receiver, redis_prefix: str
+) -> None:
     key = secrets.token_hex(32)
+    # Two processes on one database need Redis (they refuse to start without it).
+    env = {
+        "MEDIAGATE_SECRET_KEY": key,
+        "MEDIAGATE_REDIS_URL": REDIS_URL,
+        "MEDIAGATE_REDIS_KEY_PREFIX": redis_prefix,
+    }
     with (
         fresh_database(backend, tmp_path) as url,
-        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as one,
-        running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key) as two,
+        running_server(tmp_path / "data", url, **env) as one,
+        running_server(tmp_path / "data", url, **env) as two,
     ):
         acct = one.new_account("shared-queue")
         number = claim(one, acct, receiver.url("/shared"))
