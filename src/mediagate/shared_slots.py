@@ -56,7 +56,7 @@ class SharedStateUnavailable(Exception):
 
 
 class SharedSlots:
-    def __init__(self, redis_url: str, key_prefix: str, lease: float = 30.0, timeout: float = 2.0) -> None:
+    def __init__(self, redis_url: str, key_prefix: str, lease: float = 15.0, timeout: float = 2.0) -> None:
         self._redis: Any = redis.Redis.from_url(
             redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
         )

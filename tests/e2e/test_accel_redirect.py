@@ -10,16 +10,11 @@ not keep from an X-Accel-Redirect answer (ETag, nosniff, CSP, ...).
 from __future__ import annotations
 
 import hashlib
-import os
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import pytest
 import requests
 from pydantic import ValidationError
@@ -29,9 +24,9 @@ from mediagate.services import media as media_service
 from mediagate.settings import Settings
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.nginx import NGINX, running_nginx, user_line
 from tests.support.server import Account, RunningServer, free_port, running_server
 
-NGINX = Path("/usr/sbin/nginx")
 PREFIX = "/_protected"
 TIMEOUT = 15
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
@@ -95,44 +90,16 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Front]:
         ) as server,
     ):
         work = tmp / "nginx"
-        work.mkdir()
-        # As root, nginx workers would switch to `nobody`, who may not read pytest's tmp dirs.
-        user_line = "user root;" if os.geteuid() == 0 else ""
-        conf = work / "nginx.conf"
-        conf.write_text(
-            NGINX_CONF.format(
-                user_line=user_line,
-                work=work,
-                port=port,
-                upstream=server.base_url,
-                prefix=PREFIX,
-                media=server.runtime.settings.media_dir.resolve(),
-            )
+        conf = NGINX_CONF.format(
+            user_line=user_line(),
+            work=work,
+            port=port,
+            upstream=server.base_url,
+            prefix=PREFIX,
+            media=server.runtime.settings.media_dir.resolve(),
         )
-        proc = subprocess.Popen(
-            [str(NGINX), "-p", str(work), "-c", str(conf), "-e", str(work / "error.log")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                assert proc.poll() is None, (work / "error.log").read_text()
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "nginx did not come up"
-                time.sleep(0.05)
+        with running_nginx(work, conf, url + "/healthz"):
             yield Front(url, server)
-        finally:
-            proc.send_signal(signal.SIGQUIT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
 
 
 def client(front: Front, acct: Account) -> Client:

@@ -22,6 +22,8 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int  # what we answered
+    peer: tuple[str, int] = ("", 0)  # the sender's address and port
+    held: bool = False  # held until ``release_held``: the sender may never see the answer
 
     @property
     def form(self) -> dict[str, str]:
@@ -36,6 +38,8 @@ class Receiver:
     def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self._script: dict[str, list[int]] = {}
+        self._hold: set[str] = set()
+        self._released = threading.Event()
         self._cond = threading.Condition()
         outer = self
 
@@ -47,8 +51,13 @@ class Receiver:
                 with outer._cond:
                     script = outer._script.get(path_only)
                     status = script.pop(0) if script else 200
-                    outer.requests.append(Received(self.command, self.path, dict(self.headers), body, status))
+                    held = path_only in outer._hold
+                    peer = (str(self.client_address[0]), int(self.client_address[1]))
+                    got = Received(self.command, self.path, dict(self.headers), body, status, peer, held)
+                    outer.requests.append(got)
                     outer._cond.notify_all()
+                if held:
+                    outer._released.wait(120)
                 payload = b"<Response/>"
                 self.send_response(status)
                 self.send_header("Content-Type", "text/xml")
@@ -73,6 +82,16 @@ class Receiver:
         """Answer the next requests to ``path`` with these statuses (then 200)."""
         with self._cond:
             self._script[path] = list(statuses)
+
+    def hold(self, path: str) -> None:
+        """Hold requests to ``path`` unanswered until ``release_held``."""
+        with self._cond:
+            self._hold.add(path)
+
+    def release_held(self) -> None:
+        with self._cond:
+            self._hold.clear()
+        self._released.set()
 
     def received(self, path: str) -> list[Received]:
         with self._cond:
@@ -100,5 +119,6 @@ def running_receiver(port: int = 0) -> Iterator[Receiver]:
     try:
         yield receiver
     finally:
+        receiver.release_held()
         receiver.httpd.shutdown()
         receiver.httpd.server_close()
