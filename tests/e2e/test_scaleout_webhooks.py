@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,6 +23,7 @@ from tests.support.procnet import owner_of
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.server import RunningServer, running_server
 from tests.support.shared_redis import REDIS_URL
+from tests.support.slow import running_slow_server
 
 PROCESSES = 3
 MESSAGES = 30  # plus 10 later: all on one page of the deliveries list (50)
@@ -98,3 +100,34 @@ def test_three_processes_deliver_every_webhook_exactly_once_and_survive_a_kill(
         assert held_row["attempts"] == 1 and held_row["attempt_log"][0]["status_code"] == 200
         hits = receiver.received("/once")
         assert Counter(h.form["MessageSid"] for h in hits) == Counter(sent | later)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_accounts_sender_cap_holds_across_processes(
+    backend: str, tmp_path: Path, redis_prefix: str
+) -> None:
+    """A cap of one sender per account, two processes, a hanging endpoint: while
+    one process's send hangs, the other (whose own count for the account is
+    zero) must not start a second one."""
+    env = {
+        "MEDIAGATE_SECRET_KEY": secrets.token_hex(32),
+        "MEDIAGATE_REDIS_URL": REDIS_URL,
+        "MEDIAGATE_REDIS_KEY_PREFIX": redis_prefix,
+        "MEDIAGATE_WEBHOOK_SENDERS_PER_ACCOUNT": "1",
+    }
+    with ExitStack() as stack:
+        slow = stack.enter_context(running_slow_server())
+        url = stack.enter_context(fresh_database(backend, tmp_path))
+        one, two = (stack.enter_context(running_server(tmp_path / f"p{n}", url, **env)) for n in range(2))
+        acct = one.new_account("capped")
+        number = claim(one, acct, slow.url("/hang"))
+        sent = {inbound(one if n % 2 else two, acct, number, f"c{n}") for n in range(4)}
+        slow.wait_for(1, "/hang")
+        # Both workers poll every 0.5 s: give the other process many chances to break the cap.
+        time.sleep(3)
+        assert slow.active == 1 and slow.max_active == 1
+        slow.release()
+        done = settle(two, acct, lambda rs: len(rs) == 4 and all(r["status"] == "delivered" for r in rs))
+        assert {r["message_sid"] for r in done} == sent
+        assert slow.max_active == 1
+        assert one.log().count(" attempt 1 -> 200") + two.log().count(" attempt 1 -> 200") == 4

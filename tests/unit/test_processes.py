@@ -106,3 +106,14 @@ def test_the_heartbeat_renews_the_row_and_registers_again_after_removal(runtime:
     beat.run_once()
     assert beat.ident != me
     assert [p.id for p in processes.live_processes(runtime)] == [beat.ident]
+
+
+def test_with_redis_the_heartbeat_still_prunes_dead_processes(runtime: Runtime) -> None:
+    shared = runtime.settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+    rt = Runtime(**{**runtime.__dict__, "settings": shared})
+    gone, me = processes.register(rt), processes.register(rt)
+    _age(rt, gone, rt.settings.process_heartbeat * processes.STALE_AFTER + 1)
+    processes.Heartbeat(rt, me).run_once()
+    with rt.sessions() as session:
+        assert session.get(ServerProcess, gone) is None
+        assert session.get(ServerProcess, me) is not None

@@ -140,6 +140,9 @@ class Heartbeat(PollingWorker):
         if not renewed:
             log.warning("this process's registry row was gone (removed as stale); registering again")
             self.ident = register(self._rt)
+        if self._rt.settings.redis_url:
+            live_processes(self._rt)  # only prunes the rows of dead processes
+            return 1
         problem = conflict(self._rt, me=self.ident)
         if problem:
             log.error("%s", problem)
