@@ -44,6 +44,9 @@ from bench.scenarios import Config, Site
 # Relative frequency of each operation in the mix.
 WEIGHTS = {"create": 2, "list": 3, "redirect": 4, "download": 3, "delete": 1}
 CALLBACK_PATH = "/status"
+# A create refused by the per-account fetch limit (429 / 20429, MEDIAGATE_FETCH_CONCURRENCY_PER_ACCOUNT):
+# the server's documented fairness answer, counted apart from errors but reported.
+THROTTLED = "throttled"
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class Load:
         self.lock = threading.Lock()
         self.latency: dict[str, list[float]] = {op: [] for op in WEIGHTS}
         self.errors: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
         # Live messages: (message sid, media sid, size); creates add, deletes take.
         self.live: list[tuple[str, str, int]] = []
         self.created = 0
@@ -148,7 +152,9 @@ class Load:
     def _record(self, op: str, started: float, error: str | None) -> None:
         with self.lock:
             self.latency[op].append((time.monotonic() - started) * 1000)
-            if error is not None:
+            if error == THROTTLED:
+                self.throttled[op] += 1
+            elif error is not None:
                 self.errors[f"{op}: {error}"] += 1
 
     def _pick(self, rng: random.Random, take: bool = False) -> tuple[str, str, int] | None:
@@ -170,6 +176,8 @@ class Load:
                 "StatusCallback": self.receiver.url(CALLBACK_PATH),
             },
         )
+        if r.status_code == 429 and r.json().get("code") == 20429:
+            return THROTTLED
         if r.status_code != 201:
             return f"HTTP {r.status_code}"
         body = r.json()
@@ -342,6 +350,7 @@ def run_shape(
         ops[op] = {
             "count": len(values),
             "errors": errors,
+            "throttled": load.throttled[op],
             "per_s": len(values) / elapsed,
             "p50_ms": _pct(values, 0.50),
             "p99_ms": _pct(values, 0.99),
@@ -357,6 +366,7 @@ def run_shape(
         "throughput_ops_per_s": sum(o["count"] for o in ops.values()) / elapsed,
         "errors": dict(load.errors.most_common()),
         "error_count": sum(load.errors.values()),
+        "throttled_count": sum(load.throttled.values()),
         "messages_created": load.created,
         "messages_deleted": load.deleted,
         "rss_start": samples[0]["rss"],
@@ -364,6 +374,7 @@ def run_shape(
         "rss_half": half["rss"],
         "fds_start": samples[0]["fds"],
         "fds_end": samples[-1]["fds"],
+        "fds_half": half["fds"],
         "processes": _processes(sampler),
         "process_count_start": len(samples[0]["procs"]),
         "process_count_end": len(samples[-1]["procs"]),
@@ -375,7 +386,8 @@ def run_shape(
     }
     log(
         f"   {result['total_ops']} ops ({result['throughput_ops_per_s']:.0f}/s), "
-        f"{result['error_count']} errors, RSS {samples[0]['rss'] / 2**20:.0f} -> "
+        f"{result['error_count']} errors, {result['throttled_count']} throttled, "
+        f"RSS {samples[0]['rss'] / 2**20:.0f} -> "
         f"{samples[-1]['rss'] / 2**20:.0f} MB, fds {samples[0]['fds']} -> {samples[-1]['fds']}"
     )
     return result
