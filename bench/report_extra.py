@@ -218,7 +218,8 @@ def _s3(s3: dict[str, Any], results: dict[str, Any]) -> list[str]:
         f"{n['bad_responses'] + n['socket_errors']} |",
         "",
         f"**Ingest to S3** ({ing['connections']} connections, scenario 3's loop on the S3 site) next to "
-        "scenario 3's ingest to local files:",
+        "scenario 3's ingest to local files. The local row is section 3's, from whichever run last produced "
+        "section 3 (see the re-run notes at the top): compare the two only when they come from the same run.",
         "",
         "| object | storage | messages/s | MB/s | p50 / p99 ms | failed messages |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
