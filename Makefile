@@ -60,7 +60,8 @@ bench-deps:
 	@command -v wrk >/dev/null && (command -v nginx >/dev/null || test -x /usr/sbin/nginx) || \
 		(apt-get update -qq && apt-get install -y -qq nginx-light wrk)
 
-# mediagate next to nginx, driven by wrk; writes bench/results/REPORT.md (~10 minutes).
+# mediagate next to nginx, driven by wrk, then the S3 shapes (SeaweedFS) and the soak
+# (BENCH_SOAK_SECONDS per shape, 180 by default); writes bench/results/REPORT.md (~20-25 minutes).
 bench: install bench-deps
 	$(BIN)/python -m bench
 

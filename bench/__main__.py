@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench.extra import EXTRA, run_extra
 from bench.harness import WORK, tools_missing
 from bench.scenarios import SCENARIOS, Config, run_all
 
@@ -21,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes, one short round (the smoke test)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="report folder")
     p.add_argument("--work", type=Path, default=WORK, help="scratch folder (git-ignored)")
-    p.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios to run")
+    p.add_argument("--only", default=",".join((*SCENARIOS, *EXTRA)), help="comma-separated scenarios to run")
     p.add_argument("--serve-args", default=None, help="flags for `mediagate serve` (default: production)")
     p.add_argument("--duration", type=float, default=None, help="seconds per wrk run")
     p.add_argument("--rounds", type=int, default=None, help="alternating rounds")
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         changes["rounds"] = args.rounds
     cfg = dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]
     only = tuple(s for s in args.only.split(",") if s)
-    unknown = set(only) - set(SCENARIOS)
+    unknown = set(only) - set(SCENARIOS) - set(EXTRA)
     if unknown:
         p.error(f"unknown scenarios: {sorted(unknown)}")
 
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load_start = report.load_average()
     t0 = time.monotonic()
-    results = run_all(args.work, cfg, log, only)
+    results = run_all(args.work, cfg, log, tuple(s for s in only if s in SCENARIOS))
+    results.update(run_extra(args.work, cfg, log, only))  # soak and the S3 shapes (bench/extra.py)
+    results["elapsed_seconds"] = time.monotonic() - t0
     results["started"] = started
     results["loadavg_start"] = load_start
     results["command"] = "make bench" if not args.quick else "python -m bench --quick"
@@ -77,7 +80,7 @@ def _merge(path: Path, fresh: dict[str, Any], only: tuple[str, ...]) -> dict[str
     """A run of some scenarios (``--only``) replaces those scenarios in an existing
     results.json of the same configuration and keeps the others' committed results;
     the re-run is listed under ``partial_runs`` (shown in the report's header)."""
-    if set(only) >= set(SCENARIOS) or not path.exists():
+    if set(only) >= {*SCENARIOS, *EXTRA} or not path.exists():
         return fresh
     old = json.loads(path.read_text())
     config = fresh["config"]

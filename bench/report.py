@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bench import report_extra
 from bench.harness import find_tool
 
 MB = 1024 * 1024
@@ -244,6 +245,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
                 f"a {_mb(mem['object_bytes'])} MB object | {growth:.1f} MB | "
                 f"{_ok(growth < TARGETS['rss_mb'])} |"
             )
+    lines += report_extra.target_rows(results)  # soak (6.)
     lines.append("")
 
     if red:
@@ -373,6 +375,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
             "![memory](memory.png)",
             "",
         ]
+    lines += report_extra.render(results)  # 6. soak, 7. S3 shapes
     if ANALYSIS.exists():
         lines += [ANALYSIS.read_text().strip(), ""]
     lines += ["## Machine", "", "```"]
@@ -390,5 +393,5 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
 
 
 def write(results: dict[str, Any], out: Path) -> None:
-    charts = _charts(results, out)
+    charts = _charts(results, out) + report_extra.charts(results, out)
     (out / "REPORT.md").write_text(render(results, charts))

@@ -8,6 +8,7 @@ the numbers of a one-second run on a shared machine mean nothing.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,9 +27,11 @@ def test_quick_bench_writes_report(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(out), "--work", str(tmp_path / "work")],
         cwd=ROOT,
+        # The soak's load phase, per shape (embedded, production): enough for a few hundred operations.
+        env={**os.environ, "BENCH_SOAK_SECONDS": "3"},
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=480,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -68,9 +71,46 @@ def test_quick_bench_writes_report(tmp_path: Path) -> None:
     assert mem["ingest_peak_bytes"] >= mem["idle_bytes"] and mem["serve_peak_bytes"] >= mem["idle_bytes"]
     assert all(d.strip() == f"200 {mem['object_bytes']}" for d in mem["downloads"])
 
+    soak = results["soak"]
+    assert soak["config"]["seconds"] == 3
+    assert set(soak["shapes"]) == {"embedded", "production"}
+    for name, shape in soak["shapes"].items():
+        # Every operation of the mix ran, and every answer was the expected one.
+        assert all(shape["ops"][op]["count"] > 0 for op in ("create", "list", "redirect", "download")), name
+        assert shape["error_count"] == 0, (name, shape["errors"])
+        assert shape["messages_created"] > 0 and shape["callbacks_received"] > 0
+        assert shape["rss_start"] > 10 * 1024 * 1024 and shape["fds_start"] > 0
+        assert len(shape["series"]) >= 2 and shape["processes"]
+        assert shape["backlog_after_drain"]["outbox"] == 0
+    # The production shape is a supervisor and two workers.
+    assert soak["shapes"]["production"]["process_count_start"] == 3
+
+    s3 = results["s3_shapes"]
+    for size, res in s3["edge"]["sizes"].items():
+        for side in ("mediagate", "seaweedfs", "nginx"):
+            assert res[side]["requests"] > 0 and res[side]["bad_responses"] == 0, (size, side)
+    assert s3["presign"]["mediagate"]["requests"] > 0 and s3["presign"]["mediagate"]["bad_responses"] == 0
+    for res in s3["ingest"]["sizes"].values():
+        assert res["mediagate"]["requests"] > 0 and res["failed_messages"] == 0
+    for level in s3["clients"]["levels"].values():
+        for res in level.values():
+            assert res["boto3"]["requests"] > 0 and res["aio"]["requests"] > 0
+            assert res["boto3"]["bad_responses"] == 0 and res["aio"]["bad_responses"] == 0
+
     report = (out / "REPORT.md").read_text()
-    for heading in ("## Targets", "## 1.", "## 2.", "## 3.", "## 4.", "## 5.", "## Machine"):
+    for heading in (
+        "## Targets",
+        "## 1.",
+        "## 2.",
+        "## 3.",
+        "## 4.",
+        "## 5.",
+        "## 6.",
+        "## 7.",
+        "## Machine",
+    ):
         assert heading in report
-    for chart in ("redirect.png", "delivery.png", "ingest.png", "media_list.png", "memory.png"):
+    assert "| 6. soak production:" in report and "**Shortened run**" in report
+    for chart in ("redirect.png", "delivery.png", "ingest.png", "media_list.png", "memory.png", "soak.png"):
         assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"({chart})" in report
