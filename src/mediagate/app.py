@@ -62,6 +62,8 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if exc.status == 401 else None
     if exc.status == 503:
         headers = {"Retry-After": str(RETRY_AFTER)}
+    if isinstance(getattr(exc, "retry_after", None), int):  # services/quotas.py: the hourly quota
+        headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 

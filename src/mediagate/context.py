@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +23,11 @@ from mediagate.settings import Settings
 from mediagate.signing import Signer
 from mediagate.storage import MediaStore, make_store
 
+if TYPE_CHECKING:
+    # Not at import time: it imports prometheus_client, which `mediagate serve`
+    # must configure (observability/multiproc.py) before anything imports it.
+    from mediagate.services.quotas import IngestMeter
+
 
 @dataclass
 class Runtime:
@@ -33,6 +39,7 @@ class Runtime:
     signer: Signer
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
+    ingest_meter: IngestMeter  # the hourly ingest quota's counters (services/quotas.py)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -48,6 +55,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate.services import signing_keys
+    from mediagate.services.quotas import IngestMeter
 
     private_dir(settings.data_dir)
     engine = engine_for(settings)
@@ -68,6 +76,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         ),
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
+        ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix),
     )
     signing_keys.ensure_active(runtime)
     return runtime
