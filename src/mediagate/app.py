@@ -16,7 +16,16 @@ from starlette.routing import BaseRoute, Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
-from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
+from mediagate.api import (
+    accounts,
+    auth_tokens,
+    iam_keys,
+    keys,
+    media,
+    media_delivery,
+    messages,
+    messaging_settings,
+)
 from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
@@ -174,6 +183,7 @@ def create_app(rt: Runtime) -> Starlette:
         *messages.routes,
         *keys.routes,
         *messaging_settings.routes,
+        *media_delivery.routes,
         *accounts.routes,
         *auth_tokens.routes,
         *iam_keys.routes,

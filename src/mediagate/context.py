@@ -26,6 +26,7 @@ from mediagate.storage import MediaStore, make_store
 if TYPE_CHECKING:
     # Not at import time: it imports prometheus_client, which `mediagate serve`
     # must configure (observability/multiproc.py) before anything imports it.
+    from mediagate.services.direct_delivery import DirectAccounts
     from mediagate.services.quotas import IngestMeter
 
 
@@ -40,6 +41,7 @@ class Runtime:
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
     ingest_meter: IngestMeter  # the hourly ingest quota's counters (services/quotas.py)
+    direct_accounts: DirectAccounts  # whose content URL answers the bytes (services/direct_delivery.py)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -55,6 +57,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate.services import signing_keys
+    from mediagate.services.direct_delivery import DirectAccounts
     from mediagate.services.quotas import IngestMeter
 
     private_dir(settings.data_dir)
@@ -77,6 +80,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
         ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix),
+        direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
     )
     signing_keys.ensure_active(runtime)
     return runtime
