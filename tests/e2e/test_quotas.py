@@ -4,6 +4,7 @@ at message create and at carrier inbound, under concurrency, with metrics and th
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from mediagate.db.models import AccountUsage, Media
 from mediagate.services import quotas
 from tests.e2e.test_inbound import carrier_inbound, claim
 from tests.support.clients import assert_twilio_error, twilio_client
+from tests.support.console_http import console_session
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.scrape import scrape, value
 from tests.support.server import MEDIAGATE, Account, RunningServer
@@ -208,3 +210,16 @@ def test_hourly_ingest_is_shared_by_every_process_through_redis(
             assert int(r.headers["Retry-After"]) >= 1
     assert statuses == [201, 201, 201, 429, 429]
     assert len(stored_keys(srv.runtime, acct.sid)) == 3
+
+
+def test_the_console_dashboard_shows_the_quotas(server: RunningServer, files: FileServer) -> None:
+    acct = server.new_account("quota-console")
+    quotas.set_overrides(server.runtime, acct.sid, max_media=7)
+    assert create(server, acct, [png_url(files)]).status_code == 201
+    page = console_session(server.base_url, acct.sid, acct.token).get(
+        server.base_url + "/console/dashboard", timeout=TIMEOUT
+    )
+    assert page.status_code == 200
+    panel = page.text.split('id="quotas"', 1)[1].split("</section>", 1)[0]
+    assert re.search(r'id="quota-media">1<', panel) and "of 7" in panel
+    assert "of no limit" in panel  # bytes and hourly: the deployment has none

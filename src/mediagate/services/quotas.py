@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, RateLimitItemPerHour
+from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from sqlalchemy import func, select, update
@@ -36,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AccountQuota, AccountUsage, Media
-from mediagate.errors import ApiError, NotFound
+from mediagate.errors import ApiError, NotFound, ServiceUnavailable
 from mediagate.observability import metrics
 from mediagate.services.fetch_limits import TooManyRequests
 
@@ -81,7 +82,7 @@ class Usage:
     account_sid: str
     bytes_stored: int
     media_count: int
-    ingested_last_hour: int
+    ingested_last_hour: int | None  # None: the counter's Redis is unreachable
     limits: Limits
     overrides: Overrides
 
@@ -227,7 +228,10 @@ def admit(rt: Runtime, account_sid: str, count: int) -> None:
     limit = limits.ingest_per_hour
     if not limit:
         return
-    wait = rt.ingest_meter.take(account_sid, limit, count)
+    try:
+        wait = rt.ingest_meter.take(account_sid, limit, count)
+    except StorageError as exc:  # Redis unreachable: fail closed, like the console's sign-in limiter
+        raise ServiceUnavailable("The ingest quota cannot be checked right now. Try again later.") from exc
     if wait is None:
         return
     metrics.QUOTA_REFUSALS.labels("ingest_per_hour").inc()
@@ -239,15 +243,13 @@ def admit(rt: Runtime, account_sid: str, count: int) -> None:
 
 
 def usage(rt: Runtime, account_sid: str) -> Usage:
-    with rt.sessions() as session:
+    with rt.tx() as session:
         if session.get(Account, account_sid) is None:
             raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
+        if session.get(AccountUsage, account_sid) is None:
+            _ensure_row(session, account_sid)  # an account from before the counters, or made elsewhere
         row = session.get(AccountUsage, account_sid)
-        if row is None:
-            with rt.tx() as tx:
-                _ensure_row(tx, account_sid)
-            row = session.get(AccountUsage, account_sid)
-            assert row is not None
+        assert row is not None
         override = session.get(AccountQuota, account_sid)
         limits = effective(rt.settings, override)
         own = (
@@ -256,9 +258,11 @@ def usage(rt: Runtime, account_sid: str) -> Usage:
             else Overrides()
         )
         stored, count = row.bytes_stored, row.media_count
-    return Usage(
-        account_sid, stored, count, rt.ingest_meter.used(account_sid, limits.ingest_per_hour), limits, own
-    )
+    try:
+        ingested: int | None = rt.ingest_meter.used(account_sid, limits.ingest_per_hour)
+    except StorageError:
+        ingested = None
+    return Usage(account_sid, stored, count, ingested, limits, own)
 
 
 UNSET = -1  # "back to the deployment default" in ``set_overrides``
