@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AccountQuota, AccountUsage, Media
-from mediagate.errors import ApiError, NotFound, ServiceUnavailable
+from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
 from mediagate.observability import metrics
 from mediagate.services.fetch_limits import TooManyRequests
 
@@ -266,6 +266,7 @@ def usage(rt: Runtime, account_sid: str) -> Usage:
 
 
 UNSET = -1  # "back to the deployment default" in ``set_overrides``
+MAX_LIMIT = 2**62  # fits the BIGINT columns with room for ``used + n``
 
 
 def set_overrides(
@@ -277,6 +278,10 @@ def set_overrides(
     ingest_per_hour: int | None = None,
 ) -> Usage:
     """Change the given overrides (``None``: leave as is; ``UNSET``: back to the default)."""
+    changes = {"max_bytes": max_bytes, "max_media": max_media, "ingest_per_hour": ingest_per_hour}
+    for name, value in changes.items():
+        if value is not None and value != UNSET and not 0 <= value <= MAX_LIMIT:
+            raise BadRequest(f"{name} must be from 0 (no limit) to {MAX_LIMIT}.", code=20001)
     with rt.tx() as session:
         if session.get(Account, account_sid) is None:
             raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
@@ -284,11 +289,7 @@ def set_overrides(
         if row is None:
             row = AccountQuota(account_sid=account_sid)
             session.add(row)
-        for name, value in (
-            ("max_bytes", max_bytes),
-            ("max_media", max_media),
-            ("ingest_per_hour", ingest_per_hour),
-        ):
+        for name, value in changes.items():
             if value is not None:
                 setattr(row, name, None if value == UNSET else value)
     return usage(rt, account_sid)
