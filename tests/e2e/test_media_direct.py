@@ -4,10 +4,13 @@ secured host's headers, on every database and storage backend."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import requests
 
 from mediagate.edge.serve import SECURITY_HEADERS
+from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import StoredMedia, add_media, new_api_key, one_media, sha, sms
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer
@@ -139,3 +142,20 @@ def test_bad_mode_is_a_twilio_error(server: RunningServer) -> None:
             timeout=TIMEOUT,
         )
         assert_twilio_error(r, 400)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_direct_in_presign_mode_streams_from_s3_itself(
+    server_factory: Callable[..., RunningServer], files: FileServer, backend: str
+) -> None:
+    """With MEDIAGATE_DELIVERY=presign the redirect goes to S3; direct mode answers the bytes from here."""
+    srv = server_factory(backend, storage="s3", MEDIAGATE_DELIVERY="presign")
+    m = one_media(srv, files)
+    r = get(m)
+    assert r.status_code == 307 and "X-Amz-Signature" in r.headers["Location"]
+    set_mode(srv, m.account, "direct")
+    r = get(m)
+    assert r.status_code == 200 and r.content == m.body
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    ranged = get(m, Range="bytes=-10")
+    assert ranged.status_code == 206 and ranged.content == m.body[-10:]
