@@ -7,6 +7,7 @@ import json
 import re
 import secrets
 import subprocess
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -223,3 +224,20 @@ def test_the_console_dashboard_shows_the_quotas(server: RunningServer, files: Fi
     panel = page.text.split('id="quotas"', 1)[1].split("</section>", 1)[0]
     assert re.search(r'id="quota-media">1<', panel) and "of 7" in panel
     assert "of no limit" in panel  # bytes and hourly: the deployment has none
+
+
+def test_loopback_to_a_full_recipient_is_undelivered(server: RunningServer, files: FileServer) -> None:
+    sender = server.new_account("quota-loop-sender")
+    recipient = server.new_account("quota-loop-recipient")
+    number = claim(server, recipient, "http://127.0.0.1:9/unused")
+    quotas.set_overrides(server.runtime, recipient.sid, max_bytes=100)
+    client = twilio_client(server, sender.sid, sender.token)
+    out = client.messages.create(to=number, from_="+14155550105", media_url=[png_url(files)])
+    deadline = time.monotonic() + 60
+    while (status := client.messages(out.sid).fetch()).status in ("queued", "sending", "sent"):
+        assert time.monotonic() < deadline, status.status
+        time.sleep(0.2)
+    assert status.status == "undelivered" and status.error_code == 30008
+    assert stored_keys(server.runtime, recipient.sid) == []  # the copies were removed
+    assert len(stored_keys(server.runtime, sender.sid)) == 1  # the sender's own media stays
+    assert twilio_client(server, recipient.sid, recipient.token).messages.list() == []
