@@ -1,4 +1,4 @@
-"""``mediagate accounts quota``: an account's usage, limits and overrides."""
+"""``mediagate accounts quota`` (usage, limits, overrides) and ``mediagate accounts delivery``."""
 
 from __future__ import annotations
 
@@ -70,3 +70,31 @@ def accounts_quota(
     for kind, used, limit, own in rows:
         source = "deployment default" if own is None else "this account"
         out.print(f"{kind:16} {used:>14} of {limit or 'no limit'!s:>12}  ({source})")
+
+
+@accounts_app.command("delivery", short_help="Show or set how the content URL hands over media.")
+def accounts_delivery(
+    account_sid: AccountSid,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="redirect (a 307 to the media host, Twilio's way) or direct (the bytes themselves)."
+        ),
+    ] = None,
+) -> None:
+    """Show ACCOUNT_SID's MediaDelivery mode, or set it with --mode (as the API's MediaDelivery POST)."""
+    from mediagate.services import direct_delivery
+
+    rt = _runtime()
+    sid = _account_sid(account_sid)
+    if mode is not None and mode not in ("redirect", "direct"):
+        _fail("--mode is redirect or direct.")
+    try:
+        current = (
+            direct_delivery.set_direct(rt, sid, mode == "direct")
+            if mode is not None
+            else direct_delivery.get(rt, sid)
+        )
+    except ApiError as exc:
+        _fail(exc.message)
+    out.print(f"MediaDelivery mode: {'direct' if current.direct else 'redirect'}")

@@ -4,6 +4,8 @@ secured host's headers, on every database and storage backend."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +16,7 @@ from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import StoredMedia, add_media, new_api_key, one_media, sha, sms
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer
-from tests.support.server import Account, RunningServer
+from tests.support.server import MEDIAGATE, Account, RunningServer
 
 pytestmark = pytest.mark.e2e
 SERVER_STORAGES = ("local", "s3")
@@ -159,3 +161,27 @@ def test_direct_in_presign_mode_streams_from_s3_itself(
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     ranged = get(m, Range="bytes=-10")
     assert ranged.status_code == 206 and ranged.content == m.body[-10:]
+
+
+def test_the_cli_sets_the_mode(server: RunningServer, files: FileServer) -> None:
+    m = one_media(server, files)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(MEDIAGATE), "accounts", "delivery", m.account.sid, *args],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert "redirect" in cli().stdout
+    assert "direct" in cli("--mode", "direct").stdout
+    # The server follows within MEDIAGATE_DIRECT_DELIVERY_REFRESH (another process made the change).
+    deadline = time.monotonic() + 30
+    while get(m).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert get(m).content == m.body
+    bad = cli("--mode", "sideways")
+    assert bad.returncode != 0 and "redirect or direct" in bad.stderr
