@@ -16,7 +16,16 @@ from starlette.routing import BaseRoute, Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
-from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
+from mediagate.api import (
+    accounts,
+    auth_tokens,
+    iam_keys,
+    keys,
+    media,
+    media_delivery,
+    messages,
+    messaging_settings,
+)
 from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
@@ -64,6 +73,8 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if exc.status == 401 else None
     if exc.status == 503:
         headers = {"Retry-After": str(RETRY_AFTER)}
+    if isinstance(getattr(exc, "retry_after", None), int):  # services/quotas.py: the hourly quota
+        headers = {"Retry-After": str(exc.retry_after)}  # type: ignore[attr-defined]
     return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
 
@@ -176,6 +187,7 @@ def create_app(rt: Runtime) -> Starlette:
         *messages.routes,
         *keys.routes,
         *messaging_settings.routes,
+        *media_delivery.routes,
         *accounts.routes,
         *auth_tokens.routes,
         *iam_keys.routes,

@@ -616,3 +616,6 @@ def main() -> None:
 from mediagate.cli_numbers import numbers_app  # noqa: E402
 
 app.add_typer(numbers_app, name="numbers")
+
+# ``mediagate accounts quota`` (services/quotas.py).
+import mediagate.cli_quotas  # noqa: E402, F401

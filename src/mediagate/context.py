@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -23,6 +24,12 @@ from mediagate.shared_slots import SharedSlots
 from mediagate.signing import Signer
 from mediagate.storage import MediaStore, make_store
 
+if TYPE_CHECKING:
+    # Not at import time: it imports prometheus_client, which `mediagate serve`
+    # must configure (observability/multiproc.py) before anything imports it.
+    from mediagate.services.direct_delivery import DirectAccounts
+    from mediagate.services.quotas import IngestMeter
+
 
 @dataclass
 class Runtime:
@@ -34,6 +41,8 @@ class Runtime:
     signer: Signer
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
+    ingest_meter: IngestMeter  # the hourly ingest quota's counters (services/quotas.py)
+    direct_accounts: DirectAccounts  # whose content URL answers the bytes (services/direct_delivery.py)
     # Concurrency slots counted across processes, with MEDIAGATE_REDIS_URL (shared_slots.py).
     shared_slots: SharedSlots | None = None
 
@@ -53,6 +62,8 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate.services import signing_keys
+    from mediagate.services.direct_delivery import DirectAccounts
+    from mediagate.services.quotas import IngestMeter
 
     private_dir(settings.data_dir)
     engine = engine_for(settings)
@@ -75,6 +86,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account, shared),
         shared_slots=shared,
+        ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix),
+        direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
     )
     signing_keys.ensure_active(runtime)
     return runtime

@@ -265,6 +265,16 @@ def _schemas() -> Json:
             },
             "required": ["account_sid", "enforce_media_http_auth", "date_updated", "url"],
         },
+        "mediagate.media_delivery": {
+            "type": "object",
+            "properties": {
+                "account_sid": _sid("AC"),
+                "mode": {"type": "string", "enum": ["redirect", "direct"]},
+                "date_updated": {"type": "string"},
+                "url": {"type": "string"},
+            },
+            "required": ["account_sid", "mode", "date_updated", "url"],
+        },
         "mediagate.webhook_delivery": {
             "type": "object",
             "properties": {
@@ -336,6 +346,11 @@ def _api_paths() -> Json:
         "public media host (legacy media). Follow it without the credentials: another host.",
         "headers": {"Location": {"schema": {"type": "string"}, "required": True}},
     }
+    direct = {
+        "description": "The bytes themselves, for accounts whose MediaDelivery mode is direct (credentials "
+        "required); Range, HEAD and If-None-Match as on the secured media host.",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    }
     content_errors = {k: v for k, v in API_ERRORS.items() if k != "403"}
     content: Json = {
         "parameters": [ACCOUNT, MESSAGE, MEDIA],
@@ -346,7 +361,13 @@ def _api_paths() -> Json:
         content[method] = _op(
             f"{'Fetch' if method == 'get' else 'Head'}MediaContent",
             "Redirect to the media's bytes",
-            {"307": redirect, **content_errors},
+            {
+                "200": direct,
+                "206": direct,
+                "304": {"description": "Not modified (direct mode)"},
+                "307": redirect,
+                **content_errors,
+            },
         )
     iam_form = {
         "AccountSid": _sid("AC"),
@@ -370,6 +391,24 @@ def _api_paths() -> Json:
                 "Change the setting (recorded in its history)",
                 {"200": _json(_ref("mediagate.messaging_settings"), "The setting"), **API_ERRORS},
                 requestBody=settings_body,
+            ),
+        },
+        "/v1/Accounts/{AccountSid}/MediaDelivery": {
+            "parameters": [ACCOUNT],
+            "description": "How the content URL hands over media (ours): redirect (a 307 to a media host, "
+            "Twilio's behaviour) or direct (the bytes themselves, auth still required).",
+            "get": _op(
+                "FetchMediaDelivery",
+                "Read the mode",
+                {"200": _json(_ref("mediagate.media_delivery"), "The mode"), **API_ERRORS},
+            ),
+            "post": _op(
+                "UpdateMediaDelivery",
+                "Change the mode (other processes follow within MEDIAGATE_DIRECT_DELIVERY_REFRESH)",
+                {"200": _json(_ref("mediagate.media_delivery"), "The mode"), **API_ERRORS},
+                requestBody=_form_body(
+                    {"Mode": {"type": "string", "enum": ["redirect", "direct"]}}, ["Mode"]
+                ),
             ),
         },
         "/v1/Accounts/{AccountSid}/WebhookDeliveries": {

@@ -128,6 +128,18 @@ class Settings(BaseSettings):
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     # (redis_url, above: /readyz checks it too when it is set.)
 
+    # --- Quotas per account (docs/quotas.md) ---
+    # Deployment defaults, 0 = no limit; `mediagate accounts quota` overrides them
+    # per account. Bytes and media stored are exact across processes (counted in
+    # the database); the hourly ingest count is shared through Redis when
+    # redis_url is set, and per process otherwise.
+    quota_max_bytes: int = Field(default=0, ge=0)
+    quota_max_media: int = Field(default=0, ge=0)
+    quota_ingest_per_hour: int = Field(default=0, ge=0)
+    # How long another process may keep answering the content URL the old way
+    # after an account's direct-delivery setting changed (seconds).
+    direct_delivery_refresh: float = Field(default=5.0, gt=0, le=300)
+
     # --- Storage and delivery (issue 11: the storage seam) ---
     # Where media bytes live: empty or ``file:///abs/path`` = the local disk
     # (default ``{data_dir}/media``); ``s3://BUCKET/PREFIX`` = an S3 bucket

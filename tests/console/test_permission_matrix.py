@@ -164,6 +164,12 @@ CASES: dict[tuple[str, str], Case] = {
     ("/keys", "POST"): Case(
         lambda w: "/console/keys", [KEY_CREATE], form=lambda w: {"friendly_name": "c"}, ok=(201,)
     ),
+    ("/credentials/check", "GET"): Case(lambda w: "/console/credentials/check", [ACCOUNT]),
+    ("/credentials/check", "POST"): Case(
+        lambda w: "/console/credentials/check",
+        [ACCOUNT],
+        form=lambda w: {"sid": w.acct.sid, "secret": "0" * 32},
+    ),
     ("/keys/{key_sid}/revoke", "GET"): Case(lambda w: f"/console/keys/{w.key()}/revoke", [KEY]),
     ("/keys/{key_sid}/revoke", "POST"): Case(
         lambda w: f"/console/keys/{w.key()}/revoke", [KEY_DELETE], ok=(303,)

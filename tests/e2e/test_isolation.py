@@ -293,6 +293,10 @@ B_ENDPOINTS: dict[str, Endpoint] = {
         lambda w: {"EnforceMediaHttpAuth": "false"},
         True,
     ),
+    "MediaDelivery GET": Endpoint("GET", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaDelivery"),
+    "MediaDelivery POST": Endpoint(
+        "POST", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaDelivery", lambda w: {"Mode": "direct"}, True
+    ),
     "Account fetch": Endpoint("GET", lambda w: f"{_b(w)}.json"),
     "Account update": Endpoint(
         "POST", lambda w: f"{_b(w)}.json", lambda w: {"FriendlyName": "pwned", "Status": "suspended"}, True

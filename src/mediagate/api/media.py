@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
+from mediagate.api import media_direct
 from mediagate.api import representations as rep
 from mediagate.api.common import (
     authorization,
@@ -60,6 +61,8 @@ async def media_content(request: Request) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
     media_sid = path_sid(request, "media_sid")
+    if await media_direct.wanted(request, account_sid):  # the account's MediaDelivery Mode=direct
+        return await media_direct.content(request, account_sid, message_sid, media_sid)
     # Off the event loop, on the hot paths' own threads: it was run on the loop
     # (two primary-key lookups and an HMAC are well under a millisecond), but
     # then one stalled query froze the whole process, /healthz included.

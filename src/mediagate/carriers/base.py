@@ -12,7 +12,7 @@ from sqlalchemy import func, update
 from mediagate import sids
 from mediagate.db.models import Account, Message
 from mediagate.errors import NotFound
-from mediagate.services import ingest, outbox, webhooks
+from mediagate.services import ingest, outbox, quotas, webhooks
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import count_segments
 from mediagate.services.numbers import Owner
@@ -152,6 +152,8 @@ def receive(
                 raise NotFound(f"/2010-04-01/Accounts/{owner.account_sid}.json")
             if completes is not None and apply_status(session, rt, completes, "delivered") is None:
                 raise AlreadyFinal(completes)
+            # The receiving account's stored quotas; over one, nothing of this arrival is kept.
+            quotas.charge(session, rt.settings, owner.account_sid, sum(i.size for i in items), len(items))
             session.add(message)
             session.flush()
             for item in items:

@@ -18,7 +18,7 @@ from mediagate.carriers.base import receive
 from mediagate.db.models import Message
 from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
 from mediagate.inputs import bad_text_reason, check_text
-from mediagate.services import channels, ingest, numbers
+from mediagate.services import channels, ingest, numbers, quotas
 from mediagate.services.fetch import MAX_CONTENT_TYPE, BlockedAddress, FetchError, InvalidMediaUrl
 from mediagate.services.ingest import IngestedMedia, StorageFull
 from mediagate.services.messages import MAX_BODY, MAX_MEDIA_URLS
@@ -83,6 +83,8 @@ def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> Message:
         urls = ingest.validate_urls(list(inbound.media_urls), rt)
     except (InvalidMediaUrl, BlockedAddress) as exc:
         raise BadRequest(exc.message, code=21620) from exc
+    # The receiving account's quotas, before anything is stored: 403 / 429 (Retry-After) to the carrier.
+    quotas.admit(rt, owner.account_sid, count)
     items: list[IngestedMedia] = []
     try:
         for local in inbound.files:

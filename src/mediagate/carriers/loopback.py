@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mediagate import sids
 from mediagate.carriers.base import AlreadyFinal, receive, set_status
 from mediagate.db.models import Media, Message
-from mediagate.services import ingest, numbers
+from mediagate.services import ingest, numbers, quotas
 from mediagate.services.ingest import IngestedMedia
 from mediagate.storage import media_key
 
@@ -35,15 +35,27 @@ class LoopbackCarrier:
         set_status(rt, message.sid, "sent")  # a no-op when a crashed hand-off got this far
         items = copy_media(rt, message, owner.account_sid)
         # The arrival and "delivered" commit together: a repeated hand-off redoes both or neither.
-        with contextlib.suppress(AlreadyFinal):
-            receive(
+        try:
+            with contextlib.suppress(AlreadyFinal):
+                receive(
+                    rt,
+                    owner,
+                    to=message.to,
+                    from_=message.from_,
+                    body=message.body,
+                    items=items,
+                    completes=message.sid,
+                )
+        except quotas.StorageQuotaExceeded:
+            # The recipient's stored quota is full: receive() kept nothing of the arrival.
+            # Not our failure, so no traceback: the sender sees "undelivered".
+            log.info("loopback %s undelivered: the recipient's media quota is full", message.sid)
+            set_status(
                 rt,
-                owner,
-                to=message.to,
-                from_=message.from_,
-                body=message.body,
-                items=items,
-                completes=message.sid,
+                message.sid,
+                "undelivered",
+                error_code=30008,
+                error_message="The recipient's media quota is full",
             )
 
 

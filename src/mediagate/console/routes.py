@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mediagate import permissions as perms
+from mediagate.console.credential_views import credential_check_page
 from mediagate.console.media_views import (
     key_revoke,
     keys_list,
@@ -87,6 +88,13 @@ routes: list[BaseRoute] = [
     page("/messages/{message_sid}/media/{media_sid}/delete", media_delete, get=[MR, MD], post=[MD]),
     page("/keys", keys_list, get=[perms.MANAGE_KEYS], post=[perms.MANAGE_KEYS]),
     page("/keys/{key_sid}/revoke", key_revoke, get=[perms.MANAGE_KEYS], post=[perms.MANAGE_KEYS]),
+    # The signed-in owner's diagnosis of a refused credential (services/credential_check.py).
+    page(
+        "/credentials/check",
+        credential_check_page,
+        get=[perms.MANAGE_ACCOUNTS],
+        post=[perms.MANAGE_ACCOUNTS],
+    ),
     Mount("/static", app=StaticFiles(directory=HERE / "static"), name="console-static"),
     public_page("/{rest:path}", not_found, ALL),
 ]

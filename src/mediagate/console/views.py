@@ -27,7 +27,7 @@ from mediagate.console.web import (
 )
 from mediagate.context import Runtime
 from mediagate.errors import Unauthorized
-from mediagate.services import accounts, console_sessions, keys, maintenance
+from mediagate.services import accounts, console_sessions, keys, maintenance, quotas
 
 log = logging.getLogger("mediagate")
 
@@ -188,6 +188,7 @@ def dashboard(ctx: Ctx) -> Response:
         may_account=may_account,
         may_secure=ctx.may(perms.SETTINGS_WRITE),
         counts=accounts.protection_counts(rt, sid) if ctx.may(perms.MEDIA_READ) else None,
+        quota=quotas.usage(rt, sid) if may_account else None,
         settings=accounts.messaging_settings(rt, sid) if ctx.may(perms.SETTINGS_READ) else None,
         subaccounts=(
             accounts.subaccounts(rt, sid) if may_account and account.owner_account_sid is None else None

@@ -285,3 +285,40 @@ class ServerProcess(Base):
     shared_state: Mapped[bool] = mapped_column(Boolean)  # runs with MEDIAGATE_REDIS_URL
     date_started: Mapped[datetime] = mapped_column(When, default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class AccountQuota(Base):
+    """An operator's per-account override of the deployment's quotas
+    (``MEDIAGATE_QUOTA_*``). ``None``: the deployment default; ``0``: no limit
+    for this account; ``n``: this limit (``services/quotas.py``)."""
+
+    __tablename__ = "account_quotas"
+
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), primary_key=True)
+    max_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    max_media: Mapped[int | None] = mapped_column(BigInteger)
+    ingest_per_hour: Mapped[int | None] = mapped_column(BigInteger)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class AccountUsage(Base):
+    """What one account stores now: changed in SQL (``x = x + n``) in the same
+    transaction that writes or deletes its media rows, so concurrent creates and
+    deletes cannot lose an update, and a quota check is one conditional UPDATE."""
+
+    __tablename__ = "account_usage"
+
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), primary_key=True)
+    bytes_stored: Mapped[int] = mapped_column(BigInteger, default=0)
+    media_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AccountDelivery(Base):
+    """How the content URL hands over one account's media: ``direct`` answers
+    the bytes itself instead of a 307 to the media host (``api/media_direct.py``)."""
+
+    __tablename__ = "account_delivery"
+
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), primary_key=True)
+    direct: Mapped[bool] = mapped_column(Boolean, default=False)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)

@@ -117,6 +117,12 @@ DATABASE_ERRORS = Counter(
     ["error"],
     registry=REGISTRY,
 )
+QUOTA_REFUSALS = Counter(
+    "mediagate_quota_refusals",
+    "Media refused because an account quota was reached, by quota (bytes, media, ingest_per_hour).",
+    ["quota"],
+    registry=REGISTRY,
+)
 
 
 def multiprocess_dir() -> str | None:
@@ -151,6 +157,43 @@ class ScrapeTimeCollector(Collector):
         depth.add_metric(["due"], due)
         depth.add_metric(["waiting"], waiting)
         yield depth
+        yield from _quota_metrics(self._rt)
+
+
+def _quota_metrics(rt: Runtime) -> Iterator[Metric]:
+    """Usage and limits from the database (exact across processes); totals and
+    counts of accounts at a limit, since a sid is never a label. Per-account
+    figures: ``mediagate accounts quota ACxxx`` and the console dashboard."""
+    from mediagate.services import quotas
+
+    try:
+        stored, count, full = quotas.totals(rt)
+    except Exception:  # counted by the engine's error hook
+        return
+    usage = GaugeMetricFamily(
+        "mediagate_quota_usage", "What all accounts store now, by quota (bytes, media).", labels=["quota"]
+    )
+    usage.add_metric(["bytes"], stored)
+    usage.add_metric(["media"], count)
+    yield usage
+    s = rt.settings
+    limit = GaugeMetricFamily(
+        "mediagate_quota_default_limit",
+        "The deployment's default limit per account, by quota (0 = none; see mediagate accounts quota).",
+        labels=["quota"],
+    )
+    limit.add_metric(["bytes"], s.quota_max_bytes)
+    limit.add_metric(["media"], s.quota_max_media)
+    limit.add_metric(["ingest_per_hour"], s.quota_ingest_per_hour)
+    yield limit
+    at_limit = GaugeMetricFamily(
+        "mediagate_quota_accounts_at_limit",
+        "Accounts whose stored bytes or media have reached their limit, by quota.",
+        labels=["quota"],
+    )
+    for kind, n in full.items():
+        at_limit.add_metric([kind], n)
+    yield at_limit
 
 
 def render(extra: Iterable[Collector] = ()) -> bytes:

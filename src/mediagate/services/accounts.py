@@ -15,6 +15,7 @@ from mediagate import sids
 from mediagate.db.models import Account, AuditEvent, Media, Message, SettingChange
 from mediagate.errors import BadRequest, Forbidden, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
+from mediagate.services import quotas
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> 
     )
     with rt.tx() as session:
         session.add(account)
+        session.flush()  # the account row first: the usage row refers to it
+        quotas.start_counting(session, sid)
         session.add(
             SettingChange(
                 account_sid=sid,
@@ -229,6 +232,7 @@ def update(
                     session.scalars(select(Media.storage_key).where(Media.account_sid == account_sid))
                 )
                 session.execute(delete(Media).where(Media.account_sid == account_sid))
+                quotas.release_all(session, account_sid)
                 session.execute(
                     sa_update(Message).where(Message.account_sid == account_sid).values(num_media=0)
                 )

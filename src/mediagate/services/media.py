@@ -16,6 +16,7 @@ from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
+from mediagate.services import quotas
 from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
 from mediagate.services.ingest import IngestedMedia
@@ -63,7 +64,7 @@ def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, a
         media = session.get(Media, media_sid)
         if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
             raise NotFound(media_path(account_sid, message_sid, media_sid))
-        key = media.storage_key
+        key, size = media.storage_key, media.size
         # One delete wins: the others delete no row, answer 404 and write no audit row.
         gone = rowcount(
             session,
@@ -80,6 +81,7 @@ def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, a
             .where(Message.sid == message_sid, Message.num_media > 0)
             .values(num_media=Message.num_media - 1)
         )
+        quotas.release(session, account_sid, size, 1)
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.delete", target=media_sid))
     rt.store.delete(key)
 
@@ -116,6 +118,7 @@ def add(
             )
             if bumped != 1:
                 raise NotFound(message_path(account_sid, message_sid))
+            quotas.charge(session, rt.settings, account_sid, row.size, 1)
             session.add(row)
     except BaseException:
         rt.store.delete(stored.key)

@@ -17,7 +17,7 @@ from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import BadRequest, NotFound
 from mediagate.inputs import parse_day
 from mediagate.paging import Page, PageRequest, fetch_page
-from mediagate.services import channels, ingest, outbox, webhooks
+from mediagate.services import channels, ingest, outbox, quotas, webhooks
 from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
 from mediagate.timefmt import utcnow
 
@@ -80,6 +80,8 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         if account is None:
             raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
         auth_required = account.enforce_media_http_auth
+    # Before anything is fetched: 403 when the stored quotas are reached, 429 past the hourly one.
+    quotas.admit(rt, account_sid, len(urls))
 
     error: FetchError | None = None
     items: list[ingest.IngestedMedia] = []
@@ -112,6 +114,8 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     crash_point("after-object-write")
     try:
         with rt.tx() as session:
+            # Over a stored quota: this raises, the transaction and the objects go, nothing is written.
+            quotas.charge(session, rt.settings, account_sid, sum(i.size for i in items), len(items))
             session.add(message)
             session.flush()
             for item in items:
@@ -195,7 +199,10 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
         message = session.get(Message, message_sid, with_for_update=True)
         if message is None or message.account_sid != account_sid:
             raise NotFound(message_path(account_sid, message_sid))
-        keys = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
+        stored = session.execute(
+            select(Media.storage_key, Media.size).where(Media.message_sid == message_sid)
+        ).all()
+        keys = [key for key, _ in stored]
         session.execute(delete(Media).where(Media.message_sid == message_sid))
         gone = rowcount(
             session, delete(Message).where(Message.sid == message_sid, Message.account_sid == account_sid)
@@ -204,6 +211,7 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
             # Lost the race: roll back (our media delete found nothing anyway),
             # delete no objects, write no audit row.
             raise NotFound(message_path(account_sid, message_sid))
+        quotas.release(session, account_sid, sum(size for _, size in stored), len(stored))
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
         )

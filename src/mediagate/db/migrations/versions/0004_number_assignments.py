@@ -1,7 +1,7 @@
 """number assignments: which account owns a phone number in this deployment
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 21:00:00.000000
 """
 

@@ -1,7 +1,7 @@
 """outbox: outbound messages waiting for their carrier hand-off
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-01 21:00:00
 """
 

@@ -1,0 +1,48 @@
+"""``/v1/Accounts/{AC}/MediaDelivery``: how the content URL hands over media (ours).
+
+``Mode=redirect`` (the default, Twilio's behaviour): a 307 to the media host.
+``Mode=direct``: the content URL answers the bytes itself, auth still
+required (``api/media_direct.py``). A separate resource so that the
+MessagingSettings body keeps the shape its clients know.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import permissions as perms
+from mediagate.api.common import call, form, json_response, path_sid, principal, runtime, text_field
+from mediagate.errors import BadRequest
+from mediagate.services import direct_delivery
+from mediagate.timefmt import rfc2822
+
+MODES = ("redirect", "direct")
+
+
+def body(public_url: str, s: direct_delivery.DeliverySetting) -> dict[str, object]:
+    return {
+        "account_sid": s.account_sid,
+        "mode": "direct" if s.direct else "redirect",
+        "date_updated": rfc2822(s.date_updated),
+        "url": f"{public_url}/v1/Accounts/{s.account_sid}/MediaDelivery",
+    }
+
+
+async def media_delivery(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
+    await principal(request, account_sid, perm)
+    rt = runtime(request)
+    if request.method == "POST":
+        mode = (text_field(await form(request), "Mode") or "").strip().lower()
+        if mode not in MODES:
+            raise BadRequest("Mode is required: redirect or direct.", code=20001)
+        current = await call(direct_delivery.set_direct, rt, account_sid, mode == "direct")
+    else:
+        current = await call(direct_delivery.get, rt, account_sid)
+    return json_response(body(rt.settings.public_url, current))
+
+
+routes = [Route("/v1/Accounts/{account_sid}/MediaDelivery", media_delivery, methods=["GET", "POST"])]

@@ -1,0 +1,102 @@
+"""The console's "Check a credential" page (services/credential_check.py).
+
+For the signed-in owner only (the route needs MANAGE_ACCOUNTS, like revealing
+the auth token), behind the console's CSRF check, and rate limited per
+signed-in account with the ``limits`` library (Redis when configured, like
+the sign-in limiter): a stolen session cannot turn it into a guessing oracle.
+The pasted secret is never logged, stored or sent back in the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mediagate.console.web import Ctx
+from mediagate.db.models import Account
+from mediagate.services import credential_check
+
+log = logging.getLogger("mediagate")
+
+PER_ACCOUNT: RateLimitItem = RateLimitItemPerMinute(20, 15)  # checks per signed-in account
+_LOCK = threading.Lock()
+
+
+class CheckLimiter:
+    def __init__(self, redis_url: str, key_prefix: str) -> None:
+        storage: Storage
+        if redis_url:
+            made = storage_from_string(redis_url, key_prefix=f"{key_prefix}:credcheck", wrap_exceptions=True)
+            assert isinstance(made, Storage)
+            storage = made
+        else:
+            storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(storage)
+
+    def take(self, account_sid: str) -> int:
+        """0 when this check may run (and counts it), else seconds to wait."""
+        if self._limiter.hit(PER_ACCOUNT, account_sid):
+            return 0
+        stats = self._limiter.get_window_stats(PER_ACCOUNT, account_sid)
+        return max(int(stats.reset_time - time.time()) + 1, 1)
+
+
+def _limiter(request: Request, ctx: Ctx) -> CheckLimiter:
+    found: CheckLimiter | None = getattr(request.app.state, "credential_check_limiter", None)
+    if found is None:
+        with _LOCK:
+            found = getattr(request.app.state, "credential_check_limiter", None)
+            if found is None:
+                s = ctx.rt.settings
+                found = CheckLimiter(s.redis_url, s.redis_key_prefix)
+                request.app.state.credential_check_limiter = found
+    return found
+
+
+def _owned(ctx: Ctx) -> list[str]:
+    with ctx.rt.sessions() as session:
+        subs = session.scalars(
+            select(Account.sid).where(Account.owner_account_sid == ctx.account_sid).order_by(Account.sid)
+        )
+        return [ctx.account_sid, *subs]
+
+
+def credential_check_page(ctx: Ctx) -> Response:
+    owned = _owned(ctx)
+    values: dict[str, Any] = {
+        "nav": "credentials",
+        "owned": owned,
+        "sid": "",
+        "for_account": ctx.account_sid,
+    }
+    if ctx.request.method != "POST":
+        return ctx.render("credential_check.html", **values)
+    sid = ctx.field("sid").strip()[:64]
+    for_account = ctx.field("for_account") if ctx.field("for_account") in owned else ctx.account_sid
+    values.update(sid=sid, for_account=for_account)
+    try:
+        wait = _limiter(ctx.request, ctx).take(ctx.account_sid)
+    except StorageError:
+        log.warning("credential check refused: the rate-limit storage (Redis) is unreachable")
+        return ctx.render("credential_check.html", 503, error="Checking is unavailable right now.", **values)
+    if wait:
+        response = ctx.render(
+            "credential_check.html",
+            429,
+            error=f"Too many checks. Try again in {max(1, -(-wait // 60))} minutes.",
+            **values,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    verdict = credential_check.check(ctx.rt, ctx.account_sid, sid, ctx.field("secret"), for_account)
+    return ctx.render("credential_check.html", verdict=verdict, **values)
