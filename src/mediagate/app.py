@@ -20,6 +20,7 @@ from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages
 from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
+from mediagate.api import retention as retention_api
 from mediagate.context import Runtime
 from mediagate.db.failures import RETRY_AFTER, UNAVAILABLE_TYPES, is_database_unavailable
 from mediagate.edge import hosts
@@ -172,6 +173,7 @@ def create_app(rt: Runtime) -> Starlette:
         *messages.routes,
         *keys.routes,
         *messaging_settings.routes,
+        *retention_api.routes,
         *accounts.routes,
         *auth_tokens.routes,
         *iam_keys.routes,

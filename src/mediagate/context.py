@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
+from mediagate.services.access import AccessRecorder
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
@@ -33,6 +34,8 @@ class Runtime:
     signer: Signer
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
+    # Fetches waiting to be written (retention's last access / first download).
+    access: AccessRecorder = field(default_factory=lambda: AccessRecorder(50_000))
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -68,6 +71,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         ),
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
+        access=AccessRecorder(settings.access_buffer_max),
     )
     signing_keys.ensure_active(runtime)
     return runtime

@@ -265,6 +265,41 @@ def _schemas() -> Json:
             },
             "required": ["account_sid", "enforce_media_http_auth", "date_updated", "url"],
         },
+        "mediagate.media_retention": {
+            "type": "object",
+            "description": "An account's retention rule (ours; docs/retention.md). Any condition that "
+            "is set deletes the media; null/false = that condition is off.",
+            "properties": {
+                "account_sid": _sid("AC"),
+                "days_after_creation": {"type": "integer", "nullable": True},
+                "days_after_last_access": {"type": "integer", "nullable": True},
+                "after_first_download": {"type": "boolean"},
+                "after_webhook_delivered": {"type": "boolean"},
+                "effective_days_after_creation": {
+                    "type": "integer",
+                    "nullable": True,
+                    "description": "The account's days, else the deployment default; capped by the maximum",
+                },
+                "deployment_default_days": {"type": "integer", "nullable": True},
+                "deployment_max_days": {"type": "integer", "nullable": True},
+                "date_created": {"type": "string", "nullable": True},
+                "date_updated": {"type": "string", "nullable": True},
+                "url": {"type": "string"},
+            },
+            "required": [
+                "account_sid",
+                "days_after_creation",
+                "days_after_last_access",
+                "after_first_download",
+                "after_webhook_delivered",
+                "effective_days_after_creation",
+                "deployment_default_days",
+                "deployment_max_days",
+                "date_created",
+                "date_updated",
+                "url",
+            ],
+        },
         "mediagate.webhook_delivery": {
             "type": "object",
             "properties": {
@@ -331,6 +366,18 @@ def _api_paths() -> Json:
         {"EnforceMediaHttpAuth": {"type": "boolean", "description": "Require HTTP auth for new media"}},
         ["EnforceMediaHttpAuth"],
     )
+    days = "Whole days from 1 to the deployment's maximum; empty clears"
+    retention_body = _form_body(
+        {
+            "DaysAfterCreation": {"type": "string", "description": days},
+            "DaysAfterLastAccess": {"type": "string", "description": days},
+            "AfterFirstDownload": {"type": "boolean"},
+            "AfterWebhookDelivered": {
+                "type": "boolean",
+                "description": "After a 2xx from the inbound webhook",
+            },
+        }
+    )
     redirect = {
         "description": "To a signed URL on the secured media host (media that requires auth), or to the "
         "public media host (legacy media). Follow it without the credentials: another host.",
@@ -370,6 +417,22 @@ def _api_paths() -> Json:
                 "Change the setting (recorded in its history)",
                 {"200": _json(_ref("mediagate.messaging_settings"), "The setting"), **API_ERRORS},
                 requestBody=settings_body,
+            ),
+        },
+        "/v1/Accounts/{AccountSid}/MediaRetention": {
+            "parameters": [ACCOUNT],
+            "description": "When the account's media are deleted (ours: Twilio keeps media until it is "
+            "deleted). Applied by a background job in batches, each with an audit row.",
+            "get": _op(
+                "FetchMediaRetention",
+                "Read the retention rule",
+                {"200": _json(_ref("mediagate.media_retention"), "The rule"), **API_ERRORS},
+            ),
+            "post": _op(
+                "UpdateMediaRetention",
+                "Change the retention rule (fields not given are kept)",
+                {"200": _json(_ref("mediagate.media_retention"), "The rule"), **API_ERRORS},
+                requestBody=retention_body,
             ),
         },
         "/v1/Accounts/{AccountSid}/WebhookDeliveries": {
