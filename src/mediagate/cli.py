@@ -598,3 +598,8 @@ def main() -> None:
 from mediagate.cli_numbers import numbers_app  # noqa: E402
 
 app.add_typer(numbers_app, name="numbers")
+
+# Retention rules (``mediagate retention ...``).
+from mediagate.cli_retention import retention_app  # noqa: E402
+
+app.add_typer(retention_app, name="retention")
