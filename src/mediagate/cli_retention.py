@@ -126,7 +126,6 @@ def retention_run(
 ) -> None:
     """Apply the retention rules now, in committed batches (interrupted: just run it again)."""
     from rich.progress import Progress as Bar
-    from rich.table import Table
 
     from mediagate.cli import _account_sid, _fail, _runtime, err, out
 
@@ -148,12 +147,12 @@ def retention_run(
     except ApiError as exc:
         _fail(exc.message)
     if dry_run:
-        table = Table(
-            "Account SID", "Rule", "Media SID", "Message SID", "Bytes", "Created", title="Would delete"
-        )
+        # One plain line per media (no table: rich cuts SIDs to the terminal's width).
         for c in listed:
-            table.add_row(c.account_sid, c.rule, c.media_sid, c.message_sid, str(c.size), iso(c.date_created))
-        out.print(table)
+            sys.stdout.write(
+                f"{c.account_sid} {c.rule} {c.media_sid} {c.message_sid} {c.size} {iso(c.date_created)}\n"
+            )
+        sys.stdout.flush()
         out.print(
             f"{len(listed)} media would be deleted ({sum(c.size for c in listed)} bytes); nothing was deleted"
         )
