@@ -4,6 +4,7 @@ with the bytes on the local disk and on S3 (SeaweedFS)."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -82,7 +83,7 @@ def test_rule_validation_default_and_maximum(rt: Runtime) -> None:
     assert rule.date_created is None and rule.effective_days_after_creation == 90  # the maximum caps "keep"
     with pytest.raises(BadRequest, match="from 1 to 90"):
         retention.parse_days("DaysAfterCreation", "91", 90)
-    for bad in ("-1", "1.5", "ten", "0"):
+    for bad in ("-1", "1.5", "ten", "0", "²", "9" * 5000, "0000001000000"):
         with pytest.raises(BadRequest):
             retention.parse_days("DaysAfterLastAccess", bad, 90)
     assert retention.parse_days("DaysAfterCreation", "", 90) == 0  # clear
@@ -206,3 +207,29 @@ def test_webhook_rule_deletes_media_once_their_inbound_webhook_got_a_2xx(rt: Run
     assert [o.ok for o in outcomes if o is not None] == [True, False]
     assert sorted(c.media_sid for s in retention.apply(rt) for c in s.media) == sorted(delivered)
     assert _left(rt, delivered + failed + unannounced) == set(failed + unannounced)
+
+
+def _activity(rt: Runtime) -> set[str]:
+    with rt.sessions() as session:
+        return set(session.scalars(select(MediaActivity.media_sid)))
+
+
+def test_the_flusher_writes_at_shutdown_and_early_when_the_buffer_fills(runtime: Runtime) -> None:
+    from mediagate.background import AccessFlusher
+    from mediagate.services.access import AccessRecorder
+
+    account, _, sids = _media(runtime, 3)
+    runtime.access = AccessRecorder(2)
+    flusher = AccessFlusher(runtime, 3600)  # its clock alone would not write during this test
+    flusher.start()
+    try:
+        runtime.access.record(account, sids[0], downloaded=False)
+        runtime.access.record(account, sids[1], downloaded=True)  # full: the flusher is woken
+        deadline = time.monotonic() + 30
+        while _activity(runtime) != {sids[0], sids[1]}:
+            assert time.monotonic() < deadline, "a full buffer was not written"
+            time.sleep(0.05)
+        runtime.access.record(account, sids[2], downloaded=False)
+    finally:
+        flusher.stop()
+    assert _activity(runtime) == set(sids)  # the last record was written at shutdown

@@ -129,7 +129,8 @@ def parse_days(name: str, value: str | None, max_days: int) -> int | None:
     if text == "":
         return 0
     top = max_days or MAX_DAYS
-    if not text.isdigit() or not 1 <= int(text) <= top:
+    # ASCII digits only, and few: int() takes '²' for a digit and refuses 5000 of them.
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= top:
         limit = "this deployment's maximum" if max_days else "the largest accepted"
         raise BadRequest(
             f"{name} must be a whole number of days from 1 to {top} ({limit}), or empty to clear it.",
