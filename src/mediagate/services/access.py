@@ -135,21 +135,19 @@ def _upsert(session: Session, taken: dict[str, _Seen]) -> None:
         for sid, seen in sorted(taken.items())  # sorted: concurrent flushes lock rows in one order
     ]
     table = MediaActivity.__table__.c
-    # Chunks: SQLite caps the bound parameters of one statement.
-    for start in range(0, len(rows), _CHUNK):
-        stmt = insert(MediaActivity).values(rows[start : start + _CHUNK])
-        excluded = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.media_sid],
-            set_={
-                "last_accessed": case(
-                    (excluded.last_accessed > table.last_accessed, excluded.last_accessed),
-                    else_=table.last_accessed,
-                ),
-                "first_downloaded": func.coalesce(table.first_downloaded, excluded.first_downloaded),
-            },
-        )
-        session.execute(stmt)
+    stmt = insert(MediaActivity)
+    excluded = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.media_sid],
+        set_={
+            "last_accessed": case(
+                (excluded.last_accessed > table.last_accessed, excluded.last_accessed),
+                else_=table.last_accessed,
+            ),
+            "first_downloaded": func.coalesce(table.first_downloaded, excluded.first_downloaded),
+        },
+    )
+    # executemany: compiled once, batched by the driver (SQLAlchemy's insertmanyvalues).
+    session.execute(stmt, rows)
 
 
-_CHUNK = 500
