@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from mediagate.context import Runtime, build_runtime
 from mediagate.db.models import AuditEvent, Media, MediaActivity, Message
 from mediagate.errors import BadRequest
+from mediagate.observability.metrics import REGISTRY
 from mediagate.services import accounts, media, messages, retention, webhooks
 from mediagate.settings import Settings
 from mediagate.timefmt import utcnow
@@ -72,6 +73,10 @@ def _keys(rt: Runtime, sids: list[str]) -> dict[str, str]:
         }
 
 
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def _left(rt: Runtime, sids: list[str]) -> set[str]:
     with rt.sessions() as session:
         return set(session.scalars(select(Media.sid).where(Media.sid.in_(sids))))
@@ -122,7 +127,11 @@ def test_creation_rule_deletes_in_audited_batches_objects_included(rt: Runtime) 
     assert sorted(c.media_sid for s in dry for c in s.media) == sorted(sids[:4])
     assert _left(rt, sids) == set(sids)  # a dry run deletes nothing
 
+    deleted_before = _sample("mediagate_retention_deleted_media_total", rule="days_after_creation")
     steps = list(retention.apply(rt, batch=3, actor="ops"))
+    assert (
+        _sample("mediagate_retention_deleted_media_total", rule="days_after_creation") - deleted_before == 4
+    )
     assert [(len(s.media), s.done, s.total) for s in steps] == [(3, 3, 4), (1, 4, 4)]
     assert _left(rt, sids) == {sids[4]}
     assert [exists(rt, keys[s]) for s in sids] == [False] * 4 + [True]
@@ -173,6 +182,7 @@ def test_the_access_buffer_is_bounded() -> None:
     from mediagate.services.access import AccessRecorder
 
     recorder = AccessRecorder(2)
+    dropped_before = _sample("mediagate_access_records_dropped_total")
     recorder.record("AC1", "ME1", downloaded=False)
     assert not recorder.full.is_set()
     recorder.record("AC1", "ME2", downloaded=False)
@@ -180,6 +190,7 @@ def test_the_access_buffer_is_bounded() -> None:
     recorder.record("AC1", "ME3", downloaded=False)
     recorder.record("AC1", "ME1", downloaded=True)  # known media still update
     assert recorder.pending() == 2 and recorder.dropped == 1
+    assert _sample("mediagate_access_records_dropped_total") - dropped_before == 1
     taken = recorder.take()
     assert taken["ME1"].first_downloaded is not None and not recorder.full.is_set()
 

@@ -29,6 +29,7 @@ from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediagate.db.models import MediaActivity
+from mediagate.observability import metrics
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ class AccessRecorder:
             if seen is None:
                 if len(self._pending) >= self.max_entries:
                     self.dropped += 1
+                    metrics.ACCESS_RECORDS_DROPPED.inc()
                     self.full.set()
                     return
                 self._pending[media_sid] = _Seen(account_sid, now, now if downloaded else None)
@@ -101,6 +103,7 @@ class AccessRecorder:
                         self._pending[sid] = seen
                     else:
                         self.dropped += 1
+                        metrics.ACCESS_RECORDS_DROPPED.inc()
                 elif seen.first_downloaded is not None and (
                     now.first_downloaded is None or seen.first_downloaded < now.first_downloaded
                 ):
@@ -149,5 +152,3 @@ def _upsert(session: Session, taken: dict[str, _Seen]) -> None:
     )
     # executemany: compiled once, batched by the driver (SQLAlchemy's insertmanyvalues).
     session.execute(stmt, rows)
-
-

@@ -35,6 +35,7 @@ from sqlalchemy import delete as sql_delete
 from mediagate.crashpoints import crash_point
 from mediagate.db.models import Account, AuditEvent, Media, MediaActivity, RetentionRule, WebhookDelivery
 from mediagate.errors import BadRequest, NotFound
+from mediagate.observability import metrics
 from mediagate.services.media import delete_row
 from mediagate.timefmt import utcnow
 
@@ -369,6 +370,8 @@ def _delete_batch(
                     ),
                 )
             )
+    if deleted:
+        metrics.RETENTION_DELETED.labels(name).inc(len(deleted))
     crash_point("retention-after-batch")
     for key in keys:
         rt.store.delete(key)
