@@ -14,12 +14,13 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from mediagate.db.models import AuditEvent, Media, MediaActivity
+from mediagate.db.models import AuditEvent, Media, MediaActivity, WebhookDelivery
 from mediagate.services import media as media_service
 from mediagate.timefmt import utcnow
 from tests.e2e.test_media_hosts import StoredMedia, add_media, one_media
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.receiver import running_receiver
 from tests.support.server import MEDIAGATE, Account, RunningServer
 from tests.support.stored import exists
 
@@ -218,3 +219,58 @@ def test_cli_dry_run_then_a_run_that_crashes_between_batches_resumes(
 def _left(srv: RunningServer, sids: list[str]) -> set[str]:
     with srv.runtime.sessions() as session:
         return set(session.scalars(select(Media.sid).where(Media.sid.in_(sids))))
+
+
+def test_inbound_media_go_once_their_webhook_got_a_2xx(server: RunningServer, files: FileServer) -> None:
+    """Through the carrier ingress and the real webhook worker: the message whose SmsUrl
+    answered 200 loses its media at the next pass (the real CLI), the one answered 500 keeps them."""
+    from tests.e2e.test_inbound import carrier_inbound, claim
+
+    acct = server.new_account("retention-webhook")
+    set_rule(server, acct, AfterWebhookDelivered="true")
+    with running_receiver() as receiver:
+        receiver.answer("/refusing", *([500] * 50))
+        numbers = {path: claim(server, acct, receiver.url(path)) for path in ("/accepting", "/refusing")}
+        sent = {}
+        for path, number in numbers.items():
+            body = png_bytes(1500 + len(path))
+            url = files.add(f"/retention/{acct.sid}{path}.png", body)
+            r = carrier_inbound(server, To=number, From="+14155550100", Body="pic", MediaUrl=[url])
+            assert r.status_code == 201, r.text
+            sent[path] = r.json()["sid"]
+        receiver.wait_for("/accepting")
+        receiver.wait_for("/refusing")
+        _wait_delivered(server, sent["/accepting"])
+        run = _cli(server, "run", "--account", acct.sid)
+    assert run.returncode == 0, run.stderr
+    assert "1 media deleted" in run.stdout
+    with server.runtime.sessions() as session:
+        left = {
+            r.message_sid: r.storage_key
+            for r in session.execute(
+                select(Media.message_sid, Media.storage_key).where(Media.account_sid == acct.sid)
+            )
+        }
+    assert set(left) == {sent["/refusing"]}
+    assert exists(server.runtime, left[sent["/refusing"]])
+    listed = requests.get(
+        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sent['/accepting']}/Media.json",
+        auth=(acct.sid, acct.token),
+        timeout=TIMEOUT,
+    )
+    assert listed.status_code == 200 and listed.json()["media_list"] == []
+
+
+def _wait_delivered(server: RunningServer, message_sid: str, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        with server.runtime.sessions() as session:
+            status = session.scalar(
+                select(WebhookDelivery.status).where(
+                    WebhookDelivery.message_sid == message_sid, WebhookDelivery.kind == "incoming"
+                )
+            )
+        if status == "delivered":
+            return
+        assert time.monotonic() < deadline, f"webhook of {message_sid} still {status}"
+        time.sleep(0.1)
