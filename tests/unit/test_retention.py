@@ -119,11 +119,15 @@ def test_creation_rule_deletes_in_audited_batches_objects_included(rt: Runtime) 
     account, msg, sids = _media(rt, 5)
     other, _, other_sids = _media(rt, 2)
     _age(rt, sids[:4] + other_sids, 10)
-    retention.set_rule(rt, account, retention.Change(days_after_creation=7), actor="t", via="test")
+    # Both rules match the four old media: each is listed, counted and deleted once.
+    retention.set_rule(
+        rt, account, retention.Change(days_after_creation=7, days_after_last_access=5), actor="t", via="test"
+    )
     retention.set_rule(rt, other, retention.Change(days_after_last_access=30), actor="t", via="test")
     keys = _keys(rt, sids)
 
     dry = list(retention.apply(rt, dry_run=True, batch=3))
+    assert dry[-1].total == 4
     assert sorted(c.media_sid for s in dry for c in s.media) == sorted(sids[:4])
     assert _left(rt, sids) == set(sids)  # a dry run deletes nothing
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select, union
 from sqlalchemy import delete as sql_delete
 
 from mediagate.crashpoints import crash_point
@@ -275,11 +275,6 @@ def rules_to_apply(rt: Runtime, account_sid: str | None = None) -> list[Rule]:
     return [r for r in rules if not r.keeps_everything]
 
 
-def _count(rt: Runtime, stmt: Select[str, str, int, datetime]) -> int:
-    with rt.sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
-
-
 def apply(
     rt: Runtime,
     *,
@@ -331,13 +326,12 @@ def apply(
 
 
 def _count_distinct(rt: Runtime, stmts: list[Select[str, str, int, datetime]]) -> int:
+    """How many distinct media the rules delete (UNION drops the ones several rules match)."""
     if not stmts:
         return 0
-    sids: set[str] = set()
+    sids = union(*(select(stmt.subquery().c.sid) for stmt in stmts)).subquery()
     with rt.sessions() as session:
-        for stmt in stmts:
-            sids.update(session.scalars(select(stmt.subquery().c.sid)))
-    return len(sids)
+        return int(session.scalar(select(func.count()).select_from(sids)) or 0)
 
 
 def _delete_batch(
