@@ -29,6 +29,7 @@ from mediagate.api import (
 from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
+from mediagate.api import retention as retention_api
 from mediagate.context import Runtime
 from mediagate.db.failures import RETRY_AFTER, UNAVAILABLE_TYPES, is_database_unavailable
 from mediagate.edge import hosts
@@ -188,6 +189,7 @@ def create_app(rt: Runtime) -> Starlette:
         *keys.routes,
         *messaging_settings.routes,
         *media_delivery.routes,
+        *retention_api.routes,
         *accounts.routes,
         *auth_tokens.routes,
         *iam_keys.routes,

@@ -10,13 +10,16 @@
 * the scheduled garbage collection of orphaned objects and interrupted writes.
   Every server process runs its own; that is safe because the collector only
   removes what is older than ``MEDIAGATE_GC_GRACE`` (longer than any ingest can
-  take), so it never races an in-flight write or a row that is about to commit.
+  take), so it never races an in-flight write or a row that is about to commit;
+* retention (``services/retention.py``), and the flush of the in-memory access
+  records it reads (``services/access.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
@@ -56,6 +59,60 @@ class StartupRefused(RuntimeError):
     """This process must not run beside the live ones (``processes.conflict``)."""
 
 
+class RetentionWorker(PollingWorker):
+    """Applies the accounts' retention rules (``services/retention.py``) every ``interval`` seconds.
+
+    Every process may run one: batches commit on their own, and a media two
+    passes race for is deleted (and counted) by one of them only."""
+
+    name = "retention"
+
+    def __init__(self, rt: Runtime, interval: float) -> None:
+        super().__init__(interval)
+        self._rt = rt
+
+    def run_once(self) -> int:
+        from mediagate.services import retention
+
+        deleted = 0
+        for step in retention.apply(self._rt, count=False):
+            deleted += len(step.media)
+            if self.stopping:
+                break  # the rest is found again by the next pass (in this or another process)
+        if deleted:
+            log.info("retention deleted %d media", deleted)
+        return deleted
+
+
+class AccessFlusher(PollingWorker):
+    """Writes the fetches recorded in memory (``services/access.py``) every
+    ``interval`` seconds, at once when the buffer fills, and at shutdown."""
+
+    name = "access-flush"
+
+    def __init__(self, rt: Runtime, interval: float) -> None:
+        super().__init__(interval)
+        self._rt = rt
+
+    def run_once(self) -> int:
+        return self._rt.access.flush(self._rt)
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + self._interval
+        while not self.stopping and not self._rt.access.full.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self._rt.access.full.wait(min(left, 0.25))
+
+    def stop(self, timeout: float = 5.0) -> None:
+        super().stop(timeout)
+        try:
+            self.run_once()
+        except Exception:
+            log.warning("access records not written at shutdown: %d media", self._rt.access.pending())
+
+
 def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Starlette lifespan that runs the workers for as long as the app serves.
 
@@ -78,11 +135,20 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         heartbeat.start()
         rt.signer.start()
         stops: list[Callable[[], None]] = []
+        if rt.settings.role in ("all", "api"):
+            # Fetches recorded by this process's request handlers (retention's last access).
+            access = AccessFlusher(rt, rt.settings.access_flush_interval)
+            access.start()
+            stops.append(access.stop)
         if rt.settings.role in ("all", "worker"):
             if rt.settings.gc_interval > 0:
                 gc = GarbageCollector(rt, rt.settings.gc_interval, rt.settings.gc_grace)
                 gc.start()
-                stops.append(gc.stop)
+                stops.insert(0, gc.stop)
+            if rt.settings.retention_interval > 0:
+                retention = RetentionWorker(rt, rt.settings.retention_interval)
+                retention.start()
+                stops.insert(0, retention.stop)
             deliveries = webhooks.Worker(rt)
             handoffs = outbox.Worker(rt, carriers.dispatch)
             deliveries.start()

@@ -619,3 +619,8 @@ app.add_typer(numbers_app, name="numbers")
 
 # ``mediagate accounts quota`` (services/quotas.py).
 import mediagate.cli_quotas  # noqa: E402, F401
+
+# Retention rules (``mediagate retention ...``).
+from mediagate.cli_retention import retention_app  # noqa: E402
+
+app.add_typer(retention_app, name="retention")

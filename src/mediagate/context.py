@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
+from mediagate.services.access import AccessRecorder
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
@@ -45,6 +46,8 @@ class Runtime:
     direct_accounts: DirectAccounts  # whose content URL answers the bytes (services/direct_delivery.py)
     # Concurrency slots counted across processes, with MEDIAGATE_REDIS_URL (shared_slots.py).
     shared_slots: SharedSlots | None = None
+    # Fetches waiting to be written (retention's last access / first download).
+    access: AccessRecorder = field(default_factory=lambda: AccessRecorder(50_000))
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -88,6 +91,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         shared_slots=shared,
         ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix),
         direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
+        access=AccessRecorder(settings.access_buffer_max),
     )
     signing_keys.ensure_active(runtime)
     return runtime

@@ -275,6 +275,41 @@ def _schemas() -> Json:
             },
             "required": ["account_sid", "mode", "date_updated", "url"],
         },
+        "mediagate.media_retention": {
+            "type": "object",
+            "description": "An account's retention rule (ours; docs/retention.md). Any condition that "
+            "is set deletes the media; null/false = that condition is off.",
+            "properties": {
+                "account_sid": _sid("AC"),
+                "days_after_creation": {"type": "integer", "nullable": True},
+                "days_after_last_access": {"type": "integer", "nullable": True},
+                "after_first_download": {"type": "boolean"},
+                "after_webhook_delivered": {"type": "boolean"},
+                "effective_days_after_creation": {
+                    "type": "integer",
+                    "nullable": True,
+                    "description": "The account's days, else the deployment default; capped by the maximum",
+                },
+                "deployment_default_days": {"type": "integer", "nullable": True},
+                "deployment_max_days": {"type": "integer", "nullable": True},
+                "date_created": {"type": "string", "nullable": True},
+                "date_updated": {"type": "string", "nullable": True},
+                "url": {"type": "string"},
+            },
+            "required": [
+                "account_sid",
+                "days_after_creation",
+                "days_after_last_access",
+                "after_first_download",
+                "after_webhook_delivered",
+                "effective_days_after_creation",
+                "deployment_default_days",
+                "deployment_max_days",
+                "date_created",
+                "date_updated",
+                "url",
+            ],
+        },
         "mediagate.webhook_delivery": {
             "type": "object",
             "properties": {
@@ -340,6 +375,18 @@ def _api_paths() -> Json:
     settings_body = _form_body(
         {"EnforceMediaHttpAuth": {"type": "boolean", "description": "Require HTTP auth for new media"}},
         ["EnforceMediaHttpAuth"],
+    )
+    days = "Whole days from 1 to the deployment's maximum; empty clears"
+    retention_body = _form_body(
+        {
+            "DaysAfterCreation": {"type": "string", "description": days},
+            "DaysAfterLastAccess": {"type": "string", "description": days},
+            "AfterFirstDownload": {"type": "boolean"},
+            "AfterWebhookDelivered": {
+                "type": "boolean",
+                "description": "After a 2xx from the inbound webhook",
+            },
+        }
     )
     redirect = {
         "description": "To a signed URL on the secured media host (media that requires auth), or to the "
@@ -409,6 +456,22 @@ def _api_paths() -> Json:
                 requestBody=_form_body(
                     {"Mode": {"type": "string", "enum": ["redirect", "direct"]}}, ["Mode"]
                 ),
+            ),
+        },
+        "/v1/Accounts/{AccountSid}/MediaRetention": {
+            "parameters": [ACCOUNT],
+            "description": "When the account's media are deleted (ours: Twilio keeps media until it is "
+            "deleted). Applied by a background job in batches, each with an audit row.",
+            "get": _op(
+                "FetchMediaRetention",
+                "Read the retention rule",
+                {"200": _json(_ref("mediagate.media_retention"), "The rule"), **API_ERRORS},
+            ),
+            "post": _op(
+                "UpdateMediaRetention",
+                "Change the retention rule (fields not given are kept)",
+                {"200": _json(_ref("mediagate.media_retention"), "The rule"), **API_ERRORS},
+                requestBody=retention_body,
             ),
         },
         "/v1/Accounts/{AccountSid}/WebhookDeliveries": {

@@ -52,4 +52,8 @@ class PollingWorker:
                     )
                 else:
                     log.exception("%s pass failed", self.name)
-            self._stop.wait(self._interval)
+            self.wait()
+
+    def wait(self) -> None:
+        """Between two passes; a subclass may end the wait early (but must honour ``stopping``)."""
+        self._stop.wait(self._interval)

@@ -113,6 +113,21 @@ class Settings(BaseSettings):
     # in-flight write nor an object whose row commits later is ever removed.
     gc_interval: float = Field(default=3600.0, ge=0)
     gc_grace: float = Field(default=3600.0, ge=0)
+    # Retention (docs/retention.md). The default: media of an account with no
+    # rule of its own are deleted this many days after creation (0 = kept).
+    # The maximum: no account's days may exceed it, and when set every media is
+    # deleted at the latest this many days after creation (0 = no maximum).
+    retention_default_days: int = Field(default=0, ge=0, le=36500)
+    retention_max_days: int = Field(default=0, ge=0, le=36500)
+    # The server applies the rules every retention_interval seconds (0 = never;
+    # `mediagate retention run` still works), in committed batches of this size.
+    retention_interval: float = Field(default=600.0, ge=0)
+    retention_batch: int = Field(default=200, ge=1, le=10_000)
+    # Fetches (last access, first download) are counted in memory and written
+    # every access_flush_interval seconds; at most access_buffer_max distinct
+    # media are held between two writes (beyond that a write is started early).
+    access_flush_interval: float = Field(default=5.0, gt=0, le=3600)
+    access_buffer_max: int = Field(default=50_000, ge=1, le=10_000_000)
 
     # --- Observability (docs/observability.md) ---
     # ``text`` is for people at a terminal; ``json`` writes one JSON object per
@@ -246,6 +261,8 @@ class Settings(BaseSettings):
             raise ValueError("MEDIAGATE_SECURE_MEDIA_URL and MEDIAGATE_PUBLIC_MEDIA_URL must differ")
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'mediagate.db').resolve()}"
+        if self.retention_max_days and self.retention_default_days > self.retention_max_days:
+            raise ValueError("MEDIAGATE_RETENTION_DEFAULT_DAYS must not exceed MEDIAGATE_RETENTION_MAX_DAYS")
         if self.delivery == "presign" and not self.uses_s3:
             raise ValueError("MEDIAGATE_DELIVERY=presign needs MEDIAGATE_STORAGE_URL=s3://BUCKET/...")
         return self

@@ -103,6 +103,14 @@ SETTINGS_WRITE = Twin(
         {"EnforceMediaHttpAuth": "true"},  # the current value: allowed changes nothing
     )
 )
+RETENTION = Twin(lambda w: ("GET", f"{w.server.base_url}/v1/Accounts/{w.acct.sid}/MediaRetention", None))
+RETENTION_WRITE = Twin(
+    lambda w: (
+        "POST",
+        f"{w.server.base_url}/v1/Accounts/{w.acct.sid}/MediaRetention",
+        {"DaysAfterLastAccess": "3650"},  # what the console case saves: allowed changes nothing more
+    )
+)
 MESSAGES = Twin(lambda w: ("GET", f"{w.api}/Messages.json", None))
 MESSAGE = Twin(_msg_get)
 MESSAGE_DELETE = Twin(_msg_delete)
@@ -141,6 +149,15 @@ CASES: dict[tuple[str, str], Case] = {
         lambda w: "/console/messaging/settings/general",
         [SETTINGS, SETTINGS_WRITE],
         form=lambda w: {"enforce_media_http_auth": "enable"},
+        ok=(303,),
+    ),
+    ("/messaging/settings/retention", "GET"): Case(
+        lambda w: "/console/messaging/settings/retention", [RETENTION]
+    ),
+    ("/messaging/settings/retention", "POST"): Case(
+        lambda w: "/console/messaging/settings/retention",
+        [RETENTION, RETENTION_WRITE],
+        form=lambda w: {"days_after_creation": "", "days_after_last_access": "3650"},
         ok=(303,),
     ),
     ("/messages", "GET"): Case(lambda w: "/console/messages", [MESSAGES]),

@@ -22,7 +22,15 @@ from sqlalchemy import func, select
 from twilio.rest import Client
 
 from mediagate.db.models import Account as AccountRow
-from mediagate.db.models import ApiKey, AuditEvent, IncomingPhoneNumber, Media, Message, SettingChange
+from mediagate.db.models import (
+    ApiKey,
+    AuditEvent,
+    IncomingPhoneNumber,
+    Media,
+    Message,
+    RetentionRule,
+    SettingChange,
+)
 from mediagate.services import keys, numbers
 from tests.support.carrier import carrier_auth
 from tests.support.fileserver import FileServer, png_bytes
@@ -167,6 +175,16 @@ def snapshot(server: RunningServer, sid: str) -> dict[str, Any]:
             "subaccounts": sorted(
                 s.scalars(select(AccountRow.sid).where(AccountRow.owner_account_sid == sid))
             ),
+            "retention": (
+                (
+                    r.days_after_creation,
+                    r.days_after_last_access,
+                    r.after_first_download,
+                    r.after_webhook_delivered,
+                )
+                if (r := s.get(RetentionRule, sid)) is not None
+                else None
+            ),
         }
     state["stored"] = sorted((m.sid, rt.store.stat(m.storage_key)) for m in media)
     return state
@@ -296,6 +314,13 @@ B_ENDPOINTS: dict[str, Endpoint] = {
     "MediaDelivery GET": Endpoint("GET", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaDelivery"),
     "MediaDelivery POST": Endpoint(
         "POST", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaDelivery", lambda w: {"Mode": "direct"}, True
+    ),
+    "MediaRetention GET": Endpoint("GET", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaRetention"),
+    "MediaRetention POST": Endpoint(
+        "POST",
+        lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaRetention",
+        lambda w: {"DaysAfterLastAccess": "3650"},
+        True,
     ),
     "Account fetch": Endpoint("GET", lambda w: f"{_b(w)}.json"),
     "Account update": Endpoint(
@@ -433,6 +458,8 @@ def test_every_endpoint_accepts_its_own_accounts_credentials(world: World, files
     with world.server.runtime.sessions() as session:
         row = session.get(AccountRow, c.acct.sid)
         assert row is not None and row.enforce_media_http_auth is False  # the settings POST applied
+        rule = session.get(RetentionRule, c.acct.sid)
+        assert rule is not None and rule.days_after_last_access == 3650  # the retention POST applied
     assert_b_intact(world, mutated=True)
 
 
@@ -668,6 +695,7 @@ def test_subaccount_credentials_never_reach_the_parent_or_a_sibling(world: World
             f"/2010-04-01/Accounts/{target}/Messages.json",
             f"/2010-04-01/Accounts/{target}/Keys.json",
             f"/v1/Accounts/{target}/MessagingSettings",
+            f"/v1/Accounts/{target}/MediaRetention",
         ):
             assert_twilio_401(requests.get(server.base_url + path, auth=(c1, t1), timeout=10), "GET")
     # B, a stranger, does not reach A's subaccount.

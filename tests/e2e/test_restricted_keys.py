@@ -16,7 +16,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from mediagate import permissions as perms
 from mediagate.db.models import Account as AccountRow
-from mediagate.db.models import ApiKey, Media, Message
+from mediagate.db.models import ApiKey, Media, Message, RetentionRule
 from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
 from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
@@ -118,6 +118,7 @@ def snapshot(server: RunningServer, account_sid: str) -> dict[str, Any]:
             "token": account.auth_token_hash,
             "secondary": account.secondary_token_hash,
             "friendly_name": account.friendly_name,
+            "retention": session.get(RetentionRule, account_sid) is not None,
         }
 
 
@@ -166,6 +167,8 @@ class Endpoint:
             ),
             "delivery.read": (f"{base}/v1/Accounts/{ac}/MediaDelivery", None),
             "delivery.write": (f"{base}/v1/Accounts/{ac}/MediaDelivery", {"Mode": "direct"}),
+            "retention.read": (f"{base}/v1/Accounts/{ac}/MediaRetention", None),
+            "retention.write": (f"{base}/v1/Accounts/{ac}/MediaRetention", {"DaysAfterLastAccess": "3650"}),
             "tokens.secondary.create": (f"{base}/v1/AuthTokens/Secondary", None),
             "tokens.secondary.delete": (f"{base}/v1/AuthTokens/Secondary", None),
             "tokens.promote": (f"{base}/v1/AuthTokens/Promote", None),
@@ -198,6 +201,8 @@ ENDPOINTS = [
     Endpoint("settings.write", "POST", NEVER, 200),
     Endpoint("delivery.read", "GET", perms.SETTINGS_READ, 200),
     Endpoint("delivery.write", "POST", NEVER, 200),
+    Endpoint("retention.read", "GET", perms.SETTINGS_READ, 200),
+    Endpoint("retention.write", "POST", NEVER, 200),
     Endpoint("tokens.secondary.create", "POST", NEVER, 201),
     Endpoint("tokens.secondary.delete", "DELETE", NEVER, 204),
     Endpoint("tokens.promote", "POST", NEVER, 200),
@@ -255,6 +260,8 @@ def test_restricted_key_matrix(server: RunningServer, policy: str, endpoint: End
             assert [m["sid"] for m in r.json()["media_list"]] == [seeded.media_sid]
         elif endpoint.name == "settings.read":
             assert r.json()["enforce_media_http_auth"] is True
+        elif endpoint.name == "retention.read":
+            assert r.json()["account_sid"] == acct.sid and r.json()["days_after_creation"] is None
 
 
 # --------------------------------------------------------------------------- creating restricted keys

@@ -19,6 +19,7 @@ from mediagate.console.media_views import (
     message_detail,
     messages_list,
 )
+from mediagate.console.retention_views import settings_retention
 from mediagate.console.views import (
     dashboard,
     login,
@@ -77,6 +78,12 @@ routes: list[BaseRoute] = [
     page(
         "/messaging/settings/general",
         settings_general,
+        get=[perms.SETTINGS_READ],
+        post=[perms.SETTINGS_READ, perms.SETTINGS_WRITE],
+    ),
+    page(
+        "/messaging/settings/retention",
+        settings_retention,
         get=[perms.SETTINGS_READ],
         post=[perms.SETTINGS_READ, perms.SETTINGS_WRITE],
     ),

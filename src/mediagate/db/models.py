@@ -322,3 +322,34 @@ class AccountDelivery(Base):
     account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), primary_key=True)
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
     date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class RetentionRule(Base):
+    """An account's retention rule (``services/retention.py``): when its media
+    are deleted. A missing row means the deployment's default; every field
+    empty/false means "keep" (still capped by the deployment's maximum)."""
+
+    __tablename__ = "retention_rules"
+
+    account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), primary_key=True)
+    days_after_creation: Mapped[int | None] = mapped_column(Integer)
+    days_after_last_access: Mapped[int | None] = mapped_column(Integer)
+    after_first_download: Mapped[bool] = mapped_column(Boolean, default=False)
+    after_webhook_delivered: Mapped[bool] = mapped_column(Boolean, default=False)
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+
+
+class MediaActivity(Base):
+    """When a media was last fetched and first downloaded. Written in batches
+    off the request path (``services/access.py``), never by a request; a media
+    with no row has not been fetched since this table exists. No foreign key:
+    a flush may land just after the media was deleted (the row is then dropped
+    by the next retention pass)."""
+
+    __tablename__ = "media_activity"
+
+    media_sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid, index=True)
+    last_accessed: Mapped[datetime] = mapped_column(When)
+    first_downloaded: Mapped[datetime | None] = mapped_column(When)

@@ -89,7 +89,7 @@ async def secure_object(request: Request) -> Response:
     prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=False)
     if prepared is None:
         return _problem(404, "not_found", "This media has been deleted.")
-    return respond(
+    response = respond(
         request,
         prepared,
         cache_control="private, max-age=300",
@@ -99,6 +99,8 @@ async def secure_object(request: Request) -> Response:
         # "attachment" (the console's Download link), never the other way.
         attachment=q.get("Download") == "1",
     )
+    rt.access.served(account_sid, media_sid, request.method, response.status_code)  # in memory only
+    return response
 
 
 async def public_object(request: Request) -> Response:
@@ -111,7 +113,7 @@ async def public_object(request: Request) -> Response:
     if prepared is None:
         # Media that needs auth is never served here, whatever the caller knows.
         return _problem(404, "not_found", "No such public media.")
-    return respond(
+    response = respond(
         request,
         prepared,
         # Shared caches may store it but must revalidate on every use (a cheap 304
@@ -121,6 +123,8 @@ async def public_object(request: Request) -> Response:
         stem=media_sid,
         accel=accel_for(rt.settings.accel_redirect_prefix),
     )
+    rt.access.served(account_sid, media_sid, request.method, response.status_code)  # in memory only
+    return response
 
 
 secure_routes = [Route("/{account_sid}/{media_sid}", secure_object, methods=["GET", "HEAD"])]

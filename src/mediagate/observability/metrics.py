@@ -105,6 +105,17 @@ WEBHOOK_FAILURES = Counter(
     ["kind"],
     registry=REGISTRY,
 )
+RETENTION_DELETED = Counter(
+    "mediagate_retention_deleted_media",
+    "Media deleted by retention rules, by rule (services/retention.py).",
+    ["rule"],
+    registry=REGISTRY,
+)
+ACCESS_RECORDS_DROPPED = Counter(
+    "mediagate_access_records_dropped",
+    "Fetches not recorded for retention because the in-memory buffer was full (MEDIAGATE_ACCESS_BUFFER_MAX).",
+    registry=REGISTRY,
+)
 STORAGE_ERRORS = Counter(
     "mediagate_storage_errors",
     "Storage backend errors by operation (a missing object is not an error).",

@@ -25,6 +25,8 @@ from mediagate.storage import media_key
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from mediagate.context import Runtime
 
 audit = logging.getLogger("mediagate.audit")
@@ -56,34 +58,47 @@ def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Medi
 def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, actor: str) -> None:
     """Delete the row, then the object: every signed URL for it answers 404 from then on."""
     with rt.tx() as session:
-        # Lock the message row first (PostgreSQL; SQLite ignores FOR UPDATE and
-        # serialises its writers): the same order as a message delete, which
-        # locks the message and then its media, so the two cannot deadlock. A
-        # concurrent delete of the same media waits here and then finds nothing.
-        session.get(Message, message_sid, with_for_update=True)
-        media = session.get(Media, media_sid)
-        if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
+        key = delete_row(session, account_sid, message_sid, media_sid)
+        if key is None:
             raise NotFound(media_path(account_sid, message_sid, media_sid))
-        key, size = media.storage_key, media.size
-        # One delete wins: the others delete no row, answer 404 and write no audit row.
-        gone = rowcount(
-            session,
-            sql_delete(Media).where(
-                Media.sid == media_sid, Media.account_sid == account_sid, Media.message_sid == message_sid
-            ),
-        )
-        if gone != 1:
-            raise NotFound(media_path(account_sid, message_sid, media_sid))
-        # The count is derived in SQL from the row's current value: read, decrement
-        # and write back in Python lost concurrent updates on PostgreSQL.
-        session.execute(
-            update(Message)
-            .where(Message.sid == message_sid, Message.num_media > 0)
-            .values(num_media=Message.num_media - 1)
-        )
-        quotas.release(session, account_sid, size, 1)
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.delete", target=media_sid))
     rt.store.delete(key)
+
+
+def delete_row(session: Session, account_sid: str, message_sid: str, media_sid: str) -> str | None:
+    """The one way a media row is deleted (the API's delete and retention):
+    in the caller's transaction, returning the storage key whose object the
+    caller deletes *after* committing, or ``None`` when the media is already
+    gone (or not this account's). A crash between commit and object delete
+    leaves an orphan object, which the scheduled gc removes."""
+    # Lock the message row first (PostgreSQL; SQLite ignores FOR UPDATE and
+    # serialises its writers): the same order as a message delete, which
+    # locks the message and then its media, so the two cannot deadlock. A
+    # concurrent delete of the same media waits here and then finds nothing.
+    # Callers deleting several media lock their messages in sid order.
+    session.get(Message, message_sid, with_for_update=True)
+    media = session.get(Media, media_sid)
+    if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
+        return None
+    key, size = media.storage_key, media.size
+    # One delete wins: the others delete no row, answer 404 and write no audit row.
+    gone = rowcount(
+        session,
+        sql_delete(Media).where(
+            Media.sid == media_sid, Media.account_sid == account_sid, Media.message_sid == message_sid
+        ),
+    )
+    if gone != 1:
+        return None
+    # The count is derived in SQL from the row's current value: read, decrement
+    # and write back in Python lost concurrent updates on PostgreSQL.
+    session.execute(
+        update(Message)
+        .where(Message.sid == message_sid, Message.num_media > 0)
+        .values(num_media=Message.num_media - 1)
+    )
+    quotas.release(session, account_sid, size, 1)  # same transaction: the counters cannot drift
+    return key
 
 
 def add(
@@ -191,6 +206,8 @@ def content_location(
         _audit_content(account_sid, media_sid, "-", "denied")
         raise auth.denied("missing") from None
     _audit_content(account_sid, media_sid, credential, where.decision)
+    # In memory only (services/access.py); a presigned URL is the last we see of a download.
+    rt.access.record(account_sid, media_sid, downloaded=where.decision == "presigned" and method == "GET")
     return where.url
 
 

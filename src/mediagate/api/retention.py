@@ -1,0 +1,78 @@
+"""``/v1/Accounts/{AC}/MediaRetention``: the account's retention rule (ours).
+
+Twilio has no equivalent (its media lives until deleted, or with the message);
+the form-encoded POST and the v1 JSON shape follow its other v1 resources.
+Reading needs the settings-read permission, changing it settings-write (never
+grantable to restricted keys), as for MessagingSettings.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mediagate import permissions as perms
+from mediagate.api.common import (
+    bool_field,
+    call,
+    form,
+    json_response,
+    path_sid,
+    principal,
+    runtime,
+    text_field,
+)
+from mediagate.errors import BadRequest
+from mediagate.services import retention
+from mediagate.timefmt import iso_z
+
+FIELDS = ("DaysAfterCreation", "DaysAfterLastAccess", "AfterFirstDownload", "AfterWebhookDelivered")
+
+
+def body(public_url: str, rule: retention.Rule) -> dict[str, object]:
+    return {
+        "account_sid": rule.account_sid,
+        "days_after_creation": rule.days_after_creation,
+        "days_after_last_access": rule.days_after_last_access,
+        "after_first_download": rule.after_first_download,
+        "after_webhook_delivered": rule.after_webhook_delivered,
+        # What applies, with the deployment's default and maximum folded in.
+        "effective_days_after_creation": rule.effective_days_after_creation,
+        "deployment_default_days": rule.default_days or None,
+        "deployment_max_days": rule.max_days or None,
+        "date_created": iso_z(rule.date_created),
+        "date_updated": iso_z(rule.date_updated),
+        "url": f"{public_url}{retention.resource_path(rule.account_sid)}",
+    }
+
+
+async def media_retention(request: Request) -> Response:
+    account_sid = path_sid(request, "account_sid")
+    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
+    who = await principal(request, account_sid, perm)
+    rt = runtime(request)
+    if request.method == "POST":
+        data = await form(request)
+        if not any(name in data for name in FIELDS):
+            raise BadRequest(f"Give at least one of {', '.join(FIELDS)}.", code=20001)
+        top = rt.settings.retention_max_days
+        change = retention.Change(
+            days_after_creation=retention.parse_days(
+                "DaysAfterCreation", text_field(data, "DaysAfterCreation"), top
+            ),
+            days_after_last_access=retention.parse_days(
+                "DaysAfterLastAccess", text_field(data, "DaysAfterLastAccess"), top
+            ),
+            after_first_download=bool_field(data, "AfterFirstDownload"),
+            after_webhook_delivered=bool_field(data, "AfterWebhookDelivered"),
+        )
+        rule = await call(retention.set_rule, rt, account_sid, change, actor=who.actor, via="api")
+    else:
+        rule = await call(retention.get_rule, rt, account_sid)
+    return json_response(body(rt.settings.public_url, rule))
+
+
+routes = [
+    Route("/v1/Accounts/{account_sid}/MediaRetention", media_retention, methods=["GET", "POST"]),
+]
