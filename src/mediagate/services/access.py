@@ -29,7 +29,6 @@ from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mediagate.db.models import MediaActivity
-from mediagate.observability import metrics
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -65,6 +64,7 @@ class AccessRecorder:
             if seen is None:
                 if len(self._pending) >= self.max_entries:
                     self.dropped += 1
+                    from mediagate.observability import metrics  # lazily: see observability/multiproc.py
                     metrics.ACCESS_RECORDS_DROPPED.inc()
                     self.full.set()
                     return
@@ -103,6 +103,7 @@ class AccessRecorder:
                         self._pending[sid] = seen
                     else:
                         self.dropped += 1
+                        from mediagate.observability import metrics  # lazily: see observability/multiproc.py
                         metrics.ACCESS_RECORDS_DROPPED.inc()
                 elif seen.first_downloaded is not None and (
                     now.first_downloaded is None or seen.first_downloaded < now.first_downloaded

@@ -35,7 +35,6 @@ from sqlalchemy import delete as sql_delete
 from mediagate.crashpoints import crash_point
 from mediagate.db.models import Account, AuditEvent, Media, MediaActivity, RetentionRule, WebhookDelivery
 from mediagate.errors import BadRequest, NotFound
-from mediagate.observability import metrics
 from mediagate.services.media import delete_row
 from mediagate.timefmt import utcnow
 
@@ -365,6 +364,7 @@ def _delete_batch(
                 )
             )
     if deleted:
+        from mediagate.observability import metrics  # lazily: see observability/multiproc.py
         metrics.RETENTION_DELETED.labels(name).inc(len(deleted))
     crash_point("retention-after-batch")
     for key in keys:
