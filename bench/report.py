@@ -227,6 +227,13 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
                 f"direct granian {r['ratio_rps']:.2f} x) | {best:.2f} x | "
                 f"{_ok(best >= TARGETS['delivery_1mb'])} |"
             )
+    cons = results.get("consistency")
+    if cons and cons.get("received"):
+        lines.append(
+            f"| 6. invalidation reaches another process ≤ 1 s (Redis pub/sub, {cons['received']} messages; "
+            f"median {cons['median_ms']} ms, p99 {cons['p99_ms']} ms) | max {cons['max_ms']} ms | "
+            f"{_ok(cons['max_ms'] <= 1000)} |"
+        )
     ml = results.get("media_list")
     if ml:
         for backend, r in ml["backends"].items():

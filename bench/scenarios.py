@@ -69,6 +69,7 @@ class Config:
     big_object: int = 100 * MB
     big_downloads: int = 4  # concurrent downloads of the big object
     warmup: int = 50  # content redirects + downloads before idle RSS is taken
+    consistency_messages: int = 500  # invalidation messages timed (bench/consistency.py)
     label: str = "full"
 
     @staticmethod
@@ -94,6 +95,7 @@ class Config:
             big_object=3 * MB,
             big_downloads=2,
             warmup=3,
+            consistency_messages=50,
             label="quick",
         )
 
@@ -615,7 +617,7 @@ def memory(work: Path, nginx: Nginx, s: Site, cfg: Config, log: Callable[[str], 
     return out
 
 
-SCENARIOS = ("redirect", "delivery", "ingest", "memory", "media_list")
+SCENARIOS = ("redirect", "delivery", "ingest", "memory", "media_list", "consistency")
 
 
 def run_all(
@@ -654,5 +656,12 @@ def run_all(
                         {"rows": [small, large], "hot_media": cfg.list_hot_media, "backends": {}},
                     )
                     results["media_list"]["backends"][backend] = media_list(work, s, backend, cfg, log)
+    if "consistency" in only:
+        # No server needed: the invalidation channel itself, process to process (bench/consistency.py).
+        from bench import consistency
+
+        log("consistency: invalidation publish -> other process, over Redis")
+        results["consistency"] = consistency.measure(messages=cfg.consistency_messages)
+        log(f"  {results['consistency']}")
     results["elapsed_seconds"] = time.monotonic() - started
     return results

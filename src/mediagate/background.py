@@ -57,6 +57,7 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[None]:
         rt.signer.start()
+        rt.invalidation.start()  # other processes' changes (with MEDIAGATE_REDIS_URL)
         gc = None
         if rt.settings.gc_interval > 0:
             gc = GarbageCollector(rt, rt.settings.gc_interval, rt.settings.gc_grace)
@@ -68,7 +69,13 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         try:
             yield
         finally:
-            for stop in (handoffs.stop, deliveries.stop, *([gc.stop] if gc else []), rt.signer.stop):
+            for stop in (
+                handoffs.stop,
+                deliveries.stop,
+                *([gc.stop] if gc else []),
+                rt.invalidation.stop,
+                rt.signer.stop,
+            ):
                 with contextlib.suppress(Exception):
                     stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,11 +17,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
+from mediagate.invalidation import Invalidation
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
 from mediagate.signing import Signer
 from mediagate.storage import MediaStore, make_store
+
+if TYPE_CHECKING:
+    from mediagate.services.hotcache import HotCaches
+    from mediagate.services.media import EdgeObjectCache
 
 
 @dataclass
@@ -33,6 +39,10 @@ class Runtime:
     signer: Signer
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
+    # The cross-process invalidation channel and the caches it keeps honest.
+    invalidation: Invalidation
+    hot: HotCaches  # the content redirect's credentials and media rows
+    edge_objects: EdgeObjectCache  # the secured host's lookups
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -41,13 +51,17 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        self.invalidation.stop()
         self.signer.stop()
         self.fetcher.close()
         self.engine.dispose()
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    from mediagate import invalidation as inv
     from mediagate.services import signing_keys
+    from mediagate.services.hotcache import HotCaches
+    from mediagate.services.media import EdgeObjectCache
 
     private_dir(settings.data_dir)
     engine = engine_for(settings)
@@ -57,17 +71,27 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     keyring = Keyring(load_master_secret(settings.secret_key, settings.data_dir))
     store = make_store(settings)
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
+    bus = Invalidation(settings.redis_url, settings.redis_key_prefix)
+    signer = Signer(
+        signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
+    )
+    # Another process retired a key (or published one): re-read now, not at the
+    # next refresh. After a lost connection, re-read too (a message may be lost).
+    bus.subscribe(inv.SIGNING_KEY, signer.forget)
+    bus.on_reset(signer.try_reload_quietly)
+    edge_objects = EdgeObjectCache(bus)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
         keyring=keyring,
         store=store,
-        signer=Signer(
-            signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
-        ),
+        signer=signer,
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
+        invalidation=bus,
+        hot=HotCaches(bus),
+        edge_objects=edge_objects,
     )
     signing_keys.ensure_active(runtime)
     return runtime

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from mediagate import invalidation as inv
 from mediagate import sids
 from mediagate.auth import Principal, can_reach
 from mediagate.db.models import ApiKey, AuditEvent
@@ -138,6 +139,9 @@ def update(
             if key.kind != "restricted":
                 raise BadRequest("Only restricted keys have a Policy.", code=20001)
             key.permissions = json.dumps(permissions)
+    if permissions is not None:
+        # Remembered principals carry the old permissions.
+        rt.invalidation.publish(inv.CREDENTIAL, key_sid)
     return key
 
 
@@ -149,3 +153,4 @@ def delete(rt: Runtime, account_sid: str, key_sid: str, *, actor: str) -> None:
             raise NotFound(_path(account_sid, key_sid))
         session.delete(key)
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="key.delete", target=key_sid))
+    rt.invalidation.publish(inv.CREDENTIAL, key_sid)

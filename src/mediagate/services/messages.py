@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
+from mediagate import invalidation as inv
 from mediagate import sids
 from mediagate.crashpoints import crash_point
 from mediagate.db.dml import rowcount
@@ -195,7 +196,10 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
         message = session.get(Message, message_sid, with_for_update=True)
         if message is None or message.account_sid != account_sid:
             raise NotFound(message_path(account_sid, message_sid))
-        keys = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
+        doomed = list(
+            session.execute(select(Media.sid, Media.storage_key).where(Media.message_sid == message_sid))
+        )
+        keys = [row.storage_key for row in doomed]
         session.execute(delete(Media).where(Media.message_sid == message_sid))
         gone = rowcount(
             session, delete(Message).where(Message.sid == message_sid, Message.account_sid == account_sid)
@@ -207,5 +211,7 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
         )
+    for row in doomed:
+        rt.invalidation.publish(inv.MEDIA, row.sid)
     for key in keys:
         rt.store.delete(key)
