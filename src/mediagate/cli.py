@@ -125,10 +125,10 @@ def serve(
     server: Annotated[
         str,
         typer.Option(
-            help="ASGI server: granian (the default: zero-copy file sends, the fastest measured by "
-            "`make bench`, see bench/results/REPORT.md) or uvicorn (uvloop + httptools)."
+            help="ASGI server: uvicorn (uvloop + httptools) or granian (zero-copy file sends; "
+            "chosen by `make bench`, see bench/results/REPORT.md)."
         ),
-    ] = "granian",
+    ] = "uvicorn",
 ) -> None:
     """Start the HTTP server (API, secured media host, public media host)."""
     if server not in ("uvicorn", "granian"):
