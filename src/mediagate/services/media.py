@@ -225,6 +225,10 @@ def content_location_from_memory(
     row = hot.media.get(media_sid)
     if row is None or row.target.account_sid != account_sid or row.message_sid != message_sid:
         return None
+    if row.target.auth_required and rt.settings.delivery == "presign":
+        # Presigning may refresh the store's credentials (instance metadata, STS):
+        # network I/O, so not on the loop.
+        return None
     return _decide(rt, principal, row.target, method)
 
 
