@@ -146,7 +146,9 @@ def update(
 
 
 def delete(rt: Runtime, account_sid: str, key_sid: str, *, actor: str) -> None:
-    """Deleting a key revokes it at once: authentication reads the row on every request."""
+    """Deleting a key revokes it at once: authentication reads the row (and the
+    content redirect's remembered credentials are dropped, here and, through the
+    invalidation channel, in every other process)."""
     with rt.tx() as session:
         key = session.get(ApiKey, key_sid)
         if key is None or key.account_sid != account_sid:
