@@ -64,6 +64,8 @@ bench-deps:
 # (BENCH_SOAK_SECONDS per shape, 180 by default); writes bench/results/REPORT.md (~20-25 minutes).
 bench: install bench-deps
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.profile_hot redirect --out bench/results
+	$(BIN)/python -m bench.profile_hot delivery --out bench/results
 
 # The long fuzz run. `make test` runs the same schemathesis test bounded (a few
 # hundred cases); this one adds the coverage and stateful phases and many more

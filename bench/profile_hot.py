@@ -10,6 +10,7 @@ import shlex
 import subprocess
 import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 from bench.harness import WORK, process_tree, running_nginx, wrk
@@ -23,6 +24,7 @@ def main() -> int:
     p.add_argument("--backend", default="sqlite")
     p.add_argument("--size", type=int, default=1024 * 1024)
     p.add_argument("--duration", type=int, default=8)
+    p.add_argument("--out", type=Path, default=None, help="also write a top-functions summary here")
     args = p.parse_args()
     cfg = Config(serve_args=tuple(shlex.split(args.serve_args)), object_sizes=(args.size,))
     WORK.mkdir(parents=True, exist_ok=True)
@@ -51,7 +53,36 @@ def main() -> int:
         rec.wait(60)
         print(res[0] if res else "wrk failed")
         print(f"raw stacks: {out} (pids {pids}, sampled {target})")
+        if args.out is not None:
+            args.out.mkdir(parents=True, exist_ok=True)
+            summary = args.out / f"profile-{args.path}.md"
+            summary.write_text(summarize(out, f"{args.path}, {args.backend}, wrk: {res[0] if res else '-'}"))
+            print(f"summary: {summary}")
     return 0
+
+
+def summarize(raw: Path, title: str, top: int = 40) -> str:
+    """Where the samples go: the share of samples each function is on the stack
+    of (inclusive) and at the top of (self), from py-spy's raw (collapsed) output."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f.split(" (")[0] for f in stack.split(";")]
+        for name in set(frames):
+            inclusive[name] += n
+        leaf = stack.split(";")[-1]
+        own[leaf] += n
+    lines = [f"# py-spy profile: {title}", "", f"{total} samples.", "", "## Inclusive", ""]
+    lines += [f"- {v / max(total, 1):6.1%} `{k}`" for k, v in inclusive.most_common(top)]
+    lines += ["", "## Self (top of stack)", ""]
+    lines += [f"- {v / max(total, 1):6.1%} `{k}`" for k, v in own.most_common(top // 2)]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

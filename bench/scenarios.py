@@ -54,9 +54,10 @@ class Config:
     duration: float = 6.0  # seconds per wrk run
     rounds: int = 3  # alternating rounds per comparison
     connections: int = 32  # wrk connections for scenarios 1 and 2
-    # Chosen by measurement (bench/analysis.md): granian sends files with
-    # http.response.pathsend (zero-copy), two workers for two cores.
-    serve_args: tuple[str, ...] = ("--workers", "2", "--server", "granian")
+    # The default `mediagate serve` (one process, uvicorn): issue 12's targets are
+    # for this shape against an nginx with one worker. `--serve-args "--server
+    # granian"` measures granian (zero-copy pathsend for delivery, bench/analysis.md).
+    serve_args: tuple[str, ...] = ()
     redirect_backends: tuple[str, ...] = ("sqlite", "postgresql")
     delivery_backend: str = "postgresql"
     object_sizes: tuple[int, ...] = (100 * KB, 1 * MB)
@@ -69,6 +70,7 @@ class Config:
     big_object: int = 100 * MB
     big_downloads: int = 4  # concurrent downloads of the big object
     warmup: int = 50  # content redirects + downloads before idle RSS is taken
+    consistency_messages: int = 500  # invalidation messages timed (bench/consistency.py)
     label: str = "full"
 
     @staticmethod
@@ -94,6 +96,7 @@ class Config:
             big_object=3 * MB,
             big_downloads=2,
             warmup=3,
+            consistency_messages=50,
             label="quick",
         )
 
@@ -166,6 +169,17 @@ class Site:
 
     def content_path(self, message_sid: str, media_sid: str) -> str:
         return f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+
+    def api_key_auth(self) -> str:
+        """The Authorization header of a new standard API key of this account."""
+        r = httpx.post(
+            self.url(f"/2010-04-01/Accounts/{self.account_sid}/Keys.json"),
+            data={"FriendlyName": "bench"},
+            headers={"Authorization": self.auth},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return basic(r.json()["sid"], r.json()["secret"])
 
     def signed_location(self, message_sid: str, media_sid: str) -> str:
         r = httpx.get(
@@ -266,7 +280,9 @@ def redirect(
     me = s.media_sids(msg)[0]
     location = s.signed_location(msg, me)
     url = s.url(s.content_path(msg, me))
-    with running_nginx(work, nginx.root, location) as ref:
+    key_auth = s.api_key_auth()
+    # One nginx worker: the reference is one process, like the default `mediagate serve`.
+    with running_nginx(work, nginx.root, location, workers="1") as ref:
         check = httpx.get(ref.base_url + "/redirect", timeout=5)
         assert check.status_code == 307 and check.headers["location"] == location
         res = alternate(
@@ -278,6 +294,12 @@ def redirect(
                     connections=cfg.connections,
                     headers={"Authorization": s.auth},
                 ),
+                "mediagate_api_key": lambda url=url: wrk(
+                    url,
+                    duration=cfg.duration,
+                    connections=cfg.connections,
+                    headers={"Authorization": key_auth},
+                ),
                 "nginx": lambda ref=ref: wrk(
                     ref.base_url + "/redirect", duration=cfg.duration, connections=cfg.connections
                 ),
@@ -285,6 +307,7 @@ def redirect(
             log,
         )
     res["ratio_rps"] = res["mediagate"]["rps"] / res["nginx"]["rps"]
+    res["ratio_rps_api_key"] = res["mediagate_api_key"]["rps"] / res["nginx"]["rps"]
     res["ratio_p50"] = res["mediagate"]["p50_ms"] / res["nginx"]["p50_ms"]
     res["ratio_p99"] = res["mediagate"]["p99_ms"] / res["nginx"]["p99_ms"]
     return res
@@ -615,7 +638,7 @@ def memory(work: Path, nginx: Nginx, s: Site, cfg: Config, log: Callable[[str], 
     return out
 
 
-SCENARIOS = ("redirect", "delivery", "ingest", "memory", "media_list")
+SCENARIOS = ("redirect", "delivery", "ingest", "memory", "media_list", "consistency")
 
 
 def run_all(
@@ -625,7 +648,8 @@ def run_all(
     results: dict[str, Any] = {"config": asdict(cfg)}
     started = time.monotonic()
     backends = list(dict.fromkeys([cfg.delivery_backend, *cfg.redirect_backends, *cfg.list_backends]))
-    with running_nginx(work, root, "http://127.0.0.1/unused") as nginx:
+    # One worker (issue 12): the reference for delivery and ingest is one nginx process.
+    with running_nginx(work, root, "http://127.0.0.1/unused", workers="1") as nginx:
         for backend in backends:
             main = backend == cfg.delivery_backend
             wanted = set(only) & (
@@ -654,5 +678,12 @@ def run_all(
                         {"rows": [small, large], "hot_media": cfg.list_hot_media, "backends": {}},
                     )
                     results["media_list"]["backends"][backend] = media_list(work, s, backend, cfg, log)
+    if "consistency" in only:
+        # No server needed: the invalidation channel itself, process to process (bench/consistency.py).
+        from bench import consistency
+
+        log("consistency: invalidation publish -> other process, over Redis")
+        results["consistency"] = consistency.measure(messages=cfg.consistency_messages)
+        log(f"  {results['consistency']}")
     results["elapsed_seconds"] = time.monotonic() - started
     return results

@@ -112,7 +112,9 @@ def verify_credentials(session: Session, keyring: Keyring, user: str, secret: st
 
     One Core query per credential (no ORM entities): this runs on every API
     request and on the hot content redirect, and it reads the database each
-    time so that a deleted key or a rotated token fails on the next request.
+    time so that a deleted key or a rotated token fails on the next request. (The
+    content redirect alone remembers what passed here: services/hotcache.py,
+    dropped through mediagate.invalidation by the change itself.)
     """
     if sids.is_sid(user, sids.ACCOUNT):
         row = session.connection().execute(_ACCOUNT_CREDENTIALS, {"sid": user}).first()

@@ -134,6 +134,7 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         heartbeat = processes.Heartbeat(rt, me)
         heartbeat.start()
         rt.signer.start()
+        rt.invalidation.start()  # other processes' changes (with MEDIAGATE_REDIS_URL)
         stops: list[Callable[[], None]] = []
         if rt.settings.role in ("all", "api"):
             # Fetches recorded by this process's request handlers (retention's last access).
@@ -157,7 +158,7 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         try:
             yield
         finally:
-            for stop in (*stops, rt.signer.stop, heartbeat.stop):
+            for stop in (*stops, rt.invalidation.stop, rt.signer.stop, heartbeat.stop):
                 with contextlib.suppress(Exception):
                     stop()
             with contextlib.suppress(Exception):

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
+from mediagate.invalidation import Invalidation
 from mediagate.services.access import AccessRecorder
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     # Not at import time: it imports prometheus_client, which `mediagate serve`
     # must configure (observability/multiproc.py) before anything imports it.
     from mediagate.services.direct_delivery import DirectAccounts
+    from mediagate.services.hotcache import HotCaches
+    from mediagate.services.media import EdgeObjectCache
     from mediagate.services.quotas import IngestMeter
 
 
@@ -44,6 +47,10 @@ class Runtime:
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
     ingest_meter: IngestMeter  # the hourly ingest quota's counters (services/quotas.py)
     direct_accounts: DirectAccounts  # whose content URL answers the bytes (services/direct_delivery.py)
+    # The cross-process invalidation channel and the caches it keeps honest.
+    invalidation: Invalidation
+    hot: HotCaches  # the content redirect's credentials and media rows
+    edge_objects: EdgeObjectCache  # the secured host's lookups
     # Concurrency slots counted across processes, with MEDIAGATE_REDIS_URL (shared_slots.py).
     shared_slots: SharedSlots | None = None
     # Fetches waiting to be written (retention's last access / first download).
@@ -56,6 +63,7 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        self.invalidation.stop()
         self.signer.stop()
         self.fetcher.close()
         if self.shared_slots is not None:
@@ -64,8 +72,11 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+    from mediagate import invalidation as inv
     from mediagate.services import signing_keys
     from mediagate.services.direct_delivery import DirectAccounts
+    from mediagate.services.hotcache import HotCaches
+    from mediagate.services.media import EdgeObjectCache
     from mediagate.services.quotas import IngestMeter
 
     private_dir(settings.data_dir)
@@ -77,21 +88,31 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     store = make_store(settings)
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
     shared = SharedSlots(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else None
+    bus = Invalidation(settings.redis_url, settings.redis_key_prefix)
+    signer = Signer(
+        signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
+    )
+    # Another process retired a key (or published one): re-read now, not at the
+    # next refresh. After a lost connection, re-read too (a message may be lost).
+    bus.subscribe(inv.SIGNING_KEY, signer.forget)
+    bus.on_reset(signer.try_reload_quietly)
+    edge_objects = EdgeObjectCache(bus)
     runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
         keyring=keyring,
         store=store,
-        signer=Signer(
-            signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
-        ),
+        signer=signer,
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account, shared),
         shared_slots=shared,
         ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix),
         direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
         access=AccessRecorder(settings.access_buffer_max),
+        invalidation=bus,
+        hot=HotCaches(bus),
+        edge_objects=edge_objects,
     )
     signing_keys.ensure_active(runtime)
     return runtime

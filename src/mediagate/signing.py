@@ -132,6 +132,18 @@ class Signer:
                 raise
             return False
 
+    def try_reload_quietly(self) -> None:
+        """``try_reload`` that never raises (an invalidation reset handler)."""
+        try:
+            self.try_reload()
+        except Exception:
+            log.warning("signing keys could not be reloaded; retrying in the background")
+
+    @property
+    def refreshing(self) -> bool:
+        """True while the background refresh runs: ``sign``/``verify`` never block then."""
+        return self._thread is not None
+
     def start(self) -> None:
         """Refresh keys on a background thread from now on; the request path
         never reads the database for keys again (until ``stop``)."""

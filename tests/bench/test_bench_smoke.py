@@ -41,11 +41,13 @@ def test_quick_bench_writes_report(tmp_path: Path) -> None:
     assert int(results["machine"]["nproc"]) >= 1
 
     red = results["redirect"]["backends"]["sqlite"]
-    for side in ("mediagate", "nginx"):
+    for side in ("mediagate", "mediagate_api_key", "nginx"):
         assert red[side]["rps"] > 0 and red[side]["requests"] > 0
         assert red[side]["p50_ms"] <= red[side]["p99_ms"]
         assert red[side]["bad_responses"] == 0 and red[side]["socket_errors"] == 0
-    assert red["ratio_rps"] > 0
+    assert red["ratio_rps"] > 0 and red["ratio_rps_api_key"] > 0
+    # The invalidation channel's bound, process to process over the test Redis.
+    assert results["consistency"]["received"] == results["consistency"]["messages"] > 0
 
     for size, res in results["delivery"]["sizes"].items():
         assert int(size) > 0 and res["mediagate"]["mb_per_s"] > 0 and res["nginx"]["mb_per_s"] > 0

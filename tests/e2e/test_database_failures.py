@@ -27,9 +27,9 @@ import requests
 
 from mediagate.app import create_app
 from mediagate.context import build_runtime
-from mediagate.services import accounts
+from mediagate.services import accounts, keys
 from mediagate.settings import Settings
-from tests.support.clients import assert_twilio_error
+from tests.support.clients import assert_twilio_error, standard_key
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.loops import run_fresh
@@ -153,11 +153,14 @@ def test_a_locked_media_table_stalls_only_the_requests_that_need_it(
         running_server(tmp_path / "data", url, MEDIAGATE_DB_STATEMENT_TIMEOUT="4") as server,
     ):
         s = secured(server, files, "stall")
+        # A credential the server has not seen: its redirect must read the
+        # database (a remembered one may be answered from memory, services/hotcache.py).
+        fresh = standard_key(server, s.account)
         messages_url = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}/Messages/{s.message_sid}.json"
         with HeldLock(url, "LOCK TABLE media IN ACCESS EXCLUSIVE MODE"), ThreadPoolExecutor(4) as pool:
             stalled = [
                 pool.submit(
-                    requests.get, content_url(server, s), auth=s.auth(), allow_redirects=False, timeout=60
+                    requests.get, content_url(server, s), auth=fresh, allow_redirects=False, timeout=60
                 )
                 for _ in range(4)
             ]
@@ -210,6 +213,7 @@ def test_database_outage_503_signed_downloads_keep_working_and_recovery(
         proxied = f"postgresql://postgres@127.0.0.1:{proxy.port}{urlsplit(direct).path}"
         with running_server(tmp_path / "data", proxied, MEDIAGATE_DB_CONNECT_TIMEOUT="2") as server:
             s = secured(server, files, "outage")
+            fresh = standard_key(server, s.account)  # not remembered: the redirect reads the database
             api = f"/2010-04-01/Accounts/{s.account.sid}"
             list_url = f"{server.base_url}{api}/Messages.json"
             assert requests.get(list_url, auth=s.auth(), timeout=60).status_code == 200
@@ -232,7 +236,7 @@ def test_database_outage_503_signed_downloads_keep_working_and_recovery(
                 assert len(local_ports) == 1  # one connection served all three
                 conn.close()
                 assert_503(
-                    requests.get(content_url(server, s), auth=s.auth(), allow_redirects=False, timeout=30)
+                    requests.get(content_url(server, s), auth=fresh, allow_redirects=False, timeout=30)
                 )
                 # Signed downloads need only the signature and the object: every one succeeds,
                 # across several key-refresh intervals (0.5 s each) of failing reloads.
@@ -310,11 +314,13 @@ def test_no_request_holds_the_event_loop_while_the_database_stalls(
                     content = f"{api}/Messages/{sid}/Media/{listed.json()['media_list'][0]['sid']}"
                     signed = (await client.get(content, auth=auth)).headers["location"]
                     assert (await client.get(signed)).status_code == 200
+                    # A credential not remembered yet: the redirect has to wait for the database.
+                    fresh = keys.create(rt, acct.sid, "fresh", actor="test")
                     lock = HeldLock(url, "LOCK TABLE media IN ACCESS EXCLUSIVE MODE")
                     await asyncio.to_thread(lock.__enter__)
                     try:
                         got = await asyncio.gather(
-                            client.get(content, auth=auth),
+                            client.get(content, auth=(fresh.key.sid, fresh.secret)),
                             client.get(f"{api}/Messages/{sid}/Media.json", auth=auth),
                             client.get(signed),
                             client.get("/healthz"),

@@ -50,7 +50,6 @@ PROCESSES = 3
 BOUND = 1.0  # seconds: every process honours a change this soon (docs/deploy.md)
 TIMEOUT = 30
 REFRESH = 5.0  # the signing-key refresh at its production default
-NEEDS_CHANNEL = pytest.mark.xfail(strict=True, reason="needs the invalidation channel (branch hotpath)")
 
 BALANCER_CONF = (
     PREAMBLE
@@ -266,7 +265,6 @@ def test_a_changed_setting_is_seen_by_every_process(cluster: Cluster) -> None:
     assert _everywhere(cluster, lambda s: enforced(s) is (not before[0])) == []
 
 
-@NEEDS_CHANNEL
 def test_a_retired_signing_key_stops_working_on_every_process(cluster: Cluster, files: FileServer) -> None:
     acct = new_account(cluster, "retire")
     msg, me = create_media(cluster, acct, files.add("/scale/retire.png", png_bytes(2000)))

@@ -63,19 +63,19 @@ async def media_content(request: Request) -> Response:
     media_sid = path_sid(request, "media_sid")
     if await media_direct.wanted(request, account_sid):  # the account's MediaDelivery Mode=direct
         return await media_direct.content(request, account_sid, message_sid, media_sid)
-    # Off the event loop, on the hot paths' own threads: it was run on the loop
-    # (two primary-key lookups and an HMAC are well under a millisecond), but
-    # then one stalled query froze the whole process, /healthz included.
-    location = await hot(
-        runtime(request),
-        media.content_location,
-        runtime(request),
-        account_sid,
-        message_sid,
-        media_sid,
-        authorization(request),
-        method=request.method,
+    rt = runtime(request)
+    header = authorization(request)
+    # A repeat request is answered from memory on the loop (no database, no
+    # thread hop); anything not remembered goes to the database off the loop,
+    # on the hot paths' own threads (one stalled query must not freeze the
+    # process, /healthz included).
+    location = media.content_location_from_memory(
+        rt, account_sid, message_sid, media_sid, header, method=request.method
     )
+    if location is None:
+        location = await hot(
+            rt, media.content_location, rt, account_sid, message_sid, media_sid, header, method=request.method
+        )
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
     return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})
 

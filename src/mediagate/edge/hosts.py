@@ -41,15 +41,13 @@ def _sids(request: Request) -> tuple[str, str] | None:
 
 _SIGNED_PARAMS = ("Expires", "Signature", "Key-Pair-Id")  # the order Signer.verify takes them
 
-# Secured host only: see EdgeObjectCache for why this cannot serve deleted media.
-_secure_cache = media.EdgeObjectCache()
-
 
 def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> Prepared | None:
     if public:
         obj = media.public_edge_object(rt, account_sid, media_sid)
     else:
-        obj = _secure_cache.get(rt, account_sid, media_sid)
+        # Secured host only: see EdgeObjectCache for why this cannot serve deleted media.
+        obj = rt.edge_objects.get(rt, account_sid, media_sid)
     if obj is None or (public and obj.auth_required):
         return None
     try:

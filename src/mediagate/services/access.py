@@ -65,6 +65,7 @@ class AccessRecorder:
                 if len(self._pending) >= self.max_entries:
                     self.dropped += 1
                     from mediagate.observability import metrics  # lazily: see observability/multiproc.py
+
                     metrics.ACCESS_RECORDS_DROPPED.inc()
                     self.full.set()
                     return
@@ -104,6 +105,7 @@ class AccessRecorder:
                     else:
                         self.dropped += 1
                         from mediagate.observability import metrics  # lazily: see observability/multiproc.py
+
                         metrics.ACCESS_RECORDS_DROPPED.inc()
                 elif seen.first_downloaded is not None and (
                     now.first_downloaded is None or seen.first_downloaded < now.first_downloaded

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy import update as sa_update
 
+from mediagate import invalidation as inv
 from mediagate import sids
 from mediagate.db.models import Account, AuditEvent, Media, Message, SettingChange
 from mediagate.errors import BadRequest, Forbidden, NotFound
@@ -126,6 +127,7 @@ def set_enforcement(
                 )
             )
             account.enforce_media_http_auth = enabled
+    rt.invalidation.publish(inv.SETTING, account_sid)
     return messaging_settings(rt, account_sid)
 
 
@@ -236,6 +238,8 @@ def update(
                 session.execute(
                     sa_update(Message).where(Message.account_sid == account_sid).values(num_media=0)
                 )
+    if status is not None:
+        rt.invalidation.publish(inv.ACCOUNT, account_sid)
     for key in keys_to_delete:
         rt.store.delete(key)
     return get(rt, account_sid)
@@ -266,6 +270,8 @@ def create_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> Toke
         )
         account.secondary_token_created = now
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="auth_token.secondary.create"))
+    # The previous secondary token (if any) stops working.
+    rt.invalidation.publish(inv.CREDENTIAL, account_sid)
     return TokenChange(account_sid, token, now, now)
 
 
@@ -278,6 +284,7 @@ def delete_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> None
         account.secondary_token_sealed = None
         account.secondary_token_created = None
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="auth_token.secondary.delete"))
+    rt.invalidation.publish(inv.CREDENTIAL, account_sid)
 
 
 def promote_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> TokenChange:
@@ -299,4 +306,5 @@ def promote_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> Tok
         account.secondary_token_created = None
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="auth_token.promote"))
         created = account.date_created
+    rt.invalidation.publish(inv.CREDENTIAL, account_sid)
     return TokenChange(account_sid, token, created, now)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from mediagate import invalidation as inv
 from mediagate import sids
 from mediagate.auth import Principal, can_reach
 from mediagate.db.models import ApiKey, AuditEvent
@@ -138,14 +139,20 @@ def update(
             if key.kind != "restricted":
                 raise BadRequest("Only restricted keys have a Policy.", code=20001)
             key.permissions = json.dumps(permissions)
+    if permissions is not None:
+        # Remembered principals carry the old permissions.
+        rt.invalidation.publish(inv.CREDENTIAL, key_sid)
     return key
 
 
 def delete(rt: Runtime, account_sid: str, key_sid: str, *, actor: str) -> None:
-    """Deleting a key revokes it at once: authentication reads the row on every request."""
+    """Deleting a key revokes it at once: authentication reads the row (and the
+    content redirect's remembered credentials are dropped, here and, through the
+    invalidation channel, in every other process)."""
     with rt.tx() as session:
         key = session.get(ApiKey, key_sid)
         if key is None or key.account_sid != account_sid:
             raise NotFound(_path(account_sid, key_sid))
         session.delete(key)
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="key.delete", target=key_sid))
+    rt.invalidation.publish(inv.CREDENTIAL, key_sid)

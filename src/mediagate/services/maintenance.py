@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from mediagate import invalidation as inv
 from mediagate.db.models import AuditEvent, Media
 from mediagate.timefmt import utcnow
 
@@ -71,6 +72,8 @@ def secure_legacy(rt: Runtime, account_sid: str, *, actor: str, batch: int = 500
                     detail=f"{len(sids)} media now require HTTP auth ({sids[0]} .. {sids[-1]})",
                 )
             )
+        # Remembered media rows say "public" for these.
+        rt.invalidation.publish(inv.ACCOUNT, account_sid)
         done += len(sids)
         yield Progress(done, max(total, done))
 

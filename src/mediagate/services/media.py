@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy import delete as sql_delete
 
 from mediagate import auth, sids
+from mediagate import invalidation as inv
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
@@ -19,6 +20,7 @@ from mediagate.permissions import MEDIA_READ
 from mediagate.services import quotas
 from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
+from mediagate.services.hotcache import AccountReach, MediaRow, Memo
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import apply_day, date_filters, message_path
 from mediagate.storage import media_key
@@ -62,6 +64,7 @@ def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, a
         if key is None:
             raise NotFound(media_path(account_sid, message_sid, media_sid))
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.delete", target=media_sid))
+    rt.invalidation.publish(inv.MEDIA, media_sid)
     rt.store.delete(key)
 
 
@@ -171,13 +174,18 @@ def content_location(
     *,
     method: str = "GET",
 ) -> str:
-    """Where ``GET .../Media/{ME}`` (no extension) redirects.
+    """Where ``GET .../Media/{ME}`` (no extension) redirects, read from the
+    database (blocking: run it off the loop); the answers it reads are
+    remembered for ``content_location_from_memory``.
 
     Without credentials only legacy (public) media is revealed; anything else
     is a 401, whether or not it exists, so the endpoint is no oracle for
     which sids exist. With credentials, they must be valid for the account
     in the path even when the media is public.
     """
+    hot = rt.hot
+    # Generations first: an invalidation during the reads below discards them.
+    generations = (hot.credentials.begin(), hot.accounts.begin(), hot.media.begin())
     with rt.sessions() as session:
         principal = (
             auth.require(session, rt.keyring, authorization, account_sid, MEDIA_READ)
@@ -187,27 +195,75 @@ def content_location(
         # A few columns through Core, not an ORM entity: this is the hot path
         # and hydrating a Media object costs more than the query (bench/).
         media = session.connection().execute(_CONTENT_LOOKUP, {"sid": media_sid}).first()
-        found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
-        credential = principal.credential_sid if principal else "-"
-        if media is None or not found:
-            _audit_content(account_sid, media_sid, credential, "not-found" if principal else "denied")
-            if principal is None:
-                raise auth.denied("missing")
-            raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
-        target = Target(
-            account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
-        )
+    found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
+    credential = principal.credential_sid if principal else "-"
+    if authorization and principal is not None:
+        # Only a credential that passed is remembered (never a wrong secret).
+        hot.credentials.put(hot.digest(authorization), principal, generations[0])
+        if principal.account_sid != account_sid:
+            # auth.require just checked: the parent's own, active subaccount.
+            hot.accounts.put(account_sid, AccountReach(principal.account_sid, "active"), generations[1])
+    if media is None or not found:
+        _audit_content(account_sid, media_sid, credential, "not-found" if principal else "denied")
+        if principal is None:
+            raise auth.denied("missing")
+        raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
+    target = Target(
+        account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
+    )
+    hot.media.put(media_sid, MediaRow(message_sid, target), generations[2])
+    return _decide(rt, principal, target, method)
+
+
+def content_location_from_memory(
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    authorization: str | None,
+    *,
+    method: str = "GET",
+) -> str | None:
+    """``content_location`` answered from memory, on the event loop, or
+    ``None`` when anything it needs is not remembered (the caller then runs
+    ``content_location`` off the loop). Only successes are remembered, so
+    every refusal is decided by the database path, exactly as before."""
+    if not rt.signer.refreshing:
+        return None  # signing could read the database (no background refresh)
+    hot = rt.hot
+    principal = None
+    if authorization:
+        principal = hot.credentials.get(hot.digest(authorization))
+        if principal is None or not principal.allows(MEDIA_READ):
+            return None
+        if principal.account_sid != account_sid:
+            reach = hot.accounts.get(account_sid)
+            if reach is None or reach.owner_account_sid != principal.account_sid or reach.status != "active":
+                return None
+    row = hot.media.get(media_sid)
+    if row is None or row.target.account_sid != account_sid or row.message_sid != message_sid:
+        return None
+    if row.target.auth_required and rt.settings.delivery == "presign":
+        # Presigning may refresh the store's credentials (instance metadata, STS):
+        # network I/O, so not on the loop.
+        return None
+    return _decide(rt, principal, row.target, method)
+
+
+def _decide(rt: Runtime, principal: auth.Principal | None, target: Target, method: str) -> str:
     # services/delivery.py decides where the bytes come from (public host,
     # our secured host, or the object store itself); Unauthorized when an
     # anonymous caller asks for media that needs auth.
     try:
         where = locate(rt, principal, target, method=method)
     except Unauthorized:
-        _audit_content(account_sid, media_sid, "-", "denied")
+        _audit_content(target.account_sid, target.media_sid, "-", "denied")
         raise auth.denied("missing") from None
-    _audit_content(account_sid, media_sid, credential, where.decision)
+    credential = principal.credential_sid if principal else "-"
+    _audit_content(target.account_sid, target.media_sid, credential, where.decision)
     # In memory only (services/access.py); a presigned URL is the last we see of a download.
-    rt.access.record(account_sid, media_sid, downloaded=where.decision == "presigned" and method == "GET")
+    downloaded = where.decision == "presigned" and method == "GET"
+    rt.access.record(target.account_sid, target.media_sid, downloaded=downloaded)
     return where.url
 
 
@@ -245,29 +301,29 @@ def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObj
 class EdgeObjectCache:
     """Per-process cache of the secured host's media lookups (measured in bench/results/REPORT.md).
 
-    Safe without a TTL because the secured host only uses fields that never
-    change after a media row is written (key, type, name, hash, size; sids are
-    never reused), and because existence is *not* cached: the caller always
-    checks the object in the store (``stat``), and deletion removes the object
-    right after the row, so a deleted media answers 404 at once, in every
-    process. ``auth_required`` can flip (legacy media being secured), so the
-    public host must not use this cache. Misses are not cached. Bounded in
-    entries; the oldest half is dropped when full.
+    The secured host only uses fields that never change after a media row is
+    written (key, type, name, hash, size; sids are never reused), and
+    existence is *not* cached: the caller always checks the object in the
+    store (``stat``), and deletion removes the object right after the row.
+    Deletion is also published on the invalidation channel, which drops the
+    entry here. ``auth_required`` can flip (legacy media being secured), so
+    the public host must not use this cache. Misses are not cached. Bounded
+    in entries (LRU); off while the channel could miss messages.
     """
 
-    def __init__(self, max_entries: int = 20_000) -> None:
-        self.max_entries = max_entries
-        self._items: dict[tuple[str, str], EdgeObject] = {}
+    def __init__(self, bus: inv.Invalidation, max_entries: int = 20_000) -> None:
+        self._items: Memo[tuple[str, str], EdgeObject] = Memo(bus, max_entries, float("inf"))
+        bus.subscribe(inv.MEDIA, lambda sid: self._items.drop_where(lambda k, _: k[1] == sid))
+        bus.subscribe(inv.ACCOUNT, lambda acct: self._items.drop_where(lambda k, _: k[0] == acct))
+        bus.on_reset(self._items.clear)
 
     def get(self, rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
         key = (account_sid, media_sid)
         hit = self._items.get(key)
         if hit is not None:
             return hit
+        generation = self._items.begin()
         obj = edge_object(rt, account_sid, media_sid)
         if obj is not None:
-            if len(self._items) >= self.max_entries:
-                for old in list(self._items)[: self.max_entries // 2]:
-                    self._items.pop(old, None)
-            self._items[key] = obj
+            self._items.put(key, obj, generation)
         return obj

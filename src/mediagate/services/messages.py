@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
+from mediagate import invalidation as inv
 from mediagate import sids
 from mediagate.crashpoints import crash_point
 from mediagate.db.dml import rowcount
@@ -199,10 +200,10 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
         message = session.get(Message, message_sid, with_for_update=True)
         if message is None or message.account_sid != account_sid:
             raise NotFound(message_path(account_sid, message_sid))
-        stored = session.execute(
-            select(Media.storage_key, Media.size).where(Media.message_sid == message_sid)
+        doomed = session.execute(
+            select(Media.sid, Media.storage_key, Media.size).where(Media.message_sid == message_sid)
         ).all()
-        keys = [key for key, _ in stored]
+        keys = [row.storage_key for row in doomed]
         session.execute(delete(Media).where(Media.message_sid == message_sid))
         gone = rowcount(
             session, delete(Message).where(Message.sid == message_sid, Message.account_sid == account_sid)
@@ -211,9 +212,11 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
             # Lost the race: roll back (our media delete found nothing anyway),
             # delete no objects, write no audit row.
             raise NotFound(message_path(account_sid, message_sid))
-        quotas.release(session, account_sid, sum(size for _, size in stored), len(stored))
+        quotas.release(session, account_sid, sum(row.size for row in doomed), len(doomed))
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
         )
+    for row in doomed:
+        rt.invalidation.publish(inv.MEDIA, row.sid)
     for key in keys:
         rt.store.delete(key)

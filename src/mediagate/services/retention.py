@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Select, exists, func, or_, select, union
 from sqlalchemy import delete as sql_delete
 
+from mediagate import invalidation as inv
 from mediagate.crashpoints import crash_point
 from mediagate.db.models import Account, AuditEvent, Media, MediaActivity, RetentionRule, WebhookDelivery
 from mediagate.errors import BadRequest, NotFound
@@ -365,7 +366,10 @@ def _delete_batch(
             )
     if deleted:
         from mediagate.observability import metrics  # lazily: see observability/multiproc.py
+
         metrics.RETENTION_DELETED.labels(name).inc(len(deleted))
+    for c in deleted:  # as the API's delete: every process forgets the rows at once
+        rt.invalidation.publish(inv.MEDIA, c.media_sid)
     crash_point("retention-after-batch")
     for key in keys:
         rt.store.delete(key)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate import invalidation as inv
 from mediagate import sids
 from mediagate.crypto import Keyring
 from mediagate.db.models import AuditEvent, SigningKey
@@ -54,6 +55,8 @@ def create(rt: Runtime, actor: str = "system") -> SigningKey:
         session.add(row)
         session.add(AuditEvent(actor=actor, action="signing_key.create", target=row.kid))
     rt.signer.reload()
+    # Other processes verify it from now on, not from their next refresh.
+    rt.invalidation.publish(inv.SIGNING_KEY, row.kid)
     return row
 
 
@@ -90,7 +93,8 @@ def retire(rt: Runtime, kid: str, actor: str = "system") -> bool:
             fresh = _new_row(rt)
             session.add(fresh)
             session.add(AuditEvent(actor=actor, action="signing_key.create", target=fresh.kid))
-    rt.signer.forget(kid)
+    # Here at once (forget drops it, then reloads), everywhere else within the bound.
+    rt.invalidation.publish(inv.SIGNING_KEY, kid)
     ensure_active(rt)
     return True
 
