@@ -109,6 +109,9 @@ def running_server(
             storage_url=env.get("MEDIAGATE_STORAGE_URL", ""),
             s3_endpoint_url=env.get("MEDIAGATE_S3_ENDPOINT_URL", ""),
             delivery=env.get("MEDIAGATE_DELIVERY", "edge"),
+            # A change the test makes through this runtime reaches the server as an operator's CLI would.
+            redis_url=env.get("MEDIAGATE_REDIS_URL", ""),
+            redis_key_prefix=env.get("MEDIAGATE_REDIS_KEY_PREFIX", "mediagate"),
         )
         rt = build_runtime(settings, migrate=False)
         try:
