@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
+from mediagate.api import access as access_api
 from mediagate.api import accounts, auth_tokens, iam_keys, keys, media, messages, messaging_settings
 from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
@@ -177,6 +178,7 @@ def create_app(rt: Runtime) -> Starlette:
         *iam_keys.routes,
         *numbers_api.routes,
         *carrier_api.routes,
+        *access_api.routes,  # early revocation, media access audit
         *ops_routes.routes,  # /healthz, /readyz, /metrics
         *apidocs_api.routes,  # /openapi.json, /docs
         _mount("/console", console.routes),

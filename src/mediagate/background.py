@@ -9,7 +9,10 @@
 * the scheduled garbage collection of orphaned objects and interrupted writes.
   Every server process runs its own; that is safe because the collector only
   removes what is older than ``MEDIAGATE_GC_GRACE`` (longer than any ingest can
-  take), so it never races an in-flight write or a row that is about to commit.
+  take), so it never races an in-flight write or a row that is about to commit;
+* the access audit's flusher (queued events to the database; stopped last so
+  that it writes what the other workers' final requests recorded) and its
+  retention job.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from mediagate import carriers
 from mediagate.polling import PollingWorker
-from mediagate.services import outbox, webhooks
+from mediagate.services import access_audit, outbox, webhooks
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -63,12 +66,17 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
             gc.start()
         deliveries = webhooks.Worker(rt)
         handoffs = outbox.Worker(rt, carriers.dispatch)
+        audit_flush = access_audit.Flusher(rt, rt.settings.access_audit_flush_interval)
+        audit_retention = access_audit.Retention(rt)
         deliveries.start()
         handoffs.start()
+        audit_flush.start()
+        audit_retention.start()
         try:
             yield
         finally:
-            for stop in (handoffs.stop, deliveries.stop, *([gc.stop] if gc else []), rt.signer.stop):
+            workers = (handoffs.stop, deliveries.stop, *([gc.stop] if gc else []), audit_retention.stop)
+            for stop in (*workers, audit_flush.stop, rt.signer.stop):
                 with contextlib.suppress(Exception):
                     stop()
 

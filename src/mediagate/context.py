@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
+from mediagate.services.access_audit import AccessAudit
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
@@ -33,6 +34,7 @@ class Runtime:
     signer: Signer
     fetcher: MediaFetcher
     fetch_gate: FetchGate  # fair shares of MediaUrl fetching (services/fetch_limits.py)
+    access_audit: AccessAudit  # queued access events (services/access_audit.py)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -68,6 +70,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         ),
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account),
+        access_audit=AccessAudit(settings.access_audit_queue_size),
     )
     signing_keys.ensure_active(runtime)
     return runtime

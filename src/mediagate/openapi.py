@@ -539,6 +539,14 @@ def _edge_item(secure: bool) -> Json:
         ]
         params.append(
             {
+                "name": "Issued",
+                "in": "query",
+                "description": "Issue time (epoch ms, signed): early revocation voids URLs issued before it",
+                "schema": {"type": "string"},
+            }
+        )
+        params.append(
+            {
                 "name": "Download",
                 "in": "query",
                 "description": "1: Content-Disposition attachment (unsigned: it only makes answers safer)",

@@ -72,6 +72,7 @@ async def media_content(request: Request) -> Response:
         media_sid,
         authorization(request),
         method=request.method,
+        client=request.client.host if request.client else None,  # trusted-proxy resolved (proxies.py)
     )
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
     return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})

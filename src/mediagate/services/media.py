@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
+from mediagate.services.access_audit import credential_of
 from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
 from mediagate.services.ingest import IngestedMedia
@@ -135,13 +137,36 @@ _CONTENT_LOOKUP = select(
 ).where(_MEDIA.sid == bindparam("sid"))
 
 
-def _audit_content(account_sid: str, media_sid: str, credential: str, decision: str) -> None:
+def _audit_content(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    principal: auth.Principal | None,
+    decision: str,
+    method: str,
+    client: str | None,
+) -> None:
+    credential = principal.credential_sid if principal else "-"
     # Structured fields, not a formatted string: log shippers index them
     # (MEDIAGATE_LOG_FORMAT=json), and the request id joins them to the access line.
     audit.info(
         "media.content",
         extra={"account": account_sid, "media": media_sid, "credential": credential, "decision": decision},
     )
+    # The durable audit: an enqueue, never a write on this path (services/access_audit.py).
+    rt.access_audit.record(
+        "api",
+        account_sid,
+        media_sid,
+        method,
+        credential_of(principal),
+        decision in _ALLOWED,
+        decision,
+        client,
+    )
+
+
+_ALLOWED = frozenset({"public", "signed", "presigned"})
 
 
 def content_location(
@@ -152,6 +177,7 @@ def content_location(
     authorization: str | None,
     *,
     method: str = "GET",
+    client: str | None = None,
 ) -> str:
     """Where ``GET .../Media/{ME}`` (no extension) redirects.
 
@@ -170,9 +196,9 @@ def content_location(
         # and hydrating a Media object costs more than the query (bench/).
         media = session.connection().execute(_CONTENT_LOOKUP, {"sid": media_sid}).first()
         found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
-        credential = principal.credential_sid if principal else "-"
         if media is None or not found:
-            _audit_content(account_sid, media_sid, credential, "not-found" if principal else "denied")
+            reason = "not-found" if principal else "denied"
+            _audit_content(rt, account_sid, media_sid, principal, reason, method, client)
             if principal is None:
                 raise auth.denied("missing")
             raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
@@ -185,9 +211,9 @@ def content_location(
     try:
         where = locate(rt, principal, target, method=method)
     except Unauthorized:
-        _audit_content(account_sid, media_sid, "-", "denied")
+        _audit_content(rt, account_sid, media_sid, None, "denied", method, client)
         raise auth.denied("missing") from None
-    _audit_content(account_sid, media_sid, credential, where.decision)
+    _audit_content(rt, account_sid, media_sid, principal, where.decision, method, client)
     return where.url
 
 
@@ -199,15 +225,43 @@ class EdgeObject:
     sha256: str
     size: int
     auth_required: bool
+    # Early revocation (services/revocation.py): signed URLs issued at or before
+    # this instant (epoch ms; the later of the media's and its account's) are void.
+    revoked_before: int = 0
+
+
+_ACCOUNTS = Account.__table__.c
+# One query for the media row and its account's revocation cutoff.
+_EDGE_LOOKUP = (
+    select(
+        _MEDIA.account_sid,
+        _MEDIA.storage_key,
+        _MEDIA.content_type,
+        _MEDIA.filename,
+        _MEDIA.sha256,
+        _MEDIA.size,
+        _MEDIA.auth_required,
+        _MEDIA.urls_revoked_before,
+        _ACCOUNTS.media_urls_revoked_before,
+    )
+    .join_from(Media.__table__, Account.__table__, _ACCOUNTS.sid == _MEDIA.account_sid)
+    .where(_MEDIA.sid == bindparam("sid"))
+)
 
 
 def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
     with rt.sessions() as session:
-        media = session.get(Media, media_sid)
+        media = session.connection().execute(_EDGE_LOOKUP, {"sid": media_sid}).first()
     if media is None or media.account_sid != account_sid:
         return None
     return EdgeObject(
-        media.storage_key, media.content_type, media.filename, media.sha256, media.size, media.auth_required
+        media.storage_key,
+        media.content_type,
+        media.filename,
+        media.sha256,
+        media.size,
+        media.auth_required,
+        max(media.urls_revoked_before or 0, media.media_urls_revoked_before or 0),
     )
 
 
@@ -222,32 +276,57 @@ def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObj
     return edge_object(rt, account_sid, media_sid)
 
 
+# Seconds another process may keep serving a just-revoked signed URL from its
+# cache (see EdgeObjectCache); the process that revoked refuses it at once.
+REVOCATION_BOUND = 5.0
+
+
 class EdgeObjectCache:
     """Per-process cache of the secured host's media lookups (measured in bench/results/REPORT.md).
 
-    Safe without a TTL because the secured host only uses fields that never
-    change after a media row is written (key, type, name, hash, size; sids are
-    never reused), and because existence is *not* cached: the caller always
-    checks the object in the store (``stat``), and deletion removes the object
-    right after the row, so a deleted media answers 404 at once, in every
-    process. ``auth_required`` can flip (legacy media being secured), so the
-    public host must not use this cache. Misses are not cached. Bounded in
-    entries; the oldest half is dropped when full.
+    Existence is *not* cached: the caller always checks the object in the
+    store (``stat``), and deletion removes the object right after the row, so
+    a deleted media answers 404 at once, in every process. Most fields never
+    change after a media row is written (type, name, hash, size; sids are
+    never reused); two can: the revocation cutoff and, after a presign-mode
+    revocation, the storage key. The process that revokes drops its entries at
+    once (``invalidate``, called by services/revocation.py); other processes
+    re-read an entry once it is ``max_age`` seconds old, which bounds how long
+    they may still honour a revoked URL (until the cross-process invalidation
+    channel calls ``invalidate`` there too). ``auth_required`` can flip
+    (legacy media being secured), so the public host must not use this cache.
+    Misses are not cached. Bounded in entries; the oldest half is dropped when full.
     """
 
-    def __init__(self, max_entries: int = 20_000) -> None:
+    def __init__(self, max_entries: int = 20_000, max_age: float = REVOCATION_BOUND) -> None:
         self.max_entries = max_entries
-        self._items: dict[tuple[str, str], EdgeObject] = {}
+        self.max_age = max_age
+        self._items: dict[tuple[str, str], tuple[float, EdgeObject]] = {}
 
     def get(self, rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
         key = (account_sid, media_sid)
         hit = self._items.get(key)
-        if hit is not None:
-            return hit
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.max_age:
+            return hit[1]
         obj = edge_object(rt, account_sid, media_sid)
         if obj is not None:
             if len(self._items) >= self.max_entries:
                 for old in list(self._items)[: self.max_entries // 2]:
                     self._items.pop(old, None)
-            self._items[key] = obj
+            self._items[key] = (now, obj)
+        else:
+            self._items.pop(key, None)
         return obj
+
+    def invalidate(self, account_sid: str, media_sid: str | None = None) -> None:
+        """Forget one media, or (``media_sid=None``) every media of the account."""
+        if media_sid is not None:
+            self._items.pop((account_sid, media_sid), None)
+            return
+        for key in [k for k in list(self._items) if k[0] == account_sid]:
+            self._items.pop(key, None)
+
+
+# The secured host's cache (edge/hosts.py); here so that revocation can reach it.
+secure_cache = EdgeObjectCache()
