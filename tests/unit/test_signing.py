@@ -273,3 +273,18 @@ def test_verify_returns_the_signed_issue_time() -> None:
     p = params(signer.sign(PATH, now=NOW + 0.25))
     issued = signer.verify(PATH, p["Expires"], p["Signature"], p["Key-Pair-Id"], p["Issued"], now=NOW)
     assert issued == NOW * 1000 + 250
+
+
+def test_a_v1_url_without_issue_time_still_verifies_as_issued_at_zero() -> None:
+    # URLs handed out before the upgrade keep working until they expire, and any
+    # early revocation voids them (issued "at 0" is before every cutoff).
+    from mediagate.signing import _mac
+
+    material = key("KI-a")
+    signer = make(Keys(material), ttl=600)
+    expires = NOW + 600
+    v1 = _mac(material.secret, "KI-a", PATH, expires)
+    assert signer.verify(PATH, str(expires), v1, "KI-a", now=NOW) == 0
+    # A v1 MAC does not pass as a v2 one with an issue time added.
+    with pytest.raises(SignatureInvalid):
+        signer.verify(PATH, str(expires), v1, "KI-a", str(NOW * 1000), now=NOW)
