@@ -28,13 +28,13 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from datetime import timedelta
+from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import delete, insert, select
 
 from mediagate import sids
 from mediagate.db.models import MediaAccessEvent
-from mediagate.observability import metrics
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.polling import PollingWorker
 from mediagate.timefmt import utcnow
@@ -64,6 +64,15 @@ class Event(NamedTuple):
     allowed: bool
     reason: str
     client_ip: str | None
+
+
+def _metrics() -> ModuleType:
+    # Imported when first needed, not with this module: ``mediagate serve`` must
+    # set up multiprocess metrics before anything imports prometheus_client, and
+    # the runtime (hence this module) is imported earlier than that.
+    from mediagate.observability import metrics
+
+    return metrics
 
 
 def credential_of(principal: Principal | None) -> tuple[str, str | None]:
@@ -102,7 +111,7 @@ class AccessAudit:
                 return
             announce = not self._overflowing
             self._overflowing = True
-        metrics.ACCESS_AUDIT_DROPPED.inc()
+        _metrics().ACCESS_AUDIT_DROPPED.inc()
         if announce:  # once per overflow episode, not once per dropped event
             log.warning(
                 "access audit queue is full (%d events): dropping new events until it drains", self.max_events
@@ -122,7 +131,7 @@ class AccessAudit:
             self._events.extendleft(reversed(keep))
         dropped = len(events) - len(keep)
         if dropped:
-            metrics.ACCESS_AUDIT_DROPPED.inc(dropped)
+            _metrics().ACCESS_AUDIT_DROPPED.inc(dropped)
         return dropped
 
     def __len__(self) -> int:
@@ -149,7 +158,7 @@ def write(rt: Runtime, events: list[Event]) -> None:
     ]
     with rt.tx() as session:
         session.execute(insert(MediaAccessEvent), rows)
-    metrics.ACCESS_AUDIT_WRITTEN.inc(len(rows))
+    _metrics().ACCESS_AUDIT_WRITTEN.inc(len(rows))
 
 
 def flush(rt: Runtime) -> int:
@@ -187,7 +196,7 @@ class Flusher(PollingWorker):
             flush(self._rt)
         except Exception as exc:
             left = len(self._rt.access_audit)
-            metrics.ACCESS_AUDIT_DROPPED.inc(left)
+            _metrics().ACCESS_AUDIT_DROPPED.inc(left)
             log.warning("access audit: %d events not written at shutdown (%s)", left, type(exc).__name__)
 
 
