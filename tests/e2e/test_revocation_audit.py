@@ -137,6 +137,37 @@ def test_presigned_urls_die_when_the_object_moves(presign: RunningServer, files:
     assert requests.get(fresh, timeout=TIMEOUT).content == m.body
 
 
+def test_account_revocation_moves_every_presigned_object(presign: RunningServer, files: FileServer) -> None:  # noqa: F811
+    a, b = two_media(presign, files)
+    olds = [redirect(a), redirect(b)]
+    client = twilio_client(presign, a.account.sid, a.account.token)
+    r = client.request("POST", _v1(presign, a.account, "MediaRevocations"))
+    assert r.status_code == 201, r.text
+    assert json.loads(r.text)["objects_moved"] == 2
+    for old in olds:
+        assert requests.get(old, timeout=TIMEOUT).status_code == 404
+    assert requests.get(redirect(a), timeout=TIMEOUT).content == a.body
+    assert requests.get(redirect(b), timeout=TIMEOUT).content == b.body
+
+
+def test_every_worker_process_refuses_a_revoked_url(server_factory: Any, files: FileServer) -> None:
+    """Two worker processes, each with its own media cache: after the revocation
+    every process refuses the old URL (within the documented bound; polled, not timed)."""
+    srv = server_factory(serve_args=["--workers", "2"])
+    m = one_media(srv, files)
+    old = signed_url(m)
+    for _ in range(20):  # warm both processes' caches with the row from before the revocation
+        assert requests.get(old, timeout=TIMEOUT).status_code == 200
+    revoke_media(srv, m)
+    deadline = time.monotonic() + 60
+    refused_in_a_row = 0
+    while refused_in_a_row < 20:
+        status = requests.get(old, timeout=TIMEOUT).status_code
+        refused_in_a_row = refused_in_a_row + 1 if status == 403 else 0
+        assert time.monotonic() < deadline, "a worker kept serving the revoked URL"
+    assert requests.get(signed_url(m), timeout=TIMEOUT).content == m.body
+
+
 # ------------------------------------------------------------------ the audit
 
 
