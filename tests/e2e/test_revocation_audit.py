@@ -7,6 +7,7 @@ Real server processes on SQLite and PostgreSQL, local files and S3
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +20,7 @@ from tests.e2e.test_media_hosts import StoredMedia, one_media, send_media, signe
 from tests.e2e.test_s3_delivery import presign, redirect  # noqa: F401  (the presign server fixture)
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import Account, RunningServer
+from tests.support.server import MEDIAGATE, Account, RunningServer
 from tests.support.stored import exists
 
 pytestmark = pytest.mark.e2e
@@ -166,6 +167,33 @@ def test_every_worker_process_refuses_a_revoked_url(server_factory: Any, files: 
         refused_in_a_row = refused_in_a_row + 1 if status == 403 else 0
         assert time.monotonic() < deadline, "a worker kept serving the revoked URL"
     assert requests.get(signed_url(m), timeout=TIMEOUT).content == m.body
+
+
+def test_the_cli_revokes_and_running_servers_follow(server: RunningServer, files: FileServer) -> None:
+    a, b = two_media(server, files)
+    old_a, old_b = signed_url(a), signed_url(b)
+    assert requests.get(old_a, timeout=TIMEOUT).status_code == 200  # cached in the server now
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(MEDIAGATE), "media", "revoke", *args],
+            env=server.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = cli(a.account.sid, "--media", a.media_sid)
+    assert done.returncode == 0, done.stderr
+    assert f"media {a.media_sid}" in done.stdout
+    # Another process revoked: the server follows once its cache entry expires (polled, not timed).
+    deadline = time.monotonic() + 60
+    while requests.get(old_a, timeout=TIMEOUT).status_code != 403:
+        assert time.monotonic() < deadline, "the server kept serving the revoked URL"
+        time.sleep(0.2)
+    assert requests.get(old_b, timeout=TIMEOUT).content == b.body
+    refused = cli(a.account.sid, "--media", "nope")
+    assert refused.returncode == 2 and "not a Media SID" in refused.stderr
 
 
 # ------------------------------------------------------------------ the audit
