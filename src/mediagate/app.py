@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate import background, console, redirects
+from mediagate.api import access as access_api
 from mediagate.api import (
     accounts,
     auth_tokens,
@@ -195,6 +196,7 @@ def create_app(rt: Runtime) -> Starlette:
         *iam_keys.routes,
         *numbers_api.routes,
         *carrier_api.routes,
+        *access_api.routes,  # early revocation, media access audit
         *ops_routes.routes,  # /healthz, /readyz, /metrics
         *apidocs_api.routes,  # /openapi.json, /docs
         _mount("/console", console.routes),

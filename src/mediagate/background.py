@@ -13,6 +13,9 @@
   take), so it never races an in-flight write or a row that is about to commit;
 * retention (``services/retention.py``), and the flush of the in-memory access
   records it reads (``services/access.py``).
+* the access audit's flusher (queued events to the database; stopped last so
+  that it writes what the other workers' final requests recorded) and its
+  retention job.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from mediagate import carriers
 from mediagate.polling import PollingWorker
-from mediagate.services import outbox, processes, webhooks
+from mediagate.services import access_audit, outbox, processes, webhooks
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -141,6 +144,11 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
             access = AccessFlusher(rt, rt.settings.access_flush_interval)
             access.start()
             stops.append(access.stop)
+            # The access audit's queue is filled by this process's requests; its
+            # flusher stops last, after the final requests have recorded.
+            audit_flush = access_audit.Flusher(rt, rt.settings.access_audit_flush_interval)
+            audit_flush.start()
+            stops.append(audit_flush.stop)
         if rt.settings.role in ("all", "worker"):
             if rt.settings.gc_interval > 0:
                 gc = GarbageCollector(rt, rt.settings.gc_interval, rt.settings.gc_grace)
@@ -150,6 +158,9 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
                 retention = RetentionWorker(rt, rt.settings.retention_interval)
                 retention.start()
                 stops.insert(0, retention.stop)
+            audit_retention = access_audit.Retention(rt)
+            audit_retention.start()
+            stops.insert(0, audit_retention.stop)
             deliveries = webhooks.Worker(rt)
             handoffs = outbox.Worker(rt, carriers.dispatch)
             deliveries.start()

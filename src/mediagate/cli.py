@@ -467,6 +467,32 @@ def media_secure_legacy(
     out.print(f"{total} media now require HTTP auth")
 
 
+@media_app.command("revoke", short_help="Void the outstanding signed URLs of one media or of an account.")
+def media_revoke(
+    account_sid: AccountSid,
+    media: Annotated[str | None, typer.Option("--media", help="Only this media (ME...).")] = None,
+) -> None:
+    """Void every signed URL issued until now for one media (--media) or every media of ACCOUNT_SID.
+    Running servers refuse them within a few seconds; fresh URLs work (services/revocation.py)."""
+    from mediagate.errors import ApiError
+    from mediagate.services import revocation
+
+    rt = _runtime()
+    _account_sid(account_sid)
+    if media is not None and not sids.is_sid(media, sids.MEDIA):
+        _fail(f"{media!r} is not a Media SID (ME + 32 hex digits)")
+    try:
+        if media is None:
+            done = revocation.revoke_account(rt, account_sid, actor="cli")
+        else:
+            done = revocation.revoke_media(rt, account_sid, media, actor="cli")
+    except ApiError as exc:
+        _fail(exc.message)
+    what = f"media {done.media_sid}" if done.media_sid else f"every media of {account_sid}"
+    moved = f"; {done.objects_moved} objects moved to new keys" if done.objects_moved else ""
+    out.print(f"revoked the signed URLs of {what}{moved}")
+
+
 @media_app.command("gc")
 def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must be old.")] = 3600) -> None:
     """Delete stored objects that no media row refers to, and temp files of interrupted writes."""

@@ -19,6 +19,7 @@ from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
 from mediagate.invalidation import Invalidation
 from mediagate.services.access import AccessRecorder
+from mediagate.services.access_audit import AccessAudit
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
 from mediagate.services.fetch_limits import FetchGate
 from mediagate.settings import Settings
@@ -51,6 +52,7 @@ class Runtime:
     invalidation: Invalidation
     hot: HotCaches  # the content redirect's credentials and media rows
     edge_objects: EdgeObjectCache  # the secured host's lookups
+    access_audit: AccessAudit  # queued access events (services/access_audit.py)
     # Concurrency slots counted across processes, with MEDIAGATE_REDIS_URL (shared_slots.py).
     shared_slots: SharedSlots | None = None
     # Fetches waiting to be written (retention's last access / first download).
@@ -113,6 +115,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         invalidation=bus,
         hot=HotCaches(bus),
         edge_objects=edge_objects,
+        access_audit=AccessAudit(settings.access_audit_queue_size),
     )
     signing_keys.ensure_active(runtime)
     return runtime

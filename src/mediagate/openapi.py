@@ -310,6 +310,38 @@ def _schemas() -> Json:
                 "url",
             ],
         },
+        "mediagate.revocation": {
+            "type": "object",
+            "properties": {
+                "account_sid": _sid("AC"),
+                "media_sid": {**_sid("ME"), "nullable": True},
+                "scope": {"type": "string", "enum": ["media", "account"]},
+                "revoked_before": {"type": "string", "description": "ISO 8601, milliseconds"},
+                "objects_moved": {
+                    "type": "integer",
+                    "description": "presign delivery: objects moved to a new key",
+                },
+                "url": {"type": "string"},
+            },
+            "required": ["account_sid", "scope", "revoked_before", "objects_moved", "url"],
+        },
+        "mediagate.media_access_event": {
+            "type": "object",
+            "properties": {
+                "sid": _sid("AE"),
+                "account_sid": _sid("AC"),
+                "media_sid": _sid("ME"),
+                "host": {"type": "string", "enum": ["api", "secure", "public"]},
+                "method": {"type": "string"},
+                "credential_kind": {"type": "string"},
+                "credential_sid": nullable_str,
+                "allowed": {"type": "boolean"},
+                "reason": {"type": "string"},
+                "client_ip": nullable_str,
+                "date_created": iso,
+                "url": {"type": "string"},
+            },
+        },
         "mediagate.webhook_delivery": {
             "type": "object",
             "properties": {
@@ -491,6 +523,45 @@ def _api_paths() -> Json:
                 ],
             ),
         },
+        "/v1/Accounts/{AccountSid}/Media/{Sid}/Revocations": {
+            "parameters": [ACCOUNT, MEDIA],
+            "description": "Early revocation (ours): every signed URL of this media issued until now is "
+            "refused by the secured host; other media are untouched and a fresh URL works. In presign "
+            "delivery the object also moves to a new key, so old presigned URLs answer 404.",
+            "post": _op(
+                "CreateMediaRevocation",
+                "Revoke the media's outstanding signed URLs",
+                {"201": _json(_ref("mediagate.revocation"), "The revocation"), **API_ERRORS},
+            ),
+        },
+        "/v1/Accounts/{AccountSid}/MediaRevocations": {
+            "parameters": [ACCOUNT],
+            "description": "Early revocation (ours) of every signed media URL of the account "
+            "issued until now.",
+            "post": _op(
+                "CreateAccountMediaRevocation",
+                "Revoke every outstanding signed media URL of the account",
+                {"201": _json(_ref("mediagate.revocation"), "The revocation"), **API_ERRORS},
+            ),
+        },
+        "/v1/Accounts/{AccountSid}/MediaAccessEvents": {
+            "parameters": [ACCOUNT],
+            "get": _op(
+                "ListMediaAccessEvent",
+                "Who fetched which media, when, and the answer (content URL and media hosts), "
+                "newest first (ours)",
+                {
+                    "200": _json(
+                        _twilio_list("media_access_events", _ref("mediagate.media_access_event")), "A page"
+                    ),
+                    **API_ERRORS,
+                },
+                parameters=[
+                    {"name": "MediaSid", "in": "query", "schema": _sid("ME")},
+                    *_PAGE_PARAMS,
+                ],
+            ),
+        },
         "/v1/Carrier/Inbound": {
             "description": "Carrier-simulation ingress (ours): deliver an inbound message to a number "
             "owned here, with the credentials of the account that owns To.",
@@ -639,6 +710,14 @@ def _edge_item(secure: bool) -> Json:
             {"name": n, "in": "query", "required": True, "schema": {"type": "string"}}
             for n in ("Expires", "Signature", "Key-Pair-Id")
         ]
+        params.append(
+            {
+                "name": "Issued",
+                "in": "query",
+                "description": "Issue time (epoch ms, signed): early revocation voids URLs issued before it",
+                "schema": {"type": "string"},
+            }
+        )
         params.append(
             {
                 "name": "Download",

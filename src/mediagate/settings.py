@@ -128,6 +128,12 @@ class Settings(BaseSettings):
     # media are held between two writes (beyond that a write is started early).
     access_flush_interval: float = Field(default=5.0, gt=0, le=3600)
     access_buffer_max: int = Field(default=50_000, ge=1, le=10_000_000)
+    # Durable access audit (services/access_audit.py): events wait in a bounded
+    # in-memory queue (full = dropped and counted, never a blocked request) and
+    # are written every flush interval; kept for retention_days (0 = forever).
+    access_audit_queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    access_audit_flush_interval: float = Field(default=1.0, gt=0, le=60)
+    access_audit_retention_days: int = Field(default=90, ge=0, le=3650)
 
     # --- Observability (docs/observability.md) ---
     # ``text`` is for people at a terminal; ``json`` writes one JSON object per

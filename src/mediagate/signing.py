@@ -28,6 +28,12 @@ from dataclasses import dataclass
 from mediagate.inputs import canonical_int
 
 PURPOSE = b"mediagate-secure-media-v1"
+# v2 also signs the issue time (``Issued``, epoch milliseconds), so that an
+# early revocation ("every URL of this media / account signed before T is
+# void", services/revocation.py) can be checked against a value the client
+# cannot change. v1 URLs (no ``Issued``) still verify until they expire; for
+# revocation they count as issued at time 0, so any revocation voids them.
+PURPOSE_V2 = b"mediagate-secure-media-v2"
 
 log = logging.getLogger("mediagate.signing")
 
@@ -213,26 +219,45 @@ class Signer:
         return active[0] if active else None
 
     def sign(self, path: str, *, now: float | None = None, ttl: int | None = None) -> str:
-        """Return the query string (``Expires``, ``Signature``, ``Key-Pair-Id``) for ``path``."""
+        """Return the query string (``Expires``, ``Issued``, ``Signature``, ``Key-Pair-Id``) for ``path``."""
         self._ensure_fresh()
         key = self.signing_key()
         if key is None:
             raise RuntimeError("no active media signing key")
-        expires = int(now if now is not None else time.time()) + (ttl if ttl is not None else self.ttl)
-        signature = _mac(key.secret, key.kid, path, expires)
+        wall = now if now is not None else time.time()
+        expires = int(wall) + (ttl if ttl is not None else self.ttl)
+        issued = int(wall * 1000)
+        signature = _mac(key.secret, key.kid, path, expires, issued)
         # Every value is URL-safe already (digits, base64url, a sid): no urlencode on the hot path.
-        return f"Expires={expires}&Signature={signature}&Key-Pair-Id={key.kid}"
+        return f"Expires={expires}&Issued={issued}&Signature={signature}&Key-Pair-Id={key.kid}"
 
-    def verify(self, path: str, expires: str, signature: str, kid: str, *, now: float | None = None) -> None:
+    def verify(
+        self,
+        path: str,
+        expires: str,
+        signature: str,
+        kid: str,
+        issued: str = "",
+        *,
+        now: float | None = None,
+    ) -> int:
         """Check a signed URL without blocking: never touches the database when
         the background refresh runs. An unknown key id raises ``UnknownKey``;
-        the caller may ``reload_for_unknown_key`` off the loop and try again."""
+        the caller may ``reload_for_unknown_key`` off the loop and try again.
+
+        Returns the URL's signed issue time in epoch milliseconds (0 for a v1
+        URL without ``Issued``), for the caller's revocation check."""
         # One spelling of Expires only (ASCII digits, no leading zero): "0<real>" and
         # the Arabic-Indic digits of the real value verified too, so a signed URL
         # had many forms, and "²" passed isdigit() and then failed int() (a 500).
         when = canonical_int(expires, max_digits=12)
         if when is None or not signature or not kid:
             raise SignatureInvalid("The URL is not a valid signed media URL.")
+        issued_ms: int | None = None
+        if issued:
+            issued_ms = canonical_int(issued, max_digits=15)
+            if issued_ms is None:
+                raise SignatureInvalid("The URL is not a valid signed media URL.")
         self._ensure_fresh()
         key = self._keys.get(kid)
         if key is None and self._thread is None:
@@ -243,14 +268,19 @@ class Signer:
             raise UnknownKey("The URL's signing key is unknown or has been retired.")
         if not key.active:
             raise SignatureInvalid("The URL's signing key is unknown or has been retired.")
-        expected = _mac(key.secret, kid, path, when)
+        expected = _mac(key.secret, kid, path, when, issued_ms)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise SignatureInvalid("The URL's signature does not match.")
         if when < (now if now is not None else time.time()):
             raise SignatureExpired("The URL has expired. Request the media again to get a fresh URL.")
+        return issued_ms or 0
 
 
-def _mac(secret: bytes, kid: str, path: str, expires: int) -> str:
-    payload = b"\n".join((PURPOSE, kid.encode(), path.encode(), str(expires).encode()))
+def _mac(secret: bytes, kid: str, path: str, expires: int, issued: int | None = None) -> str:
+    parts = [PURPOSE, kid.encode(), path.encode(), str(expires).encode()]
+    if issued is not None:
+        # A distinct purpose label: a v1 MAC can never pass as a v2 one (or back).
+        parts = [PURPOSE_V2, *parts[1:], str(issued).encode()]
+    payload = b"\n".join(parts)
     digest = hmac.new(secret, payload, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

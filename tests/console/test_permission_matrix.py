@@ -118,6 +118,16 @@ MEDIA_META = Twin(lambda w: ("GET", _media(w, ".json"), None))
 MEDIA_CONTENT = Twin(lambda w: ("GET", _media(w, ""), None))
 MEDIA_DELETE = Twin(lambda w: ("DELETE", _media(w, ".json"), None))
 MEDIA_LIST = Twin(lambda w: ("GET", f"{w.api}/Messages/{w.message()[0]}/Media.json", None))
+MEDIA_EVENTS = Twin(
+    lambda w: ("GET", f"{w.server.base_url}/v1/Accounts/{w.acct.sid}/MediaAccessEvents", None)
+)
+MEDIA_REVOKE = Twin(
+    lambda w: (
+        "POST",
+        f"{w.server.base_url}/v1/Accounts/{w.acct.sid}/Media/{w.message()[1]}/Revocations",
+        None,
+    )
+)
 KEYS = Twin(lambda w: ("GET", f"{w.api}/Keys.json", None))
 KEY = Twin(lambda w: ("GET", f"{w.api}/Keys/{w.key()}.json", None))
 KEY_DELETE = Twin(lambda w: ("DELETE", f"{w.api}/Keys/{w.key()}.json", None))
@@ -176,6 +186,13 @@ CASES: dict[tuple[str, str], Case] = {
     ),
     ("/messages/{message_sid}/media/{media_sid}/delete", "POST"): Case(
         lambda w: _console_media(w, "delete"), [MEDIA_DELETE], ok=(303,)
+    ),
+    # "Who fetched this": the media (read) and its access events; revoking asks what the API asks.
+    ("/messages/{message_sid}/media/{media_sid}/access", "GET"): Case(
+        lambda w: _console_media(w, "access"), [MEDIA_META, MEDIA_EVENTS]
+    ),
+    ("/messages/{message_sid}/media/{media_sid}/access", "POST"): Case(
+        lambda w: _console_media(w, "access"), [MEDIA_REVOKE], ok=(303,)
     ),
     ("/keys", "GET"): Case(lambda w: "/console/keys", [KEYS]),
     ("/keys", "POST"): Case(

@@ -152,12 +152,24 @@ def snapshot(server: RunningServer, sid: str) -> dict[str, Any]:
                 acct.auth_token_sealed,
                 acct.secondary_token_hash,
                 acct.owner_account_sid,
+                acct.media_urls_revoked_before,
             ),
             "messages": sorted(
                 (m.sid, m.to, m.from_, m.body, m.num_media)
                 for m in s.scalars(select(Message).where(Message.account_sid == sid))
             ),
-            "media": sorted((m.sid, m.message_sid, m.sha256, m.size, m.auth_required) for m in media),
+            "media": sorted(
+                (
+                    m.sid,
+                    m.message_sid,
+                    m.sha256,
+                    m.size,
+                    m.auth_required,
+                    m.urls_revoked_before,
+                    m.storage_key,
+                )
+                for m in media
+            ),
             "keys": sorted(
                 (k.sid, k.friendly_name, k.kind, k.secret_hash, k.permissions)
                 for k in s.scalars(select(ApiKey).where(ApiKey.account_sid == sid))
@@ -344,6 +356,13 @@ B_ENDPOINTS: dict[str, Endpoint] = {
         "DELETE", lambda w: f"{_b(w)}/IncomingPhoneNumbers/{w.b.number_sid}.json", mutates=True
     ),
     "Webhook deliveries": Endpoint("GET", lambda w: f"/v1/Accounts/{w.b.acct.sid}/WebhookDeliveries"),
+    "Media access events": Endpoint("GET", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaAccessEvents"),
+    "Media revocation": Endpoint(
+        "POST", lambda w: f"/v1/Accounts/{w.b.acct.sid}/Media/{w.b.media_sid}/Revocations", mutates=True
+    ),
+    "Account media revocation": Endpoint(
+        "POST", lambda w: f"/v1/Accounts/{w.b.acct.sid}/MediaRevocations", mutates=True
+    ),
     "Carrier inbound to B's number": Endpoint(
         "POST",
         lambda w: "/v1/Carrier/Inbound",

@@ -161,7 +161,7 @@ def test_content_url_redirects_to_signed_secure_url(server: RunningServer, files
         assert f"{location.scheme}://{location.netloc}" == server.base_url
         assert location.path == f"/_media/secure/{m.account.sid}/{m.media_sid}"
         query = parse_qs(location.query)
-        assert set(query) == {"Expires", "Signature", "Key-Pair-Id"}
+        assert set(query) == {"Expires", "Issued", "Signature", "Key-Pair-Id"}
         # The signed URL works on its own, without any credentials.
         served = requests.get(r.headers["Location"], timeout=TIMEOUT)
         assert served.status_code == 200

@@ -115,6 +115,11 @@ def snapshot(server: RunningServer, account_sid: str) -> dict[str, Any]:
                 session.scalars(select(AccountRow.sid).where(AccountRow.owner_account_sid == account_sid))
             ),
             "enforce": account.enforce_media_http_auth,
+            # Early revocation cutoffs (account-wide and per media).
+            "revoked": (
+                account.media_urls_revoked_before,
+                sorted((m.sid, m.urls_revoked_before or 0) for m in media),
+            ),
             "token": account.auth_token_hash,
             "secondary": account.secondary_token_hash,
             "friendly_name": account.friendly_name,
@@ -146,6 +151,12 @@ class Endpoint:
             "media.fetch": (f"{s.content_url}.json", None),
             "media.delete": (f"{s.content_url}.json", None),
             "media.content": (s.content_url, None),
+            "media.revoke": (f"{base}/v1/Accounts/{ac}/Media/{s.media_sid}/Revocations", None),
+            "media.revoke_all": (f"{base}/v1/Accounts/{ac}/MediaRevocations", None),
+            "media.access_events": (
+                f"{base}/v1/Accounts/{ac}/MediaAccessEvents?MediaSid={s.media_sid}",
+                None,
+            ),
             "keys.list": (f"{url}/Keys.json", None),
             "keys.create": (f"{url}/Keys.json", {"FriendlyName": "escalate"}),
             "keys.fetch_own": (f"{url}/Keys/{own_key}.json", None),
@@ -186,6 +197,9 @@ ENDPOINTS = [
     Endpoint("media.fetch", "GET", perms.MEDIA_READ, 200),
     Endpoint("media.delete", "DELETE", perms.MEDIA_DELETE, 204),
     Endpoint("media.content", "GET", perms.MEDIA_READ, 307),
+    Endpoint("media.revoke", "POST", perms.MEDIA_DELETE, 201),
+    Endpoint("media.revoke_all", "POST", perms.MEDIA_DELETE, 201),
+    Endpoint("media.access_events", "GET", perms.MEDIA_READ, 200),
     Endpoint("keys.list", "GET", NEVER, 200),
     Endpoint("keys.create", "POST", NEVER, 201),
     Endpoint("keys.fetch_own", "GET", NEVER, 200),
@@ -248,6 +262,10 @@ def test_restricted_key_matrix(server: RunningServer, policy: str, endpoint: End
     elif endpoint.name == "media.delete":
         assert after["media"] == [] and after["messages"] == before["messages"]
         assert not seeded.file().exists()
+    elif endpoint.name in ("media.revoke", "media.revoke_all"):
+        # Only the cutoff moved: nothing deleted, nothing else changed.
+        assert after["revoked"] != before["revoked"]
+        assert {**after, "revoked": None} == {**before, "revoked": None}
     else:
         # Reads change nothing.
         assert after == before

@@ -46,7 +46,14 @@ def params(query: str) -> dict[str, str]:
 
 
 def verify(signer: Signer, path: str, p: dict[str, str], now: float = NOW) -> None:
-    signer.verify(path, p.get("Expires", ""), p.get("Signature", ""), p.get("Key-Pair-Id", ""), now=now)
+    signer.verify(
+        path,
+        p.get("Expires", ""),
+        p.get("Signature", ""),
+        p.get("Key-Pair-Id", ""),
+        p.get("Issued", ""),
+        now=now,
+    )
 
 
 def make(keys: Keys, ttl: int = 600, refresh: float = 3600.0) -> Signer:
@@ -56,9 +63,10 @@ def make(keys: Keys, ttl: int = 600, refresh: float = 3600.0) -> Signer:
 def test_round_trip() -> None:
     signer = make(Keys(key("KI-a")), ttl=600)
     p = params(signer.sign(PATH, now=NOW))
-    assert set(p) == {"Expires", "Signature", "Key-Pair-Id"}
+    assert set(p) == {"Expires", "Issued", "Signature", "Key-Pair-Id"}
     assert p["Key-Pair-Id"] == "KI-a"
     assert p["Expires"] == str(NOW + 600)
+    assert p["Issued"] == str(NOW * 1000)
     verify(signer, PATH, p)  # does not raise
     verify(signer, PATH, p, now=NOW + 599)
 
@@ -89,6 +97,10 @@ def _flip(value: str) -> str:
         pytest.param(lambda p: {k: v for k, v in p.items() if k != "Signature"}, id="drop-signature"),
         pytest.param(lambda p: {k: v for k, v in p.items() if k != "Expires"}, id="drop-expires"),
         pytest.param(lambda p: {k: v for k, v in p.items() if k != "Key-Pair-Id"}, id="drop-kid"),
+        # The issue time is what early revocation is checked against: it is signed.
+        pytest.param(lambda p: {**p, "Issued": str(int(p["Issued"]) + 1)}, id="issued-later"),
+        pytest.param(lambda p: {k: v for k, v in p.items() if k != "Issued"}, id="drop-issued"),
+        pytest.param(lambda p: {**p, "Issued": "0" + p["Issued"]}, id="issued-leading-zero"),
     ],
 )
 def test_each_tampered_field_is_invalid(tamper: Callable[[dict[str, str]], dict[str, str]]) -> None:
@@ -254,3 +266,25 @@ def test_signature_is_url_safe() -> None:
         sig = params(query)["Signature"]
         assert set(sig) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         assert urlencode({"Signature": sig}) == f"Signature={sig}"
+
+
+def test_verify_returns_the_signed_issue_time() -> None:
+    signer = make(Keys(key("KI-a")), ttl=600)
+    p = params(signer.sign(PATH, now=NOW + 0.25))
+    issued = signer.verify(PATH, p["Expires"], p["Signature"], p["Key-Pair-Id"], p["Issued"], now=NOW)
+    assert issued == NOW * 1000 + 250
+
+
+def test_a_v1_url_without_issue_time_still_verifies_as_issued_at_zero() -> None:
+    # URLs handed out before the upgrade keep working until they expire, and any
+    # early revocation voids them (issued "at 0" is before every cutoff).
+    from mediagate.signing import _mac
+
+    material = key("KI-a")
+    signer = make(Keys(material), ttl=600)
+    expires = NOW + 600
+    v1 = _mac(material.secret, "KI-a", PATH, expires)
+    assert signer.verify(PATH, str(expires), v1, "KI-a", now=NOW) == 0
+    # A v1 MAC does not pass as a v2 one with an issue time added.
+    with pytest.raises(SignatureInvalid):
+        signer.verify(PATH, str(expires), v1, "KI-a", str(NOW * 1000), now=NOW)

@@ -65,16 +65,25 @@ async def media_content(request: Request) -> Response:
         return await media_direct.content(request, account_sid, message_sid, media_sid)
     rt = runtime(request)
     header = authorization(request)
+    client = request.client.host if request.client else None  # trusted-proxy resolved (proxies.py)
     # A repeat request is answered from memory on the loop (no database, no
     # thread hop); anything not remembered goes to the database off the loop,
     # on the hot paths' own threads (one stalled query must not freeze the
     # process, /healthz included).
     location = media.content_location_from_memory(
-        rt, account_sid, message_sid, media_sid, header, method=request.method
+        rt, account_sid, message_sid, media_sid, header, method=request.method, client=client
     )
     if location is None:
         location = await hot(
-            rt, media.content_location, rt, account_sid, message_sid, media_sid, header, method=request.method
+            rt,
+            media.content_location,
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            header,
+            method=request.method,
+            client=client,
         )
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
     return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})

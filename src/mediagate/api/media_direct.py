@@ -55,6 +55,7 @@ async def content(request: Request, account_sid: str, message_sid: str, media_si
         media_sid,
         authorization(request),
         method=request.method,
+        client=request.client.host if request.client else None,  # for the access audit
     )
     prepared = await hot(rt, _prepared, rt, account_sid, message_sid, media_sid)
     return respond(

@@ -22,7 +22,7 @@ from mediagate.console.web import (
 from mediagate.db.models import Media
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import PageRequest, envelope, parse_page_request
-from mediagate.services import delivery, keys, media, messages
+from mediagate.services import access_audit, delivery, keys, media, messages, revocation
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,32 @@ def media_delete(ctx: Ctx) -> Response:
         nav="messages",
         media=_media_view(ctx, m),
         back=_safe_back(ctx.request.query_params.get("back")),
+    )
+
+
+def media_access(ctx: Ctx) -> Response:
+    """ "Who fetched this, when" (the access audit of one media), and the button
+    that revokes its outstanding signed URLs (services/revocation.py)."""
+    rt, sid = ctx.rt, ctx.account_sid
+    message_sid = _sid(ctx, "message_sid", sids.SMS, sids.MMS)
+    m = media.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))
+    path = f"/console/messages/{message_sid}/media/{m.sid}/access"
+    if ctx.request.method == "POST":
+        revocation.revoke_media(rt, sid, m.sid, actor=ctx.who.actor)
+        return _redirect(path + "?done=revoked")
+    query = dict(ctx.request.query_params)
+    req = parse_page_request({"PageSize": "50", **query})
+    if req.size > 100:
+        raise BadRequest("PageSize must be at most 100 here.")
+    page = access_audit.page(rt, sid, {"MediaSid": m.sid}, req)
+    return ctx.render(
+        "media_access.html",
+        nav="messages",
+        media=_media_view(ctx, m),
+        events=list(page.rows),
+        links=_page_links(path, req, page, {}),
+        done=query.get("done"),
+        retention_days=rt.settings.access_audit_retention_days,
     )
 
 

@@ -13,6 +13,7 @@ from mediagate.console.credential_views import credential_check_page
 from mediagate.console.media_views import (
     key_revoke,
     keys_list,
+    media_access,
     media_delete,
     media_download,
     message_delete,
@@ -93,6 +94,8 @@ routes: list[BaseRoute] = [
     page("/messages/{message_sid}/delete", message_delete, get=[R, D], post=[D]),
     page("/messages/{message_sid}/media/{media_sid}/download", media_download, get=[MR]),
     page("/messages/{message_sid}/media/{media_sid}/delete", media_delete, get=[MR, MD], post=[MD]),
+    # The access audit of one media (read) and revoking its signed URLs (the API asks media delete).
+    page("/messages/{message_sid}/media/{media_sid}/access", media_access, get=[MR], post=[MD]),
     page("/keys", keys_list, get=[perms.MANAGE_KEYS], post=[perms.MANAGE_KEYS]),
     page("/keys/{key_sid}/revoke", key_revoke, get=[perms.MANAGE_KEYS], post=[perms.MANAGE_KEYS]),
     # The signed-in owner's diagnosis of a refused credential (services/credential_check.py).

@@ -40,6 +40,9 @@ class Account(Base):
     secondary_token_sealed: Mapped[str | None] = mapped_column(Text)
     secondary_token_created: Mapped[datetime | None] = mapped_column(When)
     enforce_media_http_auth: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Early revocation (services/revocation.py): signed media URLs of this
+    # account issued before this instant (epoch ms) are void. NULL: none.
+    media_urls_revoked_before: Mapped[int | None] = mapped_column(BigInteger)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
     date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
 
@@ -129,6 +132,8 @@ class Media(Base):
     # Fixed when the row is created from the account's setting; never flipped
     # by a later change of that setting (SPEC section 3).
     auth_required: Mapped[bool] = mapped_column(Boolean)
+    # Early revocation of this media's signed URLs (epoch ms), as on Account.
+    urls_revoked_before: Mapped[int | None] = mapped_column(BigInteger)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
     date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
 
@@ -353,3 +358,31 @@ class MediaActivity(Base):
     account_sid: Mapped[str] = mapped_column(Sid, index=True)
     last_accessed: Mapped[datetime] = mapped_column(When)
     first_downloaded: Mapped[datetime | None] = mapped_column(When)
+
+
+class MediaAccessEvent(Base):
+    """One content-URL decision or media-host delivery (services/access_audit.py).
+
+    Written in batches off the request path. Never holds a secret: the
+    credential is named by its sid (an auth token by its account sid, a
+    signed URL by its signing key id), never a token, signature or URL."""
+
+    __tablename__ = "media_access_events"
+    __table_args__ = (
+        Index("ix_access_account_created", "account_sid", "date_created", "sid"),
+        Index("ix_access_media_created", "media_sid", "date_created", "sid"),
+    )
+
+    sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    # No foreign keys: refusals are recorded for whatever sids a request named,
+    # and events outlive a deleted media (that is when "who fetched it" matters).
+    account_sid: Mapped[str] = mapped_column(Sid)
+    media_sid: Mapped[str] = mapped_column(Sid)
+    host: Mapped[str] = mapped_column(String(16))  # "api" | "secure" | "public"
+    method: Mapped[str] = mapped_column(String(8))
+    credential_kind: Mapped[str] = mapped_column(String(24))  # auth_token, api_key, signed_url, none
+    credential_sid: Mapped[str | None] = mapped_column(String(34))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(24))  # signed, presigned, public, served, denied, revoked...
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    date_created: Mapped[datetime] = mapped_column(When, default=utcnow, index=True)

@@ -39,7 +39,19 @@ def _sids(request: Request) -> tuple[str, str] | None:
     return None
 
 
-_SIGNED_PARAMS = ("Expires", "Signature", "Key-Pair-Id")  # the order Signer.verify takes them
+_SIGNED_PARAMS = ("Expires", "Signature", "Key-Pair-Id", "Issued")  # the order Signer.verify takes them
+
+
+def _audit(
+    request: Request, host: str, account_sid: str, media_sid: str, kid: str | None, ok: bool, why: str
+) -> None:
+    # One enqueue (services/access_audit.py): the key id names the credential;
+    # the signature and the URL are never recorded.
+    client = request.client.host if request.client else None
+    credential = ("signed_url", kid or None) if host == "secure" else ("none", None)
+    runtime(request).access_audit.record(
+        host, account_sid, media_sid, request.method, credential, ok, why, client
+    )
 
 
 def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> Prepared | None:
@@ -67,18 +79,21 @@ async def secure_object(request: Request) -> Response:
     if any(len(values) > 1 for values in signed.values()):
         # Two Signatures (or Expires, or key ids) are two URLs in one: a cache or a
         # proxy in front may read the other copy than we do. Refuse, don't pick.
+        _audit(request, "secure", account_sid, media_sid, None, False, "invalid")
         return _problem(403, "invalid", "The URL repeats a signed parameter.")
     path = object_path(account_sid, media_sid)
     args = tuple(values[0] if values else "" for values in signed.values())
+    kid = args[2][:34]
     try:
         try:
-            rt.signer.verify(path, *args)  # never blocks: keys are refreshed in the background
+            issued = rt.signer.verify(path, *args)  # never blocks: keys are refreshed in the background
         except UnknownKey:
             # Perhaps created by another process a moment ago: re-read the keys
             # (off the loop, rate-limited inside) and check once more.
             await hot(rt, rt.signer.reload_for_unknown_key)
-            rt.signer.verify(path, *args)
+            issued = rt.signer.verify(path, *args)
     except SignatureError as exc:
+        _audit(request, "secure", account_sid, media_sid, kid, False, exc.reason)
         return _problem(403, exc.reason, exc.message)
     # Off the loop (its own thread limiter): after the first request a cache hit
     # plus one stat() of the object, or a HEAD request on S3 (which is what makes
@@ -86,7 +101,14 @@ async def secure_object(request: Request) -> Response:
     # media whose lookup is cached, and nothing blocks the event loop.
     prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=False)
     if prepared is None:
+        _audit(request, "secure", account_sid, media_sid, kid, False, "not-found")
         return _problem(404, "not_found", "This media has been deleted.")
+    if issued <= prepared.obj.revoked_before:  # early revocation: from the row already loaded
+        _audit(request, "secure", account_sid, media_sid, kid, False, "revoked")
+        return _problem(
+            403, "revoked", "This URL has been revoked. Request the media again to get a fresh URL."
+        )
+    _audit(request, "secure", account_sid, media_sid, kid, True, "served")
     response = respond(
         request,
         prepared,
@@ -110,7 +132,9 @@ async def public_object(request: Request) -> Response:
     prepared = await hot(rt, _lookup, rt, account_sid, media_sid, public=True)
     if prepared is None:
         # Media that needs auth is never served here, whatever the caller knows.
+        _audit(request, "public", account_sid, media_sid, None, False, "not-found")
         return _problem(404, "not_found", "No such public media.")
+    _audit(request, "public", account_sid, media_sid, None, True, "served")
     response = respond(
         request,
         prepared,

@@ -134,6 +134,16 @@ QUOTA_REFUSALS = Counter(
     ["quota"],
     registry=REGISTRY,
 )
+ACCESS_AUDIT_DROPPED = Counter(
+    "mediagate_access_audit_dropped",
+    "Access events dropped because the in-memory audit queue was full (or unwritable at shutdown).",
+    registry=REGISTRY,
+)
+ACCESS_AUDIT_WRITTEN = Counter(
+    "mediagate_access_audit_written",
+    "Access events written to the database.",
+    registry=REGISTRY,
+)
 
 
 def multiprocess_dir() -> str | None:

@@ -18,6 +18,7 @@ from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
 from mediagate.services import quotas
+from mediagate.services.access_audit import credential_of
 from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
 from mediagate.services.hotcache import AccountReach, MediaRow, Memo
@@ -156,13 +157,36 @@ _CONTENT_LOOKUP = select(
 ).where(_MEDIA.sid == bindparam("sid"))
 
 
-def _audit_content(account_sid: str, media_sid: str, credential: str, decision: str) -> None:
+def _audit_content(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    principal: auth.Principal | None,
+    decision: str,
+    method: str,
+    client: str | None,
+) -> None:
+    credential = principal.credential_sid if principal else "-"
     # Structured fields, not a formatted string: log shippers index them
     # (MEDIAGATE_LOG_FORMAT=json), and the request id joins them to the access line.
     audit.info(
         "media.content",
         extra={"account": account_sid, "media": media_sid, "credential": credential, "decision": decision},
     )
+    # The durable audit: an enqueue, never a write on this path (services/access_audit.py).
+    rt.access_audit.record(
+        "api",
+        account_sid,
+        media_sid,
+        method,
+        credential_of(principal),
+        decision in _ALLOWED,
+        decision,
+        client,
+    )
+
+
+_ALLOWED = frozenset({"public", "signed", "presigned"})
 
 
 def content_location(
@@ -173,6 +197,7 @@ def content_location(
     authorization: str | None,
     *,
     method: str = "GET",
+    client: str | None = None,
 ) -> str:
     """Where ``GET .../Media/{ME}`` (no extension) redirects, read from the
     database (blocking: run it off the loop); the answers it reads are
@@ -196,7 +221,6 @@ def content_location(
         # and hydrating a Media object costs more than the query (bench/).
         media = session.connection().execute(_CONTENT_LOOKUP, {"sid": media_sid}).first()
     found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
-    credential = principal.credential_sid if principal else "-"
     if authorization and principal is not None:
         # Only a credential that passed is remembered (never a wrong secret).
         hot.credentials.put(hot.digest(authorization), principal, generations[0])
@@ -204,7 +228,8 @@ def content_location(
             # auth.require just checked: the parent's own, active subaccount.
             hot.accounts.put(account_sid, AccountReach(principal.account_sid, "active"), generations[1])
     if media is None or not found:
-        _audit_content(account_sid, media_sid, credential, "not-found" if principal else "denied")
+        reason = "not-found" if principal else "denied"
+        _audit_content(rt, account_sid, media_sid, principal, reason, method, client)
         if principal is None:
             raise auth.denied("missing")
         raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
@@ -212,7 +237,7 @@ def content_location(
         account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
     )
     hot.media.put(media_sid, MediaRow(message_sid, target), generations[2])
-    return _decide(rt, principal, target, method)
+    return _decide(rt, principal, target, method, client)
 
 
 def content_location_from_memory(
@@ -223,6 +248,7 @@ def content_location_from_memory(
     authorization: str | None,
     *,
     method: str = "GET",
+    client: str | None = None,
 ) -> str | None:
     """``content_location`` answered from memory, on the event loop, or
     ``None`` when anything it needs is not remembered (the caller then runs
@@ -247,20 +273,21 @@ def content_location_from_memory(
         # Presigning may refresh the store's credentials (instance metadata, STS):
         # network I/O, so not on the loop.
         return None
-    return _decide(rt, principal, row.target, method)
+    return _decide(rt, principal, row.target, method, client)
 
 
-def _decide(rt: Runtime, principal: auth.Principal | None, target: Target, method: str) -> str:
+def _decide(
+    rt: Runtime, principal: auth.Principal | None, target: Target, method: str, client: str | None
+) -> str:
     # services/delivery.py decides where the bytes come from (public host,
     # our secured host, or the object store itself); Unauthorized when an
     # anonymous caller asks for media that needs auth.
     try:
         where = locate(rt, principal, target, method=method)
     except Unauthorized:
-        _audit_content(target.account_sid, target.media_sid, "-", "denied")
+        _audit_content(rt, target.account_sid, target.media_sid, None, "denied", method, client)
         raise auth.denied("missing") from None
-    credential = principal.credential_sid if principal else "-"
-    _audit_content(target.account_sid, target.media_sid, credential, where.decision)
+    _audit_content(rt, target.account_sid, target.media_sid, principal, where.decision, method, client)
     # In memory only (services/access.py); a presigned URL is the last we see of a download.
     downloaded = where.decision == "presigned" and method == "GET"
     rt.access.record(target.account_sid, target.media_sid, downloaded=downloaded)
@@ -275,15 +302,43 @@ class EdgeObject:
     sha256: str
     size: int
     auth_required: bool
+    # Early revocation (services/revocation.py): signed URLs issued at or before
+    # this instant (epoch ms; the later of the media's and its account's) are void.
+    revoked_before: int = 0
+
+
+_ACCOUNTS = Account.__table__.c
+# One query for the media row and its account's revocation cutoff.
+_EDGE_LOOKUP = (
+    select(
+        _MEDIA.account_sid,
+        _MEDIA.storage_key,
+        _MEDIA.content_type,
+        _MEDIA.filename,
+        _MEDIA.sha256,
+        _MEDIA.size,
+        _MEDIA.auth_required,
+        _MEDIA.urls_revoked_before,
+        _ACCOUNTS.media_urls_revoked_before,
+    )
+    .join_from(Media.__table__, Account.__table__, _ACCOUNTS.sid == _MEDIA.account_sid)
+    .where(_MEDIA.sid == bindparam("sid"))
+)
 
 
 def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
     with rt.sessions() as session:
-        media = session.get(Media, media_sid)
+        media = session.connection().execute(_EDGE_LOOKUP, {"sid": media_sid}).first()
     if media is None or media.account_sid != account_sid:
         return None
     return EdgeObject(
-        media.storage_key, media.content_type, media.filename, media.sha256, media.size, media.auth_required
+        media.storage_key,
+        media.content_type,
+        media.filename,
+        media.sha256,
+        media.size,
+        media.auth_required,
+        max(media.urls_revoked_before or 0, media.media_urls_revoked_before or 0),
     )
 
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-_KEY = re.compile(r"^AC[0-9a-f]{32}/ME[0-9a-f]{32}$")
+# An optional ``-<16 hex>`` generation: a media moved to a new key by an early
+# revocation in presign delivery (services/revocation.py), so that presigned
+# URLs of the old key answer 404.
+_KEY = re.compile(r"^AC[0-9a-f]{32}/ME[0-9a-f]{32}(?:-[0-9a-f]{16})?$")
 
 
 class ObjectNotFound(FileNotFoundError):
@@ -64,6 +68,11 @@ class Blob:
 
 def media_key(account_sid: str, media_sid: str) -> str:
     return check_key(f"{account_sid}/{media_sid}")
+
+
+def rekeyed_key(account_sid: str, media_sid: str) -> str:
+    """A fresh key for a media's bytes (never the one it had: 64 random bits)."""
+    return check_key(f"{account_sid}/{media_sid}-{secrets.token_hex(8)}")
 
 
 def check_key(key: str) -> str:
