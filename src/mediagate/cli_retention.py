@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mediagate.errors import ApiError
-from mediagate.services import retention
 from mediagate.timefmt import iso
+
+if TYPE_CHECKING:
+    # Imported inside the commands: services/retention imports the media
+    # service, which imports prometheus_client, and `mediagate serve --workers`
+    # must set up metrics' multiprocess mode before anything imports that.
+    from mediagate.services import retention
 
 retention_app = typer.Typer(
     no_args_is_help=True, help="Retention rules: when media are deleted.", rich_markup_mode=None
@@ -61,6 +66,7 @@ def retention_show(
 ) -> None:
     """Show ACCOUNT_SID's retention rule, with the deployment's default and maximum applied."""
     from mediagate.cli import _account_sid, _fail, _runtime
+    from mediagate.services import retention
 
     try:
         rule = retention.get_rule(_runtime(), _account_sid(account_sid))
@@ -94,6 +100,7 @@ def retention_set(
 ) -> None:
     """Change ACCOUNT_SID's retention rule (options not given are kept)."""
     from mediagate.cli import _account_sid, _fail, _runtime
+    from mediagate.services import retention
 
     rt = _runtime()
     _account_sid(account_sid)
@@ -128,6 +135,7 @@ def retention_run(
     from rich.progress import Progress as Bar
 
     from mediagate.cli import _account_sid, _fail, _runtime, err, out
+    from mediagate.services import retention
 
     rt = _runtime()
     if account_sid is not None:

@@ -21,7 +21,7 @@ from mediagate.services import quotas
 from mediagate.services.access_audit import credential_of
 from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
-from mediagate.services.hotcache import AccountReach, MediaRow, Memo
+from mediagate.services.hotcache import LOCAL_MAX_AGE, SHARED_MAX_AGE, AccountReach, MediaRow, Memo
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import apply_day, date_filters, message_path
 from mediagate.storage import media_key
@@ -356,10 +356,12 @@ def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObj
 class EdgeObjectCache:
     """Per-process cache of the secured host's media lookups (measured in bench/results/REPORT.md).
 
-    The secured host only uses fields that never change after a media row is
-    written (key, type, name, hash, size; sids are never reused), and
-    existence is *not* cached: the caller always checks the object in the
-    store (``stat``), and deletion removes the object right after the row.
+    Most fields the secured host uses never change after a media row is
+    written (type, name, hash, size; sids are never reused); the revocation
+    cutoffs and, after a presign-mode revocation, the key can, and those
+    changes are published on the invalidation channel. Existence is *not*
+    cached: the caller always checks the object in the store (``stat``), and
+    deletion removes the object right after the row.
     Deletion is also published on the invalidation channel, which drops the
     entry here. ``auth_required`` can flip (legacy media being secured), so
     the public host must not use this cache. Misses are not cached. Bounded
@@ -367,7 +369,11 @@ class EdgeObjectCache:
     """
 
     def __init__(self, bus: inv.Invalidation, max_entries: int = 20_000) -> None:
-        self._items: Memo[tuple[str, str], EdgeObject] = Memo(bus, max_entries, float("inf"))
+        # The revocation cutoffs (services/revocation.py) can change: the same
+        # maximum age as the redirect's memory, so a change made where no
+        # message reaches us (a CLI without Redis) is seen within 1 s.
+        age = SHARED_MAX_AGE if bus.shared else LOCAL_MAX_AGE
+        self._items: Memo[tuple[str, str], EdgeObject] = Memo(bus, max_entries, age)
         bus.subscribe(inv.MEDIA, lambda sid: self._items.drop_where(lambda k, _: k[1] == sid))
         bus.subscribe(inv.ACCOUNT, lambda acct: self._items.drop_where(lambda k, _: k[0] == acct))
         bus.on_reset(self._items.clear)
