@@ -21,6 +21,7 @@ from tests.e2e.test_s3_delivery import presign, redirect  # noqa: F401  (the pre
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.shared_redis import REDIS_URL
 from tests.support.stored import exists
 
 pytestmark = pytest.mark.e2e
@@ -151,10 +152,15 @@ def test_account_revocation_moves_every_presigned_object(presign: RunningServer,
     assert requests.get(redirect(b), timeout=TIMEOUT).content == b.body
 
 
-def test_every_worker_process_refuses_a_revoked_url(server_factory: Any, files: FileServer) -> None:
+def test_every_worker_process_refuses_a_revoked_url(
+    server_factory: Any, files: FileServer, redis_prefix: str
+) -> None:
     """Two worker processes, each with its own media cache: after the revocation
     every process refuses the old URL (within the documented bound; polled, not timed)."""
-    srv = server_factory(serve_args=["--workers", "2"])
+    # Several processes need Redis (they refuse to start without it); it also carries the revocation.
+    srv = server_factory(
+        serve_args=["--workers", "2"], MEDIAGATE_REDIS_URL=REDIS_URL, MEDIAGATE_REDIS_KEY_PREFIX=redis_prefix
+    )
     m = one_media(srv, files)
     old = signed_url(m)
     for _ in range(20):  # warm both processes' caches with the row from before the revocation
