@@ -47,7 +47,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
-    from mediagate.services import signing_keys
+    from mediagate.services import encryption, signing_keys
 
     private_dir(settings.data_dir)
     engine = engine_for(settings)
@@ -55,7 +55,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         upgrade(engine)
     sessions = make_sessionmaker(engine)
     keyring = Keyring(load_master_secret(settings.secret_key, settings.data_dir))
-    store = make_store(settings)
+    store = encryption.wrap_store(settings, sessions, keyring, make_store(settings))
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
     runtime = Runtime(
         settings=settings,

@@ -268,3 +268,21 @@ class OutboxEntry(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None] = mapped_column(When)
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+
+
+class SealedObject(Base):
+    """The data key of one object stored encrypted (``storage/sealed.py``),
+    wrapped by the master key ``key_id``; with the chunk size and the plaintext
+    size. Keyed by storage key rather than media sid: the health probe and
+    every copy (loopback, gc) go through the store, not through media rows.
+    Rotating master keys rewrites ``key_id`` and ``wrapped_key`` only.
+    An object without a row is plaintext (stored before encryption was on)."""
+
+    __tablename__ = "sealed_objects"
+
+    storage_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped_key: Mapped[str] = mapped_column(String(128))  # URL-safe base64: nonce + sealed key + tag
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow)
