@@ -20,4 +20,6 @@ def sealed(
 ) -> SealedStore:
     engine = make_engine(db_url)
     upgrade(engine)
-    return SealedStore(inner, keys or make_keys(), DbKeyTable(make_sessionmaker(engine)), chunk_size=chunk_size)
+    return SealedStore(
+        inner, keys or make_keys(), DbKeyTable(make_sessionmaker(engine)), chunk_size=chunk_size
+    )
