@@ -109,6 +109,9 @@ def running_server(
             storage_url=env.get("MEDIAGATE_STORAGE_URL", ""),
             s3_endpoint_url=env.get("MEDIAGATE_S3_ENDPOINT_URL", ""),
             delivery=env.get("MEDIAGATE_DELIVERY", "edge"),
+            encryption=env.get("MEDIAGATE_ENCRYPTION", "off"),
+            master_keys=env.get("MEDIAGATE_MASTER_KEYS", ""),
+            master_key_id=env.get("MEDIAGATE_MASTER_KEY_ID", ""),
         )
         rt = build_runtime(settings, migrate=False)
         try:
