@@ -334,7 +334,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     accepts = "" if reason.startswith("must be") else f" (accepts {_accepts(name)})"
     shown = error.get("input")
     value = f"={shown!r}" if isinstance(shown, str) and len(shown) <= 80 else ""
-    if name == "secret_key":
+    if name in ("secret_key", "master_keys"):
         value = ""  # never echo a secret
     return f"{variable}{value} is not valid: {reason}{accepts}"
 

@@ -233,3 +233,42 @@ def test_master_key_settings_are_checked() -> None:
             parse_master_keys(bad)
         assert key[:16] not in str(info.value)
     assert make_keys("x").active == "x"
+
+
+def _volume_files_contain(object_store: ObjectStore, needle: bytes) -> bool:
+    """Whether SeaweedFS's own files on disk hold ``needle`` (what a stolen disk shows)."""
+    data = object_store.log_path.parent / "data"
+    return any(needle in path.read_bytes() for path in data.rglob("*") if path.is_file())
+
+
+@pytest.mark.parametrize("size", [1000, 6 * 1024 * 1024])  # one PUT, and a multipart upload
+def test_presign_delivery_asks_the_store_for_sse_s3(object_store: ObjectStore, size: int) -> None:
+    """What presign delivery relies on: the store applies SSE-S3 on both upload
+    shapes (its volume files hold no plaintext) and still answers plaintext to
+    an allowed GET (which is why SSE-S3 does not protect a readable bucket)."""
+    bucket = object_store.new_bucket()
+    s3 = S3Store(bucket, "media", endpoint_url=object_store.endpoint_url, part_size=5 * 1024 * 1024, sse=True)
+    plain = S3Store(bucket, "plain", endpoint_url=object_store.endpoint_url)
+    # Incompressible, with a marker every 80 bytes that no chunking can split everywhere.
+    tag = secrets.token_hex(8).encode()
+    body = b"".join(tag + os.urandom(64) for _ in range(size // 80 + 1))[:size]
+    key = new_key()
+    s3.put(key, [body[: size // 2], body[size // 2 :]])
+    head = s3.client.head_object(Bucket=s3.bucket, Key=s3._name(key))
+    assert head.get("ServerSideEncryption") == "AES256"
+    assert b"".join(s3.stream(key)) == body
+    # The control: the same bytes without SSE are found on the store's disk.
+    other_tag = secrets.token_hex(8).encode()
+    plain.put(new_key(), [other_tag + os.urandom(64) + other_tag])
+    assert _volume_files_contain(object_store, other_tag)
+    assert not _volume_files_contain(object_store, tag)
+
+
+def test_a_bad_master_key_setting_is_reported_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mediagate import settings as settings_mod
+
+    monkeypatch.setenv("MEDIAGATE_MASTER_KEYS", "k1:" + "ab" * 31)  # 31 bytes: one short
+    with pytest.raises(settings_mod.SettingsError) as info:
+        settings_mod.load()
+    assert "MEDIAGATE_MASTER_KEYS is not valid: master key 'k1' must be 32 bytes" in str(info.value)
+    assert "abab" not in str(info.value)
