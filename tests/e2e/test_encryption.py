@@ -163,3 +163,23 @@ def test_rotation_rewrap_and_refusal_without_keys(
     assert refused.returncode == 2
     assert "'k2' (3 objects)" in refused.stderr and "MEDIAGATE_MASTER_KEYS" in refused.stderr
     assert k2 not in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_presign_delivery_stores_with_sse_s3(
+    server_factory: Callable[..., RunningServer], files: FileServer, backend: str
+) -> None:
+    """Presign delivery: the store encrypts (SSE-S3) and the client downloads
+    plaintext straight from it, through the presigned redirect."""
+    srv = server_factory(
+        backend=backend, storage="s3", MEDIAGATE_DELIVERY="presign", MEDIAGATE_ENCRYPTION="on"
+    )
+    assert isinstance(srv.runtime.store, S3Store)  # nothing sealed by us: no key-table lookups
+    m = one_media(srv, files, body=png_bytes(4000))
+    store = srv.runtime.store
+    head = store.client.head_object(Bucket=store.bucket, Key=store._name(m.key))
+    assert head.get("ServerSideEncryption") == "AES256"
+    r = requests.get(m.content_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT)
+    assert r.history and r.history[0].status_code == 307
+    assert r.url.startswith(srv.env["MEDIAGATE_S3_ENDPOINT_URL"])
+    assert r.status_code == 200 and r.content == m.body
