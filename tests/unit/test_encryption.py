@@ -272,3 +272,15 @@ def test_a_bad_master_key_setting_is_reported_without_its_value(monkeypatch: pyt
         settings_mod.load()
     assert "MEDIAGATE_MASTER_KEYS is not valid: master key 'k1' must be 32 bytes" in str(info.value)
     assert "abab" not in str(info.value)
+
+
+def test_a_put_over_a_sealed_object_replaces_its_record(store: SealedStore) -> None:
+    key = new_key()
+    store.put(key, [b"first" * 1000])
+    store.put(key, [b"second"])
+    assert b"".join(store.stream(key)) == b"second"
+    table = store.table
+    assert isinstance(table, encryption.DbKeyTable)
+    assert encryption.key_ids_in_use(table.sessions) == {"k1": 1}
+    store.delete(key)
+    assert encryption.key_ids_in_use(table.sessions) == {}

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from mediagate.crypto import Keyring
@@ -55,16 +57,24 @@ class DbKeyTable:
             return KeyRecord(row.key_id, _decode(row.wrapped_key), row.chunk_size, row.size)
 
     def save(self, key: str, record: KeyRecord) -> None:
+        values = {
+            "storage_key": key,
+            "key_id": record.key_id,
+            "wrapped_key": _encode(record.wrapped_key),
+            "chunk_size": record.chunk_size,
+            "size": record.size,
+            "date_updated": utcnow(),
+        }
         with self.sessions.begin() as session:
-            # merge: a put over an existing key (the health probe) replaces its record.
-            session.merge(
-                SealedObject(
-                    storage_key=key,
-                    key_id=record.key_id,
-                    wrapped_key=_encode(record.wrapped_key),
-                    chunk_size=record.chunk_size,
-                    size=record.size,
-                    date_updated=utcnow(),
+            # An upsert, not a read then an insert: a put over an existing key
+            # (the readiness probe, from several processes at once) replaces
+            # the record without racing on the primary key.
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            stmt = insert(SealedObject).values(**values)
+            session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[SealedObject.storage_key],
+                    set_={name: stmt.excluded[name] for name in values if name != "storage_key"},
                 )
             )
 
