@@ -76,7 +76,13 @@ def _runtime() -> Runtime:
     settings = _settings()
     # Quiet by default: the CLI prints its own results.
     configure(settings.log_level if "MEDIAGATE_LOG_LEVEL" in os.environ else "warning", settings.log_format)
-    return build_runtime(settings)
+    from mediagate.services.encryption import EncryptionConfigError
+
+    try:
+        return build_runtime(settings)
+    except EncryptionConfigError as exc:
+        _fail(str(exc))
+        raise
 
 
 def _fail(message: str) -> None:
@@ -159,7 +165,13 @@ def serve(
         host, port = settings.host, settings.port
         configure(settings.log_level, settings.log_format)
         settings.warn_if_unsafe()
-        rt = build_runtime(settings)  # runs migrations once, before any worker starts
+        from mediagate.services.encryption import EncryptionConfigError
+
+        try:
+            rt = build_runtime(settings)  # runs migrations once, before any worker starts
+        except EncryptionConfigError as exc:
+            _fail(str(exc))
+            raise
         # Another live process on this database (perhaps on another machine)
         # and no Redis: refused here with one line; each process's lifespan
         # checks again (services/processes.py) for processes started at once.
@@ -500,6 +512,48 @@ def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must b
 
     removed = maintenance.collect_garbage(_runtime(), grace_seconds=grace)
     out.print(f"removed {removed} orphaned objects and interrupted writes")
+
+
+encryption_app = typer.Typer(
+    no_args_is_help=True, help="Encryption at rest: master keys (docs/encryption.md).", rich_markup_mode=None
+)
+app.add_typer(encryption_app, name="encryption")
+
+
+@encryption_app.command("status")
+def encryption_status(as_json: AsJson = False) -> None:
+    """How many sealed objects each master key wraps, and which key is active."""
+    from mediagate.services import encryption
+
+    rt = _runtime()
+    keys = encryption.master_keys(rt.settings, rt.keyring)
+    in_use = encryption.key_ids_in_use(rt.sessions)
+    if as_json:
+        out.print_json(
+            json.dumps({"active": keys.active, "encryption": rt.settings.encryption, "objects": in_use})
+        )
+        return
+    out.print(f"encryption {rt.settings.encryption}, active master key {keys.active!r}")
+    for key_id, count in in_use.items():
+        out.print(f"{key_id}: {count} sealed objects")
+
+
+@encryption_app.command("rewrap", short_help="Re-wrap every data key under the active master key.")
+def encryption_rewrap(
+    batch: Annotated[int, typer.Option(min=1, max=10000, help="Rows per transaction.")] = 500,
+) -> None:
+    """Re-wrap the data keys of sealed objects under the active master key
+    (MEDIAGATE_MASTER_KEY_ID), after a rotation. Objects are not rewritten.
+    Resumable: an interrupted run is continued by running it again. Keep the
+    old key in MEDIAGATE_MASTER_KEYS until this reports 0 remaining."""
+    from mediagate.services import encryption
+
+    rt = _runtime()
+    keys = encryption.master_keys(rt.settings, rt.keyring)
+    result = encryption.rewrap(rt.sessions, keys, batch=batch)
+    out.print(f"rewrapped {result.rewrapped} data keys under {keys.active!r}; {result.remaining} remaining")
+    if result.remaining:
+        raise typer.Exit(1)
 
 
 webhooks_app = typer.Typer(

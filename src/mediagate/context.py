@@ -75,7 +75,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate import invalidation as inv
-    from mediagate.services import signing_keys
+    from mediagate.services import encryption, signing_keys
     from mediagate.services.direct_delivery import DirectAccounts
     from mediagate.services.hotcache import HotCaches
     from mediagate.services.media import EdgeObjectCache
@@ -87,7 +87,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         upgrade(engine)
     sessions = make_sessionmaker(engine)
     keyring = Keyring(load_master_secret(settings.secret_key, settings.data_dir))
-    store = make_store(settings)
+    store = encryption.wrap_store(settings, sessions, keyring, make_store(settings))
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
     shared = SharedSlots(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else None
     bus = Invalidation(settings.redis_url, settings.redis_key_prefix)

@@ -184,6 +184,21 @@ class Settings(BaseSettings):
     # Without Redis a second live process on the same database refuses to start.
     process_heartbeat: float = Field(default=5.0, gt=0, le=300)
 
+    # --- Encryption at rest (docs/encryption.md) ---
+    # ``on``: new objects are sealed, with ``edge`` delivery, in AES-256-GCM chunks
+    # under a data key of their own, wrapped by the active master key; with
+    # ``presign`` delivery the S3 store encrypts them itself (SSE-S3). Objects
+    # stored before stay readable as they are. ``off``: nothing new is sealed;
+    # sealed objects still open while their master keys are configured.
+    encryption: Literal["off", "on"] = "off"
+    # Master keys ``id:KEY,id2:KEY2`` (KEY: 32 bytes, 64 hex digits or base64).
+    # Empty: one key "derived", from MEDIAGATE_SECRET_KEY. Keep retired keys
+    # listed until ``mediagate encryption rewrap`` has moved every object off them.
+    master_keys: str = ""
+    # The id of the master key that wraps new data keys (and rewrap's target);
+    # empty = the first key of MEDIAGATE_MASTER_KEYS, or "derived".
+    master_key_id: str = ""
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -193,6 +208,14 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"must be an http(s) base URL without query or fragment, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("master_keys")
+    @classmethod
+    def _valid_master_keys(cls, value: str) -> str:
+        from mediagate.storage.sealed import parse_master_keys
+
+        parse_master_keys(value)  # raises ValueError naming the bad key (never its value)
+        return value
 
     @field_validator("redis_url")
     @classmethod
@@ -368,7 +391,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     accepts = "" if reason.startswith("must be") else f" (accepts {_accepts(name)})"
     shown = error.get("input")
     value = f"={shown!r}" if isinstance(shown, str) and len(shown) <= 80 else ""
-    if name == "secret_key":
+    if name in ("secret_key", "master_keys"):
         value = ""  # never echo a secret
     return f"{variable}{value} is not valid: {reason}{accepts}"
 

@@ -112,6 +112,9 @@ def running_server(
             # A change the test makes through this runtime reaches the server as an operator's CLI would.
             redis_url=env.get("MEDIAGATE_REDIS_URL", ""),
             redis_key_prefix=env.get("MEDIAGATE_REDIS_KEY_PREFIX", "mediagate"),
+            encryption=env.get("MEDIAGATE_ENCRYPTION", "off"),
+            master_keys=env.get("MEDIAGATE_MASTER_KEYS", ""),
+            master_key_id=env.get("MEDIAGATE_MASTER_KEY_ID", ""),
         )
         rt = build_runtime(settings, migrate=False)
         try:

@@ -1,4 +1,5 @@
-"""One contract, every backend: the local disk and S3 (a real SeaweedFS, not a mock).
+"""One contract, every backend: the local disk and S3 (a real SeaweedFS, not a mock),
+each also sealed (encryption at rest, ``storage/sealed.py``).
 
 What the rest of mediagate relies on from ``MediaStore``: atomic puts that
 stream (memory bounded by one part, not by the object), ranged reads, deletes
@@ -22,6 +23,8 @@ from mediagate import sids
 from mediagate.storage import Blob, MediaStore, ObjectNotFound, media_key
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store
+from mediagate.storage.sealed import SealedStore
+from tests.support.sealed import sealed as seal_store
 from tests.support.seaweed import ObjectStore
 
 MiB = 1024 * 1024
@@ -33,16 +36,23 @@ def bucket(object_store: ObjectStore) -> str:
     return object_store.new_bucket()
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "sealed-local", "sealed-s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> MediaStore:
-    if request.param == "local":
-        return LocalStore(tmp_path / "media")
-    object_store: ObjectStore = request.getfixturevalue("object_store")
-    bucket: str = request.getfixturevalue("bucket")
-    # A fresh prefix per test keeps listings independent within one bucket.
-    return S3Store(
-        bucket, f"t{secrets.token_hex(4)}/media", endpoint_url=object_store.endpoint_url, part_size=PART
-    )
+    backend = request.param.removeprefix("sealed-")
+    inner: MediaStore
+    if backend == "local":
+        inner = LocalStore(tmp_path / "media")
+    else:
+        object_store: ObjectStore = request.getfixturevalue("object_store")
+        bucket: str = request.getfixturevalue("bucket")
+        # A fresh prefix per test keeps listings independent within one bucket.
+        inner = S3Store(
+            bucket, f"t{secrets.token_hex(4)}/media", endpoint_url=object_store.endpoint_url, part_size=PART
+        )
+    if request.param.startswith("sealed-"):
+        # The key table on SQLite here; test_encryption runs it on both databases.
+        return seal_store(inner, f"sqlite:///{tmp_path / 'keys.db'}")
+    return inner
 
 
 def new_key() -> str:
@@ -167,8 +177,9 @@ def test_failed_put_leaves_no_object(store: MediaStore) -> None:
     with pytest.raises(ObjectNotFound):
         store.open(key)
     assert [k for k, _ in store.iter_keys()] == []
-    if isinstance(store, S3Store):  # and the upload was aborted, not left to accrue storage
-        uploads = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=store.prefix)
+    backend = store.inner if isinstance(store, SealedStore) else store
+    if isinstance(backend, S3Store):  # and the upload was aborted, not left to accrue storage
+        uploads = backend.client.list_multipart_uploads(Bucket=backend.bucket, Prefix=backend.prefix)
         assert uploads.get("Uploads", []) == []
 
 
@@ -223,8 +234,10 @@ def test_presigned_url(store: MediaStore) -> None:
     store.put(key, [body])
     disposition = "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
     url = store.presigned_url(key, 60, content_type="application/pdf", disposition=disposition)
-    if isinstance(store, LocalStore):
-        assert url is None  # the local disk is always served through our edge
+    if isinstance(store, LocalStore | SealedStore):
+        # The local disk is always served through our edge, and so is a sealed
+        # object (the store would hand out ciphertext).
+        assert url is None
         return
     assert url is not None
     r = requests.get(url, timeout=30)

@@ -386,3 +386,21 @@ class MediaAccessEvent(Base):
     reason: Mapped[str] = mapped_column(String(24))  # signed, presigned, public, served, denied, revoked...
     client_ip: Mapped[str | None] = mapped_column(String(64))
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow, index=True)
+
+
+class SealedObject(Base):
+    """The data key of one object stored encrypted (``storage/sealed.py``),
+    wrapped by the master key ``key_id``; with the chunk size and the plaintext
+    size. Keyed by storage key rather than media sid: the health probe and
+    every copy (loopback, gc) go through the store, not through media rows.
+    Rotating master keys rewrites ``key_id`` and ``wrapped_key`` only.
+    An object without a row is plaintext (stored before encryption was on)."""
+
+    __tablename__ = "sealed_objects"
+
+    storage_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped_key: Mapped[str] = mapped_column(String(128))  # URL-safe base64: nonce + sealed key + tag
+    chunk_size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(BigInteger)
+    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow)

@@ -16,5 +16,8 @@ def make_store(settings: Settings) -> MediaStore:
         from mediagate.storage.s3 import S3Store
 
         parts = urlsplit(settings.storage_url)
-        return S3Store(parts.netloc, parts.path, endpoint_url=settings.s3_endpoint_url or None)
+        # Presign delivery hands out the store's own URLs, so there the store
+        # encrypts (SSE-S3); edge delivery seals objects itself (storage/sealed.py).
+        sse = settings.encryption == "on" and settings.delivery == "presign"
+        return S3Store(parts.netloc, parts.path, endpoint_url=settings.s3_endpoint_url or None, sse=sse)
     return LocalStore(settings.media_dir)

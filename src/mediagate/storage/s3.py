@@ -58,12 +58,16 @@ class S3Store:
         *,
         endpoint_url: str | None = None,
         part_size: int = PART_SIZE,
+        sse: bool = False,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ValueError("S3 parts must be at least 5 MiB")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.part_size = part_size
+        # SSE-S3: the store encrypts what it writes to its disks with keys it
+        # holds itself (docs/encryption.md says what that does not protect).
+        self._put_extra: dict[str, Any] = {"ServerSideEncryption": "AES256"} if sse else {}
         session = boto3.session.Session()
         self.client: S3Client = session.client(
             "s3",
@@ -101,13 +105,13 @@ class S3Store:
                 buffer += chunk
                 if len(buffer) >= self.part_size:
                     if upload_id is None:
-                        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=name)[
-                            "UploadId"
-                        ]
+                        upload_id = self.client.create_multipart_upload(
+                            Bucket=self.bucket, Key=name, **self._put_extra
+                        )["UploadId"]
                     self._upload_part(name, upload_id, parts, bytes(buffer))
                     buffer.clear()
             if upload_id is None:
-                self.client.put_object(Bucket=self.bucket, Key=name, Body=bytes(buffer))
+                self.client.put_object(Bucket=self.bucket, Key=name, Body=bytes(buffer), **self._put_extra)
             else:
                 if buffer:
                     self._upload_part(name, upload_id, parts, bytes(buffer))
