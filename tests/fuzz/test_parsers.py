@@ -108,7 +108,7 @@ def query(signed: str) -> dict[str, str]:
 @given(PATHS, st.integers(min_value=1, max_value=7 * 24 * 3600))
 def test_sign_then_verify(path: str, ttl: int) -> None:
     q = query(SIGNER.sign(path, now=NOW, ttl=ttl))
-    SIGNER.verify(path, q["Expires"], q["Signature"], q["Key-Pair-Id"], now=NOW)
+    SIGNER.verify(path, q["Expires"], q["Signature"], q["Key-Pair-Id"], q["Issued"], now=NOW)
 
 
 @given(PATHS, ANY_TEXT, ANY_TEXT, st.one_of(ANY_TEXT, st.just(KEY.kid)))
@@ -122,7 +122,7 @@ def test_a_respelled_expires_never_verifies(path: str, data: st.DataObject) -> N
     q = query(SIGNER.sign(path, now=NOW))
     spelled = data.draw(respell(int(q["Expires"])))
     with pytest.raises(SignatureInvalid):
-        SIGNER.verify(path, spelled, q["Signature"], q["Key-Pair-Id"], now=NOW)
+        SIGNER.verify(path, spelled, q["Signature"], q["Key-Pair-Id"], q["Issued"], now=NOW)
 
 
 # --------------------------------------------------------------------------- paging

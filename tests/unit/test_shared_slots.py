@@ -12,6 +12,7 @@ import pytest
 
 from mediagate.services.fetch_limits import FetchGate, TooManyRequests
 from mediagate.shared_slots import SharedSlots, SharedStateUnavailable
+from tests.support.loops import run_fresh
 from tests.support.shared_redis import REDIS_URL
 
 A, B = "AC" + "a" * 32, "AC" + "b" * 32
@@ -91,7 +92,8 @@ def test_the_fetch_share_of_an_account_counts_across_processes(redis_prefix: str
             finish.set()
 
     try:
-        anyio.run(main)
+        # Its own thread: Playwright's sync API (the console tests) leaves a loop in the main thread.
+        run_fresh(main)
         refused = outcomes["two-A"]
         assert isinstance(refused, TooManyRequests)
         assert refused.status == 429 and refused.code == 20429 and "across the deployment" in refused.message

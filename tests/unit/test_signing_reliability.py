@@ -38,7 +38,7 @@ def kid_of(query: str) -> str:
 
 def verify(signer: Signer, query: str) -> None:
     p = {k: v[0] for k, v in parse_qs(query).items()}
-    signer.verify(PATH, p["Expires"], p["Signature"], p["Key-Pair-Id"])
+    signer.verify(PATH, p["Expires"], p["Signature"], p["Key-Pair-Id"], p["Issued"])
 
 
 def test_outage_keeps_last_good_keys_and_backs_off() -> None:

@@ -69,10 +69,18 @@ class Memo(Generic[K, V]):
             if hit is None:
                 return None
             if time.monotonic() - hit[0] > self._max_age:
-                del self._items[key]
-                return None
+                return None  # kept (LRU-bounded) for ``stale``, until dropped or replaced
             self._items.move_to_end(key)
             return hit[1]
+
+    def stale(self, key: K) -> V | None:
+        """The remembered answer whatever its age, unless a change dropped it:
+        for when the database cannot be asked (an outage), never instead of asking."""
+        if not self._bus.caching_allowed:
+            return None
+        with self._lock:
+            hit = self._items.get(key)
+            return None if hit is None else hit[1]
 
     def put(self, key: K, value: V, generation: int) -> None:
         if not self._bus.caching_allowed:

@@ -13,6 +13,7 @@ from sqlalchemy import delete as sql_delete
 from mediagate import auth, sids
 from mediagate import invalidation as inv
 from mediagate.db.dml import rowcount
+from mediagate.db.failures import is_database_unavailable
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
 from mediagate.paging import Page, PageRequest, fetch_page
@@ -384,7 +385,16 @@ class EdgeObjectCache:
         if hit is not None:
             return hit
         generation = self._items.begin()
-        obj = edge_object(rt, account_sid, media_sid)
+        try:
+            obj = edge_object(rt, account_sid, media_sid)
+        except Exception as exc:
+            # A database outage: signed downloads of media already looked up
+            # keep working from the last answer (no change could be written
+            # meanwhile: the database is down), as they did before entries aged.
+            stale = self._items.stale(key)
+            if stale is not None and is_database_unavailable(exc):
+                return stale
+            raise
         if obj is not None:
             self._items.put(key, obj, generation)
         return obj
