@@ -66,7 +66,10 @@ def test_three_processes_deliver_every_webhook_exactly_once_and_survive_a_kill(
         assert Counter(h.form["MessageSid"] for h in hits) == Counter(sent)  # once each, none lost
         assert len({h.headers["I-Twilio-Idempotency-Token"] for h in hits}) == MESSAGES
         sends = [s.log().count(" attempt 1 -> 200") for s in servers]
-        assert sum(sends) == MESSAGES and sum(1 for n in sends if n) >= 2, sends  # shared, none twice
+        # None twice across the three senders. Which process claims what is up to
+        # the scheduler (one can win all 30 on a busy machine): part 2 proves the
+        # hand-over between processes.
+        assert sum(sends) == MESSAGES, sends
         pids = {s.process.pid for s in servers}
 
         # 2. One delivery is in flight (held by the receiver) when its sender is killed.
