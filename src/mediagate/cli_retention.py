@@ -27,15 +27,10 @@ retention_app = typer.Typer(
 
 
 def _rule_json(rule: retention.Rule) -> dict[str, object]:
+    from mediagate.services import retention
+
     return {
-        "account_sid": rule.account_sid,
-        "days_after_creation": rule.days_after_creation,
-        "days_after_last_access": rule.days_after_last_access,
-        "after_first_download": rule.after_first_download,
-        "after_webhook_delivered": rule.after_webhook_delivered,
-        "effective_days_after_creation": rule.effective_days_after_creation,
-        "deployment_default_days": rule.default_days or None,
-        "deployment_max_days": rule.max_days or None,
+        **retention.rule_fields(rule),
         "date_updated": iso(rule.date_updated),
     }
 

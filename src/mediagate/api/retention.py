@@ -32,15 +32,7 @@ FIELDS = ("DaysAfterCreation", "DaysAfterLastAccess", "AfterFirstDownload", "Aft
 
 def body(public_url: str, rule: retention.Rule) -> dict[str, object]:
     return {
-        "account_sid": rule.account_sid,
-        "days_after_creation": rule.days_after_creation,
-        "days_after_last_access": rule.days_after_last_access,
-        "after_first_download": rule.after_first_download,
-        "after_webhook_delivered": rule.after_webhook_delivered,
-        # What applies, with the deployment's default and maximum folded in.
-        "effective_days_after_creation": rule.effective_days_after_creation,
-        "deployment_default_days": rule.default_days or None,
-        "deployment_max_days": rule.max_days or None,
+        **retention.rule_fields(rule),
         "date_created": iso_z(rule.date_created),
         "date_updated": iso_z(rule.date_updated),
         "url": f"{public_url}{retention.resource_path(rule.account_sid)}",

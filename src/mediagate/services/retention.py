@@ -91,6 +91,21 @@ class Change:
     after_webhook_delivered: bool | None = None
 
 
+def rule_fields(rule: Rule) -> dict[str, object]:
+    """The rule as the API and the CLI's --json show it (each adds its own dates/url)."""
+    return {
+        "account_sid": rule.account_sid,
+        "days_after_creation": rule.days_after_creation,
+        "days_after_last_access": rule.days_after_last_access,
+        "after_first_download": rule.after_first_download,
+        "after_webhook_delivered": rule.after_webhook_delivered,
+        # What applies, with the deployment's default and maximum folded in.
+        "effective_days_after_creation": rule.effective_days_after_creation,
+        "deployment_default_days": rule.default_days or None,
+        "deployment_max_days": rule.max_days or None,
+    }
+
+
 def resource_path(account_sid: str) -> str:
     return f"/v1/Accounts/{account_sid}/MediaRetention"
 
