@@ -62,11 +62,13 @@ class SoakConfig:
         """BENCH_SOAK_SECONDS overrides the load time per shape (default 180 s; quick: 6 s)."""
         quick = cfg.label == "quick"
         seconds = float(os.environ.get("BENCH_SOAK_SECONDS") or (6 if quick else 180))
+        shapes = tuple(x for x in os.environ.get("BENCH_SOAK_SHAPES", "").split(",") if x)
         return SoakConfig(
             seconds=seconds,
             clients=2 if quick else 6,
             sample_every=1.0 if quick else 5.0,
             drain_seconds=15.0 if quick else 30.0,
+            **({"shapes": shapes} if shapes else {}),  # type: ignore[arg-type]
         )
 
 
@@ -379,6 +381,8 @@ def run_shape(
         "process_count_start": len(samples[0]["procs"]),
         "process_count_end": len(samples[-1]["procs"]),
         "series": [{"t": x["t"], "rss": x["rss"], "fds": x["fds"]} for x in samples],
+        # Per process (pid -> RSS bytes) for the verdict on the last third (bench/report_extra.py).
+        "series_procs": [{"t": x["t"], "rss": {p: v["rss"] for p, v in x["procs"].items()}} for x in samples],
         "backlog_at_end": at_end,
         "backlog_after_drain": drained,
         "drain_seconds": drain_s,
@@ -393,11 +397,23 @@ def run_shape(
     return result
 
 
+def _probe_env(work: Path, name: str) -> dict[str, str]:
+    """BENCH_SOAK_PROBE=SECONDS: the memory probe (bench/memprobe) in every server process."""
+    every = os.environ.get("BENCH_SOAK_PROBE")
+    if not every:
+        return {}
+    out = work / f"memprobe-{name}-{time.strftime('%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    probe = str(Path(__file__).with_name("memprobe"))
+    path = os.pathsep.join(p for p in (probe, os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "MEMPROBE_EVERY": every, "MEMPROBE_DIR": str(out)}
+
+
 @contextmanager
 def _shape_site(work: Path, name: str, cfg: Config) -> Iterator[Site]:
     if name == "embedded":
         # The default server: no flags, SQLite, local files.
-        with custom_site(work, "sqlite", [], {}) as s:
+        with custom_site(work, "sqlite", [], _probe_env(work, name)) as s:
             yield s
         return
     with object_store(work) as store:
@@ -405,6 +421,7 @@ def _shape_site(work: Path, name: str, cfg: Config) -> Iterator[Site]:
             **store.env(prefix="soak"),
             "MEDIAGATE_REDIS_URL": "redis://127.0.0.1:6379/0",
             "MEDIAGATE_REDIS_KEY_PREFIX": f"bench-soak-{secrets.token_hex(4)}",
+            **_probe_env(work, name),
         }
         with custom_site(work, "postgresql", ["--workers", "2", "--server", "granian"], env) as s:
             yield s
