@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from mediagate import serverinfo, sids
+from mediagate import malloc_arenas, serverinfo, sids
 from mediagate import settings as settings_mod
 from mediagate.context import Runtime, build_runtime
 from mediagate.errors import ApiError
@@ -155,6 +155,9 @@ def serve(
         os.environ["MEDIAGATE_PORT"] = str(port)
     if role is not None:
         os.environ["MEDIAGATE_ROLE"] = role
+    # Before the first thread starts: this process and its workers keep two
+    # malloc arenas (mediagate/malloc_arenas.py says why).
+    malloc_arenas.limit()
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
     try:
