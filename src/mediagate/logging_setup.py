@@ -28,6 +28,8 @@ from typing import Any
 
 import structlog
 
+from mediagate.observability.lines import FORMAT_ATTRIBUTE
+
 # The ASGI servers' own loggers: routed through our handler so that they
 # share its format. Their access loggers stay silent: they print query
 # strings, and a signed media URL carries its Signature= there. The
@@ -131,6 +133,8 @@ def _redacted_exception(
 def build_handler(fmt: str = "text") -> logging.Handler:
     """The one handler every record goes through (on stderr)."""
     handler = logging.StreamHandler(sys.stderr)
+    # observability/lines.py writes the per-request lines to this handler itself.
+    vars(handler)[FORMAT_ATTRIBUTE] = "json" if fmt == "json" else "text"
     renderer: structlog.typing.Processor
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()

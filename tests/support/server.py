@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from mediagate.context import Runtime, build_runtime
+from mediagate.observability import lines
 from mediagate.services import accounts, number_pool
 from mediagate.settings import Settings
 
@@ -53,6 +54,9 @@ class RunningServer:
         number_pool.assign(self.runtime, number, account_sid)
 
     def log(self) -> str:
+        # Per-request access and audit lines are written in batches, at most
+        # lines.INTERVAL after their request (mediagate/observability/lines.py).
+        time.sleep(lines.INTERVAL + lines.GATHER)
         return self.log_path.read_text(errors="replace")
 
 
