@@ -17,6 +17,7 @@ everywhere before anyone signs with it (``Signer.adopt_after``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -66,6 +67,12 @@ class SigningKeyMaterial:
     # When the key was published (epoch seconds): it signs only after it has
     # been verifiable everywhere for a while (``Signer.adopt_after``).
     created: float = 0.0
+
+    @functools.cached_property
+    def hmac_base(self) -> hmac.HMAC:
+        """The keyed HMAC state, copied per signature: keying costs more than the
+        MAC of a URL itself, and the content redirect signs on every request."""
+        return hmac.new(self.secret, digestmod=hashlib.sha256)
 
 
 KeyLoader = Callable[[], list[SigningKeyMaterial]]
@@ -227,7 +234,7 @@ class Signer:
         wall = now if now is not None else time.time()
         expires = int(wall) + (ttl if ttl is not None else self.ttl)
         issued = int(wall * 1000)
-        signature = _mac(key.secret, key.kid, path, expires, issued)
+        signature = _mac(key, key.kid, path, expires, issued)
         # Every value is URL-safe already (digits, base64url, a sid): no urlencode on the hot path.
         return f"Expires={expires}&Issued={issued}&Signature={signature}&Key-Pair-Id={key.kid}"
 
@@ -268,7 +275,7 @@ class Signer:
             raise UnknownKey("The URL's signing key is unknown or has been retired.")
         if not key.active:
             raise SignatureInvalid("The URL's signing key is unknown or has been retired.")
-        expected = _mac(key.secret, kid, path, when, issued_ms)
+        expected = _mac(key, kid, path, when, issued_ms)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise SignatureInvalid("The URL's signature does not match.")
         if when < (now if now is not None else time.time()):
@@ -276,11 +283,12 @@ class Signer:
         return issued_ms or 0
 
 
-def _mac(secret: bytes, kid: str, path: str, expires: int, issued: int | None = None) -> str:
+def _mac(key: SigningKeyMaterial, kid: str, path: str, expires: int, issued: int | None = None) -> str:
     parts = [PURPOSE, kid.encode(), path.encode(), str(expires).encode()]
     if issued is not None:
         # A distinct purpose label: a v1 MAC can never pass as a v2 one (or back).
         parts = [PURPOSE_V2, *parts[1:], str(issued).encode()]
-    payload = b"\n".join(parts)
-    digest = hmac.new(secret, payload, hashlib.sha256).digest()
+    mac = key.hmac_base.copy()
+    mac.update(b"\n".join(parts))
+    digest = mac.digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
