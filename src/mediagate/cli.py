@@ -131,10 +131,10 @@ def serve(
     server: Annotated[
         str,
         typer.Option(
-            help="ASGI server: uvicorn (uvloop + httptools) or granian (zero-copy file sends; "
-            "chosen by `make bench`, see bench/results/REPORT.md)."
+            help="granian (RSGI: the hot paths answered natively, zero-copy file sends; the "
+            "fastest by `make bench`, see bench/results/REPORT.md) or uvicorn (ASGI, uvloop + httptools)."
         ),
-    ] = "uvicorn",
+    ] = "granian",
     role: Annotated[
         str | None,
         typer.Option(
@@ -220,11 +220,17 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: 
         from granian.server import Server
     except ImportError:
         _fail("--server granian needs the granian package (a dependency of mediagate: reinstall it)")
+    if workers == 1:
+        # One process: granian in our own loop (mediagate/serving/embedded.py says why).
+        from mediagate.serving import embedded
+
+        embedded.run(host, port, log_level, threads)
+        return
     Server(
-        "mediagate.asgi:app",
+        "mediagate.rsgi:app",
         address=host,
         port=port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI,
         workers=workers,
         runtime_threads=threads,
         log_access=False,  # an access log would record signed-URL signatures

@@ -57,6 +57,13 @@ HTTP_BYTES = Counter(
     ["route"],
     registry=REGISTRY,
 )
+FAST_ANSWERS = Counter(
+    "mediagate_fast_path_answers",
+    "Requests answered on the RSGI fast path from memory (serving/fast.py), by route template; "
+    "the rest of that route's requests went through the full application.",
+    ["route"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "mediagate_rate_limited",
     "Requests refused with 429 Too Many Requests, by route template.",

@@ -31,6 +31,15 @@ class LocalStore:
         private_dir(self.root)
         private_dir(self.tmp)
 
+    def file_name(self, key: str) -> str:
+        """The object's file, computed without touching the disk (``_path``
+        resolves symlinks: system calls). Keys are checked (``check_key``: sids
+        and hex only, no separators to escape with) and the root is resolved
+        once, so the join stays inside the root. For the RSGI fast path, which
+        hands the name to granian to open and send off the event loop."""
+        account, media = check_key(key).split("/")
+        return f"{self.root}/{account}/{media[2:4]}/{media}"
+
     def _path(self, key: str) -> Path:
         account, media = check_key(key).split("/")
         path = (self.root / account / media[2:4] / media).resolve()
