@@ -189,7 +189,7 @@ class WebhookDeliveryRecord:
     @classmethod
     def of(cls, row: WebhookDelivery) -> Self:
         values = _copy(cls, row)
-        values["params"] = tuple((str(k), str(v)) for k, v in row.params)
+        values["params"] = tuple((k, v) for k, v in row.params)
         return cls(**values)
 
 
