@@ -14,6 +14,7 @@ from mediagate.context import Runtime, build_runtime
 from mediagate.settings import Settings
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, running_file_server
+from tests.support.receiver import Receiver, running_receiver
 from tests.support.seaweed import ObjectStore, running_seaweed
 from tests.support.server import RunningServer, running_server
 from tests.support.shared_redis import own_prefix
@@ -72,6 +73,13 @@ def redis_prefix() -> Iterator[str]:
 def files() -> Iterator[FileServer]:
     with running_file_server() as server:
         yield server
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that records every request (``tests/support/receiver.py``)."""
+    with running_receiver() as r:
+        yield r
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
 from mediagate.invalidation import Invalidation
+from mediagate.services import signing_key_store
 from mediagate.services.access import AccessRecorder
 from mediagate.services.access_audit import AccessAudit
 from mediagate.services.fetch import FetchPolicy, MediaFetcher
@@ -75,7 +76,7 @@ class Runtime:
 
 def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     from mediagate import invalidation as inv
-    from mediagate.services import encryption, signing_keys
+    from mediagate.services import encryption
     from mediagate.services.direct_delivery import DirectAccounts
     from mediagate.services.hotcache import HotCaches
     from mediagate.services.media import EdgeObjectCache
@@ -92,7 +93,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     shared = SharedSlots(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else None
     bus = Invalidation(settings.redis_url, settings.redis_key_prefix)
     signer = Signer(
-        signing_keys.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
+        signing_key_store.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
     )
     # Another process retired a key (or published one): re-read now, not at the
     # next refresh. After a lost connection, re-read too (a message may be lost).
@@ -117,5 +118,5 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         edge_objects=edge_objects,
         access_audit=AccessAudit(settings.access_audit_queue_size),
     )
-    signing_keys.ensure_active(runtime)
+    signing_key_store.ensure_active(sessions, keyring, signer, bus)
     return runtime

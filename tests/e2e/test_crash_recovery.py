@@ -23,18 +23,12 @@ from sqlalchemy import select
 
 from mediagate.db.models import Message
 from mediagate.services import outbox
-from tests.e2e.test_webhooks import claim, inbound, settle
 from tests.support.databases import fresh_database
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Receiver
 from tests.support.server import running_server
 from tests.support.shared_redis import REDIS_URL
 from tests.support.slow import SlowServer, running_slow_server
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as r:
-        yield r
+from tests.support.webhooks import claim, inbound, settle
 
 
 @pytest.fixture

@@ -18,12 +18,12 @@ import requests
 from sqlalchemy import func, select
 
 from mediagate.db.models import Media, Message, WebhookDelivery
-from tests.e2e.test_webhooks import claim, inbound
 from tests.support.carrier import carrier_auth
 from tests.support.clients import assert_twilio_error
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Receiver
 from tests.support.server import Account, RunningServer
 from tests.support.slow import SlowServer, running_slow_server
+from tests.support.webhooks import claim, inbound
 
 PER_ACCOUNT = 3
 DEADLINE = 8
@@ -34,12 +34,6 @@ FLOOD = 48  # more than the 40 threads every sync route shares
 def slow() -> Iterator[SlowServer]:
     with running_slow_server() as server:
         yield server
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as r:
-        yield r
 
 
 def create(server: RunningServer, acct: Account, media_url: str, timeout: float = 90) -> requests.Response:

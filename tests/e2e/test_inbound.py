@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 from twilio.request_validator import RequestValidator
 
@@ -22,8 +19,9 @@ from mediagate.services import keys
 from tests.support.carrier import carrier_auth
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
-from tests.support.receiver import Received, Receiver, running_receiver
-from tests.support.server import Account, RunningServer
+from tests.support.receiver import Received, Receiver
+from tests.support.server import RunningServer
+from tests.support.webhooks import claim, random_number
 
 MEDIAGATE = Path(sys.executable).parent / "mediagate"
 ME_URL = re.compile(
@@ -32,29 +30,6 @@ ME_URL = re.compile(
 
 # Inbound media is stored like any other: on the local disk and on S3 (SeaweedFS).
 SERVER_STORAGES = ("local", "s3")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as r:
-        yield r
-
-
-def random_number() -> str:
-    return "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
-
-
-def claim(server: RunningServer, acct: Account, sms_url: str, method: str = "POST") -> str:
-    number = random_number()
-    server.assign_number(acct.sid, number)
-    r = requests.post(
-        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
-        data={"PhoneNumber": number, "SmsUrl": sms_url, "SmsMethod": method},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return number
 
 
 def carrier_inbound(server: RunningServer, **fields: str | list[str]) -> requests.Response:

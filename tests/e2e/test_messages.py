@@ -3,9 +3,6 @@ resource shape (checked against Twilio's own OpenAPI schema), paging, media list
 
 from __future__ import annotations
 
-import functools
-import json
-import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,11 +19,10 @@ from twilio.rest import Client
 from mediagate.db.models import Media
 from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
-from tests.support.oai import oai_file
+from tests.support.schema import RFC2822_GMT, assert_matches_schema
 from tests.support.server import Account, RunningServer
 from tests.support.stored import stored_keys
 
-OAI = oai_file("twilio_api_v2010.json")
 MESSAGE_SCHEMA = "api.v2010.account.message"
 MEDIA_SCHEMA = "api.v2010.account.message.media"
 ENVELOPE_KEYS = {
@@ -39,67 +35,11 @@ ENVELOPE_KEYS = {
     "end",
     "uri",
 }
-RFC2822_GMT = re.compile(
-    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
-    r"\d{4} \d{2}:\d{2}:\d{2} \+0000$"
-)
 TO = "+15551230001"
 FROM = "+15557650001"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@functools.cache
-def _schemas() -> dict[str, Any]:
-    schemas: dict[str, Any] = json.loads(OAI.read_text())["components"]["schemas"]
-    return schemas
-
-
-def _resolve(prop: dict[str, Any]) -> dict[str, Any]:
-    ref = prop.get("$ref")
-    if ref is None:
-        return prop
-    resolved: dict[str, Any] = _schemas()[ref.rsplit("/", 1)[-1]]
-    return resolved
-
-
-def assert_matches_schema(body: dict[str, Any], schema_name: str) -> None:
-    """Every property of Twilio's schema is present with the declared type, format,
-    pattern, length and enum; ``null`` only where the schema says ``nullable``."""
-    schema = _schemas()[schema_name]
-    assert schema["type"] == "object"
-    props: dict[str, Any] = schema["properties"]
-    missing = set(props) - set(body)
-    assert not missing, f"{schema_name}: missing properties {sorted(missing)}"
-    for name, raw in props.items():
-        prop = _resolve(raw)
-        value = body[name]
-        where = f"{schema_name}.{name}={value!r}"
-        if value is None:
-            # Enum refs (status, direction) are not nullable; plain properties say so.
-            assert prop.get("nullable", False), f"{where}: null but not nullable"
-            continue
-        kind = prop["type"]
-        if kind == "string":
-            assert isinstance(value, str), where
-            if "enum" in prop:
-                assert value in prop["enum"], where
-            if "pattern" in prop:
-                assert re.fullmatch(prop["pattern"].strip("^$"), value), where
-            if "minLength" in prop:
-                assert len(value) >= prop["minLength"], where
-            if "maxLength" in prop:
-                assert len(value) <= prop["maxLength"], where
-            if prop.get("format") == "date-time-rfc-2822":
-                assert RFC2822_GMT.match(value), where
-                assert parsedate_to_datetime(value).utcoffset() == timedelta(0), where
-        elif kind == "integer":
-            assert isinstance(value, int) and not isinstance(value, bool), where
-        elif kind == "object":
-            assert isinstance(value, dict), where
-        else:  # pragma: no cover - the two schemas use only the kinds above
-            raise AssertionError(f"unhandled schema type {kind} for {where}")
 
 
 def messages_url(server: RunningServer, acct: Account) -> str:

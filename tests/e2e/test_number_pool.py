@@ -4,7 +4,6 @@ assigned it to. Another account can neither claim it nor receive what is sent to
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 import time
@@ -17,12 +16,9 @@ import requests
 from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
+from tests.support.webhooks import random_number
 
 MEDIAGATE = Path(sys.executable).parent / "mediagate"
-
-
-def random_number() -> str:
-    return "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
 
 
 def claim(server: RunningServer, acct: Account, number: str) -> requests.Response:

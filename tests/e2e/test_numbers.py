@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
 from tests.support.clients import twilio_client
 from tests.support.server import RunningServer
-
-
-def random_number() -> str:
-    return "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
+from tests.support.webhooks import random_number
 
 
 def test_claim_fetch_update_list_release(server: RunningServer) -> None:

@@ -8,26 +8,19 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.test_webhooks import claim, inbound, settle
 from tests.support.clients import assert_twilio_error
 from tests.support.databases import fresh_database
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Receiver
 from tests.support.server import MEDIAGATE, free_port, running_server
 from tests.support.shared_redis import REDIS_URL
+from tests.support.webhooks import claim, inbound, settle
 
 BACKENDS = ["sqlite", "postgresql"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as r:
-        yield r
 
 
 def serve(data_dir: Path, database_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

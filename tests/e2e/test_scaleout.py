@@ -32,7 +32,6 @@ from twilio.rest import Client
 from mediagate import sids
 from mediagate.context import build_runtime
 from mediagate.services import signing_keys
-from tests.e2e.test_webhooks import claim, inbound, settle
 from tests.support.carrier import carrier_auth
 from tests.support.console_http import attempt_login
 from tests.support.databases import fresh_database
@@ -43,6 +42,7 @@ from tests.support.seaweed import ObjectStore
 from tests.support.server import Account, RunningServer, free_port, running_server
 from tests.support.shared_redis import REDIS_URL, own_prefix
 from tests.support.slow import running_slow_server
+from tests.support.webhooks import claim, inbound, settle
 
 pytestmark = pytest.mark.skipif(not NGINX.exists(), reason="nginx is not installed at /usr/sbin/nginx")
 

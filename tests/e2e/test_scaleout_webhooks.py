@@ -11,28 +11,21 @@ import secrets
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_webhooks import claim, inbound, settle
 from tests.support.databases import fresh_database
 from tests.support.procnet import owner_of
-from tests.support.receiver import Receiver, running_receiver
+from tests.support.receiver import Receiver
 from tests.support.server import RunningServer, running_server
 from tests.support.shared_redis import REDIS_URL
 from tests.support.slow import running_slow_server
+from tests.support.webhooks import claim, inbound, settle
 
 PROCESSES = 3
 MESSAGES = 30  # plus 10 later: all on one page of the deliveries list (50)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as r:
-        yield r
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

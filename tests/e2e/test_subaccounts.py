@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-import functools
-import json
 import re
-from datetime import timedelta
-from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -21,49 +16,15 @@ from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
 from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
-from tests.support.oai import oai_file
+from tests.support.schema import assert_matches_schema
 from tests.support.server import Account, RunningServer
 
-OAI = oai_file("twilio_api_v2010.json")
 TO, FROM = "+15551230001", "+15557650001"
-RFC2822_GMT = re.compile(
-    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
-    r"\d{4} \d{2}:\d{2}:\d{2} \+0000$"
-)
+ACCOUNT_SCHEMA = "api.v2010.account"
 Creds = tuple[str, str]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@functools.cache
-def _schemas() -> dict[str, Any]:
-    schemas: dict[str, Any] = json.loads(OAI.read_text())["components"]["schemas"]
-    return schemas
-
-
-def assert_account_schema(body: dict[str, Any]) -> None:
-    """Every property of ``api.v2010.account`` present, with its type, pattern and enum."""
-    props: dict[str, Any] = _schemas()["api.v2010.account"]["properties"]
-    assert not set(props) - set(body), f"missing {sorted(set(props) - set(body))}"
-    for name, raw in props.items():
-        prop = _schemas()[raw["$ref"].rsplit("/", 1)[-1]] if "$ref" in raw else raw
-        value = body[name]
-        where = f"{name}={value!r}"
-        if value is None:
-            assert prop.get("nullable", False), where
-            continue
-        if prop["type"] == "object":
-            assert isinstance(value, dict), where
-            continue
-        assert prop["type"] == "string" and isinstance(value, str), where
-        if "enum" in prop:
-            assert value in prop["enum"], where
-        if "pattern" in prop:
-            assert re.fullmatch(prop["pattern"].strip("^$"), value), where
-        if prop.get("format") == "date-time-rfc-2822":
-            assert RFC2822_GMT.match(value), where
-            assert parsedate_to_datetime(value).utcoffset() == timedelta(0), where
 
 
 def assert_401(r: requests.Response) -> None:
@@ -191,7 +152,7 @@ def test_bodies_validate_against_twilios_account_schema(server: RunningServer) -
     auth = (parent.sid, parent.token)
     created = requests.post(accounts_url(server), data={"FriendlyName": "schema"}, auth=auth, timeout=10)
     assert created.status_code == 201
-    assert_account_schema(created.json())
+    assert_matches_schema(created.json(), ACCOUNT_SCHEMA)
     sub_sid = created.json()["sid"]
     assert created.json()["uri"] == f"/2010-04-01/Accounts/{sub_sid}.json"
     assert created.json()["subresource_uris"]["messages"] == f"/2010-04-01/Accounts/{sub_sid}/Messages.json"
@@ -204,7 +165,7 @@ def test_bodies_validate_against_twilios_account_schema(server: RunningServer) -
         ),
     ):
         assert r.status_code == 200, r.text
-        assert_account_schema(r.json())
+        assert_matches_schema(r.json(), ACCOUNT_SCHEMA)
 
     listed = requests.get(accounts_url(server), auth=auth, timeout=10)
     assert listed.status_code == 200
@@ -212,7 +173,7 @@ def test_bodies_validate_against_twilios_account_schema(server: RunningServer) -
     assert page["page"] == 0 and page["uri"].startswith("/2010-04-01/Accounts.json")
     assert {a["sid"] for a in page["accounts"]} == {parent.sid, sub_sid}
     for item in page["accounts"]:
-        assert_account_schema(item)
+        assert_matches_schema(item, ACCOUNT_SCHEMA)
 
 
 def test_list_filters_by_friendly_name_and_status(server: RunningServer) -> None:
@@ -478,7 +439,7 @@ def test_close_deletes_media_and_is_final(server: RunningServer) -> None:
     r = requests.post(accounts_url(server, sub.sid), data={"Status": "closed"}, auth=auth, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "closed"
-    assert_account_schema(r.json())
+    assert_matches_schema(r.json(), ACCOUNT_SCHEMA)
 
     assert seeded.media_rows() == 0
     assert not seeded.file().exists()

@@ -3,11 +3,9 @@ driven with twilio-python; ``requests`` where the status, code or body matter.""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 import requests
@@ -19,40 +17,14 @@ from mediagate.services import media as media_service
 from mediagate.services import messages as message_service
 from tests.support.clients import assert_twilio_error, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
-from tests.support.oai import oai_file
+from tests.support.schema import ACCOUNTS_V1, assert_matches_schema
 from tests.support.server import Account, RunningServer
 
-OAI = oai_file("twilio_accounts_v1.json")
 TO, FROM = "+15551230001", "+15557650001"
-# Twilio's v1 APIs write ``2015-07-31T04:00:00Z``; twilio-python parses exactly that.
-ISO_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 Creds = tuple[str, str]
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@functools.cache
-def _schemas() -> dict[str, Any]:
-    schemas: dict[str, Any] = json.loads(OAI.read_text())["components"]["schemas"]
-    return schemas
-
-
-def assert_matches_schema(body: dict[str, Any], name: str) -> None:
-    props: dict[str, Any] = _schemas()[name]["properties"]
-    assert set(body) == set(props), f"{name}: {sorted(set(body) ^ set(props))}"
-    for prop_name, prop in props.items():
-        value = body[prop_name]
-        where = f"{name}.{prop_name}={value!r}"
-        assert value is not None, where  # nullable, but a fresh rotation fills every field
-        assert prop["type"] == "string" and isinstance(value, str), where
-        if "pattern" in prop:
-            assert re.fullmatch(prop["pattern"].strip("^$"), value), where
-        if prop.get("format") == "date-time":
-            assert ISO_Z.match(value), where
-            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
-        if prop.get("format") == "uri":
-            assert value.startswith("http"), where
 
 
 class Seeded:
@@ -229,12 +201,16 @@ def test_response_shapes_match_twilios_accounts_v1_schema(server: RunningServer)
     created = requests.post(secondary_url(server), auth=auth, timeout=10)
     assert created.status_code == 201
     assert created.headers["content-type"].startswith("application/json")
-    assert_matches_schema(created.json(), "accounts.v1.secondary_auth_token")
+    assert_matches_schema(
+        created.json(), "accounts.v1.secondary_auth_token", document=ACCOUNTS_V1, exact=True, filled=True
+    )
     assert created.json()["account_sid"] == acct.sid
 
     promoted = requests.post(promote_url(server), auth=auth, timeout=10)
     assert promoted.status_code == 200
-    assert_matches_schema(promoted.json(), "accounts.v1.auth_token_promotion")
+    assert_matches_schema(
+        promoted.json(), "accounts.v1.auth_token_promotion", document=ACCOUNTS_V1, exact=True, filled=True
+    )
     assert promoted.json()["auth_token"] == created.json()["secondary_auth_token"]
     assert promoted.json()["url"] == f"{server.base_url}/v1/AuthTokens/Promote"
 

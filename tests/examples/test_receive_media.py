@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import secrets
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from tests.support.carrier import carrier_auth
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.receiver import running_receiver
 from tests.support.server import ROOT, Account, RunningServer, free_port
+from tests.support.webhooks import claim
 
 EXAMPLE = ROOT / "examples" / "receive_media"
 
@@ -89,19 +89,6 @@ def example(account: Account, tmp_path: Path) -> Iterator[ExampleApp]:
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def claim(server: RunningServer, acct: Account, sms_url: str) -> str:
-    number = "+1555" + "".join(secrets.choice("0123456789") for _ in range(7))
-    server.assign_number(acct.sid, number)
-    r = requests.post(
-        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
-        data={"PhoneNumber": number, "SmsUrl": sms_url},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert r.status_code == 201, r.text
-    return number
 
 
 def send_inbound(server: RunningServer, acct: Account, number: str, media: list[str]) -> str:

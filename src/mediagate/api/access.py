@@ -24,10 +24,10 @@ from starlette.routing import Route
 from mediagate import permissions as perms
 from mediagate import sids
 from mediagate.api.common import call, json_response, list_response, path_sid, principal, query_dict, runtime
-from mediagate.db.models import MediaAccessEvent
 from mediagate.errors import BadRequest
 from mediagate.paging import parse_page_request
-from mediagate.services import access_audit, revocation
+from mediagate.services import media_reads, revocation
+from mediagate.services.records import AccessEventRecord
 from mediagate.timefmt import iso_z
 
 
@@ -46,7 +46,7 @@ def _revocation(public_url: str, r: revocation.Revocation) -> dict[str, Any]:
     }
 
 
-def _event(public_url: str, e: MediaAccessEvent) -> dict[str, Any]:
+def _event(public_url: str, e: AccessEventRecord) -> dict[str, Any]:
     return {
         "sid": e.sid,
         "account_sid": e.account_sid,
@@ -91,7 +91,7 @@ async def access_events(request: Request) -> Response:
             f"Invalid MediaSid {media_sid[:40]!r}: expected ME followed by 32 hex digits.", code=20001
         )
     req = parse_page_request(query)
-    page = await call(access_audit.page, rt, account_sid, {"MediaSid": media_sid}, req)
+    page = await call(media_reads.access_events, rt, account_sid, {"MediaSid": media_sid}, req)
     return list_response(
         request,
         req,

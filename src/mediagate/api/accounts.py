@@ -21,12 +21,12 @@ from mediagate.api.common import (
     text_field,
 )
 from mediagate.context import Runtime
-from mediagate.db.models import Account
 from mediagate.paging import parse_page_request
 from mediagate.services import accounts
+from mediagate.services.records import AccountRecord
 
 
-def _body(rt: Runtime, account: Account) -> dict[str, object]:
+def _body(rt: Runtime, account: AccountRecord) -> dict[str, object]:
     # Twilio returns the auth token to whoever may manage the account.
     return rep.account(account, include_token=accounts.reveal_auth_token(rt, account))
 

@@ -16,7 +16,6 @@ from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.errors import NotFound
 from mediagate.services import media
-from mediagate.storage import ObjectNotFound
 
 
 async def wanted(request: Request, account_sid: str) -> bool:
@@ -38,7 +37,7 @@ def _prepared(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -
         raise missing
     try:
         return prepare(rt.store, obj)
-    except ObjectNotFound:
+    except FileNotFoundError:  # storage's ObjectNotFound is one: the API needs no storage import
         raise missing from None
 
 

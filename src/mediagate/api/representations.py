@@ -5,23 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediagate.db.models import (
-    Account,
-    ApiKey,
-    IncomingPhoneNumber,
-    Media,
-    Message,
-    WebhookAttempt,
-    WebhookDelivery,
-)
 from mediagate.services.keys import policy_of
 from mediagate.services.media import media_path
 from mediagate.services.messages import message_path
 from mediagate.services.numbers import number_path
+from mediagate.services.records import (
+    AccountRecord,
+    ApiKeyRecord,
+    MediaFields,
+    MessageRecord,
+    NumberRecord,
+    WebhookAttemptRecord,
+    WebhookDeliveryRecord,
+)
 from mediagate.timefmt import iso, rfc2822
 
 
-def message(m: Message) -> dict[str, Any]:
+def message(m: MessageRecord) -> dict[str, Any]:
     base = f"/2010-04-01/Accounts/{m.account_sid}/Messages/{m.sid}"
     return {
         "account_sid": m.account_sid,
@@ -47,7 +47,7 @@ def message(m: Message) -> dict[str, Any]:
     }
 
 
-def media(m: Media) -> dict[str, Any]:
+def media(m: MediaFields) -> dict[str, Any]:
     return {
         "account_sid": m.account_sid,
         "content_type": m.content_type,
@@ -59,7 +59,7 @@ def media(m: Media) -> dict[str, Any]:
     }
 
 
-def key(k: ApiKey) -> dict[str, Any]:
+def key(k: ApiKeyRecord) -> dict[str, Any]:
     return {
         "sid": k.sid,
         "friendly_name": k.friendly_name,
@@ -68,11 +68,11 @@ def key(k: ApiKey) -> dict[str, Any]:
     }
 
 
-def new_key(k: ApiKey, secret: str) -> dict[str, Any]:
+def new_key(k: ApiKeyRecord, secret: str) -> dict[str, Any]:
     return {**key(k), "secret": secret}
 
 
-def account(a: Account, *, include_token: str | None) -> dict[str, Any]:
+def account(a: AccountRecord, *, include_token: str | None) -> dict[str, Any]:
     base = f"/2010-04-01/Accounts/{a.sid}"
     return {
         "auth_token": include_token,
@@ -93,7 +93,7 @@ def account(a: Account, *, include_token: str | None) -> dict[str, Any]:
     }
 
 
-def iam_key(k: ApiKey, public_url: str, *, secret: str | None = None) -> dict[str, Any]:
+def iam_key(k: ApiKeyRecord, public_url: str, *, secret: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "sid": k.sid,
         "friendly_name": k.friendly_name,
@@ -107,7 +107,7 @@ def iam_key(k: ApiKey, public_url: str, *, secret: str | None = None) -> dict[st
     return body
 
 
-def incoming_phone_number(n: IncomingPhoneNumber) -> dict[str, Any]:
+def incoming_phone_number(n: NumberRecord) -> dict[str, Any]:
     """Every property of ``api.v2010.account.incoming_phone_number``; what we do
     not model (voice, emergency, bundles) is null or Twilio's default."""
     return {
@@ -149,7 +149,7 @@ def incoming_phone_number(n: IncomingPhoneNumber) -> dict[str, Any]:
     }
 
 
-def webhook_attempt(a: WebhookAttempt) -> dict[str, Any]:
+def webhook_attempt(a: WebhookAttemptRecord) -> dict[str, Any]:
     return {
         "number": a.number,
         "status_code": a.status_code,
@@ -164,7 +164,7 @@ def _is_media_param(name: str) -> bool:
 
 
 def webhook_delivery(
-    d: WebhookDelivery, attempts: list[WebhookAttempt], *, show_media: bool = True
+    d: WebhookDeliveryRecord, attempts: list[WebhookAttemptRecord], *, show_media: bool = True
 ) -> dict[str, Any]:
     """Our own resource (Twilio shows this only in its console's debugger).
 

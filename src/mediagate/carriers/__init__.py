@@ -10,6 +10,7 @@
   media from URLs or local files, as a carrier would.
 """
 
-from mediagate.carriers.base import Carrier, dispatch, receive, set_status
+from mediagate.carriers.base import Carrier, receive, set_status
+from mediagate.carriers.handoff import dispatch
 
 __all__ = ["Carrier", "dispatch", "receive", "set_status"]

@@ -12,7 +12,7 @@ from sqlalchemy import func, update
 from mediagate import sids
 from mediagate.db.models import Account, Message
 from mediagate.errors import NotFound
-from mediagate.services import ingest, outbox, quotas, webhooks
+from mediagate.services import ingest, quotas, webhooks
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import count_segments
 from mediagate.services.numbers import Owner
@@ -178,47 +178,3 @@ def receive(
         raise
     log.info("inbound %s to %s for %s (%d media)", message.sid, to, owner.account_sid, len(items))
     return message
-
-
-def dispatch(rt: Runtime, message_sid: str) -> None:
-    """Hand an outbound message to the carrier that handles it, once its outbox
-    entry is claimed (``services/outbox.py``): right after the API has answered
-    (a background task of the create request) and, for what that missed (a
-    crash), from the outbox worker. A no-op when another dispatcher holds the
-    entry or the hand-off is done."""
-    attempt = outbox.claim(rt, message_sid)
-    if attempt is None:
-        return
-    try:
-        if attempt > outbox.MAX_ATTEMPTS:
-            log.error("giving up on the hand-off of %s after %d attempts", message_sid, attempt - 1)
-            set_status(rt, message_sid, "failed", error_code=30008, error_message="Unknown error")
-        else:
-            _hand_off(rt, message_sid)
-    except Exception:
-        log.exception("hand-off of %s failed", message_sid)
-        try:
-            set_status(rt, message_sid, "failed", error_code=30008, error_message="Unknown error")
-        except Exception:
-            log.exception("could not mark %s failed; the outbox retries it", message_sid)
-            return  # the entry stays claimed until its lease ends, then is retried
-    outbox.finish(rt, message_sid)
-
-
-def _hand_off(rt: Runtime, message_sid: str) -> None:
-    from mediagate.carriers.loopback import LoopbackCarrier, OffnetCarrier
-
-    with rt.sessions() as session:
-        message = session.get(Message, message_sid)
-    # "sent": a hand-off that a crash interrupted; the carriers pick it up from there.
-    if message is None or message.status not in ("queued", "sent"):
-        return
-    carriers: list[Carrier] = [LoopbackCarrier(), OffnetCarrier()]
-    for carrier in carriers:
-        if carrier.handles(rt, message):
-            try:
-                carrier.send(rt, message)
-            except Exception:
-                log.exception("carrier %s failed on %s", carrier.name, message_sid)
-                set_status(rt, message_sid, "failed", error_code=30008, error_message="Unknown error")
-            return

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from mediagate import sids
 from mediagate.carriers.base import receive
-from mediagate.db.models import Message
 from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
 from mediagate.inputs import bad_text_reason, check_text
 from mediagate.services import channels, ingest, numbers, quotas
@@ -23,6 +22,7 @@ from mediagate.services.fetch import MAX_CONTENT_TYPE, BlockedAddress, FetchErro
 from mediagate.services.ingest import IngestedMedia, StorageFull
 from mediagate.services.messages import MAX_BODY, MAX_MEDIA_URLS
 from mediagate.services.numbers import Owner
+from mediagate.services.records import MessageRecord
 from mediagate.storage import media_key
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def resolve_owner(rt: Runtime, to: str | None) -> Owner:
     return owner
 
 
-def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> Message:
+def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> MessageRecord:
     """Validate, store the media under the owner's account, then record the
     inbound message and enqueue its webhook (``carriers.base.receive``)."""
     # The CLI's arguments reach here without the API's form gate (api.common):
@@ -99,7 +99,7 @@ def deliver(rt: Runtime, owner: Owner, inbound: Inbound) -> Message:
     except BaseException:
         ingest.discard(rt, items)
         raise
-    return receive(rt, owner, to=to, from_=from_, body=inbound.body, items=items)
+    return MessageRecord.of(receive(rt, owner, to=to, from_=from_, body=inbound.body, items=items))
 
 
 def content_type_of(path: Path, given: str | None) -> str:

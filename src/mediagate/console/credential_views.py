@@ -18,13 +18,11 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mediagate.console.web import Ctx
-from mediagate.db.models import Account
-from mediagate.services import credential_check
+from mediagate.services import accounts, credential_check
 
 log = logging.getLogger("mediagate")
 
@@ -63,16 +61,8 @@ def _limiter(request: Request, ctx: Ctx) -> CheckLimiter:
     return found
 
 
-def _owned(ctx: Ctx) -> list[str]:
-    with ctx.rt.sessions() as session:
-        subs = session.scalars(
-            select(Account.sid).where(Account.owner_account_sid == ctx.account_sid).order_by(Account.sid)
-        )
-        return [ctx.account_sid, *subs]
-
-
 def credential_check_page(ctx: Ctx) -> Response:
-    owned = _owned(ctx)
+    owned = accounts.owned_sids(ctx.rt, ctx.account_sid)
     values: dict[str, Any] = {
         "nav": "credentials",
         "owned": owned,

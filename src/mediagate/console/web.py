@@ -37,9 +37,9 @@ from mediagate.console.security import (
     touched,
 )
 from mediagate.context import Runtime
-from mediagate.db.models import Account
 from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
 from mediagate.services import accounts, console_sessions, keys
+from mediagate.services.records import AccountRecord
 from mediagate.timefmt import aware
 
 HERE = Path(__file__).parent
@@ -117,7 +117,7 @@ class Ctx:
     form: FormData | None
     session: SessionData | None = None
     principal: Principal | None = None
-    account: Account | None = None
+    account: AccountRecord | None = None
     cookies: list[tuple[str, str | None]] = field(default_factory=list)  # (name, value|None=delete)
 
     @property

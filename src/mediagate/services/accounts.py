@@ -17,6 +17,7 @@ from mediagate.db.models import Account, AuditEvent, Media, Message, SettingChan
 from mediagate.errors import BadRequest, Forbidden, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import quotas
+from mediagate.services.records import AccountRecord, SettingChangeRecord, page_of
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _token_context(sid: str, slot: str) -> str:
 
 @dataclass(frozen=True)
 class NewAccount:
-    account: Account
+    account: AccountRecord
     auth_token: str
 
 
@@ -65,23 +66,24 @@ def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> 
                 via="account-create",
             )
         )
-    return NewAccount(account=account, auth_token=token)
+    return NewAccount(account=AccountRecord.of(account), auth_token=token)
 
 
-def get(rt: Runtime, sid: str) -> Account:
+def get(rt: Runtime, sid: str) -> AccountRecord:
     with rt.sessions() as session:
         account = session.get(Account, sid)
     if account is None:
         raise NotFound(f"/2010-04-01/Accounts/{sid}.json")
-    return account
+    return AccountRecord.of(account)
 
 
-def list_all(rt: Runtime) -> list[Account]:
+def list_all(rt: Runtime) -> list[AccountRecord]:
     with rt.sessions() as session:
-        return list(session.scalars(select(Account).order_by(Account.date_created, Account.sid)))
+        rows = session.scalars(select(Account).order_by(Account.date_created, Account.sid))
+        return [AccountRecord.of(a) for a in rows]
 
 
-def reveal_auth_token(rt: Runtime, account: Account) -> str:
+def reveal_auth_token(rt: Runtime, account: Account | AccountRecord) -> str:
     return rt.keyring.unseal(account.auth_token_sealed, context=_token_context(account.sid, "primary"))
 
 
@@ -131,15 +133,14 @@ def set_enforcement(
     return messaging_settings(rt, account_sid)
 
 
-def setting_history(rt: Runtime, account_sid: str) -> list[SettingChange]:
+def setting_history(rt: Runtime, account_sid: str) -> list[SettingChangeRecord]:
     with rt.sessions() as session:
-        return list(
-            session.scalars(
-                select(SettingChange)
-                .where(SettingChange.account_sid == account_sid)
-                .order_by(SettingChange.date_created.desc(), SettingChange.id.desc())
-            )
+        rows = session.scalars(
+            select(SettingChange)
+            .where(SettingChange.account_sid == account_sid)
+            .order_by(SettingChange.date_created.desc(), SettingChange.id.desc())
         )
+        return [SettingChangeRecord.of(c) for c in rows]
 
 
 @dataclass(frozen=True)
@@ -185,21 +186,29 @@ def reachable_page(rt: Runtime, principal_account: str, query: Mapping[str, str]
             raise BadRequest("Status must be active, suspended or closed.", code=20001)
         stmt = stmt.where(Account.status == query["Status"])
     with rt.sessions() as session:
-        return fetch_page(session, stmt, Account.date_created, Account.sid, req)
+        return page_of(fetch_page(session, stmt, Account.date_created, Account.sid, req), AccountRecord.of)
 
 
-def subaccounts(rt: Runtime, parent_sid: str) -> list[Account]:
+def subaccounts(rt: Runtime, parent_sid: str) -> list[AccountRecord]:
     with rt.sessions() as session:
-        return list(
-            session.scalars(
-                select(Account).where(Account.owner_account_sid == parent_sid).order_by(Account.date_created)
-            )
+        rows = session.scalars(
+            select(Account).where(Account.owner_account_sid == parent_sid).order_by(Account.date_created)
         )
+        return [AccountRecord.of(a) for a in rows]
+
+
+def owned_sids(rt: Runtime, account_sid: str) -> list[str]:
+    """The account itself, then its subaccounts' sids in sid order."""
+    with rt.sessions() as session:
+        subs = session.scalars(
+            select(Account.sid).where(Account.owner_account_sid == account_sid).order_by(Account.sid)
+        )
+        return [account_sid, *subs]
 
 
 def update(
     rt: Runtime, account_sid: str, *, actor_account: str, friendly_name: str | None, status: str | None
-) -> Account:
+) -> AccountRecord:
     """Rename, suspend, reactivate or close. Only the parent changes a
     subaccount's status; a main account's own status is not changed here.
     Closing is final and deletes the account's media (rows, then objects)."""

@@ -16,6 +16,7 @@ from mediagate.db.models import ApiKey, AuditEvent
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import GRANTABLE
+from mediagate.services.records import ApiKeyRecord, page_of
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -34,7 +35,7 @@ def _friendly_name(value: str | None) -> str:
 
 @dataclass(frozen=True)
 class NewKey:
-    key: ApiKey
+    key: ApiKeyRecord
     secret: str
 
 
@@ -62,7 +63,7 @@ def parse_policy(raw: str | None) -> list[str]:
     return sorted(set(allow))
 
 
-def policy_of(key: ApiKey) -> dict[str, list[str]] | None:
+def policy_of(key: ApiKey | ApiKeyRecord) -> dict[str, list[str]] | None:
     if key.kind != "restricted" or not key.permissions:
         return None
     return {"allow": list(json.loads(key.permissions))}
@@ -95,31 +96,31 @@ def create(
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action=f"key.create.{kind}", target=key.sid)
         )
-    return NewKey(key, secret)
+    return NewKey(ApiKeyRecord.of(key), secret)
 
 
-def get(rt: Runtime, account_sid: str, key_sid: str) -> ApiKey:
+def get(rt: Runtime, account_sid: str, key_sid: str) -> ApiKeyRecord:
     with rt.sessions() as session:
         key = session.get(ApiKey, key_sid)
     if key is None or key.account_sid != account_sid:
         raise NotFound(_path(account_sid, key_sid))
-    return key
+    return ApiKeyRecord.of(key)
 
 
-def get_reachable(rt: Runtime, principal: Principal, key_sid: str) -> ApiKey:
+def get_reachable(rt: Runtime, principal: Principal, key_sid: str) -> ApiKeyRecord:
     """A key of the credential's account or of one of its subaccounts; 404 for
     any other, so foreign key sids are indistinguishable from unknown ones."""
     with rt.sessions() as session:
         key = session.get(ApiKey, key_sid)
         if key is None or not can_reach(session, principal, key.account_sid):
             raise NotFound(f"/v1/Keys/{key_sid}")
-    return key
+    return ApiKeyRecord.of(key)
 
 
 def page(rt: Runtime, account_sid: str, req: PageRequest) -> Page:
     with rt.sessions() as session:
         stmt = select(ApiKey).where(ApiKey.account_sid == account_sid)
-        return fetch_page(session, stmt, ApiKey.date_created, ApiKey.sid, req)
+        return page_of(fetch_page(session, stmt, ApiKey.date_created, ApiKey.sid, req), ApiKeyRecord.of)
 
 
 def update(
@@ -128,7 +129,7 @@ def update(
     key_sid: str,
     friendly_name: str | None,
     permissions: list[str] | None = None,
-) -> ApiKey:
+) -> ApiKeyRecord:
     with rt.tx() as session:
         key = session.get(ApiKey, key_sid)
         if key is None or key.account_sid != account_sid:
@@ -142,7 +143,7 @@ def update(
     if permissions is not None:
         # Remembered principals carry the old permissions.
         rt.invalidation.publish(inv.CREDENTIAL, key_sid)
-    return key
+    return ApiKeyRecord.of(key)
 
 
 def delete(rt: Runtime, account_sid: str, key_sid: str, *, actor: str) -> None:

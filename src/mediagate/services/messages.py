@@ -20,6 +20,7 @@ from mediagate.inputs import parse_day
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import channels, ingest, outbox, quotas, webhooks
 from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
+from mediagate.services.records import MessageRecord, page_of
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def count_segments(body: str) -> int:
     return 1 if len(body) <= single else -(-len(body) // multi)
 
 
-def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Message:
+def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> MessageRecord:
     """Validate, fetch media, then write the message and its media in one
     transaction. A media fetch failure is recorded on a ``failed`` message
     (as Twilio reports it) and stores no media; a MediaUrl that is malformed
@@ -143,15 +144,15 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     crash_point("after-row")
     if error:
         log.info("message %s failed: media fetch error %s", message.sid, error.code)
-    return message
+    return MessageRecord.of(message)
 
 
-def get(rt: Runtime, account_sid: str, message_sid: str) -> Message:
+def get(rt: Runtime, account_sid: str, message_sid: str) -> MessageRecord:
     with rt.sessions() as session:
         message = session.get(Message, message_sid)
     if message is None or message.account_sid != account_sid:
         raise NotFound(message_path(account_sid, message_sid))
-    return message
+    return MessageRecord.of(message)
 
 
 def _day(value: str, name: str) -> datetime:
@@ -177,7 +178,7 @@ def page(rt: Runtime, account_sid: str, query: Mapping[str, str], req: PageReque
     for op, day in date_filters(query, "DateSent"):
         stmt = apply_day(stmt, Message.date_sent, op, day)
     with rt.sessions() as session:
-        return fetch_page(session, stmt, Message.date_created, Message.sid, req)
+        return page_of(fetch_page(session, stmt, Message.date_created, Message.sid, req), MessageRecord.of)
 
 
 def apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:

@@ -22,6 +22,7 @@ from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import number_pool
 from mediagate.services.channels import E164
 from mediagate.services.fetch import BlockedAddress, InvalidMediaUrl, validate_media_url
+from mediagate.services.records import NumberRecord, page_of
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class Owner:
     sms_method: str
 
 
-def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: str) -> IncomingPhoneNumber:
+def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: str) -> NumberRecord:
     if not fields.get("PhoneNumber"):
         if fields.get("AreaCode"):
             raise BadRequest("Claiming by AreaCode is not supported; give PhoneNumber.", code=21421)
@@ -142,19 +143,19 @@ def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: s
             )
     except IntegrityError:  # two claims raced past the check; the unique index decided
         raise _not_available(number) from None
-    return row
+    return NumberRecord.of(row)
 
 
 def _not_available(number: str) -> BadRequest:
     return number_pool.not_available(number)
 
 
-def get(rt: Runtime, account_sid: str, number_sid: str) -> IncomingPhoneNumber:
+def get(rt: Runtime, account_sid: str, number_sid: str) -> NumberRecord:
     with rt.sessions() as session:
         row = session.get(IncomingPhoneNumber, number_sid)
     if row is None or row.account_sid != account_sid:
         raise NotFound(number_path(account_sid, number_sid))
-    return row
+    return NumberRecord.of(row)
 
 
 def page(rt: Runtime, account_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
@@ -164,12 +165,13 @@ def page(rt: Runtime, account_sid: str, query: Mapping[str, str], req: PageReque
     if query.get("FriendlyName"):
         stmt = stmt.where(IncomingPhoneNumber.friendly_name == query["FriendlyName"])
     with rt.sessions() as session:
-        return fetch_page(session, stmt, IncomingPhoneNumber.date_created, IncomingPhoneNumber.sid, req)
+        found = fetch_page(session, stmt, IncomingPhoneNumber.date_created, IncomingPhoneNumber.sid, req)
+        return page_of(found, NumberRecord.of)
 
 
 def update(
     rt: Runtime, account_sid: str, number_sid: str, fields: Mapping[str, str], *, actor: str
-) -> IncomingPhoneNumber:
+) -> NumberRecord:
     if fields.get("AccountSid") and fields["AccountSid"] != account_sid:
         raise BadRequest("Moving a number to another account is not supported.", code=20001)
     with rt.tx() as session:
@@ -181,7 +183,7 @@ def update(
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="number.update", target=number_sid)
         )
-    return row
+    return NumberRecord.of(row)
 
 
 def delete(rt: Runtime, account_sid: str, number_sid: str, *, actor: str) -> None:

@@ -2,71 +2,27 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from mediagate import invalidation as inv
-from mediagate import sids
-from mediagate.crypto import Keyring
 from mediagate.db.models import AuditEvent, SigningKey
-from mediagate.signing import KeyLoader, SigningKeyMaterial
+from mediagate.services import signing_key_store as store
 from mediagate.timefmt import aware, utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
 
-_CONTEXT = "signing-key"
-
-
-def loader(sessions: sessionmaker[Session], keyring: Keyring) -> KeyLoader:
-    def load() -> list[SigningKeyMaterial]:
-        with sessions() as session:
-            rows = session.scalars(select(SigningKey).order_by(SigningKey.date_created, SigningKey.kid))
-            return [
-                SigningKeyMaterial(
-                    kid=row.kid,
-                    secret=bytes.fromhex(keyring.unseal(row.secret_sealed, context=_CONTEXT + row.kid)),
-                    active=row.status == "active",
-                    created=aware(row.date_created).timestamp(),
-                )
-                for row in rows
-            ]
-
-    return load
-
-
-def _new_row(rt: Runtime) -> SigningKey:
-    kid = sids.new_sid(sids.SIGNING_KEY)
-    return SigningKey(
-        kid=kid,
-        secret_sealed=rt.keyring.seal(secrets.token_hex(32), context=_CONTEXT + kid),
-        status="active",
-    )
-
 
 def create(rt: Runtime, actor: str = "system") -> SigningKey:
-    row = _new_row(rt)
-    with rt.tx() as session:
-        session.add(row)
-        session.add(AuditEvent(actor=actor, action="signing_key.create", target=row.kid))
-    rt.signer.reload()
-    # Other processes verify it from now on, not from their next refresh.
-    rt.invalidation.publish(inv.SIGNING_KEY, row.kid)
-    return row
+    return store.create(rt.sessions, rt.keyring, rt.signer, rt.invalidation, actor)
 
 
 def ensure_active(rt: Runtime) -> None:
-    with rt.sessions() as session:
-        has_active = session.scalar(select(SigningKey.kid).where(SigningKey.status == "active").limit(1))
-    if has_active is None:
-        create(rt)
-    else:
-        rt.signer.reload()
+    store.ensure_active(rt.sessions, rt.keyring, rt.signer, rt.invalidation)
 
 
 def list_keys(rt: Runtime) -> list[SigningKey]:
@@ -90,7 +46,7 @@ def retire(rt: Runtime, kid: str, actor: str = "system") -> bool:
             select(SigningKey.kid).where(SigningKey.status == "active", SigningKey.kid != kid).limit(1)
         )
         if others is None:
-            fresh = _new_row(rt)
+            fresh = store.new_row(rt.keyring)
             session.add(fresh)
             session.add(AuditEvent(actor=actor, action="signing_key.create", target=fresh.kid))
     # Here at once (forget drops it, then reloads), everywhere else within the bound.

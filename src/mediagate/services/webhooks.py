@@ -46,6 +46,7 @@ from mediagate.db.models import Account, Message, WebhookAttempt, WebhookDeliver
 from mediagate.observability import metrics
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import fetch
+from mediagate.services.records import WebhookAttemptRecord, WebhookDeliveryRecord, page_of
 from mediagate.shared_slots import SharedStateUnavailable
 from mediagate.timefmt import utcnow
 
@@ -203,8 +204,8 @@ def backoff(rt: Runtime, attempts: int) -> float:
 
 @dataclass(frozen=True)
 class DeliveryView:
-    delivery: WebhookDelivery
-    attempts: list[WebhookAttempt]
+    delivery: WebhookDeliveryRecord
+    attempts: list[WebhookAttemptRecord]
 
 
 def page(rt: Runtime, account_sid: str, message_sid: str | None, req: PageRequest) -> Page:
@@ -212,11 +213,12 @@ def page(rt: Runtime, account_sid: str, message_sid: str | None, req: PageReques
     if message_sid:
         stmt = stmt.where(WebhookDelivery.message_sid == message_sid)
     with rt.sessions() as session:
-        return fetch_page(session, stmt, WebhookDelivery.date_created, WebhookDelivery.sid, req)
+        found = fetch_page(session, stmt, WebhookDelivery.date_created, WebhookDelivery.sid, req)
+        return page_of(found, WebhookDeliveryRecord.of)
 
 
-def attempts_of(rt: Runtime, delivery_sids: Sequence[str]) -> dict[str, list[WebhookAttempt]]:
-    out: dict[str, list[WebhookAttempt]] = {sid: [] for sid in delivery_sids}
+def attempts_of(rt: Runtime, delivery_sids: Sequence[str]) -> dict[str, list[WebhookAttemptRecord]]:
+    out: dict[str, list[WebhookAttemptRecord]] = {sid: [] for sid in delivery_sids}
     if not delivery_sids:
         return out
     with rt.sessions() as session:
@@ -226,7 +228,7 @@ def attempts_of(rt: Runtime, delivery_sids: Sequence[str]) -> dict[str, list[Web
             .order_by(WebhookAttempt.delivery_sid, WebhookAttempt.number)
         )
         for row in rows:
-            out[row.delivery_sid].append(row)
+            out[row.delivery_sid].append(WebhookAttemptRecord.of(row))
     return out
 
 
@@ -237,7 +239,7 @@ def list_recent(rt: Runtime, account_sid: str | None, limit: int = 50) -> list[D
     with rt.sessions() as session:
         rows = list(session.scalars(stmt.limit(limit)))
     attempts = attempts_of(rt, [r.sid for r in rows])
-    return [DeliveryView(r, attempts[r.sid]) for r in rows]
+    return [DeliveryView(WebhookDeliveryRecord.of(r), attempts[r.sid]) for r in rows]
 
 
 # --- sending -----------------------------------------------------------------------------------
