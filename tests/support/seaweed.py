@@ -8,6 +8,7 @@ which another engineer's store may hold), and everything binds to 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -68,6 +69,16 @@ class ObjectStore:
         return name
 
 
+@functools.cache
+def _table_listeners_off(weed: Path) -> tuple[str, ...]:
+    """SeaweedFS 4.4x added Iceberg and Lance catalogs on fixed ports (8181,
+    9101): two test sessions' (or xdist workers') stores then collided and one
+    exited. We use neither: switch them off where this weed has the flags."""
+    usage = subprocess.run([str(weed), "mini", "-h"], capture_output=True, text=True, timeout=60)
+    text = usage.stdout + usage.stderr
+    return tuple(f"-{flag}=0" for flag in ("s3.port.iceberg", "s3.port.lance") if f"-{flag} " in text)
+
+
 @contextmanager
 def running_seaweed(root: Path) -> Iterator[ObjectStore]:
     weed = WEED if WEED.exists() else Path(shutil.which("weed") or WEED)
@@ -106,6 +117,7 @@ def running_seaweed(root: Path) -> Iterator[ObjectStore]:
         f"-filer.localSocket={root / 'filer.sock'}",
         f"-debug.port={free_port()}",
         *(f"-{name}={port}" for name, port in ports.items()),
+        *_table_listeners_off(weed),
     ]
     log_path = root / "weed.log"
     with log_path.open("wb") as log:

@@ -16,7 +16,7 @@ import mediagate
 SRC = Path(mediagate.__file__).parent
 
 # (the importing layer, what it must not import, why)
-HTTP_LAYERS = ("mediagate.api", "mediagate.console", "mediagate.edge")
+HTTP_LAYERS = ("mediagate.api", "mediagate.console", "mediagate.edge", "mediagate.serving")
 RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
     *(
         (

@@ -46,7 +46,6 @@ from mediagate.services import media
 from mediagate.services.delivery import object_path
 from mediagate.services.media import EdgeObject
 from mediagate.signing import SignatureError
-from mediagate.storage.local import LocalStore
 
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
 _SIGNED = frozenset(("Expires", "Signature", "Key-Pair-Id", "Issued"))
@@ -79,10 +78,10 @@ class FastPaths:
         # default), or by Host header (a media hostname of its own).
         self.secure_host = None if edge.hostname == api.hostname else (edge.hostname or "").lower()
         self.secure_prefix = edge.path.rstrip("/") + "/"
-        # Plain local files only: sealed (encrypted) objects are decrypted by us,
-        # remote ones streamed, and behind X-Accel-Redirect nginx sends the file.
-        store = rt.store
-        self.local = store if isinstance(store, LocalStore) and not s.accel_redirect_prefix else None
+        # Plain local files only (``MediaStore.file_name``): sealed (encrypted)
+        # objects are decrypted by us, remote ones streamed, and behind
+        # X-Accel-Redirect the front nginx sends the file.
+        self.local = None if s.accel_redirect_prefix or rt.store.network else rt.store
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
         self._dispositions: dict[tuple[str | None, str, str], str] = {}
 
@@ -175,6 +174,9 @@ class FastPaths:
         if obj is None or issued <= obj.revoked_before:
             return False
         assert self.local is not None
+        file_name = self.local.file_name(obj.key)
+        if file_name is None:
+            return False
         started = time.perf_counter()
         client = self._client(scope)
         rid = request_id_of(headers.get("x-request-id"))
@@ -196,7 +198,7 @@ class FastPaths:
             proto.response_empty(200, out)
             sent = 0
         else:
-            proto.response_file(200, out, self.local.file_name(obj.key))
+            proto.response_file(200, out, file_name)
             sent = obj.size
         rt.access.served(account_sid, media_sid, method, 200)  # in memory only
         self._done(rid, method, route, 200, started, sent, client)

@@ -107,6 +107,11 @@ class MediaStore(Protocol):
     def iter_keys(self) -> Iterator[tuple[str, float]]:
         """Every stored key with its modification time (for garbage collection)."""
 
+    def file_name(self, key: str) -> str | None:
+        """The object's plain file on this machine, computed without any I/O,
+        for the server to open and send itself (the RSGI fast path); ``None``
+        when the bytes are not a plain local file (remote, or sealed)."""
+
     def local_path(self, key: str) -> Path | None:
         """A filesystem path the edge may hand to the server for zero-copy sending,
         or ``None`` for remote backends."""

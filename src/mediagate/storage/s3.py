@@ -202,6 +202,9 @@ class S3Store:
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, start or self.bucket) from None
 
+    def file_name(self, key: str) -> None:
+        return None
+
     def local_path(self, key: str) -> None:
         return None
 

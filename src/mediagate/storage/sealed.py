@@ -305,6 +305,10 @@ class SealedStore:
     def iter_keys(self) -> Iterator[tuple[str, float]]:
         return self.inner.iter_keys()
 
+    def file_name(self, key: str) -> None:
+        # Whether this object is sealed is a key-table lookup (I/O): never from the fast path.
+        return None
+
     def local_path(self, key: str) -> Path | None:
         return None if self.table.get(key) is not None else self.inner.local_path(key)
 
