@@ -148,7 +148,7 @@ def _soak(soak: dict[str, Any], results: dict[str, Any]) -> list[str]:
         "checked); message delete. A create refused with 429 / 20429 (the per-account fetch limit, "
         "`MEDIAGATE_FETCH_CONCURRENCY_PER_ACCOUNT`, 4 per process by default; all clients share one "
         "account) is the documented fairness answer: counted as *throttled*, not as an error. "
-        "**embedded** is the default `mediagate serve` (one uvicorn process, "
+        "**embedded** is the default `mediagate serve` (one granian process, "
         "SQLite, local files); **production** is PostgreSQL + SeaweedFS S3 + Redis with "
         "`--workers 2 --server granian`. RSS and open fds of every server process are sampled every "
         f"{c['sample_every']:.0f} s; the backlog is read from the database when the load stops and "

@@ -54,9 +54,9 @@ class Config:
     duration: float = 6.0  # seconds per wrk run
     rounds: int = 3  # alternating rounds per comparison
     connections: int = 32  # wrk connections for scenarios 1 and 2
-    # The default `mediagate serve` (one process, uvicorn): issue 12's targets are
-    # for this shape against an nginx with one worker. `--serve-args "--server
-    # granian"` measures granian (zero-copy pathsend for delivery, bench/analysis.md).
+    # The default `mediagate serve` (one process, granian on RSGI with the fast
+    # paths): issue 12's targets are for this shape against an nginx with one
+    # worker. `--serve-args "--server uvicorn"` measures the ASGI alternative.
     serve_args: tuple[str, ...] = ()
     redirect_backends: tuple[str, ...] = ("sqlite", "postgresql")
     delivery_backend: str = "postgresql"

@@ -2,7 +2,7 @@
 
 Two shapes, one after the other:
 
-* **embedded**: the default ``mediagate serve`` (one uvicorn process, SQLite,
+* **embedded**: the default ``mediagate serve`` (one granian process, SQLite,
   local files), as a first-hour user runs it;
 * **production**: PostgreSQL + SeaweedFS S3 + Redis, ``--workers 2`` under
   granian (the shape ``docs/deploy.md`` describes, minus the balancer).

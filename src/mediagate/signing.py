@@ -89,6 +89,8 @@ class Signer:
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKeyMaterial] = {}
         self._active: list[SigningKeyMaterial] = []  # oldest first
+        # signing_key's last answer: (the list it was chosen from, valid from, until, key).
+        self._chosen: tuple[list[SigningKeyMaterial], float, float, SigningKeyMaterial | None] | None = None
         self._loaded_at = float("-inf")
         self._failures = 0
         self._next_attempt = float("-inf")  # monotonic; later while reloads fail (backoff)
@@ -220,10 +222,21 @@ class Signer:
         very first key, which no other process can have missed signing with)."""
         now = time.time() if wall_now is None else wall_now
         active = self._active
-        adopted = [k for k in active if k.created <= now - self.adopt_after]
-        if adopted:
-            return adopted[-1]
-        return active[0] if active else None
+        cached = self._chosen
+        # The choice changes only when the key list does or a newer key comes of
+        # age: remembered until then (the content redirect signs on every request).
+        if cached is not None and cached[0] is active and cached[1] <= now < cached[2]:
+            return cached[3]
+        cutoff = now - self.adopt_after
+        adopted = [k for k in active if k.created <= cutoff]
+        chosen = adopted[-1] if adopted else (active[0] if active else None)
+        # Valid from the newest adopted key's coming of age until the next key's.
+        since = max((k.created + self.adopt_after for k in adopted), default=float("-inf"))
+        until = min(
+            (k.created + self.adopt_after for k in active if k.created > cutoff), default=float("inf")
+        )
+        self._chosen = (active, since, until, chosen)
+        return chosen
 
     def sign(self, path: str, *, now: float | None = None, ttl: int | None = None) -> str:
         """Return the query string (``Expires``, ``Issued``, ``Signature``, ``Key-Pair-Id``) for ``path``."""

@@ -154,13 +154,21 @@ class LineBuffer:
             handler.release()
 
 
+_ROOT = logging.getLogger()
+_known: list[logging.Handler] = []  # the last handler found to be ours (identity check per line)
+
+
 def _our_handler() -> logging.StreamHandler[Any] | None:
-    handlers = logging.getLogger().handlers
-    if len(handlers) == 1 and hasattr(handlers[0], FORMAT_ATTRIBUTE):
-        handler = handlers[0]
-        assert isinstance(handler, logging.StreamHandler)
-        return handler
-    return None
+    handlers = _ROOT.handlers
+    if len(handlers) != 1:
+        return None
+    handler = handlers[0]
+    if not _known or _known[0] is not handler:
+        if not hasattr(handler, FORMAT_ATTRIBUTE):
+            return None
+        _known[:] = [handler]
+    assert isinstance(handler, logging.StreamHandler)
+    return handler
 
 
 lines = LineBuffer()
