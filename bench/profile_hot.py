@@ -6,6 +6,7 @@ and records a py-spy flame graph / top-functions listing into bench/work/."""
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def main() -> int:
         out = WORK / f"profile-{args.path}.txt"
         rec = subprocess.Popen(
             [spy, "record", "-p", str(target), "-d", str(args.duration - 1), "-f", "raw", "-o", str(out),
-             "--nonblocking"],
+             "--nonblocking", *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         res: list[object] = []

@@ -25,6 +25,7 @@ next written line says how many.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import threading
@@ -43,8 +44,19 @@ FORMAT_ATTRIBUTE = "_mediagate_format"
 _Entry = tuple[float, str, str, str | None, dict[str, Any]]
 
 
+# The last whole second formatted: (second, text), replaced as one tuple.
+_second: list[tuple[int, str]] = [(-1, "")]
+
+
 def _timestamp(when: float) -> str:
-    return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")
+    # structlog's ISO form ("2026-12-02T18:00:00.123456Z"), the date and time
+    # formatted once per second: lines arrive in time order, thousands a second.
+    whole = int(when)
+    cached_second, text = _second[0]
+    if cached_second != whole:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0] = (whole, text)
+    return f"{text}.{int((when - whole) * 1e6):06d}Z"
 
 
 def render_json(entry: _Entry) -> str:
@@ -58,13 +70,25 @@ def render_json(entry: _Entry) -> str:
     return json.dumps(record)
 
 
+@functools.lru_cache(maxsize=256)
+def _text_template(logger: str, event: str, keys: tuple[str, ...], with_id: bool) -> str:
+    # The static part of a line once per shape (every access line has the same
+    # keys), so rendering one is a single %-format. Static "%" are escaped.
+    def lit(text: str) -> str:
+        return text.replace("%", "%%")
+
+    pairs = " ".join(f"{lit(k)}=%s" for k in keys)
+    rid = " request_id=%s" if with_id else ""
+    return f"%s [info     ] {lit(f'{event:<30}')} [{lit(logger)}] {pairs}{rid}"
+
+
 def render_text(entry: _Entry) -> str:
     # The shape of structlog's ConsoleRenderer without colours, which the
     # other lines of a terminal log have.
     when, logger, event, request_id, fields = entry
-    pairs = " ".join(f"{k}={v}" for k, v in fields.items())
-    rid = f" request_id={request_id}" if request_id is not None else ""
-    return f"{_timestamp(when)} [info     ] {event:<30} [{logger}] {pairs}{rid}"
+    template = _text_template(logger, event, tuple(fields), request_id is not None)
+    values = (_timestamp(when), *fields.values())
+    return template % ((*values, request_id) if request_id is not None else values)
 
 
 class LineBuffer:

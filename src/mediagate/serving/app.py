@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from starlette.applications import Starlette
@@ -10,6 +11,15 @@ from starlette.applications import Starlette
 from mediagate.serving.bridge import AsgiBridge, HttpProto, Scope
 from mediagate.serving.fast import FastPaths
 from mediagate.serving.lifespan import Lifespan
+
+
+def settle_heap() -> None:
+    """After startup, before the first request: move everything built so far
+    (modules, SQLAlchemy's mappers and compiled statements, the app) out of the
+    cyclic collector's reach. Otherwise every full collection walks all of it,
+    and under load those walks were the 307's ~100 ms p99 (bench/analysis.md)."""
+    gc.collect()
+    gc.freeze()
 
 
 class RsgiApp:
@@ -36,6 +46,7 @@ class RsgiApp:
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_running():
             loop.run_until_complete(self.lifespan.startup())
+            settle_heap()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         if not loop.is_running():

@@ -30,10 +30,11 @@ async def _serve(host: str, port: int, log_level: str, threads: int) -> None:
     from granian.server.embed import Server
 
     from mediagate.asgi import app
-    from mediagate.serving.app import RsgiApp
+    from mediagate.serving.app import RsgiApp, settle_heap
 
     rsgi = RsgiApp(app)
     await rsgi.lifespan.startup()  # before listening: the first request finds the workers running
+    settle_heap()
     try:
         server = Server(
             rsgi,

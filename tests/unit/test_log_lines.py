@@ -1,0 +1,112 @@
+"""The batched per-request log lines (mediagate/observability/lines.py)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import structlog
+
+from mediagate.logging_setup import build_handler
+from mediagate.observability import lines as lines_module
+from mediagate.observability.lines import LineBuffer, render_json, render_text
+
+FIELDS = {"method": "GET", "route": "/x/{a}", "status": 307, "duration_ms": 0.25, "bytes": 0, "client": "::1"}
+
+
+@contextmanager
+def only_ours() -> Iterator[io.StringIO]:
+    """The root logger with only the one handler logging_setup builds, writing to a
+    buffer. Entered inside the test body: pytest adds its capture handler to the
+    root logger for the call phase, after fixtures have run."""
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    out = io.StringIO()
+    handler = build_handler("json")
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        yield out
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+
+
+def test_json_line_has_the_fields_structlog_would_write() -> None:
+    record = json.loads(render_json((1796247108.25, "mediagate.access", "request", "rid-1", FIELDS)))
+    assert record == {
+        **FIELDS,
+        "event": "request",
+        "request_id": "rid-1",
+        "level": "info",
+        "logger": "mediagate.access",
+        "timestamp": "2026-12-02T21:31:48.250000Z",
+    }
+    # The same keys as a record through the ordinary handler's JSON renderer.
+    out = io.StringIO()
+    handler = build_handler("json")
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    logger = logging.getLogger("mediagate.test-lines")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        structlog.contextvars.bind_contextvars(request_id="rid-1")
+        logger.warning("request", extra=FIELDS)
+    finally:
+        structlog.contextvars.clear_contextvars()
+        logger.removeHandler(handler)
+    ordinary = json.loads(out.getvalue())
+    assert set(ordinary) == set(record)
+
+
+def test_text_line_keeps_its_shape_and_static_percent_signs() -> None:
+    line = render_text((1796247108.5, "mediagate.access", "request", "rid-2", FIELDS))
+    assert line.startswith("2026-12-02T21:31:48.500000Z [info     ] request ")
+    assert line.endswith(
+        "[mediagate.access] method=GET route=/x/{a} status=307 duration_ms=0.25 bytes=0 client=::1"
+        " request_id=rid-2"
+    )
+    odd = render_text((1796247108.0, "mediagate.x", "50% done", None, {"v": "100%s"}))
+    assert "50% done" in odd and odd.endswith("[mediagate.x] v=100%s")
+
+
+def test_lines_are_written_in_a_batch_and_counted_when_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = LineBuffer()
+    monkeypatch.setattr(lines_module, "MAX_PENDING", 3)
+    monkeypatch.setattr(buffer, "_start", lambda: None)  # no writer thread: this test flushes
+    with only_ours() as out:
+        for i in range(5):
+            buffer.emit("mediagate.access", "request", f"r{i}", {"n": i})
+        assert out.getvalue() == ""  # nothing written on the request path
+        buffer.flush()
+    written = [json.loads(line) for line in out.getvalue().splitlines()]
+    # The newest three, in order, then one line saying two were dropped.
+    assert [w.get("request_id") for w in written[:3]] == ["r2", "r3", "r4"]
+    assert written[3]["event"] == "2 log lines dropped (stderr blocked)"
+    assert len(written) == 4
+
+
+def test_a_foreign_handler_gets_ordinary_records(caplog: pytest.LogCaptureFixture) -> None:
+    # Under a capture handler (a test's, an embedding application's) nothing is batched.
+    with caplog.at_level(logging.INFO, logger="mediagate.access"):
+        LineBuffer().emit("mediagate.access", "request", "rid-3", {"status": 200})
+    [record] = [r for r in caplog.records if r.name == "mediagate.access"]
+    assert record.getMessage() == "request"
+    assert record.__dict__["request_id"] == "rid-3" and record.__dict__["status"] == 200
+
+
+def test_a_disabled_logger_writes_nothing() -> None:
+    logging.getLogger("mediagate.quiet").setLevel(logging.WARNING)
+    buffer = LineBuffer()
+    with only_ours() as out:
+        buffer.emit("mediagate.quiet", "request", "rid", {})
+        buffer.emit("mediagate.loud", "request", "rid", {})
+        buffer.flush()
+    assert [json.loads(line)["logger"] for line in out.getvalue().splitlines()] == ["mediagate.loud"]
