@@ -23,8 +23,9 @@ from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate import sids
-from mediagate.api.common import call, json_response, list_response, path_sid, principal, query_dict, runtime
+from mediagate.api.common import json_response, list_response, path_sid, principal
 from mediagate.errors import BadRequest
+from mediagate.http_common import call, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import media_reads, revocation
 from mediagate.services.records import AccessEventRecord

@@ -24,8 +24,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mediagate import permissions as perms
 from mediagate import sids
-from mediagate.api.common import form as parse_form
-from mediagate.api.common import query_dict, runtime
 from mediagate.auth import Principal
 from mediagate.console.ratelimit import LoginLimiter
 from mediagate.console.security import (
@@ -38,6 +36,8 @@ from mediagate.console.security import (
 )
 from mediagate.context import Runtime
 from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from mediagate.http_common import form as parse_form
+from mediagate.http_common import query_dict, runtime
 from mediagate.services import accounts, console_sessions, keys
 from mediagate.services.records import AccountRecord
 from mediagate.timefmt import aware
