@@ -15,7 +15,6 @@ from mediagate.errors import BadRequest
 from mediagate.http_common import call, runtime
 from mediagate.paging import Page, PageRequest, envelope
 
-
 _SID_NAMES = {
     "account_sid": ("AccountSid", (sids.ACCOUNT,)),
     "message_sid": ("MessageSid", (sids.SMS, sids.MMS)),
