@@ -25,9 +25,11 @@ from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
 from mediagate.services.hotcache import LOCAL_MAX_AGE, SHARED_MAX_AGE, AccountReach, MediaRow, Memo
 from mediagate.services.ingest import IngestedMedia
-from mediagate.services.messages import apply_day, date_filters, message_path
+from mediagate.services.messages import apply_day, date_filters
 from mediagate.storage import media_key
 from mediagate.timefmt import utcnow
+from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
+from mediagate.uris import message_path
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -35,10 +37,6 @@ if TYPE_CHECKING:
     from mediagate.context import Runtime
 
 AUDIT_LOGGER = "mediagate.audit"
-
-
-def media_path(account_sid: str, message_sid: str, media_sid: str, ext: str = ".json") -> str:
-    return f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}{ext}"
 
 
 def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from mediagate.services.webhooks.params import incoming_params, media_content_url, status_params
 from mediagate.services.webhooks.queue import (
-    API_VERSION,
     BATCH,
     DELIVERY_PREFIX,
     HEARTBEAT,
@@ -53,6 +52,7 @@ from mediagate.services.webhooks.queue import (
 from mediagate.services.webhooks.sender import Sender, attempt, attempt_claimed
 from mediagate.services.webhooks.signature import Params, compute_signature, request_url
 from mediagate.services.webhooks.worker import Worker
+from mediagate.uris import API_VERSION
 
 __all__ = [
     "API_VERSION",

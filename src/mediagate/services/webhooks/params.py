@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mediagate.db.models import Message
-from mediagate.services.webhooks.queue import API_VERSION
+from mediagate.uris import API_VERSION, media_path
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -17,8 +17,7 @@ log = logging.getLogger("mediagate.webhooks")  # one logger for the whole webhoo
 
 
 def media_content_url(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> str:
-    base = f"{rt.settings.public_url}/{API_VERSION}/Accounts/{account_sid}"
-    return f"{base}/Messages/{message_sid}/Media/{media_sid}"
+    return rt.settings.public_url + media_path(account_sid, message_sid, media_sid, "")
 
 
 def incoming_params(rt: Runtime, message: Message, media: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

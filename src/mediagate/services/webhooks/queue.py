@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediagate.webhooks")  # one logger for the whole webhook machinery
 
 DELIVERY_PREFIX = "WD"  # our own resource, not a Twilio one
-API_VERSION = "2010-04-01"
+
 USER_AGENT = "TwilioProxy/1.1"
 TIMEOUT = 10.0
 MAX_BACKOFF = 600.0
