@@ -8,7 +8,6 @@ security headers. Handlers never touch SQL or storage themselves.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,17 +94,9 @@ class ConsoleState:
         self.limiter = LoginLimiter(rt.settings.redis_url, rt.settings.redis_key_prefix)
 
 
-_STATE_LOCK = threading.Lock()
-
-
 def _state(request: Request) -> ConsoleState:
-    st: ConsoleState | None = getattr(request.app.state, "console", None)
-    if st is None:
-        with _STATE_LOCK:
-            st = getattr(request.app.state, "console", None)
-            if st is None:
-                st = ConsoleState(runtime(request))
-                request.app.state.console = st
+    # Built once by the app factory (app.create_app), beside the Runtime.
+    st: ConsoleState = request.app.state.console
     return st
 
 
