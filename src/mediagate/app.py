@@ -31,6 +31,7 @@ from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
 from mediagate.api import retention as retention_api
+from mediagate.console.web import ConsoleState
 from mediagate.context import Runtime
 from mediagate.db.failures import RETRY_AFTER, UNAVAILABLE_TYPES, is_database_unavailable
 from mediagate.edge import hosts
@@ -227,6 +228,9 @@ def create_app(rt: Runtime) -> Starlette:
     )
     app.add_exception_handler(StorageError, _storage_error)
     app.state.runtime = rt
+    if s.role != "worker":
+        # The console's cookie signer and sign-in limiter, made once here (not lazily behind a lock).
+        app.state.console = ConsoleState(rt)
     app.state.readiness = Readiness(rt)
     app.state.scrape_collector = metrics.ScrapeTimeCollector(rt)
     metrics.WORKER_STARTS.inc()

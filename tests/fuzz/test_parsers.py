@@ -21,9 +21,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 
 from mediagate import auth, sids
-from mediagate.api.common import MAX_FORM_BYTES, form
 from mediagate.edge.ranges import MAX_PARTS, RangeError, parse_range
 from mediagate.errors import BadRequest
+from mediagate.http_common import MAX_FORM_BYTES, form
 from mediagate.inputs import FIRST_DAY, LAST_DAY, canonical_int, parse_day
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import channels

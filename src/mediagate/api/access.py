@@ -23,10 +23,11 @@ from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate import sids
-from mediagate.api.common import call, json_response, list_response, path_sid, principal, query_dict, runtime
+from mediagate.api.common import json_response, list_response, path_sid, principal
 from mediagate.errors import BadRequest
+from mediagate.http_common import call, query_dict, runtime
 from mediagate.paging import parse_page_request
-from mediagate.services import media_reads, revocation
+from mediagate.services import access_audit, revocation
 from mediagate.services.records import AccessEventRecord
 from mediagate.timefmt import iso_z
 
@@ -91,7 +92,7 @@ async def access_events(request: Request) -> Response:
             f"Invalid MediaSid {media_sid[:40]!r}: expected ME followed by 32 hex digits.", code=20001
         )
     req = parse_page_request(query)
-    page = await call(media_reads.access_events, rt, account_sid, {"MediaSid": media_sid}, req)
+    page = await call(access_audit.page, rt, account_sid, {"MediaSid": media_sid}, req)
     return list_response(
         request,
         req,

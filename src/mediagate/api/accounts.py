@@ -8,19 +8,9 @@ from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import (
-    authenticated,
-    call,
-    echoed,
-    form,
-    json_response,
-    list_response,
-    path_sid,
-    query_dict,
-    runtime,
-    text_field,
-)
+from mediagate.api.common import authenticated, echoed, json_response, list_response, path_sid
 from mediagate.context import Runtime
+from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
 from mediagate.services import accounts
 from mediagate.services.records import AccountRecord

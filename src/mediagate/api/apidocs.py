@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from mediagate import openapi
-from mediagate.api.common import runtime
+from mediagate.http_common import runtime
 
 ASSETS = Path(str(resources.files("mediagate").joinpath("apidocs")))
 

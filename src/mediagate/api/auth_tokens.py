@@ -10,7 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate.api.common import authenticated, call, json_response, runtime
+from mediagate.api.common import authenticated, json_response
+from mediagate.http_common import call, runtime
 from mediagate.services import accounts
 from mediagate.timefmt import iso_z as iso  # whole seconds, as Twilio writes v1 dates
 

@@ -17,20 +17,10 @@ from starlette.routing import Route
 from mediagate import auth
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import (
-    authorization,
-    call,
-    form,
-    json_response,
-    list_response,
-    path_sid,
-    principal,
-    query_dict,
-    runtime,
-    text_field,
-)
+from mediagate.api.common import authorization, json_response, list_response, path_sid, principal
 from mediagate.carriers import ingress
 from mediagate.errors import BadRequest, Unauthorized
+from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
 from mediagate.services import carrier_credentials, webhooks
 

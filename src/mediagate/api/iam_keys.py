@@ -17,17 +17,9 @@ from starlette.routing import Route
 from mediagate import permissions as perms
 from mediagate import sids
 from mediagate.api import representations as rep
-from mediagate.api.common import (
-    authenticated,
-    call,
-    form,
-    json_response,
-    path_sid,
-    query_dict,
-    runtime,
-    text_field,
-)
+from mediagate.api.common import authenticated, json_response, path_sid
 from mediagate.errors import BadRequest
+from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import keys
 

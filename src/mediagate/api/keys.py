@@ -8,17 +8,8 @@ from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import (
-    call,
-    form,
-    json_response,
-    list_response,
-    path_sid,
-    principal,
-    query_dict,
-    runtime,
-    text_field,
-)
+from mediagate.api.common import json_response, list_response, path_sid, principal
+from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
 from mediagate.services import keys
 

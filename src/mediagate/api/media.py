@@ -9,18 +9,8 @@ from starlette.routing import Route
 from mediagate import permissions as perms
 from mediagate.api import media_direct
 from mediagate.api import representations as rep
-from mediagate.api.common import (
-    authorization,
-    call,
-    echoed,
-    hot,
-    json_response,
-    list_response,
-    path_sid,
-    principal,
-    query_dict,
-    runtime,
-)
+from mediagate.api.common import authorization, echoed, json_response, list_response, path_sid, principal
+from mediagate.http_common import call, hot, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import media
 

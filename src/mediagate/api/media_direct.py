@@ -11,10 +11,11 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate.api.common import authorization, hot, runtime
+from mediagate.api.common import authorization
 from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
 from mediagate.errors import NotFound
+from mediagate.http_common import hot, runtime
 from mediagate.services import media
 
 

@@ -10,19 +10,9 @@ from starlette.routing import Route
 from mediagate import carriers
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import (
-    call,
-    echoed,
-    form,
-    json_response,
-    list_response,
-    path_sid,
-    principal,
-    query_dict,
-    runtime,
-    text_field,
-)
+from mediagate.api.common import echoed, json_response, list_response, path_sid, principal
 from mediagate.errors import BadRequest
+from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
 from mediagate.services import messages
 

@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate.api.common import bool_field, call, form, json_response, path_sid, principal, runtime
+from mediagate.api.common import json_response, path_sid, principal
 from mediagate.errors import BadRequest
+from mediagate.http_common import bool_field, call, form, runtime
 from mediagate.services import accounts
 from mediagate.timefmt import rfc2822
 

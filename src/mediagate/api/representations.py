@@ -12,7 +12,7 @@ from mediagate.services.numbers import number_path
 from mediagate.services.records import (
     AccountRecord,
     ApiKeyRecord,
-    MediaFields,
+    MediaRecord,
     MessageRecord,
     NumberRecord,
     WebhookAttemptRecord,
@@ -47,7 +47,7 @@ def message(m: MessageRecord) -> dict[str, Any]:
     }
 
 
-def media(m: MediaFields) -> dict[str, Any]:
+def media(m: MediaRecord) -> dict[str, Any]:
     return {
         "account_sid": m.account_sid,
         "content_type": m.content_type,

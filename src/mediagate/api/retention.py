@@ -13,17 +13,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate.api.common import (
-    bool_field,
-    call,
-    form,
-    json_response,
-    path_sid,
-    principal,
-    runtime,
-    text_field,
-)
+from mediagate.api.common import json_response, path_sid, principal
 from mediagate.errors import BadRequest
+from mediagate.http_common import bool_field, call, form, runtime, text_field
 from mediagate.services import retention
 from mediagate.timefmt import iso_z
 

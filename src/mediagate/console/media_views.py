@@ -21,7 +21,7 @@ from mediagate.console.web import (
 )
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import PageRequest, envelope, parse_page_request
-from mediagate.services import delivery, keys, media, media_reads, messages, revocation
+from mediagate.services import access_audit, delivery, keys, media, messages, revocation
 from mediagate.services.records import MediaRecord
 
 
@@ -95,7 +95,7 @@ def messages_list(ctx: Ctx) -> Response:
     rows = []
     for m in page.rows:
         items = (
-            [_media_view(ctx, x) for x in media_reads.page(rt, sid, m.sid, {}, PageRequest(10, 0, None)).rows]
+            [_media_view(ctx, x) for x in media.page(rt, sid, m.sid, {}, PageRequest(10, 0, None)).rows]
             if show_media and m.num_media
             else []
         )
@@ -116,8 +116,7 @@ def message_detail(ctx: Ctx) -> Response:
     items = []
     if ctx.may(perms.MEDIA_READ):
         items = [
-            _media_view(ctx, x)
-            for x in media_reads.page(rt, sid, msg.sid, {}, PageRequest(100, 0, None)).rows
+            _media_view(ctx, x) for x in media.page(rt, sid, msg.sid, {}, PageRequest(100, 0, None)).rows
         ]
     return ctx.render("message.html", nav="messages", message=msg, media=items)
 
@@ -131,16 +130,14 @@ def _sid(ctx: Ctx, name: str, *prefixes: str) -> str:
 
 def media_download(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
-    m = media_reads.get(
-        rt, sid, _sid(ctx, "message_sid", sids.SMS, sids.MMS), _sid(ctx, "media_sid", sids.MEDIA)
-    )
+    m = media.get(rt, sid, _sid(ctx, "message_sid", sids.SMS, sids.MMS), _sid(ctx, "media_sid", sids.MEDIA))
     return _redirect(_signed_url(ctx, sid, m.sid, download=True))
 
 
 def media_delete(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
     message_sid = _sid(ctx, "message_sid", sids.SMS, sids.MMS)
-    m = media_reads.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))
+    m = media.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))
     if ctx.request.method == "POST":
         media.delete(rt, sid, message_sid, m.sid, actor=ctx.who.actor)
         back = _safe_back(ctx.field("back"))
@@ -158,7 +155,7 @@ def media_access(ctx: Ctx) -> Response:
     that revokes its outstanding signed URLs (services/revocation.py)."""
     rt, sid = ctx.rt, ctx.account_sid
     message_sid = _sid(ctx, "message_sid", sids.SMS, sids.MMS)
-    m = media_reads.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))
+    m = media.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))
     path = f"/console/messages/{message_sid}/media/{m.sid}/access"
     if ctx.request.method == "POST":
         revocation.revoke_media(rt, sid, m.sid, actor=ctx.who.actor)
@@ -167,7 +164,7 @@ def media_access(ctx: Ctx) -> Response:
     req = parse_page_request({"PageSize": "50", **query})
     if req.size > 100:
         raise BadRequest("PageSize must be at most 100 here.")
-    page = media_reads.access_events(rt, sid, {"MediaSid": m.sid}, req)
+    page = access_audit.page(rt, sid, {"MediaSid": m.sid}, req)
     return ctx.render(
         "media_access.html",
         nav="messages",

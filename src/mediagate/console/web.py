@@ -8,7 +8,6 @@ security headers. Handlers never touch SQL or storage themselves.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,8 +23,6 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from mediagate import permissions as perms
 from mediagate import sids
-from mediagate.api.common import form as parse_form
-from mediagate.api.common import query_dict, runtime
 from mediagate.auth import Principal
 from mediagate.console.ratelimit import LoginLimiter
 from mediagate.console.security import (
@@ -38,6 +35,8 @@ from mediagate.console.security import (
 )
 from mediagate.context import Runtime
 from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from mediagate.http_common import form as parse_form
+from mediagate.http_common import query_dict, runtime
 from mediagate.services import accounts, console_sessions, keys
 from mediagate.services.records import AccountRecord
 from mediagate.timefmt import aware
@@ -95,17 +94,9 @@ class ConsoleState:
         self.limiter = LoginLimiter(rt.settings.redis_url, rt.settings.redis_key_prefix)
 
 
-_STATE_LOCK = threading.Lock()
-
-
 def _state(request: Request) -> ConsoleState:
-    st: ConsoleState | None = getattr(request.app.state, "console", None)
-    if st is None:
-        with _STATE_LOCK:
-            st = getattr(request.app.state, "console", None)
-            if st is None:
-                st = ConsoleState(runtime(request))
-                request.app.state.console = st
+    # Built once by the app factory (app.create_app), beside the Runtime.
+    st: ConsoleState = request.app.state.console
     return st
 
 

@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mediagate import sids
-from mediagate.api.common import hot, runtime
 from mediagate.context import Runtime
 from mediagate.edge.serve import Prepared, accel_for, prepare, respond
+from mediagate.http_common import hot, runtime
 from mediagate.services import media
 from mediagate.services.delivery import object_path
 from mediagate.signing import SignatureError, UnknownKey

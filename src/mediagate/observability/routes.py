@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mediagate.api.common import call, runtime
 from mediagate.errors import twilio_error_body
+from mediagate.http_common import call, runtime
 from mediagate.observability import metrics
 from mediagate.observability.health import Readiness
 

@@ -39,6 +39,7 @@ from sqlalchemy import exc as sa_exc
 from mediagate.db.models import MediaAccessEvent
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.polling import PollingWorker
+from mediagate.services.records import AccessEventRecord, page_of
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -314,4 +315,5 @@ def page(rt: Runtime, account_sid: str, query: Mapping[str, str | None], req: Pa
     if media_sid := query.get("MediaSid"):
         stmt = stmt.where(MediaAccessEvent.media_sid == media_sid)
     with rt.sessions() as session:
-        return fetch_page(session, stmt, MediaAccessEvent.date_created, MediaAccessEvent.sid, req)
+        found = fetch_page(session, stmt, MediaAccessEvent.date_created, MediaAccessEvent.sid, req)
+    return page_of(found, AccessEventRecord.of)

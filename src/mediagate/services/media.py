@@ -25,9 +25,12 @@ from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
 from mediagate.services.hotcache import LOCAL_MAX_AGE, SHARED_MAX_AGE, AccountReach, MediaRow, Memo
 from mediagate.services.ingest import IngestedMedia
-from mediagate.services.messages import apply_day, date_filters, message_path
+from mediagate.services.messages import apply_day, date_filters
+from mediagate.services.records import MediaRecord, page_of
 from mediagate.storage import media_key
 from mediagate.timefmt import utcnow
+from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
+from mediagate.uris import message_path
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -35,10 +38,6 @@ if TYPE_CHECKING:
     from mediagate.context import Runtime
 
 AUDIT_LOGGER = "mediagate.audit"
-
-
-def media_path(account_sid: str, message_sid: str, media_sid: str, ext: str = ".json") -> str:
-    return f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}{ext}"
 
 
 def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
@@ -49,15 +48,15 @@ def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, st
         stmt = select(Media).where(Media.message_sid == message_sid)
         for op, day in date_filters(query, "DateCreated"):
             stmt = apply_day(stmt, Media.date_created, op, day)
-        return fetch_page(session, stmt, Media.date_created, Media.sid, req)
+        return page_of(fetch_page(session, stmt, Media.date_created, Media.sid, req), MediaRecord.of)
 
 
-def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Media:
+def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> MediaRecord:
     with rt.sessions() as session:
         media = session.get(Media, media_sid)
     if media is None or media.account_sid != account_sid or media.message_sid != message_sid:
         raise NotFound(media_path(account_sid, message_sid, media_sid))
-    return media
+    return MediaRecord.of(media)
 
 
 def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, actor: str) -> None:

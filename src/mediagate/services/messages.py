@@ -22,6 +22,7 @@ from mediagate.services import channels, ingest, outbox, quotas, webhooks
 from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
 from mediagate.services.records import MessageRecord, page_of
 from mediagate.timefmt import utcnow
+from mediagate.uris import message_path as message_path  # kept: callers use messages.message_path
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -30,10 +31,6 @@ log = logging.getLogger("mediagate.messages")
 
 MAX_BODY = 1600
 MAX_MEDIA_URLS = 10
-
-
-def message_path(account_sid: str, message_sid: str) -> str:
-    return f"/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}.json"
 
 
 @dataclass(frozen=True)

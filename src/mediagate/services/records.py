@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 from mediagate.db.models import (
     Account,
@@ -126,24 +126,6 @@ class MediaRecord:
     @classmethod
     def of(cls, row: Media) -> Self:
         return cls(**_copy(cls, row))
-
-
-class MediaFields(Protocol):
-    """What a Media body needs: a ``MediaRecord`` or, until ``services/media.py``
-    returns records on the API path, its row."""
-
-    @property
-    def sid(self) -> str: ...
-    @property
-    def account_sid(self) -> str: ...
-    @property
-    def message_sid(self) -> str: ...
-    @property
-    def content_type(self) -> str: ...
-    @property
-    def date_created(self) -> datetime: ...
-    @property
-    def date_updated(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
