@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from mediagate.api.common import authorization
 from mediagate.context import Runtime
-from mediagate.edge.serve import Prepared, accel_for, prepare, respond
+from mediagate.edge.serve import accel_for, respond
 from mediagate.errors import NotFound
 from mediagate.http_common import hot, runtime
 from mediagate.services import media
@@ -31,15 +31,12 @@ async def wanted(request: Request, account_sid: str) -> bool:
     return rt.direct_accounts.cached(account_sid)
 
 
-def _prepared(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Prepared:
+def _prepared(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> media.Prepared:
     obj = media.edge_object(rt, account_sid, media_sid)
-    missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
-    if obj is None:  # deleted between the check and now
-        raise missing
-    try:
-        return prepare(rt.store, obj)
-    except FileNotFoundError:  # storage's ObjectNotFound is one: the API needs no storage import
-        raise missing from None
+    prepared = media.prepare(rt, obj) if obj is not None else None
+    if prepared is None:  # deleted between the check and now
+        raise NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
+    return prepared
 
 
 async def content(request: Request, account_sid: str, message_sid: str, media_sid: str) -> Response:

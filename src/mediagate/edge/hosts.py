@@ -15,12 +15,11 @@ from starlette.routing import Route
 
 from mediagate import sids
 from mediagate.context import Runtime
-from mediagate.edge.serve import Prepared, accel_for, prepare, respond
+from mediagate.edge.serve import accel_for, respond
 from mediagate.http_common import hot, runtime
 from mediagate.services import media
 from mediagate.services.delivery import object_path
 from mediagate.signing import SignatureError, UnknownKey
-from mediagate.storage import ObjectNotFound
 
 
 def _problem(status: int, reason: str, message: str) -> Response:
@@ -54,7 +53,7 @@ def _audit(
     )
 
 
-def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> Prepared | None:
+def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> media.Prepared | None:
     if public:
         obj = media.public_edge_object(rt, account_sid, media_sid)
     else:
@@ -62,10 +61,7 @@ def _lookup(rt: Runtime, account_sid: str, media_sid: str, *, public: bool) -> P
         obj = rt.edge_objects.get(rt, account_sid, media_sid)
     if obj is None or (public and obj.auth_required):
         return None
-    try:
-        return prepare(rt.store, obj)
-    except ObjectNotFound:
-        return None
+    return media.prepare(rt, obj)
 
 
 async def secure_object(request: Request) -> Response:

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from mediagate.inputs import canonical_int
-from mediagate.storage import Blob
+from mediagate.services.media import Blob
 
 MAX_PARTS = 16  # more ranges than any player asks for; the rest is a request amplification
 _PART = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import functools
 import mimetypes
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from mediagate.edge.ranges import RangeError, blob_response, parse_range
-from mediagate.services.media import EdgeObject
-from mediagate.storage import Blob, MediaStore
+from mediagate.services.media import EdgeObject, Prepared
 
 INLINE_TYPES = frozenset(
     {
@@ -60,18 +58,6 @@ def content_disposition(obj: EdgeObject, fallback_stem: str, *, attachment: bool
     name = served_filename(obj.filename, obj.content_type, fallback_stem)
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-@dataclass(frozen=True)
-class Prepared:
-    obj: EdgeObject
-    blob: Blob
-
-
-def prepare(store: MediaStore, obj: EdgeObject) -> Prepared:
-    """Blocking part of serving (runs in the threadpool): find the bytes, in whichever backend.
-    ``ObjectNotFound`` if they are gone (deletion removes the object right after the row)."""
-    return Prepared(obj, store.open(obj.key))
 
 
 @functools.lru_cache(maxsize=8)

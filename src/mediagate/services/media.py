@@ -27,7 +27,8 @@ from mediagate.services.hotcache import LOCAL_MAX_AGE, SHARED_MAX_AGE, AccountRe
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import apply_day, date_filters
 from mediagate.services.records import MediaRecord, page_of
-from mediagate.storage import media_key
+from mediagate.storage import Blob as Blob  # the media hosts read bytes through this type
+from mediagate.storage import ObjectNotFound, media_key
 from mediagate.timefmt import utcnow
 from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
 from mediagate.uris import message_path
@@ -367,6 +368,23 @@ def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObj
     if status != "active":
         return None
     return edge_object(rt, account_sid, media_sid)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A media row the media hosts may serve and its bytes' reader (``storage.Blob``)."""
+
+    obj: EdgeObject
+    blob: Blob
+
+
+def prepare(rt: Runtime, obj: EdgeObject) -> Prepared | None:
+    """Blocking part of serving (run it off the loop): find the bytes, in whichever
+    backend; ``None`` if they are gone (deletion removes the object right after the row)."""
+    try:
+        return Prepared(obj, rt.store.open(obj.key))
+    except ObjectNotFound:
+        return None
 
 
 class EdgeObjectCache:
