@@ -31,6 +31,7 @@ RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("starlette.requests", "starlette.responses", "starlette.routing"),
         "services take values, not requests, and return records, not responses",
     ),
+    ("mediagate.services", HTTP_LAYERS, "services are below every HTTP part"),
     ("mediagate.storage", ("mediagate.services",), "storage is below services"),
 )
 

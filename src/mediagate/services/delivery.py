@@ -89,10 +89,10 @@ def locate(rt: Runtime, principal: Principal | None, target: Target, *, method: 
 
 
 def _disposition(target: Target) -> str:
-    # The edge's own rule (inline allowlist, safe filename), so both delivery
-    # modes answer with the same Content-Disposition. Imported here because
-    # the edge imports the media service, which imports this module.
-    from mediagate.edge.serve import content_disposition
+    # The media hosts' own rule (inline allowlist, safe filename), so both
+    # delivery modes answer with the same Content-Disposition. Imported here
+    # because services.media imports this module.
+    from mediagate.services.disposition import content_disposition
     from mediagate.services.media import EdgeObject
 
     obj = EdgeObject(target.storage_key, target.content_type, target.filename, "", 0, True)

@@ -38,12 +38,13 @@ from starlette.applications import Starlette
 from mediagate.api import media as media_api
 from mediagate.context import Runtime
 from mediagate.edge import hosts
-from mediagate.edge.serve import SECURITY_HEADERS, content_disposition
+from mediagate.edge.serve import SECURITY_HEADERS
 from mediagate.errors import ApiError
 from mediagate.observability.middleware import access_line, request_id_of, route_templates
 from mediagate.proxies import TrustedProxies, parse_networks
 from mediagate.services import media
 from mediagate.services.delivery import object_path
+from mediagate.services.disposition import content_disposition
 from mediagate.services.media import EdgeObject
 from mediagate.signing import SignatureError
 
