@@ -110,8 +110,10 @@ class FastPaths:
         account_sid, message_sid, media_sid = parts[3], parts[5], parts[7]
         headers = scope.headers
         auth = headers.get_all("authorization")
-        if len(auth) != 1:
-            return False  # anonymous (legacy media), or ambiguous: Starlette decides
+        if len(auth) != 1 or not auth[0]:
+            # Anonymous (an empty header is one too: legacy media), or ambiguous:
+            # Starlette decides, and audits the decision once.
+            return False
         rt = self.rt
         direct = rt.direct_accounts
         if not direct.fresh() or direct.cached(account_sid):
