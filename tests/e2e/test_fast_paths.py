@@ -107,14 +107,16 @@ def test_refusals_after_the_memory_is_warm(server: RunningServer, files: FileSer
         assert redirect(m, auth).status_code == 307
     # A wrong secret is never remembered as good; another account's credentials reach nothing.
     assert redirect(m, (m.account.sid, "0" * 32)).status_code == 401
-    assert redirect(m, (other.account.sid, other.account.token)).status_code in (401, 404)
+    # Another account's valid credentials on this account's path: the 401 of auth.require.
+    foreign = redirect(m, (other.account.sid, other.account.token))
+    assert foreign.status_code == 401, foreign.text
+    assert foreign.json()["code"] == 20003
     assert requests.get(m.content_url, allow_redirects=False, timeout=TIMEOUT).status_code == 401
     # The media under another message's path is not found, even from memory.
     wrong_path = m.content_url.replace(m.message_sid, other.message_sid)
-    assert requests.get(wrong_path, auth=owner, allow_redirects=False, timeout=TIMEOUT).status_code in (
-        401,
-        404,
-    )
+    misplaced = requests.get(wrong_path, auth=owner, allow_redirects=False, timeout=TIMEOUT)
+    assert misplaced.status_code == 404, misplaced.text
+    assert misplaced.json()["code"] == 20404
     # Two Authorization headers are ambiguous: refused, not answered from memory.
     basic = requests.Request("GET", m.content_url, auth=owner).prepare().headers["Authorization"]
     u = urlsplit(m.content_url)
