@@ -41,54 +41,110 @@ MAX_PENDING = 100_000
 # Set by logging_setup.build_handler on the handler it makes: "json" or "text".
 FORMAT_ATTRIBUTE = "_mediagate_format"
 
-_Entry = tuple[float, str, str, str | None, dict[str, Any]]
 
+class Shape:
+    """One kind of line: its logger, its event and its field names, with the
+    text template made once, so that a line is a values tuple on the request
+    path and a single %-format in the writer (no dict, no per-line lookup)."""
+
+    __slots__ = (
+        "event",
+        "json_keys",
+        "json_keys_without_id",
+        "keys",
+        "log",
+        "logger",
+        "text",
+        "text_without_id",
+    )
+
+    def __init__(self, logger: str, event: str, keys: tuple[str, ...]) -> None:
+        self.logger, self.event, self.keys = logger, event, keys
+        self.log = logging.getLogger(logger)
+
+        def lit(text: str) -> str:  # static "%" in the template are escaped
+            return text.replace("%", "%%")
+
+        # structlog's ConsoleRenderer shape without colours (the other lines of
+        # a terminal log have it); the timestamp is "%s.%06dZ": the second's
+        # text, formatted once a second, and the microseconds.
+        pairs = " ".join(f"{lit(k)}=%s" for k in keys)
+        self.text_without_id = f"%s.%06dZ [info     ] {lit(f'{event:<30}')} [{lit(logger)}] {pairs}"
+        self.text = self.text_without_id + " request_id=%s"
+        self.json_keys_without_id = ("event", *keys, "level", "logger", "timestamp")
+        self.json_keys = ("event", *keys, "request_id", "level", "logger", "timestamp")
+
+
+@functools.lru_cache(maxsize=256)
+def shape(logger: str, event: str, keys: tuple[str, ...]) -> Shape:
+    return Shape(logger, event, keys)
+
+
+# What the writer holds per line: (time.time(), shape, request id, values).
+_Entry = tuple[float, Shape, str | None, tuple[Any, ...]]
 
 # The last whole second formatted: (second, text), replaced as one tuple.
 _second: list[tuple[int, str]] = [(-1, "")]
 
 
-def _timestamp(when: float) -> str:
-    # structlog's ISO form ("2026-12-02T18:00:00.123456Z"), the date and time
-    # formatted once per second: lines arrive in time order, thousands a second.
-    whole = int(when)
+def _second_text(whole: int) -> str:
     cached_second, text = _second[0]
     if cached_second != whole:
         text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         _second[0] = (whole, text)
-    return f"{text}.{int((when - whole) * 1e6):06d}Z"
+    return text
 
 
-def render_json(entry: _Entry) -> str:
+def _timestamp(when: float) -> str:
+    # structlog's ISO form ("2026-12-02T18:00:00.123456Z").
+    whole = int(when)
+    return "%s.%06dZ" % (_second_text(whole), int((when - whole) * 1e6))  # noqa: UP031 - the writer's form
+
+
+def _json(entry: _Entry) -> str:
+    # structlog's JSON keys, in its order: the event, the fields, the request
+    # id, then level, logger and timestamp. One dict built from one zip.
+    when, sh, request_id, values = entry
+    if request_id is None:
+        keys, row = sh.json_keys_without_id, (sh.event, *values, "info", sh.logger, _timestamp(when))
+    else:
+        keys, row = sh.json_keys, (sh.event, *values, request_id, "info", sh.logger, _timestamp(when))
+    return json.dumps(dict(zip(keys, row, strict=True)))
+
+
+def _texts(entries: list[_Entry]) -> list[str]:
+    # The writer's loop: lines arrive in time order, thousands a second, so the
+    # second's text is looked up only when it changes.
+    out: list[str] = []
+    append = out.append
+    last, second = -1, ""
+    for when, sh, request_id, values in entries:
+        whole = int(when)
+        if whole != last:
+            last, second = whole, _second_text(whole)
+        micros = int((when - whole) * 1e6)
+        if request_id is None:
+            append(sh.text_without_id % (second, micros, *values))
+        else:
+            append(sh.text % (second, micros, *values, request_id))
+    return out
+
+
+def _entry(
+    entry: tuple[float, str, str, str | None, dict[str, Any]],
+) -> _Entry:
     when, logger, event, request_id, fields = entry
-    record: dict[str, Any] = {"event": event, **fields}
-    if request_id is not None:
-        record["request_id"] = request_id
-    record["level"] = "info"
-    record["logger"] = logger
-    record["timestamp"] = _timestamp(when)
-    return json.dumps(record)
+    return when, shape(logger, event, tuple(fields)), request_id, tuple(fields.values())
 
 
-@functools.lru_cache(maxsize=256)
-def _text_template(logger: str, event: str, keys: tuple[str, ...], with_id: bool) -> str:
-    # The static part of a line once per shape (every access line has the same
-    # keys), so rendering one is a single %-format. Static "%" are escaped.
-    def lit(text: str) -> str:
-        return text.replace("%", "%%")
-
-    pairs = " ".join(f"{lit(k)}=%s" for k in keys)
-    rid = " request_id=%s" if with_id else ""
-    return f"%s [info     ] {lit(f'{event:<30}')} [{lit(logger)}] {pairs}{rid}"
+def render_json(entry: tuple[float, str, str, str | None, dict[str, Any]]) -> str:
+    """One line as the JSON handler writes it: (time, logger, event, request id, fields)."""
+    return _json(_entry(entry))
 
 
-def render_text(entry: _Entry) -> str:
-    # The shape of structlog's ConsoleRenderer without colours, which the
-    # other lines of a terminal log have.
-    when, logger, event, request_id, fields = entry
-    template = _text_template(logger, event, tuple(fields), request_id is not None)
-    values = (_timestamp(when), *fields.values())
-    return template % ((*values, request_id) if request_id is not None else values)
+def render_text(entry: tuple[float, str, str, str | None, dict[str, Any]]) -> str:
+    """One line as the text handler writes it: (time, logger, event, request id, fields)."""
+    return _texts([_entry(entry)])[0]
 
 
 class LineBuffer:
@@ -98,26 +154,27 @@ class LineBuffer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped = 0
-        self._loggers: dict[str, logging.Logger] = {}
 
     def emit(self, logger: str, event: str, request_id: str | None, fields: dict[str, Any]) -> None:
-        log = self._loggers.get(logger)
-        if log is None:
-            log = self._loggers[logger] = logging.getLogger(logger)
-        if not log.isEnabledFor(logging.INFO):
+        """One line of any shape (the shape is looked up: ``emit_values`` is cheaper)."""
+        self.emit_values(shape(logger, event, tuple(fields)), request_id, tuple(fields.values()))
+
+    def emit_values(self, sh: Shape, request_id: str | None, values: tuple[Any, ...]) -> None:
+        """One line of a known shape, its values in ``sh.keys`` order; never blocks."""
+        if not sh.log.isEnabledFor(logging.INFO):
             return
-        handler = _our_handler()
-        if handler is None:
-            extra = dict(fields)
+        if _our_handler() is None:
+            extra = dict(zip(sh.keys, values, strict=True))
             if request_id is not None:
                 extra["request_id"] = request_id
-            log.info(event, extra=extra)
+            sh.log.info(sh.event, extra=extra)
             return
-        self._pending.append((time.time(), logger, event, request_id, fields))
-        if len(self._pending) > MAX_PENDING:
+        pending = self._pending
+        pending.append((time.time(), sh, request_id, values))
+        if len(pending) > MAX_PENDING:
             with self._lock:
-                while len(self._pending) > MAX_PENDING:
-                    self._pending.popleft()
+                while len(pending) > MAX_PENDING:
+                    pending.popleft()
                     self._dropped += 1
         if self._thread is None:
             self._start()
@@ -151,23 +208,16 @@ class LineBuffer:
             dropped, self._dropped = self._dropped, 0
         handler = _our_handler()
         if handler is None:
-            for _, logger, event, rid, fields in entries:
-                logging.getLogger(logger).info(event, extra={**fields, "request_id": rid})
+            for _, sh, rid, values in entries:
+                sh.log.info(sh.event, extra={**dict(zip(sh.keys, values, strict=True)), "request_id": rid})
             return
-        render = render_json if getattr(handler, FORMAT_ATTRIBUTE) == "json" else render_text
-        lines = [render(e) for e in entries]
         if dropped:
-            lines.append(
-                render(
-                    (
-                        time.time(),
-                        "mediagate.serving",
-                        f"{dropped} log lines dropped (stderr blocked)",
-                        None,
-                        {},
-                    )
-                )
-            )
+            note = shape("mediagate.serving", f"{dropped} log lines dropped (stderr blocked)", ())
+            entries.append((time.time(), note, None, ()))
+        if getattr(handler, FORMAT_ATTRIBUTE) == "json":
+            lines = [_json(e) for e in entries]
+        else:
+            lines = _texts(entries)
         text = "\n".join(lines) + "\n"
         handler.acquire()
         try:
@@ -179,7 +229,8 @@ class LineBuffer:
 
 
 _ROOT = logging.getLogger()
-_known: list[logging.Handler] = []  # the last handler found to be ours (identity check per line)
+# The last handler found to be ours: an identity check per line, the type checks once.
+_known: list[logging.StreamHandler[Any]] = []
 
 
 def _our_handler() -> logging.StreamHandler[Any] | None:
@@ -187,11 +238,11 @@ def _our_handler() -> logging.StreamHandler[Any] | None:
     if len(handlers) != 1:
         return None
     handler = handlers[0]
-    if not _known or _known[0] is not handler:
-        if not hasattr(handler, FORMAT_ATTRIBUTE):
-            return None
-        _known[:] = [handler]
-    assert isinstance(handler, logging.StreamHandler)
+    if _known and _known[0] is handler:
+        return _known[0]
+    if not hasattr(handler, FORMAT_ATTRIBUTE) or not isinstance(handler, logging.StreamHandler):
+        return None
+    _known[:] = [handler]
     return handler
 
 

@@ -16,7 +16,7 @@ from mediagate.db.dml import rowcount
 from mediagate.db.failures import is_database_unavailable
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
-from mediagate.observability.lines import lines
+from mediagate.observability.lines import lines, shape
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
 from mediagate.services import quotas
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mediagate.context import Runtime
 
 AUDIT_LOGGER = "mediagate.audit"
+_AUDIT_LINE = shape(AUDIT_LOGGER, "media.content", ("account", "media", "credential", "decision"))
 
 
 def page(rt: Runtime, account_sid: str, message_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
@@ -176,12 +177,7 @@ def _audit_content(
     # a large share of the redirect's time.
     if request_id is None:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-    lines.emit(
-        AUDIT_LOGGER,
-        "media.content",
-        request_id,
-        {"account": account_sid, "media": media_sid, "credential": credential, "decision": decision},
-    )
+    lines.emit_values(_AUDIT_LINE, request_id, (account_sid, media_sid, credential, decision))
     # The durable audit: an enqueue, never a write on this path (services/access_audit.py).
     rt.access_audit.record(
         "api",
