@@ -273,10 +273,31 @@ def test_public_host_deliveries_are_recorded(server: RunningServer, files: FileS
     }
 
 
+def test_repeated_accesses_are_counted_not_lost(server: RunningServer, files: FileServer) -> None:
+    m = one_media(server, files)
+    with requests.Session() as client:  # one connection: one client, fast and slow path alike
+        client.auth = (m.account.sid, m.account.token)
+        for _ in range(20):
+            assert client.get(m.content_url, allow_redirects=False, timeout=TIMEOUT).status_code == 307
+    deadline = time.monotonic() + 30
+    while True:
+        found = [e for e in wait_for_events(server, m, 1) if (e["host"], e["reason"]) == ("api", "signed")]
+        if sum(e["count"] for e in found) >= 20 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    # Identical accesses of one second are one event: all twenty are there, each once.
+    assert sum(e["count"] for e in found) == 20, found
+    for e in found:
+        assert e["count"] >= 1 and e["date_created"] <= e["date_updated"]
+        assert e["credential_sid"] == m.account.sid and e["client_ip"] == "127.0.0.1"
+
+
 def test_events_page_and_stay_in_their_account(server: RunningServer, files: FileServer) -> None:
     m = one_media(server, files)
-    for _ in range(3):
-        signed_url(m)
+    # Three distinct accesses (a GET and a HEAD of the content URL, a download): three events.
+    assert requests.get(signed_url(m), timeout=TIMEOUT).status_code == 200
+    head = requests.head(m.content_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT)
+    assert head.status_code == 307
     assert len(wait_for_events(server, m, 3)) >= 3
     creds = (m.account.sid, m.account.token)
     first = events(server, m.account, creds, PageSize="2")

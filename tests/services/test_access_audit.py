@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -49,10 +49,25 @@ def test_a_failed_write_puts_the_batch_back_in_order() -> None:
     assert q.take(10)[:2] == batch
 
 
+def _accesses(runtime: Runtime) -> tuple[int, int]:
+    """(rows, accesses they count)."""
+    with runtime.sessions() as session:
+        rows, total = session.execute(
+            select(func.count(), func.coalesce(func.sum(MediaAccessEvent.count), 0))
+        ).one()
+    return int(rows), int(total)
+
+
 def test_flush_writes_everything_and_purge_keeps_the_recent(runtime: Runtime) -> None:
-    _record(runtime.access_audit, access_audit.BATCH + 7)  # more than one INSERT batch
-    assert access_audit.flush(runtime) == access_audit.BATCH + 7
+    # Distinct accesses (one client address each), more than one write and one INSERT's worth.
+    n = access_audit.BATCH + 7
+    for i in range(n):
+        runtime.access_audit.record(
+            "api", AC, ME, "GET", ("auth_token", AC), True, "signed", f"10.0.{i // 250}.{i % 250}"
+        )
+    assert access_audit.flush(runtime) == n
     assert len(runtime.access_audit) == 0
+    assert _accesses(runtime) == (n, n)
     old = Event(
         utcnow() - timedelta(days=40), "secure", AC, ME, "GET", "signed_url", "KI1", False, "revoked", None
     )
@@ -63,9 +78,45 @@ def test_flush_writes_everything_and_purge_keeps_the_recent(runtime: Runtime) ->
 
     assert access_audit.purge(runtime, 0) == 0  # 0 = keep forever
     assert access_audit.purge(runtime, 30) == 1
+    assert _accesses(runtime) == (n, n)
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    # SQLite gives back naive UTC datetimes, PostgreSQL aware ones.
+    return when if when is None or when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _event(when: datetime, client: str = "127.0.0.1", reason: str = "signed") -> Event:
+    return Event(when, "api", AC, ME, "GET", "auth_token", AC, reason == "signed", reason, client)
+
+
+def test_identical_accesses_of_one_second_are_one_row_with_their_count(runtime: Runtime) -> None:
+    base = datetime(2026, 12, 3, 9, 0, 0, 100_000, tzinfo=UTC)
+    ms = timedelta(milliseconds=1)
+    events = [
+        *(_event(base + i * ms) for i in range(5)),  # five repeats in one second
+        _event(base + 6 * ms, client="10.0.0.9"),  # another client
+        _event(base + 7 * ms, reason="denied"),  # another answer
+        _event(base + 900 * ms),  # the next second (09:00:01.000): a row of its own
+        _event(base + 901 * ms),
+    ]
+    groups = access_audit.group(events)
+    assert [(g.first.when, g.last, g.times) for g in groups] == [
+        (base, base + 4 * ms, 5),
+        (base + 6 * ms, base + 6 * ms, 1),
+        (base + 7 * ms, base + 7 * ms, 1),
+        (base + 900 * ms, base + 901 * ms, 2),
+    ]
+    access_audit.write(runtime, events)
     with runtime.sessions() as session:
-        left = session.scalar(select(func.count()).select_from(MediaAccessEvent))
-    assert left == access_audit.BATCH + 7
+        rows = session.scalars(select(MediaAccessEvent).order_by(MediaAccessEvent.sid)).all()
+        got = [(r.client_ip, r.reason, r.count, _utc(r.date_created), _utc(r.date_updated)) for r in rows]
+    assert got == [
+        ("127.0.0.1", "signed", 5, base, base + 4 * ms),
+        ("10.0.0.9", "signed", 1, base + 6 * ms, base + 6 * ms),
+        ("127.0.0.1", "denied", 1, base + 7 * ms, base + 7 * ms),
+        ("127.0.0.1", "signed", 2, base + 900 * ms, base + 901 * ms),
+    ]
 
 
 def test_a_failed_flush_keeps_the_events_for_the_next_pass(runtime: Runtime) -> None:

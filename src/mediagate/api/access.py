@@ -59,7 +59,9 @@ def _event(public_url: str, e: AccessEventRecord) -> dict[str, Any]:
         "allowed": e.allowed,
         "reason": e.reason,
         "client_ip": e.client_ip,
+        "count": e.count,
         "date_created": iso_z(e.date_created),
+        "date_updated": iso_z(e.date_updated),
         "url": f"{public_url}/v1/Accounts/{e.account_sid}/MediaAccessEvents?MediaSid={e.media_sid}",
     }
 

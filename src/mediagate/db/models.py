@@ -361,7 +361,10 @@ class MediaActivity(Base):
 
 
 class MediaAccessEvent(Base):
-    """One content-URL decision or media-host delivery (services/access_audit.py).
+    """One content-URL decision or media-host delivery (services/access_audit.py),
+    or ``count`` identical ones in the same second: ``date_created`` is the
+    first, ``date_updated`` the last (null on rows of single accesses written
+    before counts existed).
 
     Written in batches off the request path. Never holds a secret: the
     credential is named by its sid (an auth token by its account sid, a
@@ -386,6 +389,8 @@ class MediaAccessEvent(Base):
     reason: Mapped[str] = mapped_column(String(24))  # signed, presigned, public, served, denied, revoked...
     client_ip: Mapped[str | None] = mapped_column(String(64))
     date_created: Mapped[datetime] = mapped_column(When, default=utcnow, index=True)
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    date_updated: Mapped[datetime | None] = mapped_column(When)
 
 
 class SealedObject(Base):

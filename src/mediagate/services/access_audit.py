@@ -8,6 +8,16 @@ touches the database) and ``Flusher``, a background thread started by
 ``background.py``'s lifespan, writes them in batches every
 ``MEDIAGATE_ACCESS_AUDIT_FLUSH_INTERVAL`` seconds and once more at shutdown.
 
+Identical accesses of one UTC second (the same host, account, media, method,
+credential, answer and client address) are written as one row with their
+``count``, ``date_created`` the first and ``date_updated`` the last (``group``).
+Nothing an audit asks is lost (who, with which credential, what, from where,
+what we answered, when to the second, how often), the per-request record with
+its request id stays in the audit log line, and the table and its writer's cost
+grow with the distinct accesses instead of the request rate: one client
+repeating a redirect 20,000 times a second was 20,000 rows a second, the
+largest single cost of the content redirect (bench/analysis.md).
+
 The queue is bounded (``MEDIAGATE_ACCESS_AUDIT_QUEUE_SIZE``). When it is full
 (the database is away for long, or a flood) new events are dropped, counted in
 ``mediagate_access_audit_dropped_total`` and announced by one warning per
@@ -29,7 +39,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -43,15 +53,13 @@ from mediagate.services.records import AccessEventRecord, page_of
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from mediagate.auth import Principal
     from mediagate.context import Runtime
 
 log = logging.getLogger("mediagate.access_audit")
 
 SID_PREFIX = "AE"  # ours: Twilio has no access events
-BATCH = 500  # rows per INSERT
+BATCH = 5000  # events per write (fewer rows: ``group``)
 RETENTION_INTERVAL = 3600.0  # seconds between retention passes
 RETENTION_BATCH = 5000  # rows per DELETE, so one pass never holds a long lock
 
@@ -142,13 +150,13 @@ class AccessAudit:
 
 
 _COLUMNS = (
-    "sid", "date_created", "host", "account_sid", "media_sid", "method",
+    "sid", "date_created", "date_updated", "count", "host", "account_sid", "media_sid", "method",
     "credential_kind", "credential_sid", "allowed", "reason", "client_ip",
 )  # fmt: skip
 assert set(_COLUMNS) == set(MediaAccessEvent.__table__.columns.keys())  # the model is the schema
 
 
-ROWS_PER_INSERT = 90  # 11 columns: 990 parameters, under SQLite's oldest limit (999)
+ROWS_PER_INSERT = 76  # 13 columns: 988 parameters, under SQLite's oldest limit (999)
 
 
 @functools.cache
@@ -160,53 +168,75 @@ def _insert_sql(dialect: str, rows: int) -> str:
     return f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES {', '.join([one] * rows)}"  # noqa: S608
 
 
-def _sqlite_times(events: list[Event]) -> list[str]:
-    # SQLAlchemy's own SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff", UTC),
-    # with the part before the fraction formatted once per second.
-    out: list[str] = []
-    second, prefix = None, ""
+def _sqlite_time(w: datetime) -> str:
+    # SQLAlchemy's own SQLite DATETIME text ("YYYY-MM-DD HH:MM:SS.ffffff", UTC).
+    return (
+        f"{w.year:04d}-{w.month:02d}-{w.day:02d} {w.hour:02d}:{w.minute:02d}:{w.second:02d}"
+        f".{w.microsecond:06d}"
+    )
+
+
+class Group(NamedTuple):
+    """Identical accesses in one second: the first event, the last one's time, how many."""
+
+    first: Event
+    last: datetime
+    times: int
+
+
+def group(events: list[Event]) -> list[Group]:
+    """Identical events (every field but the time) of the same UTC second as one,
+    in the order of their first. A client repeating a request thousands of times a
+    second is then one row a second, not thousands: the audit keeps who, with which
+    credential, what, from where, what we answered, when and how often, at a cost
+    bounded by the distinct accesses rather than by the request rate."""
+    found: dict[tuple[Any, ...], list[Any]] = {}
     for e in events:
         w = e.when
-        key = (w.year, w.month, w.day, w.hour, w.minute, w.second)
-        if key != second:
-            second, prefix = (
-                key,
-                f"{w.year:04d}-{w.month:02d}-{w.day:02d} {w.hour:02d}:{w.minute:02d}:{w.second:02d}",
-            )
-        out.append(f"{prefix}.{w.microsecond:06d}")
-    return out
+        key = (w.second, w.minute, w.hour, w.day, w.month, w.year, *e[1:])
+        seen = found.get(key)
+        if seen is None:
+            found[key] = [e, w, 1]
+        else:
+            seen[1] = w
+            seen[2] += 1
+    return [Group(first, last, n) for first, last, n in found.values()]
 
 
 def write(rt: Runtime, events: list[Event]) -> None:
-    """Multi-row INSERTs of ``ROWS_PER_INSERT`` rows, straight to the driver.
-    SQLAlchemy's per-row parameter processing (even through Core) was most of
-    this thread's time at the fast paths' rates, and that time is taken from
-    the event loop (the GIL); so was a driver round trip (and a GIL hand-off)
-    per row of an executemany. Values are plain ones the drivers adapt."""
+    """The events as rows (``group``): multi-row INSERTs of ``ROWS_PER_INSERT``
+    rows on SQLite, COPY on PostgreSQL, straight to the driver. SQLAlchemy's
+    per-row parameter processing (even through Core) was most of this thread's
+    time at the fast paths' rates, and that time is taken from the event loop
+    (the GIL); so was a driver round trip (and a GIL hand-off) per row of an
+    executemany. Values are plain ones the drivers adapt."""
+    groups = group(events)
     dialect = rt.engine.dialect.name
-    when: list[Any] = _sqlite_times(events) if dialect == "sqlite" else [e.when for e in events]
-    # Sids that sort by time: 12 hex digits of the event's epoch milliseconds,
-    # then 20 random ones (one system call for the batch). Random sids landed
-    # all over the primary key's B-tree; these append at its end, which at tens
-    # of thousands of events a second is most of the insert's cost.
-    ids = os.urandom(10 * len(events)).hex()
-    stamps = [f"{int(e.when.timestamp() * 1000) & 0xFFFFFFFFFFFF:012x}" for e in events]
-    rows = [
-        [
-            SID_PREFIX + stamps[i] + ids[20 * i : 20 * i + 20],
-            when[i],
-            e.host,
-            e.account_sid,
-            e.media_sid,
-            e.method[:8],
-            e.credential_kind,
-            e.credential_sid,
-            e.allowed,
-            e.reason,
-            (e.client_ip or None) and e.client_ip[:64],
-        ]
-        for i, e in enumerate(events)
-    ]
+    sqlite = dialect == "sqlite"
+    # Sids that sort by time: 12 hex digits of the first event's epoch
+    # milliseconds, then 20 random ones (one system call for the batch). Random
+    # sids landed all over the primary key's B-tree; these append at its end.
+    ids = os.urandom(10 * len(groups)).hex()
+    rows = []
+    for i, (e, last, times) in enumerate(groups):
+        stamp = f"{int(e.when.timestamp() * 1000) & 0xFFFFFFFFFFFF:012x}"
+        rows.append(
+            [
+                SID_PREFIX + stamp + ids[20 * i : 20 * i + 20],
+                _sqlite_time(e.when) if sqlite else e.when,
+                _sqlite_time(last) if sqlite else last,
+                times,
+                e.host,
+                e.account_sid,
+                e.media_sid,
+                e.method[:8],
+                e.credential_kind,
+                e.credential_sid,
+                e.allowed,
+                e.reason,
+                (e.client_ip or None) and e.client_ip[:64],
+            ]
+        )
     with rt.engine.begin() as conn:
         if dialect == "postgresql":
             # COPY: no statement to parse and plan per chunk, rows encoded by
@@ -228,7 +258,7 @@ def write(rt: Runtime, events: list[Event]) -> None:
                 chunk = rows[start : start + ROWS_PER_INSERT]
                 flat = tuple(value for row in chunk for value in row)
                 conn.exec_driver_sql(_insert_sql(dialect, len(chunk)), flat)
-    _metrics().ACCESS_AUDIT_WRITTEN.inc(len(rows))
+    _metrics().ACCESS_AUDIT_WRITTEN.inc(len(events))
 
 
 def flush(rt: Runtime) -> int:

@@ -201,11 +201,16 @@ class AccessEventRecord:
     allowed: bool
     reason: str
     client_ip: str | None
-    date_created: datetime
+    date_created: datetime  # the first of ``count`` identical accesses in one second
+    date_updated: datetime  # the last of them
+    count: int
 
     @classmethod
     def of(cls, row: MediaAccessEvent) -> Self:
-        return cls(**_copy(cls, row))
+        values = _copy(cls, row)
+        # Rows of single accesses written before counts existed have no date_updated.
+        values["date_updated"] = row.date_updated or row.date_created
+        return cls(**values)
 
 
 def page_of(page: Page, of: Callable[[Any], object]) -> Page:
