@@ -12,8 +12,8 @@ Identical accesses of one UTC second (the same host, account, media, method,
 credential, answer and client address) are written as one row with their
 ``count``, ``date_created`` the first and ``date_updated`` the last (``group``).
 Nothing an audit asks is lost (who, with which credential, what, from where,
-what we answered, when to the second, how often), the per-request record with
-its request id stays in the audit log line, and the table and its writer's cost
+what we answered, when to the second, how often), each request keeps its own
+log lines with its request id (access, and audit for content URLs), and the table and its writer's cost
 grow with the distinct accesses instead of the request rate: one client
 repeating a redirect 20,000 times a second was 20,000 rows a second, the
 largest single cost of the content redirect (bench/analysis.md).
