@@ -43,7 +43,8 @@ def main() -> int:
         out = WORK / f"profile-{args.path}.txt"
         rec = subprocess.Popen(
             [spy, "record", "-p", str(target), "-d", str(args.duration - 1), "-f", "raw", "-o", str(out),
-             "--nonblocking", *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else [])],
+             "--nonblocking", "--threads", "--rate", os.environ.get("BENCH_PROFILE_RATE", "100"),
+             *(["--gil"] if os.environ.get("BENCH_PROFILE_GIL") else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         res: list[object] = []
