@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.harness import WORK, WrkResult, process_tree, running_nginx, wrk
-from bench.scenarios import Config, nginx_root, site
+from bench.scenarios import Config, hot_request, nginx_root, site
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _NAMES: dict[int, str] = {}
@@ -92,12 +92,7 @@ def main() -> int:
         running_nginx(WORK, root, "http://127.0.0.1/x", workers="1") as nginx,
         site(WORK, args.backend, cfg) as s,
     ):
-        msg = s.send(f"{nginx.base_url}/files/obj-{args.size}.png")
-        me = s.media_sids(msg)[0]
-        if args.path == "redirect":
-            url, headers = s.url(s.content_path(msg, me)), {"Authorization": s.auth}
-        else:
-            url, headers = s.signed_location(msg, me), {}
+        url, headers = hot_request(s, nginx.base_url, args.path, args.size)
         wrk(url, duration=2, connections=32, headers=headers)  # warm-up
         pids = process_tree(s.server.pid)
         for pid in pids:

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.harness import WORK, process_tree, running_nginx, wrk
-from bench.scenarios import Config, nginx_root, site
+from bench.scenarios import Config, hot_request, nginx_root, site
 
 
 def main() -> int:
@@ -32,12 +32,7 @@ def main() -> int:
     root = nginx_root(WORK, cfg)
     spy = str(Path(sys.executable).parent / "py-spy")
     with running_nginx(WORK, root, "http://127.0.0.1/x") as nginx, site(WORK, args.backend, cfg) as s:
-        msg = s.send(f"{nginx.base_url}/files/obj-{args.size}.png")
-        me = s.media_sids(msg)[0]
-        if args.path == "redirect":
-            url, headers = s.url(s.content_path(msg, me)), {"Authorization": s.auth}
-        else:
-            url, headers = s.signed_location(msg, me), {}
+        url, headers = hot_request(s, nginx.base_url, args.path, args.size)
         pids = process_tree(s.server.pid)
         target = pids[-1]
         out = WORK / f"profile-{args.path}.txt"

@@ -192,6 +192,17 @@ class Site:
         return r.headers["location"]
 
 
+def hot_request(s: Site, source_base_url: str, path: str, size: int) -> tuple[str, dict[str, str]]:
+    """One stored media of ``size`` bytes and the hot request on it (the tools in
+    bench/ that drive one path): ``redirect`` is the authenticated content URL,
+    ``delivery`` the signed URL it redirects to. Returns (url, headers)."""
+    msg = s.send(f"{source_base_url}/files/obj-{size}.png")
+    me = s.media_sids(msg)[0]
+    if path == "redirect":
+        return s.url(s.content_path(msg, me)), {"Authorization": s.auth}
+    return s.signed_location(msg, me), {}
+
+
 @contextmanager
 def site(work: Path, backend: str, cfg: Config) -> Iterator[Site]:
     key = secrets.token_hex(32)
