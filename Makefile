@@ -67,6 +67,7 @@ bench: install bench-deps
 	$(BIN)/python -m bench.profile_hot redirect --out bench/results
 	$(BIN)/python -m bench.profile_hot delivery --out bench/results
 	$(BIN)/python -m bench.fastpath_micro --out bench/results
+	$(BIN)/python -m bench.cpu_cost redirect --backend sqlite --backend postgresql --out bench/results
 
 # The long fuzz run. `make test` runs the same schemathesis test bounded (a few
 # hundred cases); this one adds the coverage and stateful phases and many more

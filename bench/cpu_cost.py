@@ -77,39 +77,61 @@ def _cost(pids: list[int], run: Callable[[], WrkResult]) -> tuple[int, dict[str,
     return result.requests, per
 
 
-def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("path", nargs="?", choices=["redirect", "delivery"], default="redirect")
-    p.add_argument("--serve-args", default="")
-    p.add_argument("--backend", default="sqlite")
-    p.add_argument("--size", type=int, default=1024 * 1024)
-    p.add_argument("--duration", type=int, default=8)
-    args = p.parse_args()
-    cfg = Config(serve_args=tuple(shlex.split(args.serve_args)), object_sizes=(args.size,))
+def measure(path: str, backend: str, size: int, duration: int, serve_args: str) -> list[str]:
+    """The measurement as markdown lines: mediagate's threads, then nginx."""
+    cfg = Config(serve_args=tuple(shlex.split(serve_args)), object_sizes=(size,))
     WORK.mkdir(parents=True, exist_ok=True)
     root = nginx_root(WORK, cfg)
     with (
         running_nginx(WORK, root, "http://127.0.0.1/x", workers="1") as nginx,
-        site(WORK, args.backend, cfg) as s,
+        site(WORK, backend, cfg) as s,
     ):
-        url, headers = hot_request(s, nginx.base_url, args.path, args.size)
+        url, headers = hot_request(s, nginx.base_url, path, size)
         wrk(url, duration=2, connections=32, headers=headers)  # warm-up
         pids = process_tree(s.server.pid)
         for pid in pids:
             _NAMES.update(_python_names(pid))
-        n, per = _cost(pids, lambda: wrk(url, duration=args.duration, connections=32, headers=headers))
-        total = sum(per.values())
-        print(f"mediagate ({args.path}, {args.backend}): {n / args.duration:,.0f} req/s, "
-              f"{total / n * 1e6:.1f} µs CPU per request")  # fmt: skip
-        for name, spent in sorted(per.items(), key=lambda kv: -kv[1]):
-            if spent > 0:
-                print(f"  {name:<20} {spent / n * 1e6:7.2f} µs  {spent / total:6.1%}")
-        nginx_pids = process_tree(nginx.pid)
-        ref = nginx.base_url + ("/redirect" if args.path == "redirect" else f"/files/obj-{args.size}.png")
-        n2, per2 = _cost(nginx_pids, lambda: wrk(ref, duration=args.duration, connections=32))
-        print(
-            f"nginx: {n2 / args.duration:,.0f} req/s, {sum(per2.values()) / n2 * 1e6:.1f} µs CPU per request"
-        )
+        n, per = _cost(pids, lambda: wrk(url, duration=duration, connections=32, headers=headers))
+        ref = nginx.base_url + ("/redirect" if path == "redirect" else f"/files/obj-{size}.png")
+        n2, per2 = _cost(process_tree(nginx.pid), lambda: wrk(ref, duration=duration, connections=32))
+    total, ref_total = sum(per.values()), sum(per2.values())
+    out = [
+        f"### {path}, {backend}: mediagate {n / duration:,.0f} req/s, nginx {n2 / duration:,.0f} req/s",
+        "",
+        "| process / thread | µs CPU per request | share |",
+        "| --- | ---: | ---: |",
+        f"| **mediagate, all threads** | **{total / n * 1e6:.1f}** | 100% |",
+    ]
+    for name, spent in sorted(per.items(), key=lambda kv: -kv[1]):
+        if spent / n * 1e6 >= 0.05:
+            out.append(f"| {name} | {spent / n * 1e6:.2f} | {spent / total:.1%} |")
+    out += [f"| **nginx, 1 worker** | **{ref_total / n2 * 1e6:.1f}** | |", ""]
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("path", nargs="?", choices=["redirect", "delivery"], default="redirect")
+    p.add_argument("--serve-args", default="")
+    p.add_argument("--backend", action="append", help="sqlite (default) and/or postgresql")
+    p.add_argument("--size", type=int, default=1024 * 1024)
+    p.add_argument("--duration", type=int, default=8)
+    p.add_argument("--out", type=Path, default=None, help="also write cpu-cost-<path>.md here")
+    args = p.parse_args()
+    text = [
+        f"# CPU time per request by thread: {args.path} (bench/cpu_cost.py)",
+        "",
+        "User + system CPU of each thread of the server (`/proc/<pid>/task/*/stat`) over one wrk run"
+        f" ({args.duration} s, 32 connections, one wrk thread), divided by the requests answered. Threads"
+        " Python does not know are granian's Rust runtime threads (HTTP parsing and the sockets).",
+        "",
+    ]
+    for backend in args.backend or ["sqlite"]:
+        text += measure(args.path, backend, args.size, args.duration, args.serve_args)
+    print("\n".join(text))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"cpu-cost-{args.path}.md").write_text("\n".join(text) + "\n")
     return 0
 
 
