@@ -27,7 +27,7 @@ from mediagate.http_common import MAX_FORM_BYTES, form
 from mediagate.inputs import FIRST_DAY, LAST_DAY, canonical_int, parse_day
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import channels
-from mediagate.services.numbers import normalize_number
+from mediagate.services.channels import normalize_number
 from mediagate.signing import SignatureError, SignatureInvalid, Signer, SigningKeyMaterial
 
 DIGITS = "0123456789"

@@ -18,6 +18,16 @@ from mediagate.errors import BadRequest
 # digit (Arabic-Indic, fullwidth, ...) and ``$`` also matches before a trailing newline, so each
 # number had many spellings that all passed and were stored as different strings.
 E164 = re.compile(r"\+[1-9][0-9]{1,14}\Z", re.ASCII)
+
+
+def normalize_number(value: str | None) -> str:
+    """An operator's or owner's phone number: E.164 exactly, or Twilio's 21421."""
+    number = (value or "").strip()
+    if not E164.match(number):
+        raise BadRequest(f"Phone number {number[:40]!r} is not a valid E.164 phone number.", code=21421)
+    return number
+
+
 SHORT_CODE = re.compile(r"[0-9]{3,8}\Z", re.ASCII)
 ALPHANUMERIC = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}\Z", re.ASCII)
 CHANNEL_ID = re.compile(r"[A-Za-z0-9._@+\-]{1,128}\Z", re.ASCII)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from mediagate.db.models import Account, AuditEvent, IncomingPhoneNumber, NumberAssignment
 from mediagate.errors import BadRequest, NotFound
+from mediagate.services.channels import normalize_number
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
@@ -63,8 +64,6 @@ def reserve_for_claim(rt: Runtime, session: Session, number: str, account_sid: s
 
 
 def assign(rt: Runtime, number: str, account_sid: str, *, actor: str = OPERATOR) -> Assignment:
-    from mediagate.services.numbers import normalize_number
-
     number = normalize_number(number)
     with rt.tx() as session:
         if session.get(Account, account_sid) is None:
@@ -92,8 +91,6 @@ def assign(rt: Runtime, number: str, account_sid: str, *, actor: str = OPERATOR)
 def release(rt: Runtime, number: str, *, actor: str = OPERATOR) -> Assignment:
     """Take the number back from its account: the assignment and the account's
     IncomingPhoneNumber for it go, so nothing more is delivered to that account."""
-    from mediagate.services.numbers import normalize_number
-
     number = normalize_number(number)
     with rt.tx() as session:
         row = session.get(NumberAssignment, number)

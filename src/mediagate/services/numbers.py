@@ -20,7 +20,7 @@ from mediagate.db.models import AuditEvent, IncomingPhoneNumber, NumberAssignmen
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import number_pool
-from mediagate.services.channels import E164
+from mediagate.services.channels import E164, normalize_number
 from mediagate.services.fetch import BlockedAddress, InvalidMediaUrl, validate_media_url
 from mediagate.services.records import NumberRecord, page_of
 from mediagate.timefmt import utcnow
@@ -52,13 +52,6 @@ def e164_part(address: str) -> str:
     """``whatsapp:+14155550100`` -> ``+14155550100``; an SMS address is returned as is."""
     prefix, sep, rest = address.strip().partition(":")
     return rest if sep and prefix.lower() == "whatsapp" else address.strip()
-
-
-def normalize_number(value: str | None) -> str:
-    number = (value or "").strip()
-    if not E164.match(number):
-        raise BadRequest(f"Phone number {number[:40]!r} is not a valid E.164 phone number.", code=21421)
-    return number
 
 
 def validate_webhook_url(rt: Runtime, value: str, field: str) -> str | None:
