@@ -193,3 +193,42 @@ def test_repeat_download_is_the_same_answer(server: RunningServer, files: FileSe
     # Deleting it: the next download is a 404, whichever path would have answered.
     assert requests.delete(m.metadata_url, auth=owner, timeout=TIMEOUT).status_code == 204
     assert download(fresh).status_code == 404
+
+
+def test_fast_answers_record_the_forwarded_client_of_a_trusted_proxy(
+    server_factory: Any, files: FileServer
+) -> None:
+    srv = server_factory(MEDIAGATE_TRUSTED_PROXIES="127.0.0.1")
+    m = one_media(srv, files)
+    owner = (m.account.sid, m.account.token)
+    forwarded = {"X-Forwarded-For": "198.51.100.1, 203.0.113.7"}  # the last untrusted hop is the client
+
+    def via_proxy(headers: dict[str, str]) -> requests.Response:
+        return requests.get(
+            m.content_url, auth=owner, headers=headers, allow_redirects=False, timeout=TIMEOUT
+        )
+
+    first, fast_first = counted(srv, CONTENT, via_proxy, forwarded)
+    again, fast_again = counted(srv, CONTENT, via_proxy, forwarded)
+    rfc, fast_rfc = counted(srv, CONTENT, via_proxy, {"Forwarded": 'for="[2001:db8::5]"'})
+    assert (first.status_code, again.status_code, rfc.status_code) == (307, 307, 307)
+    assert (fast_first, fast_again, fast_rfc) == (0, 1, 1)
+    url = again.headers["location"]
+    _, fast_warm = counted(srv, SECURE, download, url)  # the first download teaches the secured host
+    served, fast_served = counted(srv, SECURE, lambda: download(url, **{"X-Forwarded-For": "192.0.2.44"}))
+    assert served.status_code == 200 and (fast_warm, fast_served) == (0, 1)
+    # The fast answers name the same client the full path does, from the same headers.
+    deadline = time.monotonic() + 30
+    want = {("api", "203.0.113.7"): 2, ("api", "2001:db8::5"): 1, ("secure", "192.0.2.44"): 1}
+    while True:
+        with srv.runtime.sessions() as session:
+            rows = session.execute(
+                select(MediaAccessEvent.host, MediaAccessEvent.client_ip, func.sum(MediaAccessEvent.count))
+                .where(MediaAccessEvent.media_sid == m.media_sid)
+                .group_by(MediaAccessEvent.host, MediaAccessEvent.client_ip)
+            ).all()
+        got = {(host, ip): int(n) for host, ip, n in rows}
+        if all(got.get(k, 0) >= v for k, v in want.items()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {k: got.get(k, 0) for k in want} == want, got

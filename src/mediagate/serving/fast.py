@@ -51,6 +51,7 @@ from mediagate.signing import SignatureError
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
 _SIGNED = frozenset(("Expires", "Signature", "Key-Pair-Id", "Issued"))
 _SECURITY = list(SECURITY_HEADERS.items())
+_FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-proto")
 # Anything that makes the secured host answer something other than the whole file.
 _CONDITIONAL = ("range", "if-none-match", "if-range", "if-match", "if-modified-since", "if-unmodified-since")
 
@@ -222,10 +223,14 @@ class FastPaths:
 
     def _client(self, scope: Any) -> str:
         peer: str = scope.client.rpartition(":")[0].strip("[]")
-        if self.proxies.networks:
-            items = [(k.lower(), v) for k, v in scope.headers.items()]
-            return self.proxies.resolve(peer, items, scope.scheme)[0]
-        return peer
+        proxies = self.proxies
+        if not proxies.networks or not proxies.trusted(peer):
+            return peer
+        # Only the forwarding headers, which is all ``resolve`` reads (granian's
+        # names are lower-case already), in their order per name.
+        headers = scope.headers
+        items = [(name, v) for name in _FORWARDING for v in headers.get_all(name)]
+        return proxies.resolve(peer, items, scope.scheme)[0]
 
     def _done(
         self, rid: str, method: str, route: str, status: int, started: float, sent: int, client: str
