@@ -12,6 +12,7 @@ makes is still made on the very next request.
 from __future__ import annotations
 
 import http.client
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +22,7 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from mediagate.db.models import MediaAccessEvent
+from mediagate.db.models import Media, MediaAccessEvent
 from tests.e2e.test_media_hosts import StoredMedia, one_media
 from tests.support.clients import standard_key
 from tests.support.fileserver import FileServer
@@ -232,3 +233,24 @@ def test_fast_answers_record_the_forwarded_client_of_a_trusted_proxy(
             break
         time.sleep(0.2)
     assert {k: got.get(k, 0) for k in want} == want, got
+
+
+def test_a_file_gone_under_the_fast_path_is_a_404_not_bytes(server: RunningServer, files: FileServer) -> None:
+    """Another process deleted the media, and its invalidation has not reached this one
+    yet (the documented bound): the row is still in this process's memory, the file is
+    gone. The fast path hands the name to granian, which answers its own plain 404
+    (and this one request is logged as served: docs/architecture.md)."""
+    if server.env.get("MEDIAGATE_STORAGE_URL"):
+        pytest.skip("the download fast path serves local files only")
+    m = one_media(server, files)
+    url = redirect(m, (m.account.sid, m.account.token)).headers["location"]
+    assert download(url).status_code == 200  # the secured host remembers the row
+    with server.runtime.sessions() as session:
+        key = session.scalar(select(Media.storage_key).where(Media.sid == m.media_sid))
+    assert key is not None
+    name = server.runtime.store.file_name(key)
+    assert name is not None
+    os.unlink(name)  # the file only: this process's memory is not told
+    gone, fast = counted(server, SECURE, download, url)
+    assert fast == 1 and gone.status_code == 404
+    assert m.body not in gone.content

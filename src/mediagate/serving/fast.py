@@ -21,10 +21,11 @@ What a fast answer keeps: the response headers of the Starlette path, the
 ``observability/lines.py``), the durable access audit event, the HTTP metrics,
 and the in-memory access records retention reads.
 
-One difference, in a race only: a file deleted after its row was dropped from
-memory here (another process deleting it, within the invalidation bound) is
-answered by granian's own plain 404, not our JSON 404; either way nothing is
-served.
+One difference, in a race only: a file another process deleted before its
+invalidation reached this one (the documented bound) is answered by granian's
+own plain 404, not our JSON 404; either way nothing is served. granian opens
+the file after the answer is handed over and tells us nothing, so that one
+request's access line, metrics and access event say 200 / ``served``.
 """
 
 from __future__ import annotations
