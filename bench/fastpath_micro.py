@@ -27,7 +27,7 @@ from mediagate.app import create_app
 from mediagate.context import build_runtime
 from mediagate.logging_setup import configure
 from mediagate.observability import metrics
-from mediagate.observability.lines import lines
+from mediagate.observability.lines import lines, shape
 from mediagate.observability.middleware import new_request_id
 from mediagate.services import accounts, media, messages, number_pool
 from mediagate.services.delivery import object_path
@@ -123,6 +123,7 @@ def _measure(rt: Any) -> list[tuple[str, float]]:
         raise RuntimeError("the fast path did not answer: memory not warm")
     signed = object_path(sid, row.sid)
     counter = metrics.HTTP_REQUESTS.labels("micro", "GET", "307")
+    line = shape("mediagate.micro", "media.content", ("account", "media", "credential", "decision"))
     histogram = metrics.HTTP_DURATION.labels("micro")
 
     def answer() -> None:
@@ -154,7 +155,10 @@ def _measure(rt: Any) -> list[tuple[str, float]]:
             ),
         ),
         ("  retention's access record", _per_call(lambda: rt.access.record(sid, row.sid, downloaded=False))),
-        ("  one log line (batched)", _per_call(lambda: lines.emit("mediagate.micro", "x", "r", {"a": 1}))),
+        (
+            "  one log line (batched)",
+            _per_call(lambda: lines.emit_values(line, "r", (sid, row.sid, sid, "signed"))),
+        ),
         ("metrics: counter inc", _per_call(counter.inc)),
         ("metrics: histogram observe", _per_call(lambda: histogram.observe(0.0001))),
         ("request id", _per_call(new_request_id)),
