@@ -13,9 +13,16 @@ import structlog
 
 from mediagate.logging_setup import build_handler
 from mediagate.observability import lines as lines_module
-from mediagate.observability.lines import LineBuffer, render_json, render_text
+from mediagate.observability.lines import LineBuffer, Shape, render_json, render_texts, shape
 
 FIELDS = {"method": "GET", "route": "/x/{a}", "status": 307, "duration_ms": 0.25, "bytes": 0, "client": "::1"}
+ACCESS = shape("mediagate.access", "request", tuple(FIELDS))
+VALUES = tuple(FIELDS.values())
+
+
+def render_text(when: float, sh: Shape, rid: str | None, values: tuple[object, ...]) -> str:
+    [line] = render_texts([(when, sh, rid, values)])
+    return line
 
 
 @contextmanager
@@ -39,7 +46,7 @@ def only_ours() -> Iterator[io.StringIO]:
 
 
 def test_json_line_has_the_fields_structlog_would_write() -> None:
-    record = json.loads(render_json((1796247108.25, "mediagate.access", "request", "rid-1", FIELDS)))
+    record = json.loads(render_json((1796247108.25, ACCESS, "rid-1", VALUES)))
     assert record == {
         **FIELDS,
         "event": "request",
@@ -67,13 +74,13 @@ def test_json_line_has_the_fields_structlog_would_write() -> None:
 
 
 def test_text_line_keeps_its_shape_and_static_percent_signs() -> None:
-    line = render_text((1796247108.5, "mediagate.access", "request", "rid-2", FIELDS))
+    line = render_text(1796247108.5, ACCESS, "rid-2", VALUES)
     assert line.startswith("2026-12-02T21:31:48.500000Z [info     ] request ")
     assert line.endswith(
         "[mediagate.access] method=GET route=/x/{a} status=307 duration_ms=0.25 bytes=0 client=::1"
         " request_id=rid-2"
     )
-    odd = render_text((1796247108.0, "mediagate.x", "50% done", None, {"v": "100%s"}))
+    odd = render_text(1796247108.0, shape("mediagate.x", "50% done", ("v",)), None, ("100%s",))
     assert "50% done" in odd and odd.endswith("[mediagate.x] v=100%s")
 
 
@@ -83,7 +90,7 @@ def test_lines_are_written_in_a_batch_and_counted_when_dropped(monkeypatch: pyte
     monkeypatch.setattr(buffer, "_start", lambda: None)  # no writer thread: this test flushes
     with only_ours() as out:
         for i in range(5):
-            buffer.emit("mediagate.access", "request", f"r{i}", {"n": i})
+            buffer.emit_values(shape("mediagate.access", "request", ("n",)), f"r{i}", (i,))
         assert out.getvalue() == ""  # nothing written on the request path
         buffer.flush()
     written = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -96,7 +103,7 @@ def test_lines_are_written_in_a_batch_and_counted_when_dropped(monkeypatch: pyte
 def test_a_foreign_handler_gets_ordinary_records(caplog: pytest.LogCaptureFixture) -> None:
     # Under a capture handler (a test's, an embedding application's) nothing is batched.
     with caplog.at_level(logging.INFO, logger="mediagate.access"):
-        LineBuffer().emit("mediagate.access", "request", "rid-3", {"status": 200})
+        LineBuffer().emit_values(shape("mediagate.access", "request", ("status",)), "rid-3", (200,))
     [record] = [r for r in caplog.records if r.name == "mediagate.access"]
     assert record.getMessage() == "request"
     assert record.__dict__["request_id"] == "rid-3" and record.__dict__["status"] == 200
@@ -106,7 +113,7 @@ def test_a_disabled_logger_writes_nothing() -> None:
     logging.getLogger("mediagate.quiet").setLevel(logging.WARNING)
     buffer = LineBuffer()
     with only_ours() as out:
-        buffer.emit("mediagate.quiet", "request", "rid", {})
-        buffer.emit("mediagate.loud", "request", "rid", {})
+        buffer.emit_values(shape("mediagate.quiet", "request", ()), "rid", ())
+        buffer.emit_values(shape("mediagate.loud", "request", ()), "rid", ())
         buffer.flush()
     assert [json.loads(line)["logger"] for line in out.getvalue().splitlines()] == ["mediagate.loud"]

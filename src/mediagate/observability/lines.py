@@ -81,7 +81,7 @@ def shape(logger: str, event: str, keys: tuple[str, ...]) -> Shape:
 
 
 # What the writer holds per line: (time.time(), shape, request id, values).
-_Entry = tuple[float, Shape, str | None, tuple[Any, ...]]
+Entry = tuple[float, Shape, str | None, tuple[Any, ...]]
 
 # The last whole second formatted: (second, text), replaced as one tuple.
 _second: list[tuple[int, str]] = [(-1, "")]
@@ -101,7 +101,7 @@ def _timestamp(when: float) -> str:
     return "%s.%06dZ" % (_second_text(whole), int((when - whole) * 1e6))  # noqa: UP031 - the writer's form
 
 
-def _json(entry: _Entry) -> str:
+def render_json(entry: Entry) -> str:
     # structlog's JSON keys, in its order: the event, the fields, the request
     # id, then level, logger and timestamp. One dict built from one zip.
     when, sh, request_id, values = entry
@@ -112,7 +112,7 @@ def _json(entry: _Entry) -> str:
     return json.dumps(dict(zip(keys, row, strict=True)))
 
 
-def _texts(entries: list[_Entry]) -> list[str]:
+def render_texts(entries: list[Entry]) -> list[str]:
     # The writer's loop: lines arrive in time order, thousands a second, so the
     # second's text is looked up only when it changes.
     out: list[str] = []
@@ -130,34 +130,13 @@ def _texts(entries: list[_Entry]) -> list[str]:
     return out
 
 
-def _entry(
-    entry: tuple[float, str, str, str | None, dict[str, Any]],
-) -> _Entry:
-    when, logger, event, request_id, fields = entry
-    return when, shape(logger, event, tuple(fields)), request_id, tuple(fields.values())
-
-
-def render_json(entry: tuple[float, str, str, str | None, dict[str, Any]]) -> str:
-    """One line as the JSON handler writes it: (time, logger, event, request id, fields)."""
-    return _json(_entry(entry))
-
-
-def render_text(entry: tuple[float, str, str, str | None, dict[str, Any]]) -> str:
-    """One line as the text handler writes it: (time, logger, event, request id, fields)."""
-    return _texts([_entry(entry)])[0]
-
-
 class LineBuffer:
     def __init__(self) -> None:
-        self._pending: deque[_Entry] = deque()
+        self._pending: deque[Entry] = deque()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._dropped = 0
-
-    def emit(self, logger: str, event: str, request_id: str | None, fields: dict[str, Any]) -> None:
-        """One line of any shape (the shape is looked up: ``emit_values`` is cheaper)."""
-        self.emit_values(shape(logger, event, tuple(fields)), request_id, tuple(fields.values()))
 
     def emit_values(self, sh: Shape, request_id: str | None, values: tuple[Any, ...]) -> None:
         """One line of a known shape, its values in ``sh.keys`` order; never blocks."""
@@ -215,9 +194,9 @@ class LineBuffer:
             note = shape("mediagate.serving", f"{dropped} log lines dropped (stderr blocked)", ())
             entries.append((time.time(), note, None, ()))
         if getattr(handler, FORMAT_ATTRIBUTE) == "json":
-            lines = [_json(e) for e in entries]
+            lines = [render_json(e) for e in entries]
         else:
-            lines = _texts(entries)
+            lines = render_texts(entries)
         text = "\n".join(lines) + "\n"
         handler.acquire()
         try:
