@@ -225,10 +225,11 @@ class FastPaths:
     def _client(self, scope: Any) -> str:
         peer: str = scope.client.rpartition(":")[0].strip("[]")
         proxies = self.proxies
-        if not proxies.networks or not proxies.trusted(peer):
+        if not proxies.networks:
             return peer
         # Only the forwarding headers, which is all ``resolve`` reads (granian's
-        # names are lower-case already), in their order per name.
+        # names are lower-case already), in their order per name; ``resolve``
+        # itself ignores them unless the peer is a trusted proxy.
         headers = scope.headers
         items = [(name, v) for name in _FORWARDING for v in headers.get_all(name)]
         return proxies.resolve(peer, items, scope.scheme)[0]
