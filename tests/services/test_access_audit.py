@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from mediagate.context import Runtime
 from mediagate.db.models import MediaAccessEvent
 from mediagate.observability import metrics
+from mediagate.paging import parse_page_request
 from mediagate.services import access_audit
 from mediagate.services.access_audit import AccessAudit, Event
 from mediagate.timefmt import utcnow
@@ -130,3 +131,28 @@ def test_a_failed_flush_keeps_the_events_for_the_next_pass(runtime: Runtime) -> 
         table.create(runtime.engine)
     assert len(runtime.access_audit) == 3
     assert access_audit.flush(runtime) == 3
+
+
+def test_a_row_from_before_counts_reads_as_one_access(runtime: Runtime) -> None:
+    # Rows written before migration 0011 have no date_updated and the column default count.
+    when = datetime(2026, 12, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    with runtime.tx() as session:
+        session.add(
+            MediaAccessEvent(
+                sid="AE" + "0" * 32,
+                date_created=when,
+                host="api",
+                account_sid=AC,
+                media_sid=ME,
+                method="GET",
+                credential_kind="auth_token",
+                credential_sid=AC,
+                allowed=True,
+                reason="signed",
+                client_ip=None,
+            )
+        )
+    found = access_audit.page(runtime, AC, {"MediaSid": ME}, parse_page_request({}))
+    [record] = found.rows
+    assert record.count == 1
+    assert _utc(record.date_updated) == _utc(record.date_created) == when
