@@ -17,6 +17,7 @@ from mediagate.edge.serve import accel_for, respond
 from mediagate.errors import NotFound
 from mediagate.http_common import hot, runtime
 from mediagate.services import media
+from mediagate.storage import ObjectNotFound
 
 
 async def wanted(request: Request, account_sid: str) -> bool:
@@ -55,12 +56,15 @@ async def content(request: Request, account_sid: str, message_sid: str, media_si
         client=request.client.host if request.client else None,  # for the access audit
     )
     prepared = await hot(rt, _prepared, rt, account_sid, message_sid, media_sid)
-    return respond(
-        request,
-        prepared,
-        # Authenticated bytes: no shared cache may keep them; the client may, and
-        # revalidates with If-None-Match (a 304 after the same checks).
-        cache_control="private, no-cache",
-        stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix),
-    )
+    try:
+        return await respond(
+            request,
+            prepared,
+            # Authenticated bytes: no shared cache may keep them; the client may, and
+            # revalidates with If-None-Match (a 304 after the same checks).
+            cache_control="private, no-cache",
+            stem=media_sid,
+            accel=accel_for(rt.settings.accel_redirect_prefix),
+        )
+    except ObjectNotFound:  # deleted after it was opened, before its first byte was read
+        raise NotFound(media.media_path(account_sid, message_sid, media_sid, "")) from None

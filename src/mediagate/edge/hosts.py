@@ -20,6 +20,7 @@ from mediagate.http_common import hot, runtime
 from mediagate.services import media
 from mediagate.services.delivery import object_path
 from mediagate.signing import SignatureError, UnknownKey
+from mediagate.storage import ObjectNotFound
 
 
 def _problem(status: int, reason: str, message: str) -> Response:
@@ -104,17 +105,21 @@ async def secure_object(request: Request) -> Response:
         return _problem(
             403, "revoked", "This URL has been revoked. Request the media again to get a fresh URL."
         )
+    try:
+        response = await respond(
+            request,
+            prepared,
+            cache_control="private, max-age=300",
+            stem=media_sid,
+            accel=accel_for(rt.settings.accel_redirect_prefix),
+            # Outside the signature on purpose: it can only turn "inline" into
+            # "attachment" (the console's Download link), never the other way.
+            attachment=q.get("Download") == "1",
+        )
+    except ObjectNotFound:  # deleted after it was opened, before its first byte was read
+        _audit(request, "secure", account_sid, media_sid, kid, False, "not-found")
+        return _problem(404, "not_found", "This media has been deleted.")
     _audit(request, "secure", account_sid, media_sid, kid, True, "served")
-    response = respond(
-        request,
-        prepared,
-        cache_control="private, max-age=300",
-        stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix),
-        # Outside the signature on purpose: it can only turn "inline" into
-        # "attachment" (the console's Download link), never the other way.
-        attachment=q.get("Download") == "1",
-    )
     rt.access.served(account_sid, media_sid, request.method, response.status_code)  # in memory only
     return response
 
@@ -130,17 +135,21 @@ async def public_object(request: Request) -> Response:
         # Media that needs auth is never served here, whatever the caller knows.
         _audit(request, "public", account_sid, media_sid, None, False, "not-found")
         return _problem(404, "not_found", "No such public media.")
+    try:
+        response = await respond(
+            request,
+            prepared,
+            # Shared caches may store it but must revalidate on every use (a cheap 304
+            # thanks to the ETag): with max-age=300 a CDN kept serving media for five
+            # minutes after it was deleted, secured, or its account suspended.
+            cache_control="public, no-cache",
+            stem=media_sid,
+            accel=accel_for(rt.settings.accel_redirect_prefix),
+        )
+    except ObjectNotFound:  # deleted after it was opened, before its first byte was read
+        _audit(request, "public", account_sid, media_sid, None, False, "not-found")
+        return _problem(404, "not_found", "No such public media.")
     _audit(request, "public", account_sid, media_sid, None, True, "served")
-    response = respond(
-        request,
-        prepared,
-        # Shared caches may store it but must revalidate on every use (a cheap 304
-        # thanks to the ETag): with max-age=300 a CDN kept serving media for five
-        # minutes after it was deleted, secured, or its account suspended.
-        cache_control="public, no-cache",
-        stem=media_sid,
-        accel=accel_for(rt.settings.accel_redirect_prefix),
-    )
     rt.access.served(account_sid, media_sid, request.method, response.status_code)  # in memory only
     return response
 

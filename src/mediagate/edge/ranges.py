@@ -14,12 +14,20 @@ past the end → 416 ``bytes */size``; an ``If-Range`` that is not our current
 ETag → the whole object. Several ranges in one request get the whole object
 (200), which RFC 9110 allows (a server may ignore Range); multipart/byteranges
 is the only thing the local path does that this one does not.
+
+A ``GET`` answer is a ``PrimedStream``: its first chunk is read (off the
+loop, ``edge/serve.py``) before the status line goes out. On S3 the object
+was found by a HEAD and is read by a GET: a delete in between used to fail
+*after* a 200 and its headers had been sent (the client saw a reset, the
+log a 500). Reading first turns that race into a clean 404, and a store
+failure into a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -111,8 +119,35 @@ def blob_response(request: Request, blob: Blob, headers: dict[str, str], media_t
     if request.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=media_type)
 
-    def body() -> Iterator[bytes]:
-        if blob.size:
-            yield from blob.stream(start, end)
+    chunks = blob.stream(start, end) if blob.size else iter(())
+    return PrimedStream(chunks, status_code=status, headers=headers, media_type=media_type)
 
-    return StreamingResponse(body(), status_code=status, headers=headers, media_type=media_type)
+
+class PrimedStream(StreamingResponse):
+    """A streamed body whose first chunk can be read before anything is sent.
+
+    ``prime`` blocks (it makes the backend's first read: S3's GET): run it off
+    the loop. It raises what the backend raises (``ObjectNotFound``,
+    ``StorageError``), while the caller can still answer with any status. An
+    unprimed response primes itself when sent, as a plain stream would."""
+
+    def __init__(self, chunks: Iterator[bytes], **kwargs: Any) -> None:
+        self._chunks = chunks
+        self._first: bytes | None = None
+        super().__init__(self._body(), **kwargs)
+
+    def prime(self) -> None:
+        if self._first is None:
+            self._first = next(self._chunks, b"")
+
+    def close(self) -> None:
+        """Release the backend's reader (an S3 body) when the response is not sent."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+    def _body(self) -> Iterator[bytes]:
+        self.prime()
+        if self._first:
+            yield self._first
+        yield from self._chunks

@@ -5,6 +5,12 @@ types is ever shown inline; everything else (SVG and HTML included: both
 can run script) is an attachment, and every response carries ``nosniff``
 and a sandboxing CSP so that even a mislabelled file cannot act with the
 origin's authority.
+
+``respond`` reads the first bytes of a streamed object before it commits to
+a status (``PrimedStream``): it raises ``ObjectNotFound`` when the object
+vanished since it was opened (a delete racing the download) and
+``StorageError`` when the store fails, so the caller answers 404 or 503
+instead of a 200 that breaks off.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
-from mediagate.edge.ranges import RangeError, blob_response, parse_range
+from mediagate.edge.ranges import PrimedStream, RangeError, blob_response, parse_range
+from mediagate.http_common import hot, runtime
 from mediagate.services.disposition import INLINE_TYPES as INLINE_TYPES
 from mediagate.services.disposition import content_disposition
 from mediagate.services.disposition import served_filename as served_filename
@@ -37,7 +44,7 @@ def accel_for(prefix: str) -> str | None:
     return prefix or None
 
 
-def respond(
+async def respond(
     request: Request,
     prepared: Prepared,
     *,
@@ -79,8 +86,15 @@ def respond(
         return FileResponse(
             blob.local_path, headers=headers, media_type=obj.content_type, stat_result=blob.local_stat
         )
-    # Any other backend (S3): our own Range/HEAD over the blob's ranged reads.
-    return blob_response(request, blob, headers, obj.content_type)
+    # Any other backend (S3, sealed): our own Range/HEAD over the blob's ranged reads.
+    response = blob_response(request, blob, headers, obj.content_type)
+    if isinstance(response, PrimedStream):
+        try:
+            await hot(runtime(request), response.prime)  # the backend's first read, off the loop
+        except BaseException:
+            response.close()
+            raise
+    return response
 
 
 def _accel_target(prefix: str, relative_path: str) -> str:
