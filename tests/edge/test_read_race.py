@@ -140,14 +140,13 @@ def _download(rt: Runtime, files: FileServer, arm: Callable[[AfterOpen], None]) 
 def test_a_delete_between_open_and_read_answers_404(
     shape: str, backend: str, tmp_path: Path, files: FileServer, request: pytest.FixtureRequest
 ) -> None:
-    with fresh_database(backend, tmp_path) as url:
-        with _runtime(shape, url, tmp_path, request) as rt:
-            inner = rt.store
+    with fresh_database(backend, tmp_path) as url, _runtime(shape, url, tmp_path, request) as rt:
+        inner = rt.store
 
-            def arm(store: AfterOpen) -> None:
-                store.action = inner.delete  # another process deletes it right after our open
+        def arm(store: AfterOpen) -> None:
+            store.action = inner.delete  # another process deletes it right after our open
 
-            raced, after = _download(rt, files, arm)
+        raced, after = _download(rt, files, arm)
     assert raced.status_code == 404, (raced.status_code, raced.headers, raced.content[:200])
     assert raced.headers["content-type"] == "application/json"
     assert raced.json()["reason"] == "not_found"
@@ -160,13 +159,12 @@ def test_an_object_store_outage_between_open_and_read_answers_503(
     shape: str, backend: str, tmp_path: Path, files: FileServer, request: pytest.FixtureRequest
 ) -> None:
     proxy: TcpProxy = request.getfixturevalue("s3_proxy")
-    with fresh_database(backend, tmp_path) as url:
-        with _runtime(shape, url, tmp_path, request) as rt:
+    with fresh_database(backend, tmp_path) as url, _runtime(shape, url, tmp_path, request) as rt:
 
-            def arm(store: AfterOpen) -> None:
-                store.action = lambda _key: proxy.stop()  # the store goes away right after the HEAD
+        def arm(store: AfterOpen) -> None:
+            store.action = lambda _key: proxy.stop()  # the store goes away right after the HEAD
 
-            raced, after = _download(rt, files, arm)
+        raced, after = _download(rt, files, arm)
     for answer in (raced, after):
         assert answer.status_code == 503, (answer.status_code, answer.content[:200])
         assert answer.headers["retry-after"].isdigit()
