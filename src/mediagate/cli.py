@@ -516,7 +516,7 @@ def media_revoke(
 
 @media_app.command("gc")
 def media_gc(grace: Annotated[float, typer.Option(help="Seconds an orphan must be old.")] = 3600) -> None:
-    """Delete stored objects that no media row refers to, and temp files of interrupted writes."""
+    """Delete objects no media row refers to, and interrupted writes (temp files, S3 multipart uploads)."""
     from mediagate.services import maintenance
 
     removed = maintenance.collect_garbage(_runtime(), grace_seconds=grace)

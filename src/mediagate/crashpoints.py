@@ -6,10 +6,11 @@ anything: no ``finally``, no rollback, no temp-file cleanup. Unset (always,
 outside the test suite) every call is a string comparison. Not a user
 setting, deliberately absent from the README.
 
-Points: ``mid-fetch`` (local store, after the first chunk of an object is in
-its temp file), ``after-object-write`` (every object of a message stored, no
-row yet), ``after-row`` (the message and its media rows committed, no
-response sent).
+Points: ``mid-fetch`` (local store: after the first chunk of an object is in
+its temp file; S3: after the first part of a multipart upload is uploaded,
+so an object of one part never reaches it), ``after-object-write`` (every
+object of a message stored, no row yet), ``after-row`` (the message and its
+media rows committed, no response sent).
 """
 
 from __future__ import annotations

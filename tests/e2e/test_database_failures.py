@@ -262,6 +262,62 @@ def test_database_outage_503_signed_downloads_keep_working_and_recovery(
             assert "database unavailable on GET" in server.log()
 
 
+CONNECT_TIMEOUT = 2
+# Not a measurement: the bound that tells "gave up after the connect timeout"
+# from "waits as long as the database does not answer", with room for a busy machine.
+CONNECT_BOUND = CONNECT_TIMEOUT + 8
+
+
+def test_a_database_that_accepts_and_never_answers_fails_requests_after_the_connect_timeout(
+    tmp_path: Path, files: FileServer
+) -> None:
+    """PostgreSQL behind the loopback proxy, which drops its connections and then
+    accepts new ones and never answers them (a black hole: no refusal that would
+    fail fast). Every connection the server opens waits for the connect timeout,
+    no longer: database routes answer 503 + Retry-After within it; /healthz and
+    signed downloads answer meanwhile."""
+    with fresh_database("postgresql", tmp_path) as direct, tcp_proxy("127.0.0.1", 5432) as proxy:
+        proxied = f"postgresql://postgres@127.0.0.1:{proxy.port}{urlsplit(direct).path}"
+        with running_server(
+            tmp_path / "data", proxied, MEDIAGATE_DB_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT)
+        ) as server:
+            s = secured(server, files, "blackhole")
+            fresh = standard_key(server, s.account)  # not remembered: the redirect reads the database
+            api = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}"
+            message = {"To": "+15551230001", "From": "+15557650001", "Body": "into the void"}
+
+            proxy.stop()
+            proxy.start(silent=True)
+            try:
+                for _ in range(2):  # the first may fail at once on a dropped pooled connection
+                    assert_503(requests.get(f"{api}/Messages.json", auth=s.auth(), timeout=CONNECT_BOUND))
+                    assert_503(
+                        requests.get(
+                            content_url(server, s), auth=fresh, allow_redirects=False, timeout=CONNECT_BOUND
+                        )
+                    )
+                    assert_503(
+                        requests.post(
+                            f"{api}/Messages.json", data=message, auth=s.auth(), timeout=CONNECT_BOUND
+                        )
+                    )
+                    assert requests.get(f"{server.base_url}/healthz", timeout=BOUND).status_code == 200
+                    download = requests.get(s.signed_url, timeout=BOUND)
+                    assert download.status_code == 200 and download.content == png_bytes(5000)
+            finally:
+                proxy.stop()
+                proxy.start()
+
+            deadline = time.monotonic() + 30
+            while requests.get(f"{api}/Messages.json", auth=s.auth(), timeout=30).status_code != 200:
+                assert time.monotonic() < deadline, "no recovery after the black hole:\n" + server.log()
+                time.sleep(0.2)
+            # Nothing was created while the database did not answer.
+            listed = requests.get(f"{api}/Messages.json", auth=s.auth(), timeout=30).json()["messages"]
+            assert [m["sid"] for m in listed] == [s.message_sid]
+            assert "unhandled error" not in server.log()
+
+
 STALL = 3.0
 SLOW = 1.5
 

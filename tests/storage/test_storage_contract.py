@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,8 +214,6 @@ def test_iter_keys_lists_every_object_with_its_age(store: MediaStore) -> None:
         store.put(key, [key.encode()])
     listed = dict(store.iter_keys())
     assert set(listed) == keys
-    import time
-
     assert all(abs(time.time() - mtime) < 3600 for mtime in listed.values())
 
 
@@ -268,3 +267,73 @@ def test_s3_objects_live_under_the_prefix(object_store: ObjectStore, bucket: str
     # Objects in the bucket that are not media keys are ignored, never collected.
     object_store.client().put_object(Bucket=bucket, Key=f"{prefix}/notes.txt", Body=b"hi")
     assert [k for k, _ in inside.iter_keys()] == [key]
+
+
+def _backend(store: MediaStore) -> MediaStore:
+    return store.inner if isinstance(store, SealedStore) else store
+
+
+def leave_interrupted_write(store: MediaStore, key: str) -> None:
+    """What a kill -9 in the middle of ``put(key, ...)`` leaves: on S3 a
+    multipart upload with one part uploaded and neither completed nor aborted,
+    on the local disk a partial temp file."""
+    backend = _backend(store)
+    if isinstance(backend, S3Store):
+        name = f"{backend.prefix}/{key}"
+        upload = backend.client.create_multipart_upload(Bucket=backend.bucket, Key=name)
+        backend.client.upload_part(
+            Bucket=backend.bucket, Key=name, UploadId=upload["UploadId"], PartNumber=1, Body=b"p" * PART
+        )
+    else:
+        assert isinstance(backend, LocalStore)
+        (backend.tmp / f"put-{secrets.token_hex(4)}").write_bytes(b"half an object")
+
+
+def interrupted_writes(store: MediaStore) -> list[str]:
+    backend = _backend(store)
+    if isinstance(backend, S3Store):
+        uploads = backend.client.list_multipart_uploads(Bucket=backend.bucket, Prefix=f"{backend.prefix}/")
+        return sorted(u["Key"] for u in uploads.get("Uploads", []))
+    assert isinstance(backend, LocalStore)
+    return sorted(p.name for p in backend.tmp.iterdir())
+
+
+def test_clean_temp_removes_interrupted_writes_started_before_the_cutoff(store: MediaStore) -> None:
+    done = new_key()
+    store.put(done, pattern(PART + 10))  # a multipart upload on S3, completed
+    before = time.time()
+    leave_interrupted_write(store, new_key())
+    after = time.time()
+    assert len(interrupted_writes(store)) == 1
+    # A cutoff before the write started: it may be in flight (another process's), kept.
+    assert store.clean_temp(before - 60) == 0
+    assert len(interrupted_writes(store)) == 1
+    assert store.clean_temp(after + 2) == 1
+    assert interrupted_writes(store) == []
+    assert store.clean_temp(after + 2) == 0
+    # The completed object is untouched.
+    assert hashlib.sha256(b"".join(store.stream(done))).digest() == (
+        hashlib.sha256(b"".join(pattern(PART + 10))).digest()
+    )
+    assert [k for k, _ in store.iter_keys()] == [done]
+
+
+def test_s3_clean_temp_pages_and_keeps_to_its_prefix(object_store: ObjectStore, bucket: str) -> None:
+    prefix = f"c{secrets.token_hex(4)}"
+    # A page of two: three uploads of ours need two list requests.
+    store = S3Store(bucket, prefix, endpoint_url=object_store.endpoint_url, part_size=PART, list_page_size=2)
+    neighbour = S3Store(bucket, prefix + "x", endpoint_url=object_store.endpoint_url, part_size=PART)
+    for _ in range(3):
+        leave_interrupted_write(store, new_key())
+    leave_interrupted_write(neighbour, new_key())
+    client = object_store.client()
+    # A multipart upload under our prefix that is not a media key: not ours to abort.
+    foreign = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/backup.tar")
+    lists: list[object] = []
+    store.client.meta.events.register("before-call.s3.ListMultipartUploads", lambda **kw: lists.append(kw))
+    assert store.clean_temp(time.time() + 2) == 3
+    assert len(lists) >= 2
+    left = client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)["Uploads"]
+    assert sorted(u["Key"] for u in left) == sorted([f"{prefix}/backup.tar", *interrupted_writes(neighbour)])
+    assert len(interrupted_writes(neighbour)) == 1
+    client.abort_multipart_upload(Bucket=bucket, Key=f"{prefix}/backup.tar", UploadId=foreign["UploadId"])

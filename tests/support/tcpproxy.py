@@ -2,7 +2,9 @@
 
 ``stop()`` closes the listening socket and every proxied connection (the
 server sees its connections dropped, new ones refused); ``start()`` listens
-on the same port again. Threads and plain sockets: nothing to mock.
+on the same port again; ``start(silent=True)`` instead accepts connections
+and never answers them (a database that hangs rather than refuses). Threads
+and plain sockets: nothing to mock.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
+        self._silent = False
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port: int = probe.getsockname()[1]
         probe.close()
 
-    def start(self) -> None:
+    def start(self, *, silent: bool = False) -> None:
+        self._silent = silent
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
@@ -52,6 +56,11 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return  # stopped
+            if self._silent:
+                with self._lock:
+                    self._conns.append(client)  # held open, read from, never answered
+                threading.Thread(target=self._pump, args=(client, None), daemon=True).start()
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -68,16 +77,18 @@ class TcpProxy:
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
     @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(src: socket.socket, dst: socket.socket | None) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if dst is not None:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
             for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
+                if s is not None:
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, event
 from mediagate.observability import metrics
 from mediagate.storage import MediaStore, ObjectNotFound
 
-_VERBS = ("put", "stat", "delete", "iter_keys", "presigned_url")
+_VERBS = ("put", "stat", "delete", "iter_keys", "clean_temp", "presigned_url")
 _MARK = "_mediagate_counted"
 
 

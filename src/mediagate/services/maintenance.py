@@ -7,9 +7,10 @@
   progress reported after each batch and an audit row per batch.
 * ``collect_garbage``: objects with no media row (a crash between writing
   bytes and committing the row, or between deleting a row and its object)
-  and temp files of interrupted writes (a crash mid-fetch) are removed once
-  they are older than a grace period. The server runs it on a schedule
-  (``MEDIAGATE_GC_INTERVAL``); ``mediagate media gc`` runs it once.
+  and what interrupted writes left (a crash mid-fetch: a temp file, an
+  incomplete S3 multipart upload) are removed once they are older than a
+  grace period. The server runs it on a schedule (``MEDIAGATE_GC_INTERVAL``);
+  ``mediagate media gc`` runs it once.
 """
 
 from __future__ import annotations
@@ -79,17 +80,13 @@ def secure_legacy(rt: Runtime, account_sid: str, *, actor: str, batch: int = 500
 
 
 def collect_garbage(rt: Runtime, *, grace_seconds: float = 3600) -> int:
-    """Delete stored objects that no media row points at, and temp files of
-    writes interrupted by a crash; return how many. Only what is older than
-    ``grace_seconds`` is touched: an ingest in flight (its temp file still being
-    written, or its object written and its row not committed yet) is younger."""
-    removed = 0
+    """Delete stored objects that no media row points at, and what writes
+    interrupted by a crash left (temp files, incomplete multipart uploads);
+    return how many. Only what is older than ``grace_seconds`` is touched: an
+    ingest in flight (its temp file or multipart upload still being written,
+    or its object written and its row not committed yet) is younger."""
     cutoff = time.time() - grace_seconds
-    # Backends without local temp files (S3 multipart uploads expire by bucket
-    # policy) have no ``clean_temp``.
-    clean_temp = getattr(rt.store, "clean_temp", None)
-    if clean_temp is not None:
-        removed += int(clean_temp(cutoff))
+    removed = rt.store.clean_temp(cutoff)
     for key, mtime in rt.store.iter_keys():
         if mtime > cutoff:
             continue  # maybe an ingest in flight: its row is not committed yet

@@ -107,6 +107,13 @@ class MediaStore(Protocol):
     def iter_keys(self) -> Iterator[tuple[str, float]]:
         """Every stored key with its modification time (for garbage collection)."""
 
+    def clean_temp(self, cutoff: float) -> int:
+        """Remove what writes interrupted by a crash left behind (a local temp
+        file, an incomplete S3 multipart upload) if it was started or last
+        written before ``cutoff`` (epoch seconds); return how many. The caller
+        puts ``cutoff`` further back than any write can last, so writes in
+        flight, of this process or another, are never touched."""
+
     def file_name(self, key: str) -> str | None:
         """The object's plain file on this machine, computed without any I/O,
         for the server to open and send itself (the RSGI fast path); ``None``

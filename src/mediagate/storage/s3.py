@@ -10,7 +10,9 @@ loop bridge to the same work.
   as a multipart upload of ``part_size`` parts, so memory stays at one part
   whatever the object's size (a 100 MB WhatsApp document uses 8 MiB). The
   object becomes visible only when the upload completes, and a failure
-  aborts it, so a half-written object never exists under its key.
+  aborts it, so a half-written object never exists under its key. A crash
+  cannot abort: what it leaves (an incomplete multipart upload, whose parts
+  are billed until aborted) is found by ``clean_temp``.
 * Provider errors are translated here (``NoSuchKey``/404 → ``ObjectNotFound``,
   anything else → ``StorageError``); nothing above this package sees botocore.
 * Credentials come from the standard AWS chain (environment, shared config,
@@ -29,6 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from mediagate.crashpoints import crash_point
 from mediagate.storage.base import Blob, InvalidKey, ObjectNotFound, StorageError, StoredObject, check_key
 
 if TYPE_CHECKING:
@@ -59,12 +62,14 @@ class S3Store:
         endpoint_url: str | None = None,
         part_size: int = PART_SIZE,
         sse: bool = False,
+        list_page_size: int = 1000,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ValueError("S3 parts must be at least 5 MiB")
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.part_size = part_size
+        self.list_page_size = list_page_size  # S3's own maximum; smaller only to test paging
         # SSE-S3: the store encrypts what it writes to its disks with keys it
         # holds itself (docs/encryption.md says what that does not protect).
         self._put_extra: dict[str, Any] = {"ServerSideEncryption": "AES256"} if sse else {}
@@ -110,6 +115,8 @@ class S3Store:
                         )["UploadId"]
                     self._upload_part(name, upload_id, parts, bytes(buffer))
                     buffer.clear()
+                    if len(parts) == 1:
+                        crash_point("mid-fetch")
             if upload_id is None:
                 self.client.put_object(Bucket=self.bucket, Key=name, Body=bytes(buffer), **self._put_extra)
             else:
@@ -201,6 +208,44 @@ class S3Store:
                     yield key, item["LastModified"].timestamp()
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, start or self.bucket) from None
+
+    def clean_temp(self, cutoff: float) -> int:
+        """Abort the multipart uploads of media keys under this store's prefix
+        that were initiated before ``cutoff`` (epoch seconds); return how many.
+
+        These are what a crash mid-``put`` leaves (a kill -9 runs no ``except``
+        to abort them): parts invisible to ``iter_keys`` and billed until
+        aborted. An upload is in flight for at most the longest ingest, and
+        the caller's grace (``MEDIAGATE_GC_GRACE``) is longer than that, so
+        one initiated before ``cutoff`` belongs to no live ``put``, of this
+        process or of any other sharing the bucket: aborting it breaks
+        nothing. ``Initiated`` is the store's clock and ``cutoff`` ours; the
+        grace dwarfs any sane skew between the two."""
+        start = f"{self.prefix}/" if self.prefix else ""
+        aborted = 0
+        try:
+            pages = self.client.get_paginator("list_multipart_uploads").paginate(
+                Bucket=self.bucket, Prefix=start, PaginationConfig={"PageSize": self.list_page_size}
+            )
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    name, upload_id = upload["Key"], upload["UploadId"]
+                    try:
+                        check_key(name[len(start) :])
+                    except InvalidKey:
+                        continue  # not ours (another tenant of the bucket or prefix)
+                    if upload["Initiated"].timestamp() >= cutoff:
+                        continue  # maybe a put in flight
+                    try:
+                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=name, UploadId=upload_id)
+                    except ClientError as exc:
+                        if str(exc.response.get("Error", {}).get("Code", "")) == "NoSuchUpload":
+                            continue  # completed or aborted by another process meanwhile
+                        raise
+                    aborted += 1
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc, start or self.bucket) from None
+        return aborted
 
     def file_name(self, key: str) -> None:
         return None

@@ -323,8 +323,7 @@ class SealedStore:
         )
 
     def clean_temp(self, cutoff: float) -> int:
-        clean = getattr(self.inner, "clean_temp", None)
-        return int(clean(cutoff)) if clean is not None else 0
+        return self.inner.clean_temp(cutoff)
 
 
 class _Counter:
