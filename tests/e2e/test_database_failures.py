@@ -318,6 +318,59 @@ def test_a_database_that_accepts_and_never_answers_fails_requests_after_the_conn
             assert "unhandled error" not in server.log()
 
 
+STATEMENT_TIMEOUT = 1
+# The watchdog cuts a statement STATEMENT_TIMEOUT + 2 s after it started; the bound
+# tells "cut" from "waits as long as the socket stays open", with room for a busy machine.
+FROZEN_BOUND = STATEMENT_TIMEOUT + 2 + 8
+
+
+def test_a_database_that_stops_answering_on_open_connections_fails_requests_after_a_deadline(
+    tmp_path: Path, files: FileServer
+) -> None:
+    """The proxy keeps the pool's open connections and forwards nothing more
+    (PostgreSQL wedged, or a proxy holding on): the server's statement_timeout
+    never fires, since the server never sees the query, and the kernel ACKs
+    everything, so neither do TCP keepalives. The client-side deadline
+    (db/watchdog.py) drops such a connection: each request answers 503 +
+    Retry-After in bounded time, signed downloads keep working, and the
+    server recovers once the database answers again."""
+    with fresh_database("postgresql", tmp_path) as direct, tcp_proxy("127.0.0.1", 5432) as proxy:
+        proxied = f"postgresql://postgres@127.0.0.1:{proxy.port}{urlsplit(direct).path}"
+        with running_server(
+            tmp_path / "data",
+            proxied,
+            MEDIAGATE_DB_STATEMENT_TIMEOUT=str(STATEMENT_TIMEOUT),
+            MEDIAGATE_DB_CONNECT_TIMEOUT="2",
+        ) as server:
+            s = secured(server, files, "frozen")
+            fresh = standard_key(server, s.account)  # not remembered: the redirect reads the database
+            api = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}"
+            # Warm: the pool now holds open connections, which the freeze keeps open.
+            assert requests.get(f"{api}/Messages.json", auth=s.auth(), timeout=30).status_code == 200
+            proxy.freeze()
+            try:
+                for _ in range(2):
+                    assert_503(requests.get(f"{api}/Messages.json", auth=s.auth(), timeout=FROZEN_BOUND))
+                    assert_503(
+                        requests.get(
+                            content_url(server, s), auth=fresh, allow_redirects=False, timeout=FROZEN_BOUND
+                        )
+                    )
+                    assert requests.get(f"{server.base_url}/healthz", timeout=BOUND).status_code == 200
+                    download = requests.get(s.signed_url, timeout=BOUND)
+                    assert download.status_code == 200 and download.content == png_bytes(5000)
+            finally:
+                proxy.stop()
+                proxy.start()
+
+            deadline = time.monotonic() + 30
+            while requests.get(f"{api}/Messages.json", auth=s.auth(), timeout=30).status_code != 200:
+                assert time.monotonic() < deadline, "no recovery after the freeze:\n" + server.log()
+                time.sleep(0.2)
+            assert "client-side deadline" in server.log()
+            assert "unhandled error" not in server.log()
+
+
 STALL = 3.0
 SLOW = 1.5
 

@@ -3,8 +3,10 @@
 ``stop()`` closes the listening socket and every proxied connection (the
 server sees its connections dropped, new ones refused); ``start()`` listens
 on the same port again; ``start(silent=True)`` instead accepts connections
-and never answers them (a database that hangs rather than refuses). Threads
-and plain sockets: nothing to mock.
+and never answers them (a database that hangs rather than refuses).
+``freeze()`` keeps every connection open and forwards nothing more either way
+(a database that stops answering on connections already open); new ones are
+silent. Threads and plain sockets: nothing to mock.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class TcpProxy:
         self._conns: list[socket.socket] = []
         self._listener: socket.socket | None = None
         self._silent = False
+        self._frozen = False
         probe = socket.socket()
         probe.bind(("127.0.0.1", 0))
         self.port: int = probe.getsockname()[1]
@@ -30,12 +33,16 @@ class TcpProxy:
 
     def start(self, *, silent: bool = False) -> None:
         self._silent = silent
+        self._frozen = False
         listener = socket.socket()
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))
         listener.listen(64)
         self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def freeze(self) -> None:
+        self._silent = self._frozen = True
 
     def stop(self) -> None:
         listener, self._listener = self._listener, None
@@ -76,11 +83,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket | None) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket | None) -> None:
         try:
             while data := src.recv(65536):
-                if dst is not None:
+                if dst is not None and not self._frozen:  # frozen: read (ACKed) and dropped
                     dst.sendall(data)
         except OSError:
             pass

@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate.db.watchdog import NO_DEADLINE, StatementWatchdog
 from mediagate.fsmodes import private_sqlite
 from mediagate.settings import Settings
 
@@ -40,7 +41,8 @@ def make_engine(
     statement fail after ``statement_timeout`` seconds (PostgreSQL
     ``statement_timeout`` and ``lock_timeout``, SQLite's busy timeout), an
     unreachable one after ``connect_timeout``, a drained pool after
-    ``pool_timeout``. ``mediagate.db.failures`` recognises the errors.
+    ``pool_timeout``, and a statement the server never answers after a client-side
+    deadline (``db/watchdog.py``). ``mediagate.db.failures`` recognises the errors.
 
     ``hide_parameters``: a database error's text (which reaches the log and,
     before, 500 tracebacks) must not carry the bound values: token hashes,
@@ -73,7 +75,7 @@ def make_engine(
     # No pool_pre_ping: it costs a round trip per checkout, i.e. per request on
     # the hot paths; connections are recycled instead, and a dead one fails a
     # single request (503) and the pool is invalidated and refilled.
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=10,
         max_overflow=20,
@@ -85,6 +87,10 @@ def make_engine(
             "options": f"-c statement_timeout={ms} -c lock_timeout={ms}",
         },
     )
+    # The server's timeouts bound what it runs; the watchdog what it never saw
+    # (db/watchdog.py), a little later so that the server's own error comes first.
+    StatementWatchdog(statement_timeout + max(2.0, statement_timeout)).attach(engine)
+    return engine
 
 
 def engine_for(settings: Settings) -> Engine:
@@ -110,6 +116,7 @@ def alembic_config(url: str) -> Config:
 def upgrade(engine: Engine) -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
+        conn.execution_options(**{NO_DEADLINE: True})
         if conn.dialect.name == "postgresql":
             # Migrations may legitimately wait for locks and run long: lift the
             # request-path timeouts for this transaction only.
