@@ -17,7 +17,6 @@ from mediagate.edge.serve import accel_for, respond
 from mediagate.errors import NotFound
 from mediagate.http_common import hot, runtime
 from mediagate.services import media
-from mediagate.storage import ObjectNotFound
 
 
 async def wanted(request: Request, account_sid: str) -> bool:
@@ -66,5 +65,5 @@ async def content(request: Request, account_sid: str, message_sid: str, media_si
             stem=media_sid,
             accel=accel_for(rt.settings.accel_redirect_prefix),
         )
-    except ObjectNotFound:  # deleted after it was opened, before its first byte was read
+    except media.ObjectNotFound:  # deleted after it was opened, before its first byte was read
         raise NotFound(media.media_path(account_sid, message_sid, media_sid, "")) from None

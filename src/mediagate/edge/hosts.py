@@ -20,7 +20,6 @@ from mediagate.http_common import hot, runtime
 from mediagate.services import media
 from mediagate.services.delivery import object_path
 from mediagate.signing import SignatureError, UnknownKey
-from mediagate.storage import ObjectNotFound
 
 
 def _problem(status: int, reason: str, message: str) -> Response:
@@ -116,7 +115,7 @@ async def secure_object(request: Request) -> Response:
             # "attachment" (the console's Download link), never the other way.
             attachment=q.get("Download") == "1",
         )
-    except ObjectNotFound:  # deleted after it was opened, before its first byte was read
+    except media.ObjectNotFound:  # deleted after it was opened, before its first byte was read
         _audit(request, "secure", account_sid, media_sid, kid, False, "not-found")
         return _problem(404, "not_found", "This media has been deleted.")
     _audit(request, "secure", account_sid, media_sid, kid, True, "served")
@@ -146,7 +145,7 @@ async def public_object(request: Request) -> Response:
             stem=media_sid,
             accel=accel_for(rt.settings.accel_redirect_prefix),
         )
-    except ObjectNotFound:  # deleted after it was opened, before its first byte was read
+    except media.ObjectNotFound:  # deleted after it was opened, before its first byte was read
         _audit(request, "public", account_sid, media_sid, None, False, "not-found")
         return _problem(404, "not_found", "No such public media.")
     _audit(request, "public", account_sid, media_sid, None, True, "served")

@@ -28,7 +28,8 @@ from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import apply_day, date_filters
 from mediagate.services.records import MediaRecord, page_of
 from mediagate.storage import Blob as Blob  # the media hosts read bytes through this type
-from mediagate.storage import ObjectNotFound, media_key
+from mediagate.storage import ObjectNotFound as ObjectNotFound  # the hosts': deleted before read
+from mediagate.storage import media_key
 from mediagate.timefmt import utcnow
 from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
 from mediagate.uris import message_path
