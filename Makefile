@@ -41,7 +41,7 @@ test: install lint bench-deps browser node-deps
 	$(BIN)/pytest -q -n 2 --dist loadscope
 
 unit: install
-	$(BIN)/pytest -q tests/unit tests/services tests/storage tests/observability tests/edge
+	$(BIN)/pytest -q tests/unit tests/services tests/storage tests/observability tests/edge tests/serving
 
 # The property-based fuzz suite (tests/fuzz) with 20,000 examples per property instead of
 # the 200 that `make test` runs; HYPOTHESIS_PROFILE picks the profile (tests/fuzz/conftest.py).
