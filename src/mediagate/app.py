@@ -41,8 +41,7 @@ from mediagate.observability import routes as ops_routes
 from mediagate.observability.health import Readiness
 from mediagate.observability.middleware import ObservabilityMiddleware, route_templates
 from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
-from mediagate.services.ingest import DISK_FULL
-from mediagate.storage import StorageError
+from mediagate.storage import DISK_FULL, StorageError
 
 log = logging.getLogger("mediagate")
 
