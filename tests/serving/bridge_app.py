@@ -21,6 +21,8 @@ from starlette.types import Receive, Scope, Send
 
 from mediagate.serving.bridge import AsgiBridge
 
+log = logging.getLogger("bridge_app")
+
 # In every exception below; a response that shows it leaks what the log alone should see.
 SECRET = "sk_live_do_not_leak_7Hq2"
 FIRST = b"first half;"  # what a failing stream sends before it fails
@@ -69,6 +71,12 @@ async def stream_fails_later(request: Request) -> Response:
     return StreamingResponse(body(), headers=_headers(request), media_type="text/plain")
 
 
+async def echo(request: Request) -> Response:
+    body = await request.body()  # raises ClientDisconnect if the client left mid-body
+    log.info("echo read a whole body of %d bytes", len(body))
+    return PlainTextResponse(f"{len(body)} bytes")
+
+
 async def raises_before_start(scope: Scope, receive: Receive, send: Send) -> None:
     raise RuntimeError(f"nothing sent ({SECRET})")
 
@@ -92,6 +100,7 @@ starlette_app = Starlette(
         Route("/stream-ok", stream_ok),
         Route("/stream-fails-first", stream_fails_first),
         Route("/stream-fails-later", stream_fails_later),
+        Route("/echo", echo, methods=["POST"]),
     ]
 )
 # Raw ASGI apps: no Starlette middleware between them and the bridge.

@@ -10,6 +10,7 @@ cut so the client sees a truncated response, never a complete-looking one.
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -175,3 +176,33 @@ def test_an_app_returning_mid_body_is_cut_short(bridge: BridgeServer) -> None:
     received = read_cut_short(bridge.base_url + "/returns-mid-body")
     assert FIRST.startswith(received)
     assert "GET /returns-mid-body" in bridge.log_after(offset, "/returns-mid-body")
+
+
+def post_cut_short(bridge: BridgeServer, declared: int, sent: bytes) -> None:
+    """A POST that declares ``declared`` bytes, sends ``sent`` and then stops
+    sending (a client that went away mid-upload); waits for the server to close."""
+    port = int(bridge.base_url.rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        head = f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {declared}\r\n\r\n"
+        s.sendall(head.encode() + sent)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+
+
+def test_a_request_body_that_arrives_whole_is_read(bridge: BridgeServer) -> None:
+    offset = bridge.log_size()
+    r = httpx.post(bridge.base_url + "/echo", content=b"x" * 46, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.text == "46 bytes"
+    assert "echo read a whole body of 46 bytes" in bridge.log_after(offset, "echo read")
+
+
+def test_a_request_body_cut_short_is_a_disconnect_not_a_short_body(bridge: BridgeServer) -> None:
+    """granian ends a body whose client went away as if it were whole; the app
+    must hear ``http.disconnect`` (Starlette: ``ClientDisconnect``), as under any
+    ASGI server, or it acts on half a request."""
+    offset = bridge.log_size()
+    post_cut_short(bridge, 100, b"y" * 46)
+    log = bridge.log_after(offset, "ClientDisconnect")
+    assert "ClientDisconnect" in log
+    assert "echo read a whole body" not in log

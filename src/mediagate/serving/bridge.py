@@ -13,6 +13,11 @@ client is told the truth: while nothing has reached granian (the start is
 held here until the first body byte), the answer is Twilio's 500 body; once
 bytes have gone, the connection is cut (``serving/connection.py``) so that
 the client sees a truncated body, never a complete-looking one.
+
+The other way round: granian ends the request body of a client that went
+away mid-upload as if it were whole. A body shorter than its Content-Length
+is therefore reported to the app as ``http.disconnect``, as an ASGI server
+would, so that nothing acts on half a request.
 """
 
 from __future__ import annotations
@@ -78,6 +83,12 @@ def _address(value: str) -> tuple[str, int]:
     return host, int(port) if port.isdigit() else 0
 
 
+def _content_length(headers: Headers) -> int | None:
+    # hyper has refused a request whose Content-Length is not one number.
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+
+
 def asgi_scope(scope: Scope, state: dict[str, Any]) -> dict[str, Any]:
     # granian hands over the path percent-decoded; ASGI wants that as ``path``
     # and the bytes as sent as ``raw_path``. The original spelling is gone, so
@@ -109,18 +120,22 @@ class Exchange:
     __slots__ = (
         "_body",
         "_body_done",
+        "_expected",
         "_headers",
         "_proto",
+        "_received",
         "_status",
         "_stream",
         "closed",
         "finished",
     )
 
-    def __init__(self, proto: HttpProto) -> None:
+    def __init__(self, proto: HttpProto, content_length: int | None = None) -> None:
         self._proto = proto
         self._body: Any = None
         self._body_done = False
+        self._expected = content_length
+        self._received = 0
         self._status = 500
         self._headers: list[tuple[str, str]] = []
         self._stream: Transport | None = None
@@ -135,10 +150,17 @@ class Exchange:
                 chunk = await self._body.__anext__()
             except StopAsyncIteration:
                 self._body_done = True
+                if self._expected is not None and self._received < self._expected:
+                    # granian ends the body of a client that went away mid-upload
+                    # as if it were whole; an app told "that was all" would act
+                    # on half a request (a message with half its Body).
+                    self.closed = True
+                    return {"type": "http.disconnect"}
                 return {"type": "http.request", "body": b"", "more_body": False}
+            self._received += len(chunk)
             return {"type": "http.request", "body": bytes(chunk), "more_body": True}
         # The body is read: what is left to learn is that the client went away.
-        if not self.finished:
+        if not self.finished and not self.closed:
             await self._proto.client_disconnect()
         return {"type": "http.disconnect"}
 
@@ -216,7 +238,7 @@ class AsgiBridge:
         self.state = state
 
     async def __call__(self, scope: Scope, proto: HttpProto) -> None:
-        exchange = Exchange(proto)
+        exchange = Exchange(proto, _content_length(scope.headers))
         error: Exception | None = None
         try:
             await self.app(asgi_scope(scope, self.state), exchange.receive, exchange.send)
