@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?=
 PORT ?=
 
-.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api node-deps
+.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api node-deps promtool
 
 install: $(STAMP)
 
@@ -37,11 +37,15 @@ tests/node/node_modules/.installed: tests/node/package.json tests/node/package-l
 browser:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: install lint bench-deps browser node-deps
+# Prometheus's rule tester, for the alert rule in docs/operations.md (tests/observability/test_alert_rules.py).
+promtool:
+	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
+
+test: install lint bench-deps browser node-deps promtool
 	$(BIN)/pytest -q -n 2 --dist loadscope
 
 unit: install
-	$(BIN)/pytest -q tests/unit tests/services tests/storage tests/observability tests/edge
+	$(BIN)/pytest -q tests/unit tests/services tests/storage tests/observability tests/edge tests/serving
 
 # The property-based fuzz suite (tests/fuzz) with 20,000 examples per property instead of
 # the 200 that `make test` runs; HYPOTHESIS_PROFILE picks the profile (tests/fuzz/conftest.py).

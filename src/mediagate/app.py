@@ -10,7 +10,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Host, Mount, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,8 +41,7 @@ from mediagate.observability import routes as ops_routes
 from mediagate.observability.health import Readiness
 from mediagate.observability.middleware import ObservabilityMiddleware, route_templates
 from mediagate.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
-from mediagate.services.ingest import DISK_FULL
-from mediagate.storage import StorageError
+from mediagate.storage import DISK_FULL, StorageError
 
 log = logging.getLogger("mediagate")
 
@@ -126,6 +125,14 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     # The type only: the message of a connection error can carry the DSN.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return _service_unavailable("Service Unavailable")
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client left before its request body was complete: nothing was done
+    # with the part that came. Not our error, so no traceback; the answer is
+    # for a client that only stopped sending (and for the access line).
+    log.info("client went away mid-request on %s %s", request.method, request.url.path)
+    return JSONResponse(twilio_error_body(20001, "The request body was incomplete.", 400), status_code=400)
 
 
 async def _os_error(request: Request, exc: Exception) -> Response:
@@ -221,6 +228,7 @@ def create_app(rt: Runtime) -> Starlette:
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             **{cls: _database_error for cls in (sa_exc.DBAPIError, *UNAVAILABLE_TYPES)},
             OSError: _os_error,
             Exception: _server_error,

@@ -1,8 +1,9 @@
 """A full media volume: a real (small) tmpfs mounted as the media directory.
 
 The write fails with ENOSPC in the store's real write path; the message
-fails with 11200 and a clear message, nothing is left behind, and the API
-keeps answering (and storing once there is room).
+fails with 11200 and a clear message, nothing is left behind, the API
+keeps answering (and storing once there is room), and /metrics says the
+storage is full (what docs/operations.md's alert rule fires on).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import requests
 
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.scrape import delta, scrape
 from tests.support.server import running_server
 
 pytestmark = pytest.mark.e2e
@@ -47,6 +49,10 @@ def test_full_disk_fails_the_message_cleanly(
         auth = (acct.sid, acct.token)
         api = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}"
         too_big = files.add(f"/diskfull/{backend}/big.png", png_bytes(3_000_000))
+        before = scrape(server)
+        # The series is there before the first failure (at 0), so that increase() sees that failure.
+        full = ("mediagate_storage_errors_total", frozenset({("operation", "put"), ("reason", "full")}))
+        assert before[full] == 0
         created = requests.post(
             f"{api}/Messages.json",
             data={"To": "+15551230001", "From": "+15557650001", "MediaUrl": too_big},
@@ -60,6 +66,10 @@ def test_full_disk_fails_the_message_cleanly(
         assert body["num_media"] == "0"
         # Nothing left behind: no object, no temp file.
         assert [p for p in small_media_volume.rglob("*") if p.is_file()] == []
+        # Alertable: the store's write failed because it is full, and the message's media failed.
+        after = scrape(server)
+        assert delta(before, after, "mediagate_storage_errors_total", operation="put", reason="full") == 1
+        assert delta(before, after, "mediagate_ingest_failures_total", channel="sms", code="11200") == 1
 
         # The API stays up, and stores media that fits.
         assert requests.get(f"{server.base_url}/healthz", timeout=TIMEOUT).status_code == 200

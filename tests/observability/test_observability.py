@@ -3,6 +3,7 @@ the storage/database error counters, in process."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from mediagate.context import Runtime
 from mediagate.observability import metrics, multiproc
 from mediagate.observability.middleware import request_id, route_templates
 from mediagate.observability.routes import bearer_matches, is_loopback
-from mediagate.storage import ObjectNotFound, media_key
+from mediagate.storage import ObjectNotFound, StorageError, media_key
 
 
 def _value(counter: object, *labels: str) -> float:
@@ -114,11 +115,11 @@ def test_prepare_wipes_stale_files_of_a_configured_dir(clean_env: pytest.MonkeyP
 def test_storage_errors_are_counted_but_missing_objects_are_not(runtime: Runtime) -> None:
     create_app(runtime)  # wraps the store's verbs
     key = media_key("AC" + "1" * 32, "ME" + "1" * 32)
-    before = _value(metrics.STORAGE_ERRORS, "put")
-    stat_before = _value(metrics.STORAGE_ERRORS, "stat")
+    before = _value(metrics.STORAGE_ERRORS, "put", "other")
+    stat_before = _value(metrics.STORAGE_ERRORS, "stat", "other")
     with pytest.raises(ObjectNotFound):
         runtime.store.stat(key)
-    assert _value(metrics.STORAGE_ERRORS, "stat") == stat_before
+    assert _value(metrics.STORAGE_ERRORS, "stat", "other") == stat_before
 
     def broken() -> Iterator[bytes]:
         yield b"x"
@@ -126,11 +127,37 @@ def test_storage_errors_are_counted_but_missing_objects_are_not(runtime: Runtime
 
     with pytest.raises(OSError, match="disk on fire"):
         runtime.store.put(key, broken())
-    assert _value(metrics.STORAGE_ERRORS, "put") == before + 1
+    assert _value(metrics.STORAGE_ERRORS, "put", "other") == before + 1
     create_app(runtime)  # a second app on the same runtime does not count twice
     with pytest.raises(OSError, match="disk on fire"):
         runtime.store.put(key, broken())
-    assert _value(metrics.STORAGE_ERRORS, "put") == before + 2
+    assert _value(metrics.STORAGE_ERRORS, "put", "other") == before + 2
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "full"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded"), "full"),
+        (StorageError("the object store refused the connection"), "unavailable"),
+        (PermissionError(errno.EACCES, "Permission denied"), "denied"),
+        (OSError(errno.EROFS, "Read-only file system"), "denied"),
+        (OSError(errno.EIO, "Input/output error"), "other"),
+    ],
+)
+def test_storage_errors_say_why(runtime: Runtime, error: OSError, reason: str) -> None:
+    """The reason label, so that a full volume can page on its own (docs/operations.md)."""
+    create_app(runtime)
+    key = media_key("AC" + "2" * 32, "ME" + "2" * 32)
+    before = _value(metrics.STORAGE_ERRORS, "put", reason)
+
+    def failing() -> Iterator[bytes]:
+        yield b"x"
+        raise error
+
+    with pytest.raises(OSError):
+        runtime.store.put(key, failing())
+    assert _value(metrics.STORAGE_ERRORS, "put", reason) == before + 1
 
 
 def test_database_errors_are_counted_by_class(runtime: Runtime) -> None:

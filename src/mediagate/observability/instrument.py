@@ -8,6 +8,7 @@ fires for every DBAPI error on any connection of the engine.
 
 from __future__ import annotations
 
+import errno
 import functools
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,17 +16,38 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from mediagate.observability import metrics
-from mediagate.storage import MediaStore, ObjectNotFound
+from mediagate.storage import DISK_FULL, MediaStore, ObjectNotFound, StorageError
 
 _VERBS = ("put", "stat", "delete", "iter_keys", "clean_temp", "presigned_url")
 _MARK = "_mediagate_counted"
+_DENIED = (errno.EACCES, errno.EPERM, errno.EROFS)
+REASONS = ("full", "unavailable", "denied", "other")
+
+
+def storage_error_reason(exc: BaseException) -> str:
+    """The ``reason`` label: ``full`` (the volume or quota; what to page on),
+    ``unavailable`` (the backend unreachable or refusing), ``denied``
+    (permissions, a read-only mount), ``other``."""
+    if not isinstance(exc, OSError):
+        return "other"
+    if exc.errno in DISK_FULL:
+        return "full"
+    if isinstance(exc, StorageError):
+        return "unavailable"
+    if exc.errno in _DENIED:
+        return "denied"
+    return "other"
 
 
 def count_storage_errors(store: MediaStore) -> None:
     """Wrap the store's verbs (once) so that an error other than a missing
-    object increments ``mediagate_storage_errors_total{operation}``."""
+    object increments ``mediagate_storage_errors_total{operation,reason}``."""
     if getattr(store, _MARK, False):
         return
+    # The write's series exist from the start, at 0: ``increase()`` over a
+    # series that appears at 1 is 0, so the first full disk would not alert.
+    for reason in REASONS:
+        metrics.STORAGE_ERRORS.labels("put", reason)
     for verb in _VERBS:
         method = getattr(store, verb, None)
         if method is not None:
@@ -43,8 +65,8 @@ def _counted(verb: str, method: Callable[..., Any]) -> Callable[..., Any]:
             return method(*args, **kwargs)
         except ObjectNotFound:
             raise
-        except Exception:
-            metrics.STORAGE_ERRORS.labels(verb).inc()
+        except Exception as exc:
+            metrics.STORAGE_ERRORS.labels(verb, storage_error_reason(exc)).inc()
             raise
 
     return wrapper
@@ -59,8 +81,8 @@ def _counted_stream(method: Callable[..., Iterator[bytes]]) -> Callable[..., Ite
             raise
         except GeneratorExit:
             raise
-        except Exception:
-            metrics.STORAGE_ERRORS.labels("stream").inc()
+        except Exception as exc:
+            metrics.STORAGE_ERRORS.labels("stream", storage_error_reason(exc)).inc()
             raise
 
     return wrapper

@@ -125,8 +125,9 @@ ACCESS_RECORDS_DROPPED = Counter(
 )
 STORAGE_ERRORS = Counter(
     "mediagate_storage_errors",
-    "Storage backend errors by operation (a missing object is not an error).",
-    ["operation"],
+    "Storage backend errors by operation and reason (full, unavailable, denied, other); "
+    "a missing object is not an error.",
+    ["operation", "reason"],
     registry=REGISTRY,
 )
 DATABASE_ERRORS = Counter(

@@ -8,7 +8,6 @@ leaves a partial media row or a stray object behind.
 from __future__ import annotations
 
 import contextlib
-import errno
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from mediagate.db.models import Media
 from mediagate.observability import metrics
 from mediagate.services.channels import Channel
 from mediagate.services.fetch import FetchError, RetrievalFailed, TooLarge, validate_media_url
-from mediagate.storage import media_key
+from mediagate.storage import DISK_FULL, media_key
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -38,10 +37,6 @@ _MAGIC: dict[str, tuple[bytes, ...]] = {
 
 class InvalidContentType(FetchError):
     code = 12300
-
-
-# Errors of a full disk (or an exhausted quota) while storing media.
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class StorageFull(FetchError):

@@ -7,18 +7,31 @@ uses: HTTP only (no websockets), the request body streamed as it arrives,
 responses sent whole (``response_bytes``), streamed (``response_stream``) or
 as a file granian sends itself (the ``http.response.pathsend`` extension,
 which Starlette's ``FileResponse`` uses when the server offers it).
+
+When the app fails (raises, or returns before its response is complete), the
+client is told the truth: while nothing has reached granian (the start is
+held here until the first body byte), the answer is Twilio's 500 body; once
+bytes have gone, the connection is cut (``serving/connection.py``) so that
+the client sees a truncated body, never a complete-looking one.
+
+The other way round: granian ends the request body of a client that went
+away mid-upload as if it were whole. A body shorter than its Content-Length
+is therefore reported to the app as ``http.disconnect``, as an ASGI server
+would, so that nothing acts on half a request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from enum import Enum
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message
 
 from mediagate.errors import twilio_error_body
+from mediagate.serving import connection
 
 log = logging.getLogger("mediagate.serving")
 
@@ -70,6 +83,12 @@ def _address(value: str) -> tuple[str, int]:
     return host, int(port) if port.isdigit() else 0
 
 
+def _content_length(headers: Headers) -> int | None:
+    # hyper has refused a request whose Content-Length is not one number.
+    value = headers.get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+
+
 def asgi_scope(scope: Scope, state: dict[str, Any]) -> dict[str, Any]:
     # granian hands over the path percent-decoded; ASGI wants that as ``path``
     # and the bytes as sent as ``raw_path``. The original spelling is gone, so
@@ -101,23 +120,25 @@ class Exchange:
     __slots__ = (
         "_body",
         "_body_done",
+        "_expected",
         "_headers",
         "_proto",
+        "_received",
         "_status",
         "_stream",
         "closed",
         "finished",
-        "started",
     )
 
-    def __init__(self, proto: HttpProto) -> None:
+    def __init__(self, proto: HttpProto, content_length: int | None = None) -> None:
         self._proto = proto
         self._body: Any = None
         self._body_done = False
+        self._expected = content_length
+        self._received = 0
         self._status = 500
         self._headers: list[tuple[str, str]] = []
         self._stream: Transport | None = None
-        self.started = False
         self.finished = False
         self.closed = False
 
@@ -129,10 +150,17 @@ class Exchange:
                 chunk = await self._body.__anext__()
             except StopAsyncIteration:
                 self._body_done = True
+                if self._expected is not None and self._received < self._expected:
+                    # granian ends the body of a client that went away mid-upload
+                    # as if it were whole; an app told "that was all" would act
+                    # on half a request (a message with half its Body).
+                    self.closed = True
+                    return {"type": "http.disconnect"}
                 return {"type": "http.request", "body": b"", "more_body": False}
+            self._received += len(chunk)
             return {"type": "http.request", "body": bytes(chunk), "more_body": True}
         # The body is read: what is left to learn is that the client went away.
-        if not self.finished:
+        if not self.finished and not self.closed:
             await self._proto.client_disconnect()
         return {"type": "http.disconnect"}
 
@@ -143,7 +171,6 @@ class Exchange:
             self._headers = [
                 (k.decode("latin-1"), v.decode("latin-1")) for k, v in message.get("headers", ())
             ]
-            self.started = True
             return
         if self.finished:
             return
@@ -155,6 +182,8 @@ class Exchange:
                     self.finished = True
                     self._proto.response_bytes(self._status, self._headers, body)
                     return
+                if not body:
+                    return  # nothing to send yet: the response stays uncommitted (``end``)
                 self._stream = self._proto.response_stream(self._status, self._headers)
             if body and not self.closed:
                 try:
@@ -167,17 +196,40 @@ class Exchange:
             self.finished = True
             self._proto.response_file(self._status, self._headers, message["path"])
 
-    def fail(self) -> None:
-        """Answer 500 if nothing was sent yet (the app raised or returned early)."""
-        if not self.started and not self.finished:
-            self.finished = True
-            self._proto.response_bytes(
-                500, [("content-type", "application/json"), ("cache-control", "no-store")], _INTERNAL_ERROR
-            )
-        elif not self.finished and self._stream is None:
-            # Headers went out through ``send`` but no body: an empty one ends it.
-            self.finished = True
-            self._proto.response_bytes(self._status, self._headers, b"")
+    def end(self, server: str, client: str, http_version: str) -> Ending:
+        """After the app returned or raised: finish what it left unfinished."""
+        if self.finished:
+            return Ending.COMPLETE
+        self.finished = True
+        stream, self._stream = self._stream, None
+        if stream is None:
+            # Nothing reached granian, hence nothing reached the client: a clean
+            # 500, on a connection that stays open for the next request.
+            headers = [("content-type", "application/json"), ("cache-control", "no-store")]
+            headers += [(k, v) for k, v in self._headers if k == "x-request-id"]
+            self._proto.response_bytes(500, headers, _INTERNAL_ERROR)
+            return Ending.ANSWERED_500
+        # Part of the body is out. Dropping ``stream`` ends the body cleanly:
+        # shorter than a Content-Length, hyper then closes the connection itself;
+        # a chunked body would end with its last chunk, so the connection is cut
+        # first. (HTTP/2 is left alone: its connection carries other requests.)
+        if self.closed:
+            return Ending.CLIENT_GONE
+        if any(k == "content-length" for k, _ in self._headers):
+            return Ending.CUT
+        if http_version.startswith("1") and connection.cut(_address(server), _address(client)):
+            return Ending.CUT
+        return Ending.ENDED_CLEANLY
+
+
+class Ending(Enum):
+    """How a response the app did not finish properly ended, for the log."""
+
+    COMPLETE = "the response had been sent whole"
+    ANSWERED_500 = "answered 500"
+    CUT = "the response was cut short"
+    CLIENT_GONE = "the client had gone"
+    ENDED_CLEANLY = "the connection could not be cut: the body may look complete to the client"
 
 
 class AsgiBridge:
@@ -186,10 +238,20 @@ class AsgiBridge:
         self.state = state
 
     async def __call__(self, scope: Scope, proto: HttpProto) -> None:
-        exchange = Exchange(proto)
+        exchange = Exchange(proto, _content_length(scope.headers))
+        error: Exception | None = None
         try:
             await self.app(asgi_scope(scope, self.state), exchange.receive, exchange.send)
         except Exception as exc:
-            log.error("unhandled error on %s %s", scope.method, scope.path, exc_info=exc)
+            error = exc
         finally:
-            exchange.fail()
+            ending = exchange.end(scope.server, scope.client, scope.http_version)
+        if error is not None:
+            log.error("unhandled error on %s %s (%s)", scope.method, scope.path, ending.value, exc_info=error)
+        elif ending is not Ending.COMPLETE:
+            log.error(
+                "the app returned an unfinished response on %s %s (%s)",
+                scope.method,
+                scope.path,
+                ending.value,
+            )

@@ -8,6 +8,7 @@ package imports a provider's exception types.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -28,6 +29,10 @@ class ObjectNotFound(FileNotFoundError):
 
 class StorageError(OSError):
     """The backend failed (unreachable, refused, ...): a provider error, translated."""
+
+
+# The errnos of a full volume (or an exhausted quota) under a local store.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class InvalidKey(ValueError):
