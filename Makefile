@@ -42,7 +42,7 @@ promtool:
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 test: install lint bench-deps browser node-deps promtool
-	$(BIN)/pytest -q -n 2 --dist loadscope
+	$(BIN)/pytest -q -n 2 --dist loadscope --durations=30
 
 unit: install
 	$(BIN)/pytest -q tests/unit tests/services tests/storage tests/observability tests/edge tests/serving
