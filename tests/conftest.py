@@ -17,6 +17,7 @@ from tests.support.fileserver import FileServer, running_file_server
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.seaweed import ObjectStore, running_seaweed
 from tests.support.server import RunningServer, running_server
+from tests.support.shapes import shape_id, shapes
 from tests.support.shared_redis import own_prefix
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -114,14 +115,14 @@ def storage_env(request: pytest.FixtureRequest, storage: str) -> dict[str, str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The session ``server`` runs on every database; modules about media set
-    ``SERVER_STORAGES = ("local", "s3")`` to run on every storage backend too."""
+    ``SERVER_STORAGES = ("local", "s3")`` to run on S3 too (with PostgreSQL)."""
     defs = metafunc._arg2fixturedefs.get("server") if "server" in metafunc.fixturenames else None
     # Only this file's ``server``: some modules define a fixture of that name of their own.
     if not defs or defs[-1].func.__module__ != __name__:
         return
     storages = getattr(metafunc.module, "SERVER_STORAGES", ("local",))
-    params = [(db, storage) for storage in storages for db in BACKENDS]
-    ids = [db if storage == "local" else f"{db}-{storage}" for db, storage in params]
+    params = shapes(storages)  # S3 with PostgreSQL only (tests/support/shapes.py says why)
+    ids = [shape_id(p) for p in params]
     metafunc.parametrize("server", params, ids=ids, indirect=True, scope="session")
 
 

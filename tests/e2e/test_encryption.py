@@ -25,6 +25,7 @@ from tests.e2e.test_media_hosts import StoredMedia, content_url, one_media, sign
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, RunningServer, running_server
+from tests.support.shapes import SHAPES
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +35,7 @@ K1 = secrets.token_hex(32)
 
 @pytest.fixture(
     scope="module",
-    params=[(db, storage) for storage in ("local", "s3") for db in BACKENDS],
+    params=SHAPES,
     ids=lambda p: f"{p[0]}-{p[1]}",
 )
 def server(

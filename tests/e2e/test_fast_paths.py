@@ -28,6 +28,7 @@ from tests.support.clients import standard_key
 from tests.support.fileserver import FileServer
 from tests.support.scrape import delta, scrape
 from tests.support.server import RunningServer
+from tests.support.shapes import SHAPES
 
 pytestmark = pytest.mark.e2e
 SERVER_STORAGES = ("local", "s3")
@@ -196,8 +197,7 @@ def test_repeat_download_is_the_same_answer(server: RunningServer, files: FileSe
     assert download(fresh).status_code == 404
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-@pytest.mark.parametrize("storage", ["local", "s3"])
+@pytest.mark.parametrize(("backend", "storage"), SHAPES)
 def test_fast_answers_record_the_forwarded_client_of_a_trusted_proxy(
     server_factory: Any, files: FileServer, backend: str, storage: str
 ) -> None:

@@ -22,11 +22,12 @@ from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.receiver import running_receiver
 from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.shapes import SHAPES
 from tests.support.stored import exists
 
 pytestmark = pytest.mark.e2e
 SERVER_STORAGES = ("local", "s3")
-COMBOS = [("sqlite", "local"), ("postgresql", "local"), ("sqlite", "s3"), ("postgresql", "s3")]
+COMBOS = SHAPES
 TIMEOUT = 30
 
 
