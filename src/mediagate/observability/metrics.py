@@ -12,11 +12,11 @@ them; the code that counts is the same either way.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import InfoMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -158,10 +158,22 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
+ScrapeSource = Callable[["Runtime"], Iterable["Metric"]]
+# Filled by the services that own the figures (``@scrape_source``), so this
+# module, imported by nearly every service to count things, imports none of them.
+_SOURCES: list[ScrapeSource] = []
+
+
+def scrape_source(source: ScrapeSource) -> ScrapeSource:
+    """Register ``source``: metric families read from the runtime at each scrape."""
+    _SOURCES.append(source)
+    return source
+
+
 class ScrapeTimeCollector(Collector):
     """Values read when Prometheus scrapes rather than counted as they happen:
-    the webhook queue lives in the database, shared by every process, so any
-    process can report it whole (a per-process gauge could not)."""
+    the webhook queue and the quota usage live in the database, shared by every
+    process, so any process can report them whole (a per-process gauge could not)."""
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
@@ -172,57 +184,14 @@ class ScrapeTimeCollector(Collector):
         info = InfoMetricFamily("mediagate_build", "mediagate version.")
         info.add_metric([], {"version": __version__})
         yield info
-        depth = GaugeMetricFamily(
-            "mediagate_webhook_queue_depth",
-            "Webhook deliveries waiting to be sent: due now, or waiting out a retry backoff.",
-            labels=["state"],
-        )
-        from mediagate.services import webhooks
-
-        try:
-            due, waiting = webhooks.queue_depth(self._rt)
-        except Exception:  # counted by the engine's error hook; the rest of the scrape still answers
-            return
-        depth.add_metric(["due"], due)
-        depth.add_metric(["waiting"], waiting)
-        yield depth
-        yield from _quota_metrics(self._rt)
-
-
-def _quota_metrics(rt: Runtime) -> Iterator[Metric]:
-    """Usage and limits from the database (exact across processes); totals and
-    counts of accounts at a limit, since a sid is never a label. Per-account
-    figures: ``mediagate accounts quota ACxxx`` and the console dashboard."""
-    from mediagate.services import quotas
-
-    try:
-        stored, count, full = quotas.totals(rt)
-    except Exception:  # counted by the engine's error hook
-        return
-    usage = GaugeMetricFamily(
-        "mediagate_quota_usage", "What all accounts store now, by quota (bytes, media).", labels=["quota"]
-    )
-    usage.add_metric(["bytes"], stored)
-    usage.add_metric(["media"], count)
-    yield usage
-    s = rt.settings
-    limit = GaugeMetricFamily(
-        "mediagate_quota_default_limit",
-        "The deployment's default limit per account, by quota (0 = none; see mediagate accounts quota).",
-        labels=["quota"],
-    )
-    limit.add_metric(["bytes"], s.quota_max_bytes)
-    limit.add_metric(["media"], s.quota_max_media)
-    limit.add_metric(["ingest_per_hour"], s.quota_ingest_per_hour)
-    yield limit
-    at_limit = GaugeMetricFamily(
-        "mediagate_quota_accounts_at_limit",
-        "Accounts whose stored bytes or media have reached their limit, by quota.",
-        labels=["quota"],
-    )
-    for kind, n in full.items():
-        at_limit.add_metric([kind], n)
-    yield at_limit
+        for source in _SOURCES:
+            families: list[Metric] = []
+            try:
+                # Whole families only: a source that fails halfway yields nothing.
+                families = list(source(self._rt))
+            except Exception:  # counted by the engine's error hook; the rest of the scrape still answers
+                families = []
+            yield from families
 
 
 def render(extra: Iterable[Collector] = ()) -> bytes:

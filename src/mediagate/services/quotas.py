@@ -24,6 +24,7 @@ off on). docs/quotas.md has the reasoning.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ from limits import RateLimitItem, RateLimitItemPerHour
 from limits.errors import StorageError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -42,6 +44,8 @@ from mediagate.observability import metrics
 from mediagate.services.fetch_limits import TooManyRequests
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
     from mediagate.context import Runtime
     from mediagate.settings import Settings
 
@@ -312,3 +316,35 @@ def totals(rt: Runtime) -> tuple[int, int, dict[str, int]]:
     with rt.sessions() as session:
         stored, count, full_bytes, full_media = session.execute(stmt).one()
     return int(stored), int(count), {"bytes": int(full_bytes), "media": int(full_media)}
+
+
+@metrics.scrape_source
+def quota_metrics(rt: Runtime) -> Iterator[Metric]:
+    """Usage and limits from the database (exact across processes); totals and
+    counts of accounts at a limit, since a sid is never a label. Per-account
+    figures: ``mediagate accounts quota ACxxx`` and the console dashboard."""
+    stored, count, full = totals(rt)
+    usage = GaugeMetricFamily(
+        "mediagate_quota_usage", "What all accounts store now, by quota (bytes, media).", labels=["quota"]
+    )
+    usage.add_metric(["bytes"], stored)
+    usage.add_metric(["media"], count)
+    yield usage
+    s = rt.settings
+    limit = GaugeMetricFamily(
+        "mediagate_quota_default_limit",
+        "The deployment's default limit per account, by quota (0 = none; see mediagate accounts quota).",
+        labels=["quota"],
+    )
+    limit.add_metric(["bytes"], s.quota_max_bytes)
+    limit.add_metric(["media"], s.quota_max_media)
+    limit.add_metric(["ingest_per_hour"], s.quota_ingest_per_hour)
+    yield limit
+    at_limit = GaugeMetricFamily(
+        "mediagate_quota_accounts_at_limit",
+        "Accounts whose stored bytes or media have reached their limit, by quota.",
+        labels=["quota"],
+    )
+    for kind, n in full.items():
+        at_limit.add_metric([kind], n)
+    yield at_limit

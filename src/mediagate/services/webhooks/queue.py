@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
@@ -25,6 +26,8 @@ from mediagate.services.records import WebhookAttemptRecord, WebhookDeliveryReco
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
     from mediagate.context import Runtime
 
 
@@ -92,6 +95,19 @@ def queue_depth(rt: Runtime) -> tuple[int, int]:
     with rt.sessions() as session:
         due_now, waiting = session.execute(stmt).one()
     return int(due_now), int(waiting)
+
+
+@metrics.scrape_source
+def queue_metrics(rt: Runtime) -> Iterator[Metric]:
+    due, waiting = queue_depth(rt)
+    depth = GaugeMetricFamily(
+        "mediagate_webhook_queue_depth",
+        "Webhook deliveries waiting to be sent: due now, or waiting out a retry backoff.",
+        labels=["state"],
+    )
+    depth.add_metric(["due"], due)
+    depth.add_metric(["waiting"], waiting)
+    yield depth
 
 
 def backoff(rt: Runtime, attempts: int) -> float:
