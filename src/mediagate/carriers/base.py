@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from mediagate.db.models import Message
 from mediagate.services.inbound import AlreadyFinal as AlreadyFinal
 from mediagate.services.inbound import receive as receive
 from mediagate.services.message_status import FINAL as FINAL
 from mediagate.services.message_status import apply_status as apply_status
 from mediagate.services.message_status import set_status as set_status
+from mediagate.services.records import MessageRecord
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -24,6 +24,6 @@ class Carrier(Protocol):
 
     name: str
 
-    def handles(self, rt: Runtime, message: Message) -> bool: ...
+    def handles(self, rt: Runtime, message: MessageRecord) -> bool: ...
 
-    def send(self, rt: Runtime, message: Message) -> None: ...
+    def send(self, rt: Runtime, message: MessageRecord) -> None: ...

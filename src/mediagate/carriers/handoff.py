@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 from mediagate.carriers.base import Carrier, set_status
 from mediagate.carriers.loopback import LoopbackCarrier, OffnetCarrier
-from mediagate.db.models import Message
-from mediagate.services import outbox
+from mediagate.services import messages, outbox
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -46,8 +45,7 @@ def dispatch(rt: Runtime, message_sid: str) -> None:
 
 
 def _hand_off(rt: Runtime, message_sid: str) -> None:
-    with rt.sessions() as session:
-        message = session.get(Message, message_sid)
+    message = messages.get_any(rt, message_sid)
     # "sent": a hand-off that a crash interrupted; the carriers pick it up from there.
     if message is None or message.status not in ("queued", "sent"):
         return

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mediagate import sids
 from mediagate.carriers.base import receive
 from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
 from mediagate.inputs import bad_text_reason, check_text
@@ -23,7 +22,6 @@ from mediagate.services.ingest import IngestedMedia, StorageFull
 from mediagate.services.messages import MAX_BODY, MAX_MEDIA_URLS
 from mediagate.services.numbers import Owner
 from mediagate.services.records import MessageRecord
-from mediagate.storage import media_key
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -128,10 +126,8 @@ def _store_file(rt: Runtime, account_sid: str, local: LocalFile, channel: channe
         raise BadRequest(f"{path.name} is empty.", code=11200)
     if size > limit:
         raise BadRequest(f"{path.name} is {size} bytes; the limit for {content_type} is {limit}.", code=11751)
-    sid = sids.new_sid(sids.MEDIA)
-    stored = rt.store.put(media_key(account_sid, sid), _chunks(path))
     name = path.name if bad_text_reason(path.name) is None else None  # undecodable file names
-    return IngestedMedia(sid, stored.key, content_type, stored.size, stored.sha256, name)
+    return ingest.store_new(rt, account_sid, _chunks(path), content_type, name)
 
 
 def _chunks(path: Path) -> Iterator[bytes]:

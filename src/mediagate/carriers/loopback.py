@@ -6,14 +6,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from mediagate import sids
 from mediagate.carriers.base import AlreadyFinal, receive, set_status
-from mediagate.db.models import Media, Message
 from mediagate.services import ingest, numbers, quotas
-from mediagate.services.ingest import IngestedMedia
-from mediagate.storage import media_key
+from mediagate.services.records import MessageRecord
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -24,16 +19,16 @@ log = logging.getLogger("mediagate.carriers")
 class LoopbackCarrier:
     name = "loopback"
 
-    def handles(self, rt: Runtime, message: Message) -> bool:
+    def handles(self, rt: Runtime, message: MessageRecord) -> bool:
         return numbers.owner_of(rt, message.to) is not None
 
-    def send(self, rt: Runtime, message: Message) -> None:
+    def send(self, rt: Runtime, message: MessageRecord) -> None:
         owner = numbers.owner_of(rt, message.to)
         if owner is None:  # released between handles() and now
             set_status(rt, message.sid, "undelivered", error_code=30005, error_message="Unknown destination")
             return
         set_status(rt, message.sid, "sent")  # a no-op when a crashed hand-off got this far
-        items = copy_media(rt, message, owner.account_sid)
+        items = ingest.copy_message_media(rt, message.sid, owner.account_sid)
         # The arrival and "delivered" commit together: a repeated hand-off redoes both or neither.
         try:
             with contextlib.suppress(AlreadyFinal):
@@ -59,36 +54,13 @@ class LoopbackCarrier:
             )
 
 
-def copy_media(rt: Runtime, message: Message, account_sid: str) -> list[IngestedMedia]:
-    """Copy the outbound message's objects under the receiving account with new
-    ME sids, streaming (no object is held in memory whole)."""
-    with rt.sessions() as session:
-        sources = list(
-            session.scalars(
-                select(Media).where(Media.message_sid == message.sid).order_by(Media.date_created, Media.sid)
-            )
-        )
-    done: list[IngestedMedia] = []
-    try:
-        for src in sources:
-            sid = sids.new_sid(sids.MEDIA)
-            stored = rt.store.put(media_key(account_sid, sid), rt.store.stream(src.storage_key))
-            done.append(
-                IngestedMedia(sid, stored.key, src.content_type, stored.size, stored.sha256, src.filename)
-            )
-    except BaseException:
-        ingest.discard(rt, done)
-        raise
-    return done
-
-
 class OffnetCarrier:
     """Every number nobody here owns: handed off, no delivery receipt."""
 
     name = "offnet"
 
-    def handles(self, rt: Runtime, message: Message) -> bool:
+    def handles(self, rt: Runtime, message: MessageRecord) -> bool:
         return True
 
-    def send(self, rt: Runtime, message: Message) -> None:
+    def send(self, rt: Runtime, message: MessageRecord) -> None:
         set_status(rt, message.sid, "sent")

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from mediagate import sids
 from mediagate.db.models import Media
 from mediagate.observability import metrics
@@ -113,6 +115,37 @@ def ingest(rt: Runtime, account_sid: str, urls: list[str], channel: Channel) -> 
     for item in done:
         metrics.INGEST_MEDIA.labels(channel.name).inc()
         metrics.INGEST_BYTES.labels(channel.name).inc(item.size)
+    return done
+
+
+def store_new(
+    rt: Runtime, account_sid: str, chunks: Iterator[bytes], content_type: str, filename: str | None
+) -> IngestedMedia:
+    """Store bytes that arrive by another path than a MediaUrl (a carrier's copy,
+    a local file) as a new media object of ``account_sid``, under a new ME sid."""
+    sid = sids.new_sid(sids.MEDIA)
+    stored = rt.store.put(media_key(account_sid, sid), chunks)
+    return IngestedMedia(sid, stored.key, content_type, stored.size, stored.sha256, filename)
+
+
+def copy_message_media(rt: Runtime, message_sid: str, account_sid: str) -> list[IngestedMedia]:
+    """Copy a message's objects under ``account_sid`` with new ME sids, streaming
+    (no object is held in memory whole); nothing is kept if one copy fails."""
+    with rt.sessions() as session:
+        sources = list(
+            session.scalars(
+                select(Media).where(Media.message_sid == message_sid).order_by(Media.date_created, Media.sid)
+            )
+        )
+    done: list[IngestedMedia] = []
+    try:
+        for src in sources:
+            done.append(
+                store_new(rt, account_sid, rt.store.stream(src.storage_key), src.content_type, src.filename)
+            )
+    except BaseException:
+        discard(rt, done)
+        raise
     return done
 
 

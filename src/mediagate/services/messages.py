@@ -144,6 +144,13 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     return MessageRecord.of(message)
 
 
+def get_any(rt: Runtime, message_sid: str) -> MessageRecord | None:
+    """A message whatever its account: for the carrier hand-off, which starts from a sid."""
+    with rt.sessions() as session:
+        message = session.get(Message, message_sid)
+    return None if message is None else MessageRecord.of(message)
+
+
 def get(rt: Runtime, account_sid: str, message_sid: str) -> MessageRecord:
     with rt.sessions() as session:
         message = session.get(Message, message_sid)
