@@ -535,8 +535,7 @@ def encryption_status(as_json: AsJson = False) -> None:
     from mediagate.services import encryption
 
     rt = _runtime()
-    keys = encryption.master_keys(rt.settings, rt.keyring)
-    in_use = encryption.key_ids_in_use(rt.sessions)
+    keys, in_use = encryption.usage(rt)
     if as_json:
         out.print_json(
             json.dumps({"active": keys.active, "encryption": rt.settings.encryption, "objects": in_use})
@@ -558,8 +557,7 @@ def encryption_rewrap(
     from mediagate.services import encryption
 
     rt = _runtime()
-    keys = encryption.master_keys(rt.settings, rt.keyring)
-    result = encryption.rewrap(rt.sessions, keys, batch=batch)
+    keys, result = encryption.rewrap_all(rt, batch=batch)
     out.print(f"rewrapped {result.rewrapped} data keys under {keys.active!r}; {result.remaining} remaining")
     if result.remaining:
         raise typer.Exit(1)

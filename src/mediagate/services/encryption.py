@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +24,9 @@ from mediagate.settings import Settings
 from mediagate.storage.base import MediaStore
 from mediagate.storage.sealed import KeyRecord, MasterKeys, SealedStore, parse_master_keys
 from mediagate.timefmt import utcnow
+
+if TYPE_CHECKING:
+    from mediagate.context import Runtime
 
 DERIVED = "derived"
 
@@ -171,3 +175,15 @@ def rewrap(
             progress(done)
     remaining = sum(n for key_id, n in key_ids_in_use(sessions).items() if key_id != keys.active)
     return RewrapResult(done, remaining)
+
+
+# The CLI's entry points take the runtime; the functions above take a sessionmaker
+# because ``wrap_store`` runs while the runtime is being built.
+def usage(rt: Runtime) -> tuple[MasterKeys, dict[str, int]]:
+    """The master keys from settings, and how many sealed objects each key id wraps."""
+    return master_keys(rt.settings, rt.keyring), key_ids_in_use(rt.sessions)
+
+
+def rewrap_all(rt: Runtime, *, batch: int = 500) -> tuple[MasterKeys, RewrapResult]:
+    keys = master_keys(rt.settings, rt.keyring)
+    return keys, rewrap(rt.sessions, keys, batch=batch)
