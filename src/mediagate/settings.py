@@ -214,7 +214,7 @@ class Settings(BaseSettings):
     @field_validator("master_keys")
     @classmethod
     def _valid_master_keys(cls, value: str) -> str:
-        from mediagate.storage.sealed import parse_master_keys
+        from mediagate.crypto import parse_master_keys
 
         parse_master_keys(value)  # raises ValueError naming the bad key (never its value)
         return value

@@ -224,7 +224,7 @@ def test_off_and_nothing_sealed_is_the_plain_backend(runtime: Runtime) -> None:
 
 
 def test_master_key_settings_are_checked() -> None:
-    from mediagate.storage.sealed import parse_master_keys
+    from mediagate.crypto import parse_master_keys
 
     key = secrets.token_hex(32)
     assert parse_master_keys(f"a:{key}, b-2:{key}") == {"a": bytes.fromhex(key), "b-2": bytes.fromhex(key)}

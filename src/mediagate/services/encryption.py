@@ -17,12 +17,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from mediagate.crypto import Keyring
+from mediagate.crypto import Keyring, parse_master_keys
 from mediagate.db.dml import rowcount
 from mediagate.db.models import SealedObject
 from mediagate.settings import Settings
 from mediagate.storage.base import MediaStore
-from mediagate.storage.sealed import KeyRecord, MasterKeys, SealedStore, parse_master_keys
+from mediagate.storage.sealed import KeyRecord, MasterKeys, SealedStore
 from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:

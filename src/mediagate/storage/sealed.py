@@ -25,7 +25,6 @@ plaintext objects keep the backend's own Blob.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import struct
@@ -106,36 +105,6 @@ class MasterKeys:
             raise SealError(
                 f"the data key of {object_key} does not unwrap with master key {key_id!r}"
             ) from None
-
-
-def parse_master_keys(spec: str) -> dict[str, bytes]:
-    """``MEDIAGATE_MASTER_KEYS``: ``id:KEY,id2:KEY2``, each KEY 32 bytes as 64 hex
-    digits or URL-safe base64."""
-    keys: dict[str, bytes] = {}
-    for item in filter(None, (part.strip() for part in spec.split(","))):
-        key_id, sep, encoded = item.partition(":")
-        key_id = key_id.strip()
-        if (
-            not sep
-            or not key_id
-            or not key_id.isascii()
-            or not key_id.replace("-", "").replace("_", "").isalnum()
-        ):
-            raise ValueError("each master key is id:KEY, the id letters, digits, - or _")
-        if key_id in keys:
-            raise ValueError(f"master key id {key_id!r} appears twice")
-        encoded = encoded.strip()
-        try:
-            raw = bytes.fromhex(encoded)
-        except ValueError:
-            try:
-                raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-            except ValueError:
-                raise ValueError(f"master key {key_id!r} is neither hex nor base64") from None
-        if len(raw) != 32:
-            raise ValueError(f"master key {key_id!r} must be 32 bytes (64 hex digits)")
-        keys[key_id] = raw
-    return keys
 
 
 def _aad(object_key: str, index: int, last: bool) -> bytes:
