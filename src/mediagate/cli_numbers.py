@@ -24,26 +24,26 @@ def numbers_assign(
     account_sid: Annotated[str, typer.Argument(help="The account that may claim and receive it.")],
 ) -> None:
     """Assign PHONE_NUMBER to ACCOUNT_SID (which may then claim it with IncomingPhoneNumbers)."""
-    from mediagate.cli import _account_sid, _fail, _runtime, out
+    from mediagate.cli_common import checked_account_sid, fail, open_runtime, out
     from mediagate.services import number_pool
 
     try:
-        done = number_pool.assign(_runtime(), phone_number, _account_sid(account_sid), actor="cli")
+        done = number_pool.assign(open_runtime(), phone_number, checked_account_sid(account_sid), actor="cli")
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     out.print(f"{done.phone_number} is assigned to {done.account_sid}")
 
 
 @numbers_app.command("release")
 def numbers_release(phone_number: Annotated[str, typer.Argument(help="An assigned E.164 number.")]) -> None:
     """Take PHONE_NUMBER back from its account: its claim goes too, nothing more is delivered to it."""
-    from mediagate.cli import _fail, _runtime, out
+    from mediagate.cli_common import fail, open_runtime, out
     from mediagate.services import number_pool
 
     try:
-        done = number_pool.release(_runtime(), phone_number, actor="cli")
+        done = number_pool.release(open_runtime(), phone_number, actor="cli")
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     out.print(f"{done.phone_number} released from {done.account_sid}")
 
 
@@ -55,10 +55,10 @@ def numbers_list(
     """List assigned numbers and whether their account has claimed them."""
     from rich.table import Table
 
-    from mediagate.cli import _account_sid, _runtime, out
+    from mediagate.cli_common import checked_account_sid, open_runtime, out
     from mediagate.services import number_pool
 
-    rows = number_pool.list_all(_runtime(), _account_sid(account_sid) if account_sid else None)
+    rows = number_pool.list_all(open_runtime(), checked_account_sid(account_sid) if account_sid else None)
     if as_json:
         data = [
             {"phone_number": a.phone_number, "account_sid": a.account_sid, "claimed": a.claimed,

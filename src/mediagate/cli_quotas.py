@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from mediagate.cli import AccountSid, AsJson, _account_sid, _fail, _runtime, accounts_app, out
+from mediagate.cli_accounts import accounts_app
+from mediagate.cli_common import AccountSid, AsJson, checked_account_sid, fail, open_runtime, out
 from mediagate.errors import ApiError
 
 LimitOption = Annotated[
@@ -25,7 +26,7 @@ def _limit(value: str | None, name: str) -> int | None:
     if value.strip().lower() == "default":
         return quotas.UNSET
     if not value.isascii() or not value.isdigit() or len(value) > 18:
-        _fail(f"--{name} takes a whole number of at least 0, or 'default'.")
+        fail(f"--{name} takes a whole number of at least 0, or 'default'.")
     return int(value)
 
 
@@ -41,8 +42,8 @@ def accounts_quota(
     with options, override the deployment's MEDIAGATE_QUOTA_* for this account."""
     from mediagate.services import quotas
 
-    rt = _runtime()
-    sid = _account_sid(account_sid)
+    rt = open_runtime()
+    sid = checked_account_sid(account_sid)
     changes = {
         "max_bytes": _limit(max_bytes, "max-bytes"),
         "max_media": _limit(max_media, "max-media"),
@@ -54,7 +55,7 @@ def accounts_quota(
         else:
             u = quotas.usage(rt, sid)
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     rows = [
         ("bytes", u.bytes_stored, u.limits.max_bytes, u.overrides.max_bytes),
         ("media", u.media_count, u.limits.max_media, u.overrides.max_media),
@@ -85,10 +86,10 @@ def accounts_delivery(
     """Show ACCOUNT_SID's MediaDelivery mode, or set it with --mode (as the API's MediaDelivery POST)."""
     from mediagate.services import direct_delivery
 
-    rt = _runtime()
-    sid = _account_sid(account_sid)
+    rt = open_runtime()
+    sid = checked_account_sid(account_sid)
     if mode is not None and mode not in ("redirect", "direct"):
-        _fail("--mode is redirect or direct.")
+        fail("--mode is redirect or direct.")
     try:
         current = (
             direct_delivery.set_direct(rt, sid, mode == "direct")
@@ -96,5 +97,5 @@ def accounts_delivery(
             else direct_delivery.get(rt, sid)
         )
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     out.print(f"MediaDelivery mode: {'direct' if current.direct else 'redirect'}")

@@ -38,7 +38,7 @@ def _rule_json(rule: retention.Rule) -> dict[str, object]:
 def _print_rule(rule: retention.Rule, as_json: bool) -> None:
     from rich.table import Table
 
-    from mediagate.cli import out
+    from mediagate.cli_common import out
 
     if as_json:
         sys.stdout.write(json.dumps(_rule_json(rule)) + "\n")
@@ -60,13 +60,13 @@ def retention_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show ACCOUNT_SID's retention rule, with the deployment's default and maximum applied."""
-    from mediagate.cli import _account_sid, _fail, _runtime
+    from mediagate.cli_common import checked_account_sid, fail, open_runtime
     from mediagate.services import retention
 
     try:
-        rule = retention.get_rule(_runtime(), _account_sid(account_sid))
+        rule = retention.get_rule(open_runtime(), checked_account_sid(account_sid))
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     _print_rule(rule, as_json)
 
 
@@ -94,11 +94,11 @@ def retention_set(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Change ACCOUNT_SID's retention rule (options not given are kept)."""
-    from mediagate.cli import _account_sid, _fail, _runtime
+    from mediagate.cli_common import checked_account_sid, fail, open_runtime
     from mediagate.services import retention
 
-    rt = _runtime()
-    _account_sid(account_sid)
+    rt = open_runtime()
+    checked_account_sid(account_sid)
     try:
         days = [
             retention.parse_days(
@@ -111,10 +111,10 @@ def retention_set(
         ]
         change = retention.Change(days[0], days[1], after_first_download, after_webhook_delivered)
         if change == retention.Change():
-            _fail("give at least one rule option (see --help)")
+            fail("give at least one rule option (see --help)")
         rule = retention.set_rule(rt, account_sid, change, actor="cli", via="cli")
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     _print_rule(rule, as_json)
 
 
@@ -129,12 +129,12 @@ def retention_run(
     """Apply the retention rules now, in committed batches (interrupted: just run it again)."""
     from rich.progress import Progress as Bar
 
-    from mediagate.cli import _account_sid, _fail, _runtime, err, out
+    from mediagate.cli_common import checked_account_sid, err, fail, open_runtime, out
     from mediagate.services import retention
 
-    rt = _runtime()
+    rt = open_runtime()
     if account_sid is not None:
-        _account_sid(account_sid)
+        checked_account_sid(account_sid)
     listed: list[retention.Candidate] = []
     done = 0
     try:
@@ -148,7 +148,7 @@ def retention_run(
                 if dry_run:
                     listed.extend(step.media)
     except ApiError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     if dry_run:
         # One plain line per media (no table: rich cuts SIDs to the terminal's width).
         for c in listed:
