@@ -13,9 +13,10 @@ URLs. So, at the root of the mechanism rather than logger by logger:
   created: query strings, URL userinfo and Authorization/Basic/Bearer values
   are replaced, in the message and in the formatted traceback.
 
-Every logger in mediagate is a plain ``logging`` logger; structlog only
-formats, at the one handler that ``build_handler`` makes: text for a
-terminal, one JSON object per line for log shippers.
+Every logger in mediagate is a plain ``logging`` logger. The one handler
+that ``build_handler`` makes writes every record in the format of
+``observability.lines`` (text for a terminal, one JSON object per line for
+log shippers), the format of the batched access and audit lines too.
 """
 
 from __future__ import annotations
@@ -26,16 +27,14 @@ import sys
 import traceback
 from typing import Any
 
-import structlog
+from mediagate.observability.lines import FORMAT_ATTRIBUTE, REQUEST_ID, render_line
 
-from mediagate.observability.lines import FORMAT_ATTRIBUTE
-
-# The ASGI servers' own loggers: routed through our handler so that they
-# share its format. Their access loggers stay silent: they print query
-# strings, and a signed media URL carries its Signature= there. The
-# request-id'ed access line comes from mediagate.observability instead.
-SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "_granian", "granian")
-SERVER_ACCESS_LOGGERS = ("uvicorn.access", "granian.access")
+# granian's own loggers: routed through our handler so that they share its
+# format. Its access logger stays silent: it prints query strings, and a
+# signed media URL carries its Signature= there. The request-id'ed access
+# line comes from mediagate.observability instead.
+SERVER_LOGGERS = ("_granian", "granian")
+SERVER_ACCESS_LOGGERS = ("granian.access",)
 # httpx logs every request it makes at INFO with the full URL: the customer's
 # MediaUrl and webhook URLs, query strings (presigned tokens, GET webhook
 # parameters) included. Our own lines say what was fetched without them.
@@ -78,7 +77,7 @@ def _redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     record.msg, record.args = redact(message), None
     if record.exc_info and record.exc_info[0] is not None:
         # Formatters reuse exc_text when it is set, so the traceback they print is
-        # the redacted one, whatever handler (ours, uvicorn's, granian's) prints it.
+        # the redacted one, whatever handler (ours, granian's) prints it.
         record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
     if record.stack_info:
         record.stack_info = redact(record.stack_info)
@@ -91,43 +90,53 @@ def install_redaction() -> None:
         logging.setLogRecordFactory(_redacting_factory)
 
 
-def _drop_color_message(
-    _logger: object, _name: str, event_dict: structlog.typing.EventDict
-) -> structlog.typing.EventDict:
-    # uvicorn passes an ANSI-coloured copy of its message as an extra.
-    event_dict.pop("color_message", None)
-    return event_dict
+# The attributes every LogRecord has; any other attribute came from ``extra={...}``
+# and is written as a field (the audit and access lines' fallback, a service's
+# context). "message" and "asctime" are left by other formatters.
+_RECORD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+}
 
 
-def _shared_processors() -> list[structlog.typing.Processor]:
-    return [
-        structlog.contextvars.merge_contextvars,  # request_id, bound per request
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.stdlib.PositionalArgumentsFormatter(),
-        structlog.stdlib.ExtraAdder(),  # ``extra={...}`` becomes fields (audit, access)
-        _drop_color_message,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
+class LineFormatter(logging.Formatter):
+    """Writes a ``logging`` record in the format of ``observability.lines``
+    (``render_line``), the one the batched access and audit lines have."""
+
+    def __init__(self, fmt: str = "text") -> None:
+        super().__init__()
+        self.fmt = "json" if fmt == "json" else "text"
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = [(k, v) for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES]
+        request_id = REQUEST_ID.get()
+        for i, (key, value) in enumerate(fields):
+            if key == "request_id":  # given explicitly (the batched lines' fallback)
+                request_id = value
+                del fields[i]
+                break
+        return render_line(
+            self.fmt,
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            fields,
+            request_id,
+            _exception_text(record),
+        )
 
 
-def _redacted_exception(
-    _logger: object, _name: str, event_dict: structlog.typing.EventDict
-) -> structlog.typing.EventDict:
-    """The traceback as plain text, redacted like the message. Never a rich or
-    dict traceback: both print the frames' local variables (a message body, a
-    token, the SQL parameters), which is exactly what must not reach a log."""
-    exc_info = event_dict.pop("exc_info", None)
-    if exc_info:
-        if exc_info is True:
-            exc_info = sys.exc_info()
-        elif isinstance(exc_info, BaseException):
-            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-        if exc_info[0] is not None:
-            event_dict["exception"] = redact("".join(traceback.format_exception(*exc_info)).rstrip("\n"))
-    elif "exception" in event_dict:
-        event_dict["exception"] = redact(str(event_dict["exception"]))
-    return event_dict
+def _exception_text(record: logging.LogRecord) -> str | None:
+    """The traceback as plain text, redacted like the message. Never a rich
+    traceback with the frames' local variables (a message body, a token, the
+    SQL parameters): exactly what must not reach a log."""
+    text = record.exc_text  # set, redacted, by the record factory
+    if not text and record.exc_info and record.exc_info[0] is not None:
+        text = redact("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+    if record.stack_info:
+        text = f"{text}\n{record.stack_info}" if text else record.stack_info
+    return text or None
 
 
 def build_handler(fmt: str = "text") -> logging.Handler:
@@ -135,28 +144,12 @@ def build_handler(fmt: str = "text") -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     # observability/lines.py writes the per-request lines to this handler itself.
     vars(handler)[FORMAT_ATTRIBUTE] = "json" if fmt == "json" else "text"
-    renderer: structlog.typing.Processor
-    if fmt == "json":
-        renderer = structlog.processors.JSONRenderer()
-    else:
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=sys.stderr.isatty(), sort_keys=False, exception_formatter=structlog.dev.plain_traceback
-        )
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=_shared_processors(),
-            processors=[
-                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                _redacted_exception,
-                renderer,
-            ],
-        )
-    )
+    handler.setFormatter(LineFormatter(fmt))
     return handler
 
 
 def configure(level: str, fmt: str = "text") -> None:
-    """Route every record (ours, uvicorn's, granian's) to one handler. Idempotent:
+    """Route every record (ours, granian's) to one handler. Idempotent:
     the CLI calls it, and so does each server worker when it imports the app."""
     install_redaction()
     root = logging.getLogger()

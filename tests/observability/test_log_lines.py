@@ -9,14 +9,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import structlog
 
 from mediagate.logging_setup import build_handler
 from mediagate.observability import lines as lines_module
-from mediagate.observability.lines import LineBuffer, Shape, render_json, render_texts, shape
+from mediagate.observability.lines import (
+    REQUEST_ID,
+    LineBuffer,
+    Shape,
+    render_json,
+    render_line,
+    render_texts,
+    shape,
+)
 
 FIELDS = {"method": "GET", "route": "/x/{a}", "status": 307, "duration_ms": 0.25, "bytes": 0, "client": "::1"}
-ACCESS = shape("mediagate.access", "request", tuple(FIELDS))
+LOGGER_EVENT = ("mediagate.access", "request")
+ACCESS = shape(*LOGGER_EVENT, tuple(FIELDS))
 VALUES = tuple(FIELDS.values())
 
 
@@ -45,7 +53,7 @@ def only_ours() -> Iterator[io.StringIO]:
         root.setLevel(level)
 
 
-def test_json_line_has_the_fields_structlog_would_write() -> None:
+def test_json_line_has_the_documented_fields() -> None:
     record = json.loads(render_json((1796247108.25, ACCESS, "rid-1", VALUES)))
     assert record == {
         **FIELDS,
@@ -55,22 +63,71 @@ def test_json_line_has_the_fields_structlog_would_write() -> None:
         "logger": "mediagate.access",
         "timestamp": "2026-12-02T21:31:48.250000Z",
     }
-    # The same keys as a record through the ordinary handler's JSON renderer.
+
+
+def record_line(fmt: str, when: float, rid: str | None, bound: bool) -> str:
+    """The access line written as an ordinary ``logging`` record through the
+    handler ``build_handler`` makes: the request id given explicitly (the
+    batched lines' fallback) or bound to the request's context (a service's line)."""
     out = io.StringIO()
-    handler = build_handler("json")
+    handler = build_handler(fmt)
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    logger = logging.getLogger("mediagate.access")
+    saved = logger.handlers, logger.propagate
+    logger.handlers, logger.propagate = [handler], False
+    extra: dict[str, object] = dict(FIELDS)
+    token = REQUEST_ID.set(rid if bound else None)
+    if rid is not None and not bound:
+        extra["request_id"] = rid
+    try:
+        record = logger.makeRecord(logger.name, logging.INFO, __file__, 0, "request", (), None, extra=extra)
+        record.created = when
+        handler.handle(record)
+    finally:
+        REQUEST_ID.reset(token)
+        logger.handlers, logger.propagate = saved
+    return out.getvalue().removesuffix("\n")
+
+
+@pytest.mark.parametrize("rid", ["rid-1", None])
+@pytest.mark.parametrize("bound", [False, True])
+def test_batched_lines_and_records_are_written_alike(rid: str | None, bound: bool) -> None:
+    """One format: the hot path's precompiled templates write the very bytes
+    that an ordinary record through the one handler gets, in both formats."""
+    when = 1796247108.25
+    assert record_line("json", when, rid, bound) == render_json((when, ACCESS, rid, VALUES))
+    assert record_line("text", when, rid, bound) == render_text(when, ACCESS, rid, VALUES)
+    fields = list(FIELDS.items())
+    assert render_json((when, ACCESS, rid, VALUES)) == render_line(
+        "json", when, "info", *LOGGER_EVENT, fields, rid
+    )
+    assert render_text(when, ACCESS, rid, VALUES) == render_line(
+        "text", when, "info", *LOGGER_EVENT, fields, rid
+    )
+
+
+def test_record_lines_quote_ambiguous_values_and_keep_tracebacks() -> None:
+    out = io.StringIO()
+    handler = build_handler("text")
     assert isinstance(handler, logging.StreamHandler)
     handler.setStream(out)
     logger = logging.getLogger("mediagate.test-lines")
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        structlog.contextvars.bind_contextvars(request_id="rid-1")
-        logger.warning("request", extra=FIELDS)
+        try:
+            raise ValueError("bad https://example.test/x?Signature=abc")
+        except ValueError:
+            logger.exception("failed", extra={"why": "two words", "n": None, "d": {"a": 1}})
     finally:
-        structlog.contextvars.clear_contextvars()
         logger.removeHandler(handler)
-    ordinary = json.loads(out.getvalue())
-    assert set(ordinary) == set(record)
+    first, *rest = out.getvalue().splitlines()
+    assert first.endswith(
+        "[error    ] failed                         [mediagate.test-lines] why='two words' n=None d={'a': 1}"
+    )
+    assert rest[0] == "Traceback (most recent call last):"
+    assert "Signature=abc" not in out.getvalue()
 
 
 def test_text_line_keeps_its_shape_and_static_percent_signs() -> None:

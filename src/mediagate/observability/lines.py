@@ -1,13 +1,19 @@
-"""The per-request log lines (access and audit), written in batches.
+"""The log line format, and the per-request lines (access and audit) written in batches.
+
+Every line mediagate writes has one of two formats, both defined here:
+``render_line`` (text for a terminal, or one JSON object) is what
+``logging_setup.LineFormatter`` writes for every ``logging`` record, and the
+``Shape`` templates below are the same format precompiled for the hot path.
+``tests/observability/test_log_lines.py`` holds the two to the same bytes.
 
 A record through ``logging`` costs tens of microseconds here (the redacting
-record factory, structlog's processor chain, the renderer, one write per
-line): two of them per request were a third of the content redirect's time
-(bench/analysis.md). These lines have a fixed shape and carry only values we
-built (route templates, sids, decisions, addresses), so they need neither
-redaction nor a processor chain: the request path appends a tuple, and a
-thread renders whole batches in the configured format and writes each batch
-once, under the handler's lock so that lines never interleave.
+record factory, the formatter, one write per line): two of them per request
+were a third of the content redirect's time (bench/analysis.md). The access
+and audit lines have a fixed shape and carry only values we built (route
+templates, sids, decisions, addresses), so they need no redaction: the request
+path appends a tuple, and a thread renders whole batches in the configured
+format and writes each batch once, under the handler's lock so that lines
+never interleave.
 
 When the root handler is not the one ``logging_setup`` built (a test's
 capture handler, an embedding application's own), each line is an ordinary
@@ -31,6 +37,8 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +48,61 @@ MAX_PENDING = 100_000
 
 # Set by logging_setup.build_handler on the handler it makes: "json" or "text".
 FORMAT_ATTRIBUTE = "_mediagate_format"
+
+# The id of the request being served: set by the observability middleware for
+# each request (its own task, so its own context; the threadpool copies it),
+# read by every line written meanwhile.
+REQUEST_ID: ContextVar[str | None] = ContextVar("mediagate_request_id", default=None)
+
+# Text lines: "<timestamp> [<level>] <event> [<logger>] key=value ... request_id=...".
+# The level is padded to the longest standard name ("critical", plus one), the
+# event to 30 characters, so that the loggers and fields of a terminal log line up.
+LEVEL_WIDTH = 9
+EVENT_WIDTH = 30
+# A text value is written bare unless one of these would make the line ambiguous
+# to read or to split: then it is quoted (its repr).
+_QUOTED = frozenset(" \t=\r\n\"'")
+
+
+def text_value(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value) if _QUOTED.intersection(value) else value
+    return repr(value)
+
+
+def render_line(
+    fmt: str,
+    when: float,
+    level: str,
+    logger: str,
+    event: str,
+    fields: Iterable[tuple[str, Any]],
+    request_id: str | None = None,
+    exception: str | None = None,
+) -> str:
+    """One log line (without its newline) in ``fmt`` ("json" or "text").
+
+    JSON keys, in order: ``event``, the fields, ``request_id`` (when there is
+    one), ``level``, ``logger``, ``timestamp``, ``exception`` (a traceback,
+    when there is one). Text: the same, the traceback on the following lines."""
+    if fmt == "json":
+        record: dict[str, Any] = {"event": event, **dict(fields)}
+        if request_id is not None:
+            record["request_id"] = request_id
+        record.update(level=level, logger=logger, timestamp=_timestamp(when))
+        if exception:
+            record["exception"] = exception
+        # default=repr: a field of any type is written rather than failing the line.
+        return json.dumps(record, default=repr)
+    pairs = [f"{key}={text_value(value)}" for key, value in fields]
+    if request_id is not None:
+        pairs.append(f"request_id={text_value(request_id)}")
+    line = f"{_timestamp(when)} [{level:<{LEVEL_WIDTH}}] {event:<{EVENT_WIDTH}} [{logger}]"
+    if pairs:
+        line += " " + " ".join(pairs)
+    if exception:
+        line += "\n" + exception
+    return line
 
 
 class Shape:
@@ -65,11 +128,13 @@ class Shape:
         def lit(text: str) -> str:  # static "%" in the template are escaped
             return text.replace("%", "%%")
 
-        # structlog's ConsoleRenderer shape without colours (the other lines of
-        # a terminal log have it); the timestamp is "%s.%06dZ": the second's
-        # text, formatted once a second, and the microseconds.
-        pairs = " ".join(f"{lit(k)}=%s" for k in keys)
-        self.text_without_id = f"%s.%06dZ [info     ] {lit(f'{event:<30}')} [{lit(logger)}] {pairs}"
+        # render_line's text, precompiled: the timestamp is "%s.%06dZ" (the
+        # second's text, formatted once a second, and the microseconds) and each
+        # value a bare "%s". The values are ours (sids, route templates, numbers,
+        # addresses, decisions): none holds a character text_value would quote.
+        pairs = "".join(f" {lit(k)}=%s" for k in keys)
+        head = f"%s.%06dZ [{'info':<{LEVEL_WIDTH}}] {lit(f'{event:<{EVENT_WIDTH}}')} [{lit(logger)}]"
+        self.text_without_id = head + pairs
         self.text = self.text_without_id + " request_id=%s"
         self.json_keys_without_id = ("event", *keys, "level", "logger", "timestamp")
         self.json_keys = ("event", *keys, "request_id", "level", "logger", "timestamp")
@@ -96,13 +161,13 @@ def _second_text(whole: int) -> str:
 
 
 def _timestamp(when: float) -> str:
-    # structlog's ISO form ("2026-12-02T18:00:00.123456Z").
+    # ISO 8601 in UTC with microseconds ("2026-12-02T18:00:00.123456Z").
     whole = int(when)
     return "%s.%06dZ" % (_second_text(whole), int((when - whole) * 1e6))  # noqa: UP031 - the writer's form
 
 
 def render_json(entry: Entry) -> str:
-    # structlog's JSON keys, in its order: the event, the fields, the request
+    # render_line's JSON keys, in its order: the event, the fields, the request
     # id, then level, logger and timestamp. One dict built from one zip.
     when, sh, request_id, values = entry
     if request_id is None:

@@ -21,12 +21,11 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import structlog
 from starlette.routing import BaseRoute, Host, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mediagate.observability import metrics
-from mediagate.observability.lines import lines, shape
+from mediagate.observability.lines import REQUEST_ID, lines, shape
 
 ACCESS_LOGGER = "mediagate.access"
 _ACCESS_LINE = shape(
@@ -112,8 +111,7 @@ class ObservabilityMiddleware:
         # the end: each request runs in its own task and so its own context, and
         # an unhandled error is logged by Starlette's outermost middleware, after
         # this one has returned.
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=rid)
+        REQUEST_ID.set(rid)
         rid_header = (b"x-request-id", rid.encode("ascii"))
         status = 500
         body_bytes = 0

@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
 from sqlalchemy import bindparam, select, update
 from sqlalchemy import delete as sql_delete
 
@@ -16,7 +15,7 @@ from mediagate.db.dml import rowcount
 from mediagate.db.failures import is_database_unavailable
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.errors import NotFound, Unauthorized
-from mediagate.observability.lines import lines, shape
+from mediagate.observability.lines import REQUEST_ID, lines, shape
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.permissions import MEDIA_READ
 from mediagate.services import quotas
@@ -177,7 +176,7 @@ def _audit_content(
     # line. Batched (observability/lines.py): a logging record per request was
     # a large share of the redirect's time.
     if request_id is None:
-        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        request_id = REQUEST_ID.get()
     lines.emit_values(_AUDIT_LINE, request_id, (account_sid, media_sid, credential, decision))
     # The durable audit: an enqueue, never a write on this path (services/access_audit.py).
     rt.access_audit.record(
