@@ -61,7 +61,6 @@ def machine() -> dict[str, Any]:
             p: _version(p)
             for p in (
                 "mediagate",
-                "uvicorn",
                 "granian",
                 "uvloop",
                 "httptools",

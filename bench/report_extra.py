@@ -150,7 +150,7 @@ def _soak(soak: dict[str, Any], results: dict[str, Any]) -> list[str]:
         "account) is the documented fairness answer: counted as *throttled*, not as an error. "
         "**embedded** is the default `mediagate serve` (one granian process, "
         "SQLite, local files); **production** is PostgreSQL + SeaweedFS S3 + Redis with "
-        "`--workers 2 --server granian`. RSS and open fds of every server process are sampled every "
+        "`--workers 2`. RSS and open fds of every server process are sampled every "
         f"{c['sample_every']:.0f} s; the backlog is read from the database when the load stops and "
         f"again after at most {c['drain_seconds']:.0f} s of drain. Memory is judged per process on "
         "the last third of the load: the first two thirds are warm-up (connection pools, the hot "

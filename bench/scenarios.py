@@ -56,7 +56,7 @@ class Config:
     connections: int = 32  # wrk connections for scenarios 1 and 2
     # The default `mediagate serve` (one process, granian on RSGI with the fast
     # paths): issue 12's targets are for this shape against an nginx with one
-    # worker. `--serve-args "--server uvicorn"` measures the ASGI alternative.
+    # worker. `--serve-args "--workers 2"` measures granian's worker processes.
     serve_args: tuple[str, ...] = ()
     redirect_backends: tuple[str, ...] = ("sqlite", "postgresql")
     delivery_backend: str = "postgresql"
@@ -76,11 +76,8 @@ class Config:
     @staticmethod
     def quick() -> Config:
         """Tiny sizes for the test suite's smoke run: exercises every code path in seconds."""
-        import importlib.util
-
-        server = "granian" if importlib.util.find_spec("granian") else "uvicorn"
         return Config(
-            serve_args=("--workers", "1", "--server", server),
+            serve_args=("--workers", "1"),
             duration=1.0,
             rounds=1,
             connections=4,

@@ -298,7 +298,7 @@ def _processes(sampler: Sampler) -> list[dict[str, Any]]:
         rows.append(
             {
                 "pid": int(pid),
-                # The root is the `mediagate serve` process (granian's/uvicorn's supervisor
+                # The root is the `mediagate serve` process (granian's supervisor
                 # when there are workers); a worker pid present only at one end was respawned.
                 "role": "main" if int(pid) == sampler.root_pid else "worker",
                 "rss_start": a["rss"] if a else None,
@@ -423,7 +423,7 @@ def _shape_site(work: Path, name: str, cfg: Config) -> Iterator[Site]:
             "MEDIAGATE_REDIS_KEY_PREFIX": f"bench-soak-{secrets.token_hex(4)}",
             **_probe_env(work, name),
         }
-        with custom_site(work, "postgresql", ["--workers", "2", "--server", "granian"], env) as s:
+        with custom_site(work, "postgresql", ["--workers", "2"], env) as s:
             yield s
 
 

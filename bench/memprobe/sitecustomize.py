@@ -120,5 +120,5 @@ def _start() -> None:
 
 if _EVERY > 0 and _DIR:
     _start()
-    # granian and uvicorn fork their workers: the thread does not survive a fork, start it again.
+    # granian forks its workers: the thread does not survive a fork, start it again.
     os.register_at_fork(after_in_child=_start)

@@ -2,7 +2,7 @@
 the right way. It works unchanged against Twilio and against mediagate.
 
     TWILIO_ACCOUNT_SID=AC... TWILIO_AUTH_TOKEN=... \
-        uvicorn app:app --port 5000          # then point the number's SmsUrl at /sms
+        granian --interface asgi --port 5000 app:app   # then point the number's SmsUrl at /sms
 
 Environment:
 
@@ -200,7 +200,11 @@ def _from_env() -> Starlette:
 app = _from_env() if "TWILIO_ACCOUNT_SID" in os.environ else None
 
 if __name__ == "__main__":
-    import uvicorn
+    from granian.constants import Interfaces
+    from granian.server import Server
 
-    print(json.dumps({"listening": "http://127.0.0.1:5000/sms"}))
-    uvicorn.run(_from_env(), host="127.0.0.1", port=int(os.environ.get("PORT", "5000")))
+    port = int(os.environ.get("PORT", "5000"))
+    print(json.dumps({"listening": f"http://127.0.0.1:{port}/sms"}))
+    # Any ASGI server runs this app; granian is the one mediagate itself runs on.
+    Server("app:app", address="127.0.0.1", port=port, interface=Interfaces.ASGI,
+           working_dir=Path(__file__).parent).serve()  # fmt: skip

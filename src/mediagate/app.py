@@ -148,7 +148,7 @@ class ErrorBoundary:
     """Answer any other unhandled exception with Twilio's 500 body *here*.
 
     Starlette's own catch-all (ServerErrorMiddleware) sends the 500 and then
-    re-raises so that the server logs it, and uvicorn closes the connection of
+    re-raises so that the server logs it, and ASGI servers (uvicorn did) close the connection of
     every request that raised: each 500 cost the client its keep-alive
     connection. Only when the response has already started is re-raising
     the one option left."""

@@ -77,17 +77,10 @@ def serve(
         int | None, typer.Option(help="Port to listen on [default: MEDIAGATE_PORT, else 8080].")
     ] = None,
     workers: Annotated[int, typer.Option(help="Server processes (share the database).")] = 1,
-    threads: Annotated[int, typer.Option(help="granian only: I/O threads per worker.")] = 1,
+    threads: Annotated[int, typer.Option(help="I/O threads per worker (granian's runtime threads).")] = 1,
     quickstart: Annotated[
         bool, typer.Option(help="Create an account if none exists and print how to use it.")
     ] = False,
-    server: Annotated[
-        str,
-        typer.Option(
-            help="granian (RSGI: the hot paths answered natively, zero-copy file sends; the "
-            "fastest by `make bench`, see bench/results/REPORT.md) or uvicorn (ASGI, uvloop + httptools)."
-        ),
-    ] = "granian",
     role: Annotated[
         str | None,
         typer.Option(
@@ -96,10 +89,7 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Start the HTTP server (API, secured media host, public media host)."""
-    if server not in ("uvicorn", "granian"):
-        fail(f"--server must be uvicorn or granian, not {server!r}")
-
+    """Start the HTTP server (API, secured media host, public media host) on granian (RSGI)."""
     # The flags win over MEDIAGATE_HOST/PORT (which used to be overwritten by the
     # flags' defaults); the environment carries the result to the worker processes.
     if host is not None:
@@ -141,38 +131,15 @@ def serve(
             _print_quickstart(rt)
         rt.close()
         serverinfo.record(settings)  # so that `mediagate inbound` etc. report this server's URL
-        if server == "granian":
-            _serve_granian(host, port, workers, settings.log_level, threads)
-            return
-        import uvicorn
-
-        uvicorn.run(
-            "mediagate.asgi:app",
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,  # uvicorn's access log would record signed-URL signatures
-            log_config=None,  # keep our handler (logging_setup): one format for every line
-            log_level=settings.log_level,
-            # Off: the app believes proxy headers only from MEDIAGATE_TRUSTED_PROXIES
-            # (mediagate.proxies); uvicorn's own rule trusted any loopback peer.
-            proxy_headers=False,
-            # uvicorn kills a worker that does not answer its supervisor's ping in
-            # time, and a spawned worker answers only once its interpreter is up: on
-            # a busy 2-core machine that took longer than the default 5 s, and every
-            # worker was killed and respawned forever.
-            timeout_worker_healthcheck=30,
-        )
+        _serve_granian(host, port, workers, settings.log_level, threads)
     finally:
         multiproc.cleanup(metrics_dir)
 
 
 def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: int) -> None:
-    try:
-        from granian.constants import Interfaces
-        from granian.server import Server
-    except ImportError:
-        fail("--server granian needs the granian package (a dependency of mediagate: reinstall it)")
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
     if workers == 1:
         # One process: granian in our own loop (mediagate/serving/embedded.py says why).
         from mediagate.serving import embedded
@@ -184,6 +151,7 @@ def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: 
         address=host,
         port=port,
         interface=Interfaces.RSGI,
+        loop=Loops.uvloop,  # as the embedded server (serving/embedded.py); never a silent fallback
         workers=workers,
         runtime_threads=threads,
         log_access=False,  # an access log would record signed-URL signatures

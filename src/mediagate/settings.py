@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 log = logging.getLogger("mediagate")
 
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 SECURE_PREFIX = "/_media/secure"
 PUBLIC_PREFIX = "/_media/public"
 
@@ -237,7 +237,7 @@ class Settings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _valid_log_level(cls, value: str) -> str:
-        # uvicorn's names; a typo used to surface as a traceback from logging.
+        # logging's names, lower-case; a typo used to surface as a traceback from logging.
         if value.lower() not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return value.lower()

@@ -167,20 +167,20 @@ def test_metrics_need_the_bearer_token_when_one_is_set(
     assert_twilio_error(refused, 403, 20403)
 
 
-@pytest.mark.parametrize("server_kind", ["uvicorn", "granian"])
+@pytest.mark.parametrize("explicit_dir", [False, True], ids=["temporary-dir", "PROMETHEUS_MULTIPROC_DIR"])
 def test_several_workers_report_one_sum(
-    server_factory: Factory, tmp_path: Path, server_kind: str, redis_prefix: str
+    server_factory: Factory, tmp_path: Path, explicit_dir: bool, redis_prefix: str
 ) -> None:
     """Each of two workers counts its own start; every scrape, whichever worker
     answers it, reports both (and every request), so the values are summed over
-    processes. uvicorn gets an explicit PROMETHEUS_MULTIPROC_DIR, granian (which
-    forks its workers) the default temporary one."""
+    processes: in the temporary directory `mediagate serve` makes, and in an
+    explicit PROMETHEUS_MULTIPROC_DIR (which then holds each worker's files)."""
     # Several workers need Redis (they refuse to start without it).
     env = {"MEDIAGATE_REDIS_URL": REDIS_URL, "MEDIAGATE_REDIS_KEY_PREFIX": redis_prefix}
     prom_dir = tmp_path / "prom"
-    if server_kind == "uvicorn":
+    if explicit_dir:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
-    srv = server_factory(serve_args=["--workers", "2", "--server", server_kind], **env)
+    srv = server_factory(serve_args=["--workers", "2"], **env)
     for _ in range(600):  # the second worker may still be importing
         if value(scrape(srv), "mediagate_worker_starts_total") == 2:
             break
@@ -195,6 +195,6 @@ def test_several_workers_report_one_sum(
         after = scrape(srv)
         assert delta(before, after, REQUESTS, route="/healthz", method="GET", status="200") == 30
         assert value(after, "mediagate_worker_starts_total") == 2
-    if server_kind == "uvicorn":
+    if explicit_dir:
         pids = {p.stem.rsplit("_", 1)[-1] for p in prom_dir.glob("counter_*.db")}
         assert len(pids) >= 2, pids

@@ -70,8 +70,8 @@ def example(account: Account, tmp_path: Path) -> Iterator[ExampleApp]:
         "MEDIA_DIR": str(tmp_path / "received"),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:app", "--app-dir", str(EXAMPLE),
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "granian", "--interface", "asgi", "--working-dir", str(EXAMPLE),
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "app:app"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

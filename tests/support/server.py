@@ -64,7 +64,7 @@ class RunningServer:
 def running_server(
     data_dir: Path, database_url: str, serve_args: Sequence[str] = (), **extra_env: str
 ) -> Iterator[RunningServer]:
-    """``serve_args``: extra ``mediagate serve`` options (``--workers``, ``--server``)."""
+    """``serve_args``: extra ``mediagate serve`` options (``--workers``, ``--threads``)."""
     port = free_port()
     env = {
         **os.environ,

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import signal
 
+import uvloop
+
 from mediagate.logging_setup import granian_log_config
 from mediagate.observability.lines import lines
 
@@ -29,10 +31,9 @@ async def _serve(host: str, port: int, log_level: str, threads: int) -> None:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
-    from mediagate.asgi import app
-    from mediagate.serving.app import RsgiApp, settle_heap
+    from mediagate.rsgi import app as rsgi
+    from mediagate.serving.app import settle_heap
 
-    rsgi = RsgiApp(app)
     await rsgi.lifespan.startup()  # before listening: the first request finds the workers running
     settle_heap()
     try:
@@ -57,9 +58,7 @@ async def _serve(host: str, port: int, log_level: str, threads: int) -> None:
 
 
 def run(host: str, port: int, log_level: str, threads: int) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop comes with uvicorn[standard]
-        asyncio.run(_serve(host, port, log_level, threads))
-        return
+    # uvloop, a direct dependency: this loop runs the Python half of every
+    # request (the bridge, Starlette, the background work), and the worker
+    # processes of `--workers N` get the same loop (cli._serve_granian).
     uvloop.run(_serve(host, port, log_level, threads))
