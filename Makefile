@@ -2,22 +2,51 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 # `make run PORT=9000 HOST=0.0.0.0`; unset, serve takes MEDIAGATE_HOST/PORT, else 127.0.0.1:8080.
 HOST ?=
 PORT ?=
 
-.PHONY: install run test unit lint fmt clean browser bench bench-deps fuzz fuzz-api node-deps promtool
+.PHONY: install install-run install-bench lock run test unit lint fmt clean browser bench bench-deps fuzz \
+	fuzz-api node-deps promtool
 
-install: $(STAMP)
-
-$(STAMP): pyproject.toml
+# Every Python package comes from a lock file (requirements/*.txt, exact versions,
+# written by `make lock`): run.txt is what the server needs, dev.txt adds the test
+# tools, bench.txt the benchmark's. Each is installed with --no-deps, so nothing
+# outside the lock arrives; mediagate itself is installed editable on top.
+# A stamp per lock: `make run` after `make test` installs nothing again.
+define install_lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements/$(1).txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+endef
 
-run: install
+install: $(VENV)/.installed-dev
+install-run: $(VENV)/.installed-run
+install-bench: $(VENV)/.installed-bench
+
+$(VENV)/.installed-run: pyproject.toml requirements/run.txt
+	$(call install_lock,run)
+
+$(VENV)/.installed-dev: pyproject.toml requirements/dev.txt
+	$(call install_lock,dev)
+
+$(VENV)/.installed-bench: pyproject.toml requirements/bench.txt
+	$(call install_lock,bench)
+
+# Refresh the lock files after a change to pyproject.toml's dependencies: versions
+# already pinned stay where they are. `make lock UPGRADE=1` moves every package to
+# the newest release pyproject.toml allows. Commit requirements/*.txt with the change.
+# bench.txt (everything) is resolved first; the smaller sets are its subsets, so one
+# package has one version in all three.
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+lock: $(VENV)/.installed-dev
+	$(LOCK) --extra dev --extra bench -o requirements/bench.txt
+	$(LOCK) --extra dev -c requirements/bench.txt -o requirements/dev.txt
+	$(LOCK) -c requirements/bench.txt -o requirements/run.txt
+
+run: install-run
 	$(BIN)/mediagate serve --quickstart $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: install
@@ -66,7 +95,7 @@ bench-deps:
 
 # mediagate next to nginx, driven by wrk, then the S3 shapes (SeaweedFS) and the soak
 # (BENCH_SOAK_SECONDS per shape, 180 by default); writes bench/results/REPORT.md (~20-25 minutes).
-bench: install bench-deps
+bench: install-bench bench-deps
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.profile_hot redirect --out bench/results
 	$(BIN)/python -m bench.profile_hot delivery --out bench/results
