@@ -11,13 +11,18 @@ PORT ?=
 
 # Every Python package comes from a lock file (requirements/*.txt, exact versions,
 # written by `make lock`): run.txt is what the server needs, dev.txt adds the test
-# tools, bench.txt the benchmark's. Each is installed with --no-deps, so nothing
-# outside the lock arrives; mediagate itself is installed editable on top.
-# A stamp per lock: `make run` after `make test` installs nothing again.
+# tools, bench.txt the benchmark's. uv installs them (pip took a minute for run.txt
+# alone on this 2-core machine, uv a few seconds), itself installed by pip at the
+# version dev.txt pins. --no-deps: nothing outside the lock arrives. mediagate
+# itself is installed editable on top. A stamp per lock: `make run` after
+# `make test` installs nothing again.
+UV_PIN = $(shell grep -m1 '^uv==' requirements/dev.txt | cut -d' ' -f1)
+UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps
 define install_lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements/$(1).txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet $(UV_PIN)
+	$(UV_INSTALL) -r requirements/$(1).txt
+	$(UV_INSTALL) -e .
 	touch $@
 endef
 
