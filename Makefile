@@ -44,7 +44,7 @@ $(VENV)/.installed-bench: pyproject.toml requirements/bench.txt
 # the newest release pyproject.toml allows. Commit requirements/*.txt with the change.
 # bench.txt (everything) is resolved first; the smaller sets are its subsets, so one
 # package has one version in all three.
-LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --annotation-style line \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 lock: $(VENV)/.installed-dev
 	$(LOCK) --extra dev --extra bench -o requirements/bench.txt
