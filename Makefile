@@ -14,8 +14,8 @@ PORT ?=
 # tools, bench.txt the benchmark's. uv installs them (pip took a minute for run.txt
 # alone on this 2-core machine, uv a few seconds), itself installed by pip at the
 # version dev.txt pins. --no-deps: nothing outside the lock arrives. mediagate
-# itself is installed editable on top. A stamp per lock: `make run` after
-# `make test` installs nothing again.
+# itself is installed editable on top. A stamp per lock (`make install`'s is
+# .installed): each runs again only when its lock or pyproject.toml changes.
 UV_PIN = $(shell grep -m1 '^uv==' requirements/dev.txt | cut -d' ' -f1)
 UV_INSTALL = $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps
 define install_lock
@@ -26,14 +26,14 @@ define install_lock
 	touch $@
 endef
 
-install: $(VENV)/.installed-dev
+install: $(VENV)/.installed
 install-run: $(VENV)/.installed-run
 install-bench: $(VENV)/.installed-bench
 
 $(VENV)/.installed-run: pyproject.toml requirements/run.txt
 	$(call install_lock,run)
 
-$(VENV)/.installed-dev: pyproject.toml requirements/dev.txt
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	$(call install_lock,dev)
 
 $(VENV)/.installed-bench: pyproject.toml requirements/bench.txt
@@ -46,7 +46,7 @@ $(VENV)/.installed-bench: pyproject.toml requirements/bench.txt
 # package has one version in all three.
 LOCK := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 --annotation-style line \
 	--custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
-lock: $(VENV)/.installed-dev
+lock: $(VENV)/.installed
 	$(LOCK) --extra dev --extra bench -o requirements/bench.txt
 	$(LOCK) --extra dev -c requirements/bench.txt -o requirements/dev.txt
 	$(LOCK) -c requirements/bench.txt -o requirements/run.txt
