@@ -1,7 +1,7 @@
 """The log line format, and the per-request lines (access and audit) written in batches.
 
-Every line mediagate writes has one of two formats, both defined here:
-``render_line`` (text for a terminal, or one JSON object) is what
+Both log formats (text for a terminal, one JSON object per line for log
+shippers) are defined here, once: ``render_line`` is what
 ``logging_setup.LineFormatter`` writes for every ``logging`` record, and the
 ``Shape`` templates below are the same format precompiled for the hot path.
 ``tests/observability/test_log_lines.py`` holds the two to the same bytes.
