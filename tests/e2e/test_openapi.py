@@ -38,8 +38,8 @@ def mismatches(doc: dict[str, Any], routes: list[BaseRoute]) -> list[str]:
     """Every route an operation and every operation a route, method by method.
     HEAD is implicit on every GET route (Starlette), so it is optional in the document."""
     routed: dict[str, set[str]] = {}
-    for path, methods in openapi.route_paths(routes):
-        routed.setdefault(_shape(path), set()).update(methods)
+    for path, answered in openapi.route_paths(routes):
+        routed.setdefault(_shape(path), set()).update(answered)
     documented: dict[str, set[str]] = {}
     for path, item in doc["paths"].items():
         documented.setdefault(_shape(path), set()).update(m for m in openapi.METHODS if m in item)
