@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import base64
+import copy
+import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
+from starlette.routing import Route
 
 import mediagate.api
 from mediagate import openapi
@@ -27,7 +30,9 @@ from mediagate.api import representations as rep
 from mediagate.app import create_app
 from mediagate.context import Runtime, build_runtime
 from mediagate.errors import BadRequest
+from mediagate.openapi import ours
 from mediagate.openapi.components import PREFIX, name_of
+from mediagate.openapi.shapes import PAGE_PARAMS
 from mediagate.services import access_audit, accounts, carrier_credentials, numbers
 from mediagate.settings import Settings
 from mediagate.timefmt import utcnow
@@ -141,40 +146,154 @@ def test_the_form_check_notices_a_missing_an_extra_and_an_orphan_field(doc: Json
     assert form_mismatches(without) == ["mediagate.carrier_inbound is the form of 0 operations: []"]
 
 
-# Modules of our own /v1 resources: their forms are read through the models only.
-OURS = ("access", "carrier", "iam_keys", "media_delivery", "messaging_settings", "retention")
+PAGING = {p["name"] for p in PAGE_PARAMS}
 
 
-def _unparsed_form_reads(source: str) -> list[int]:
-    """Lines where a handler awaits ``form(request)`` other than straight into ``forms.parse``."""
-    tree = ast.parse(source)
-    parsed: set[int] = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "parse"
-            and isinstance(node.func.value, ast.Name)
-            and node.func.value.id == "forms"
-        ):
-            parsed.update(id(arg) for arg in node.args)
-    return [
-        node.lineno
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Await)
-        and isinstance(node.value, ast.Call)
-        and isinstance(node.value.func, ast.Name)
-        and node.value.func.id == "form"
-        and id(node) not in parsed
+def _query_operations(doc: Json) -> Iterator[tuple[str, list[Json]]]:
+    """(``METHOD path``, query parameters other than Twilio's paging) of our operations having some."""
+    for path in ours.paths():
+        for method in openapi.METHODS:
+            params = [
+                p
+                for p in doc["paths"][path].get(method, {}).get("parameters", [])
+                if p["in"] == "query" and p["name"] not in PAGING
+            ]
+            if params:
+                yield f"{method.upper()} {path}", params
+
+
+def query_mismatches(doc: Json) -> list[str]:
+    """Each query model documented by exactly one operation, parameter for parameter,
+    and each operation of ours with query parameters documented from a model."""
+    problems = []
+    seen: dict[str, list[str]] = {name_of(q): [] for q in forms.QUERIES}
+    for operation, params in _query_operations(doc):
+        names = {p["name"] for p in params}
+        model = next((q for q in forms.QUERIES if {f.alias for f in q.model_fields.values()} == names), None)
+        if model is None:
+            problems.append(f"{operation}: query parameters {sorted(names)} are no model of api/forms.py")
+            continue
+        seen[name_of(model)].append(operation)
+        required = {str(f.alias) for f in model.model_fields.values() if f.is_required()}
+        if {p["name"] for p in params if p.get("required")} != required:
+            problems.append(f"{operation}: required query parameters differ from {sorted(required)}")
+    for name, operations in seen.items():
+        if len(operations) != 1:
+            problems.append(f"{name} is the query of {len(operations)} operations: {operations}")
+    return problems
+
+
+def test_every_query_parameter_the_code_reads_is_documented_and_nothing_else(doc: Json) -> None:
+    assert query_mismatches(doc) == []
+    keys = copy.deepcopy(doc)
+    keys["paths"]["/v1/Keys"]["get"]["parameters"].append({"name": "Extra", "in": "query", "schema": {}})
+    assert query_mismatches(keys) == [
+        "GET /v1/Keys: query parameters ['AccountSid', 'Extra'] are no model of api/forms.py",
+        "mediagate.iam_key_list_query is the query of 0 operations: []",
     ]
 
 
-def test_our_handlers_read_forms_only_through_their_models() -> None:
+# Modules of our own /v1 resources: their forms and queries are read through the models only.
+OURS = ("access", "carrier", "iam_keys", "media_delivery", "messaging_settings", "retention")
+READS = ("form", "query_dict")
+
+
+def _unparsed_reads(source: str) -> list[int]:
+    """Lines where a handler reads a form or query string (``form(request)``,
+    ``query_dict(request)``) for anything but ``forms.parse`` and Twilio's paging
+    (``parse_page_request``), directly or through a variable."""
+    tree = ast.parse(source)
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    allowed = {
+        id(arg)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _called(node) in ("forms.parse", "parse_page_request")
+        for arg in node.args
+    }
+    kept: set[str] = set()
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _called(node) in READS:
+            outer = parents.get(id(node))
+            expr = outer if isinstance(outer, ast.Await) else node
+            holder = parents.get(id(expr))
+            if isinstance(holder, ast.Assign) and [type(t) for t in holder.targets] == [ast.Name]:
+                kept.add(ast.unparse(holder.targets[0]))
+                continue
+            if id(expr) not in allowed:
+                lines.append(node.lineno)
+    for node in ast.walk(tree):
+        loaded = isinstance(node, ast.Name) and node.id in kept and isinstance(node.ctx, ast.Load)
+        if loaded and id(node) not in allowed:
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+def _called(call: ast.Call) -> str:
+    return ast.unparse(call.func)
+
+
+def _parsed_models(source: str) -> set[type[forms.Form]]:
+    return {
+        getattr(forms, node.args[0].attr)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and _called(node) == "forms.parse"
+        and isinstance(node.args[0], ast.Attribute)
+    }
+
+
+def test_our_handlers_read_forms_and_queries_only_through_their_models() -> None:
     folder = Path(mediagate.api.__file__).parent
-    found = {m: _unparsed_form_reads((folder / f"{m}.py").read_text()) for m in OURS}
+    found = {m: _unparsed_reads((folder / f"{m}.py").read_text()) for m in OURS}
     assert {m: lines for m, lines in found.items() if lines} == {}
-    assert _unparsed_form_reads("async def h(request):\n    data = await form(request)\n") == [2]
-    assert _unparsed_form_reads("async def h(request):\n    x = forms.parse(F, await form(request))\n") == []
+    # ... and the check sees reads past the models.
+    assert _unparsed_reads("async def h(request):\n    data = await form(request)\n    data.get('X')\n") == [
+        3
+    ]
+    assert _unparsed_reads("async def h(request):\n    q = query_dict(request)\n    q['X']\n") == [3]
+    assert _unparsed_reads("async def h(request):\n    return query_dict(request).get('X')\n") == [2]
+    assert _unparsed_reads("async def h(request):\n    x = forms.parse(F, await form(request))\n") == []
+    assert (
+        _unparsed_reads(
+            "async def h(r):\n    q = query_dict(r)\n    forms.parse(F, q)\n    parse_page_request(q)\n"
+        )
+        == []
+    )
+
+
+def test_each_handler_parses_the_models_its_operations_document(rt: Runtime, doc: Json) -> None:
+    """The operations of a module's routes document the very models its handlers parse."""
+    shape = re.compile(r"\{[^}]+\}")
+    by_name = {name_of(m): m for m in (*forms.FORMS, *forms.QUERIES)}
+    for module in OURS:
+        source = (Path(mediagate.api.__file__).parent / f"{module}.py").read_text()
+        served = {
+            shape.sub("{}", path)
+            for path, endpoint in _endpoints(create_app(rt).routes)
+            if endpoint.__module__ == f"mediagate.api.{module}"
+        }
+        documented: set[type[forms.Form]] = set()
+        for path, item in doc["paths"].items():
+            if shape.sub("{}", path) not in served:
+                continue
+            for method in openapi.METHODS:
+                operation = item.get(method, {})
+                body = operation.get("requestBody", {}).get("content", {}).get(FORM)
+                if body is not None:
+                    documented.add(by_name[body["schema"]["$ref"].removeprefix(PREFIX)])
+                names = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"} - PAGING
+                documented.update(
+                    q for q in forms.QUERIES if names and names == {f.alias for f in q.model_fields.values()}
+                )
+        assert served, module
+        assert _parsed_models(source) == documented, module
+
+
+def _endpoints(routes: list[Any]) -> Iterator[tuple[str, Any]]:
+    for route in routes:
+        if isinstance(route, Route):
+            yield route.path, route.endpoint
 
 
 # --- the models refuse as the handlers did -------------------------------------------------

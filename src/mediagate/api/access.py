@@ -19,10 +19,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate import sids
+from mediagate.api import forms
 from mediagate.api.common import json_response, list_response, path_sid, principal
 from mediagate.api.representations import MediaAccessEvent, Revocation
-from mediagate.errors import BadRequest
 from mediagate.http_common import call, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import access_audit, revocation
@@ -50,11 +49,7 @@ async def access_events(request: Request) -> Response:
     await principal(request, account_sid, perms.MEDIA_READ)
     rt = runtime(request)
     query = query_dict(request)
-    media_sid = query.get("MediaSid") or None
-    if media_sid is not None and not sids.is_sid(media_sid, sids.MEDIA):
-        raise BadRequest(
-            f"Invalid MediaSid {media_sid[:40]!r}: expected ME followed by 32 hex digits.", code=20001
-        )
+    media_sid = forms.parse(forms.MediaAccessEventQuery, query).media_sid
     req = parse_page_request(query)
     page = await call(access_audit.page, rt, account_sid, {"MediaSid": media_sid}, req)
     return list_response(

@@ -49,7 +49,7 @@ async def list_deliveries(request: Request) -> Response:
     rt = runtime(request)
     query = query_dict(request)
     req = parse_page_request(query)
-    message_sid = query.get("MessageSid") or None
+    message_sid = forms.parse(forms.WebhookDeliveryQuery, query).message_sid
     page = await call(webhooks.page, rt, account_sid, message_sid, req)
     attempts = await call(webhooks.attempts_of, rt, [d.sid for d in page.rows])
     return list_response(

@@ -1,4 +1,5 @@
-"""The forms of our own ``/v1`` resources, each declared once as a pydantic model.
+"""The forms (and query strings) of our own ``/v1`` resources, each declared
+once as a pydantic model.
 
 A model is at once what the handler parses (``parse``), what ``/openapi.json``
 says the operation accepts (``mediagate.openapi.ours`` takes its JSON Schema)
@@ -36,6 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import FormData
 
+from mediagate import sids
 from mediagate.errors import BadRequest
 from mediagate.services import retention
 
@@ -148,6 +150,26 @@ def _flag(value: object) -> object:
 
 def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
+
+
+def _empty_is_absent(value: object) -> object:
+    return None if value == "" else value
+
+
+def _filter_sid(prefix: str) -> BeforeValidator:
+    """An optional SID filter: empty is no filter; anything else must be a SID."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and value and not sids.is_sid(value, prefix):
+            # The value goes in through the context: pydantic would read braces in it as fields.
+            raise PydanticCustomError(
+                REFUSED,
+                f"Invalid {{field}} {{value}}: expected {prefix} followed by 32 hex digits.",
+                {"code": 20001, "value": repr(value[:40])},
+            )
+        return _empty_is_absent(value)
+
+    return BeforeValidator(check)
 
 
 # A boolean form field: true/false (and yes/no, on/off, 1/0, enable(d)/disable(d)).
@@ -287,6 +309,39 @@ class IamKeyUpdateForm(Form):
         None, alias="Policy", description='Restricted keys only. JSON: {"allow": ["/twilio/..."]}'
     )
 
+
+# --- the query strings ---------------------------------------------------------------------
+# Paging (PageSize, Page, PageToken) is Twilio's and shared with Twilio's lists:
+# paging.parse_page_request reads it, the document's shapes.PAGE_PARAMS describe it.
+
+
+class IamKeyListQuery(Form):
+    """``GET /v1/Keys``: the account whose keys to list."""
+
+    schema_name = "mediagate.iam_key_list_query"
+    account_sid: Annotated[str, sid("AC"), _ACCOUNT_PARAM] = Field(alias="AccountSid")
+
+
+class MediaAccessEventQuery(Form):
+    """``GET /v1/Accounts/{AC}/MediaAccessEvents``: an optional filter."""
+
+    schema_name = "mediagate.media_access_event_query"
+    media_sid: Annotated[Annotated[str, sid("ME")] | None, _filter_sid("ME")] = Field(
+        None, alias="MediaSid", description="Only this media's accesses"
+    )
+
+
+class WebhookDeliveryQuery(Form):
+    """``GET /v1/Accounts/{AC}/WebhookDeliveries``: an optional filter."""
+
+    schema_name = "mediagate.webhook_delivery_query"
+    message_sid: Annotated[str | None, BeforeValidator(_empty_is_absent)] = Field(
+        None, alias="MessageSid", description="Only this message's webhooks"
+    )
+
+
+# Every query string of ours, for the document and its test.
+QUERIES: tuple[type[Form], ...] = (IamKeyListQuery, MediaAccessEventQuery, WebhookDeliveryQuery)
 
 # Every form of ours, for the document and its test.
 FORMS: tuple[type[Form], ...] = (

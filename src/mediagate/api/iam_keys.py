@@ -15,20 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate import sids
 from mediagate.api import forms
 from mediagate.api import representations as rep
 from mediagate.api.common import authenticated, json_response, path_sid
-from mediagate.errors import BadRequest
 from mediagate.http_common import call, form, query_dict, runtime
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import keys
-
-
-def _account_param(value: str | None) -> str:
-    if not value or not sids.is_sid(value, sids.ACCOUNT):
-        raise BadRequest("AccountSid is required: AC followed by 32 hex digits.", code=20001)
-    return value
 
 
 async def keys_collection(request: Request) -> Response:
@@ -50,7 +42,7 @@ async def keys_collection(request: Request) -> Response:
         new = rep.NewIamKey.created(rt.settings.public_url, created.key, created.secret)
         return json_response(new.body(), 201)
     query = query_dict(request)
-    account_sid = _account_param(query.get("AccountSid"))
+    account_sid = forms.parse(forms.IamKeyListQuery, query).account_sid
     await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)

@@ -70,6 +70,18 @@ def components(models: Iterable[tuple[type[BaseModel], Mode]]) -> Json:
     return dict(sorted(schemas.items()))
 
 
+def query_parameters(model: type[BaseModel]) -> list[Json]:
+    """A query-string model (``api/forms.py``) as OpenAPI query parameters, one per field."""
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    if "$defs" in schema:
+        raise TypeError(f"{model.__name__}: a query string holds no nested models")
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": _openapi30(prop, form=True)}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
 def _renamed_refs(node: Any, renamed: dict[str, str]) -> Any:
     if isinstance(node, dict):
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mediagate.api import forms
 from mediagate.api import representations as rep
-from mediagate.openapi.components import Json, components
+from mediagate.openapi.components import Json, components, query_parameters
 from mediagate.openapi.shapes import (
     API_ERRORS,
     PAGE_PARAMS,
@@ -14,7 +14,6 @@ from mediagate.openapi.shapes import (
     form_body,
     op,
     path_param,
-    sid,
 )
 
 ACCOUNT = path_param("AccountSid", "AC", "The account that owns the resource.")
@@ -128,10 +127,7 @@ def paths() -> Json:
                 "ListWebhookDelivery",
                 "Webhook deliveries (inbound, status callbacks) with each attempt, newest first (ours)",
                 {"200": answer(rep.WebhookDeliveryPage, "A page"), **API_ERRORS},
-                parameters=[
-                    {"name": "MessageSid", "in": "query", "schema": {"type": "string"}},
-                    *PAGE_PARAMS,
-                ],
+                parameters=[*query_parameters(forms.WebhookDeliveryQuery), *PAGE_PARAMS],
             ),
         },
         "/v1/Accounts/{AccountSid}/Media/{Sid}/Revocations": {
@@ -162,10 +158,7 @@ def paths() -> Json:
                 "Who fetched which media, when, and the answer (content URL and media hosts), "
                 "newest first (ours)",
                 {"200": answer(rep.MediaAccessEventPage, "A page"), **API_ERRORS},
-                parameters=[
-                    {"name": "MediaSid", "in": "query", "schema": sid("ME")},
-                    *PAGE_PARAMS,
-                ],
+                parameters=[*query_parameters(forms.MediaAccessEventQuery), *PAGE_PARAMS],
             ),
         },
         "/v1/Carrier/Inbound": {
@@ -195,10 +188,7 @@ def paths() -> Json:
                 "ListGetApiKeys",
                 "List an account's keys",
                 {"200": answer(rep.IamKeyList, "A page"), **API_ERRORS},
-                parameters=[
-                    {"name": "AccountSid", "in": "query", "required": True, "schema": sid("AC")},
-                    *PAGE_PARAMS,
-                ],
+                parameters=[*query_parameters(forms.IamKeyListQuery), *PAGE_PARAMS],
             ),
             "post": op(
                 "CreateNewApiKey",
