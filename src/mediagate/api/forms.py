@@ -79,7 +79,8 @@ def values(model: type[Form], data: FormData | Mapping[str, str]) -> dict[str, A
     found: dict[str, Any] = {}
     for field in model.model_fields.values():
         name = field.alias
-        assert name is not None  # every form field has its form name
+        if name is None:
+            raise TypeError(f"{model.__name__}: every field of a form needs its form name (alias)")
         if isinstance(data, FormData) and _is_list(field.annotation):
             items = data.getlist(name)
             if items:
@@ -137,7 +138,8 @@ _FALSE = ("false", "0", "no", "off", "disable", "disabled")
 
 
 def _flag(value: object) -> object:
-    """Twilio's booleans arrive as text, spelt in several ways by hand-written clients."""
+    """Twilio's booleans arrive as text, spelt in several ways by hand-written clients
+    (the spellings ``http_common.bool_field`` took, which this replaces)."""
     if isinstance(value, str):
         lowered = value.strip().lower()
         if lowered in _TRUE:
