@@ -107,18 +107,6 @@ def text_field(data: FormData, name: str) -> str | None:
     return value
 
 
-def bool_field(data: FormData, name: str) -> bool | None:
-    raw = text_field(data, name)
-    if raw is None:
-        return None
-    lowered = raw.strip().lower()
-    if lowered in ("true", "1", "yes", "on", "enable", "enabled"):
-        return True
-    if lowered in ("false", "0", "no", "off", "disable", "disabled"):
-        return False
-    raise BadRequest(f"{name} must be true or false.", code=20001)
-
-
 def query_dict(request: Request) -> dict[str, str]:
     for name, value in request.query_params.multi_items():
         check_pair(name, value)

@@ -3,6 +3,7 @@ with the routing table, in Twilio's shapes, rendered without any CDN."""
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import secrets
@@ -17,6 +18,8 @@ from starlette.routing import BaseRoute, Route
 from mediagate import openapi
 from mediagate.app import create_app
 from mediagate.context import build_runtime
+from mediagate.openapi import twilio
+from mediagate.openapi.shapes import API_ERRORS
 from mediagate.settings import Settings
 from tests.support.oai import oai_file
 from tests.support.server import RunningServer
@@ -35,8 +38,8 @@ def mismatches(doc: dict[str, Any], routes: list[BaseRoute]) -> list[str]:
     """Every route an operation and every operation a route, method by method.
     HEAD is implicit on every GET route (Starlette), so it is optional in the document."""
     routed: dict[str, set[str]] = {}
-    for path, methods in openapi.route_paths(routes):
-        routed.setdefault(_shape(path), set()).update(methods)
+    for path, answered in openapi.route_paths(routes):
+        routed.setdefault(_shape(path), set()).update(answered)
     documented: dict[str, set[str]] = {}
     for path, item in doc["paths"].items():
         documented.setdefault(_shape(path), set()).update(m for m in openapi.METHODS if m in item)
@@ -116,8 +119,28 @@ def test_content_url_documents_the_307_and_the_401(server: RunningServer) -> Non
 
 
 def test_the_copied_twilio_subset_is_a_fresh_extraction() -> None:
-    committed = json.loads((Path(openapi.__file__).parent / "apidocs" / openapi.SUBSET).read_text())
+    committed = json.loads(twilio.subset_file().read_text())
     assert committed == openapi.extract_twilio(oai_file("twilio_api_v2010.json").parent)
+
+
+def test_the_twilio_half_of_the_document_is_the_copy_plus_error_answers(tmp_path: Path) -> None:
+    """Twilio's operations and schemas reach the document unchanged: only the error
+    answers Twilio's files leave out are added, and none of our schemas replaces one of theirs."""
+    doc, _ = _app_doc(tmp_path)
+    copied = twilio.subset()
+    for path, item in copied["paths"].items():
+        served = copy.deepcopy(doc["paths"][path])
+        for method in openapi.METHODS:
+            if method in served:
+                responses = served[method]["responses"]
+                added = set(responses) - set(item[method]["responses"])
+                assert added <= set(API_ERRORS), (path, method, added)
+                for status in added:
+                    assert responses.pop(status) == API_ERRORS[status]
+        assert served == item, path
+    schemas = doc["components"]["schemas"]
+    assert {k: schemas[k] for k in copied["schemas"]} == copied["schemas"]
+    assert all(k.startswith("mediagate.") for k in schemas.keys() - copied["schemas"].keys())
 
 
 def _app_doc(tmp_path: Path, **urls: str) -> tuple[dict[str, Any], list[BaseRoute]]:

@@ -14,56 +14,17 @@ Twilio's v1 APIs.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate import sids
+from mediagate.api import forms
 from mediagate.api.common import json_response, list_response, path_sid, principal
-from mediagate.errors import BadRequest
+from mediagate.api.representations import MediaAccessEvent, Revocation
 from mediagate.http_common import call, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import access_audit, revocation
-from mediagate.services.records import AccessEventRecord
-from mediagate.timefmt import iso_z
-
-
-def _revocation(public_url: str, r: revocation.Revocation) -> dict[str, Any]:
-    where = f"Media/{r.media_sid}/Revocations" if r.media_sid else "MediaRevocations"
-    return {
-        "account_sid": r.account_sid,
-        "media_sid": r.media_sid,
-        "scope": "media" if r.media_sid else "account",
-        # Millisecond precision: it is compared with a URL's millisecond issue time.
-        "revoked_before": datetime.fromtimestamp(r.revoked_before_ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-        "objects_moved": r.objects_moved,
-        "url": f"{public_url}/v1/Accounts/{r.account_sid}/{where}",
-    }
-
-
-def _event(public_url: str, e: AccessEventRecord) -> dict[str, Any]:
-    return {
-        "sid": e.sid,
-        "account_sid": e.account_sid,
-        "media_sid": e.media_sid,
-        "host": e.host,
-        "method": e.method,
-        "credential_kind": e.credential_kind,
-        "credential_sid": e.credential_sid,
-        "allowed": e.allowed,
-        "reason": e.reason,
-        "client_ip": e.client_ip,
-        "count": e.count,
-        "date_created": iso_z(e.date_created),
-        "date_updated": iso_z(e.date_updated),
-        "url": f"{public_url}/v1/Accounts/{e.account_sid}/MediaAccessEvents?MediaSid={e.media_sid}",
-    }
 
 
 async def revoke_media(request: Request) -> Response:
@@ -72,7 +33,7 @@ async def revoke_media(request: Request) -> Response:
     who = await principal(request, account_sid, perms.MEDIA_DELETE)
     rt = runtime(request)
     done = await call(revocation.revoke_media, rt, account_sid, media_sid, actor=who.actor)
-    return json_response(_revocation(rt.settings.public_url, done), 201)
+    return json_response(Revocation.of(rt.settings.public_url, done).body(), 201)
 
 
 async def revoke_account(request: Request) -> Response:
@@ -80,7 +41,7 @@ async def revoke_account(request: Request) -> Response:
     who = await principal(request, account_sid, perms.MEDIA_DELETE)
     rt = runtime(request)
     done = await call(revocation.revoke_account, rt, account_sid, actor=who.actor)
-    return json_response(_revocation(rt.settings.public_url, done), 201)
+    return json_response(Revocation.of(rt.settings.public_url, done).body(), 201)
 
 
 async def access_events(request: Request) -> Response:
@@ -88,11 +49,7 @@ async def access_events(request: Request) -> Response:
     await principal(request, account_sid, perms.MEDIA_READ)
     rt = runtime(request)
     query = query_dict(request)
-    media_sid = query.get("MediaSid") or None
-    if media_sid is not None and not sids.is_sid(media_sid, sids.MEDIA):
-        raise BadRequest(
-            f"Invalid MediaSid {media_sid[:40]!r}: expected ME followed by 32 hex digits.", code=20001
-        )
+    media_sid = forms.parse(forms.MediaAccessEventQuery, query).media_sid
     req = parse_page_request(query)
     page = await call(access_audit.page, rt, account_sid, {"MediaSid": media_sid}, req)
     return list_response(
@@ -100,7 +57,7 @@ async def access_events(request: Request) -> Response:
         req,
         page,
         list_key="media_access_events",
-        items=[_event(rt.settings.public_url, e) for e in page.rows],
+        items=[MediaAccessEvent.of(rt.settings.public_url, e).body() for e in page.rows],
         filters={"MediaSid": media_sid} if media_sid else {},
     )
 

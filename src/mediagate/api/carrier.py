@@ -16,11 +16,12 @@ from starlette.routing import Route
 
 from mediagate import auth
 from mediagate import permissions as perms
+from mediagate.api import forms
 from mediagate.api import representations as rep
 from mediagate.api.common import authorization, json_response, list_response, path_sid, principal
 from mediagate.carriers import ingress
-from mediagate.errors import BadRequest, Unauthorized
-from mediagate.http_common import call, form, query_dict, runtime, text_field
+from mediagate.errors import Unauthorized
+from mediagate.http_common import call, form, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import carrier_credentials, webhooks
 
@@ -32,16 +33,8 @@ async def carrier_inbound(request: Request) -> Response:
     if creds is None:
         raise Unauthorized()
     await call(carrier_credentials.verify, rt, *creds)
-    data = await form(request)
-    media_urls = data.getlist("MediaUrl")
-    if any(not isinstance(u, str) for u in media_urls):
-        raise BadRequest("MediaUrl must be a text field.", code=21620)
-    inbound = ingress.Inbound(
-        to=text_field(data, "To"),
-        from_=text_field(data, "From"),
-        body=text_field(data, "Body") or "",
-        media_urls=[u for u in media_urls if isinstance(u, str)],
-    )
+    asked = forms.parse(forms.CarrierInboundForm, await form(request))
+    inbound = ingress.Inbound(to=asked.to, from_=asked.from_, body=asked.body, media_urls=asked.media_urls)
     owner = await call(ingress.resolve_owner, rt, inbound.to)
     if inbound.media_urls:  # the receiving account's fetch slots, as for Messages.json
         message = await rt.fetch_gate.run(owner.account_sid, ingress.deliver, rt, owner, inbound)
@@ -56,7 +49,7 @@ async def list_deliveries(request: Request) -> Response:
     rt = runtime(request)
     query = query_dict(request)
     req = parse_page_request(query)
-    message_sid = query.get("MessageSid") or None
+    message_sid = forms.parse(forms.WebhookDeliveryQuery, query).message_sid
     page = await call(webhooks.page, rt, account_sid, message_sid, req)
     attempts = await call(webhooks.attempts_of, rt, [d.sid for d in page.rows])
     return list_response(
@@ -65,7 +58,7 @@ async def list_deliveries(request: Request) -> Response:
         page,
         list_key="webhook_deliveries",
         items=[
-            rep.webhook_delivery(d, attempts[d.sid], show_media=who.allows(perms.MEDIA_READ))
+            rep.WebhookDelivery.of(d, attempts[d.sid], show_media=who.allows(perms.MEDIA_READ)).body()
             for d in page.rows
         ],
         filters={"MessageSid": message_sid} if message_sid else {},

@@ -15,50 +15,34 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate import sids
+from mediagate.api import forms
 from mediagate.api import representations as rep
 from mediagate.api.common import authenticated, json_response, path_sid
-from mediagate.errors import BadRequest
-from mediagate.http_common import call, form, query_dict, runtime, text_field
+from mediagate.http_common import call, form, query_dict, runtime
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import keys
-
-
-def _account_param(value: str | None) -> str:
-    if not value or not sids.is_sid(value, sids.ACCOUNT):
-        raise BadRequest("AccountSid is required: AC followed by 32 hex digits.", code=20001)
-    return value
 
 
 async def keys_collection(request: Request) -> Response:
     rt = runtime(request)
     if request.method == "POST":
-        data = await form(request)
-        account_sid = _account_param(text_field(data, "AccountSid"))
+        asked = forms.parse(forms.IamKeyCreateForm, await form(request))
+        account_sid = asked.account_sid
         who = await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
-        key_type = (text_field(data, "KeyType") or "standard").lower()
-        # Main keys are made only with the CLI (as at Twilio's console): KeyType=main
-        # used to pass straight to keys.create and mint a full-access key over the API.
-        if key_type not in ("standard", "restricted"):
-            raise BadRequest("KeyType must be restricted (or omitted for a standard key).", code=20001)
-        policy = text_field(data, "Policy")
-        # A Policy without KeyType=restricted used to be dropped silently, leaving the
-        # caller with a standard key far wider than the policy they asked for.
-        if key_type != "restricted" and policy:
-            raise BadRequest("Only restricted keys carry a Policy: send KeyType=restricted.", code=20001)
-        permissions = keys.parse_policy(policy) if key_type == "restricted" else None
+        permissions = keys.parse_policy(asked.policy) if asked.key_type == "restricted" else None
         created = await call(
             keys.create,
             rt,
             account_sid,
-            text_field(data, "FriendlyName"),
+            asked.friendly_name,
             actor=who.actor,
-            kind=key_type,
+            kind=asked.key_type,
             permissions=permissions,
         )
-        return json_response(rep.iam_key(created.key, rt.settings.public_url, secret=created.secret), 201)
+        new = rep.NewIamKey.created(rt.settings.public_url, created.key, created.secret)
+        return json_response(new.body(), 201)
     query = query_dict(request)
-    account_sid = _account_param(query.get("AccountSid"))
+    account_sid = forms.parse(forms.IamKeyListQuery, query).account_sid
     await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)
@@ -71,21 +55,21 @@ async def keys_collection(request: Request) -> Response:
         return f"{base}?{urlencode(params)}"
 
     rows = page.rows
-    meta = {
-        "page": req.number,
-        "page_size": req.size,
-        "first_page_url": url(0, None),
-        "previous_page_url": url(max(req.number - 1, 0), page_token(False, rows[0].date_created, rows[0].sid))
+    meta = rep.IamKeyListMeta(
+        page=req.number,
+        page_size=req.size,
+        first_page_url=url(0, None),
+        previous_page_url=url(max(req.number - 1, 0), page_token(False, rows[0].date_created, rows[0].sid))
         if page.has_previous and rows
         else None,
-        "url": f"{base}?{request.url.query}",
-        "next_page_url": url(req.number + 1, page_token(True, rows[-1].date_created, rows[-1].sid))
+        url=f"{base}?{request.url.query}",
+        next_page_url=url(req.number + 1, page_token(True, rows[-1].date_created, rows[-1].sid))
         if page.has_next and rows
         else None,
-        "key": "keys",
-    }
-    items = [{**rep.key(k), "flags": [k.kind]} for k in rows]
-    return json_response({"keys": items, "meta": meta})
+        key="keys",
+    )
+    listed = rep.IamKeyList(keys=[rep.IamKeyListItem.of(k) for k in rows], meta=meta)
+    return json_response(listed.body())
 
 
 async def key_instance(request: Request) -> Response:
@@ -97,17 +81,16 @@ async def key_instance(request: Request) -> Response:
         await call(keys.delete, rt, key.account_sid, key_sid, actor=who.actor)
         return Response(status_code=204)
     if request.method == "POST":
-        data = await form(request)
-        policy = text_field(data, "Policy")
+        asked = forms.parse(forms.IamKeyUpdateForm, await form(request))
         key = await call(
             keys.update,
             rt,
             key.account_sid,
             key_sid,
-            text_field(data, "FriendlyName"),
-            keys.parse_policy(policy) if policy is not None else None,
+            asked.friendly_name,
+            keys.parse_policy(asked.policy) if asked.policy is not None else None,
         )
-    return json_response(rep.iam_key(key, rt.settings.public_url))
+    return json_response(rep.IamKey.of(rt.settings.public_url, key).body())
 
 
 routes = [

@@ -13,22 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
+from mediagate.api import forms
 from mediagate.api.common import json_response, path_sid, principal
-from mediagate.errors import BadRequest
-from mediagate.http_common import call, form, runtime, text_field
+from mediagate.api.representations import MediaDelivery
+from mediagate.http_common import call, form, runtime
 from mediagate.services import direct_delivery
-from mediagate.timefmt import rfc2822
-
-MODES = ("redirect", "direct")
-
-
-def body(public_url: str, s: direct_delivery.DeliverySetting) -> dict[str, object]:
-    return {
-        "account_sid": s.account_sid,
-        "mode": "direct" if s.direct else "redirect",
-        "date_updated": rfc2822(s.date_updated),
-        "url": f"{public_url}/v1/Accounts/{s.account_sid}/MediaDelivery",
-    }
 
 
 async def media_delivery(request: Request) -> Response:
@@ -37,13 +26,11 @@ async def media_delivery(request: Request) -> Response:
     await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
-        mode = (text_field(await form(request), "Mode") or "").strip().lower()
-        if mode not in MODES:
-            raise BadRequest("Mode is required: redirect or direct.", code=20001)
-        current = await call(direct_delivery.set_direct, rt, account_sid, mode == "direct")
+        asked = forms.parse(forms.MediaDeliveryForm, await form(request))
+        current = await call(direct_delivery.set_direct, rt, account_sid, asked.mode == "direct")
     else:
         current = await call(direct_delivery.get, rt, account_sid)
-    return json_response(body(rt.settings.public_url, current))
+    return json_response(MediaDelivery.of(rt.settings.public_url, current).body())
 
 
 routes = [Route("/v1/Accounts/{account_sid}/MediaDelivery", media_delivery, methods=["GET", "POST"])]

@@ -10,20 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
+from mediagate.api import forms
 from mediagate.api.common import json_response, path_sid, principal
-from mediagate.errors import BadRequest
-from mediagate.http_common import bool_field, call, form, runtime
+from mediagate.api.representations import MessagingSettings
+from mediagate.http_common import call, form, runtime
 from mediagate.services import accounts
-from mediagate.timefmt import rfc2822
-
-
-def body(rt_public_url: str, s: accounts.MessagingSettings) -> dict[str, object]:
-    return {
-        "account_sid": s.account_sid,
-        "enforce_media_http_auth": s.enforce_media_http_auth,
-        "date_updated": rfc2822(s.date_updated),
-        "url": f"{rt_public_url}/v1/Accounts/{s.account_sid}/MessagingSettings",
-    }
 
 
 async def messaging_settings(request: Request) -> Response:
@@ -32,14 +23,18 @@ async def messaging_settings(request: Request) -> Response:
     who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
-        data = await form(request)
-        enabled = bool_field(data, "EnforceMediaHttpAuth")
-        if enabled is None:
-            raise BadRequest("EnforceMediaHttpAuth is required (true or false).", code=20001)
-        current = await call(accounts.set_enforcement, rt, account_sid, enabled, actor=who.actor, via="api")
+        asked = forms.parse(forms.MessagingSettingsForm, await form(request))
+        current = await call(
+            accounts.set_enforcement,
+            rt,
+            account_sid,
+            asked.enforce_media_http_auth,
+            actor=who.actor,
+            via="api",
+        )
     else:
         current = await call(accounts.messaging_settings, rt, account_sid)
-    return json_response(body(rt.settings.public_url, current))
+    return json_response(MessagingSettings.of(rt.settings.public_url, current).body())
 
 
 routes = [

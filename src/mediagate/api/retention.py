@@ -13,22 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mediagate import permissions as perms
+from mediagate.api import forms
 from mediagate.api.common import json_response, path_sid, principal
-from mediagate.errors import BadRequest
-from mediagate.http_common import bool_field, call, form, runtime, text_field
+from mediagate.api.representations import MediaRetention
+from mediagate.http_common import call, form, runtime
 from mediagate.services import retention
-from mediagate.timefmt import iso_z
-
-FIELDS = ("DaysAfterCreation", "DaysAfterLastAccess", "AfterFirstDownload", "AfterWebhookDelivered")
-
-
-def body(public_url: str, rule: retention.Rule) -> dict[str, object]:
-    return {
-        **retention.rule_fields(rule),
-        "date_created": iso_z(rule.date_created),
-        "date_updated": iso_z(rule.date_updated),
-        "url": f"{public_url}{retention.resource_path(rule.account_sid)}",
-    }
 
 
 async def media_retention(request: Request) -> Response:
@@ -37,24 +26,13 @@ async def media_retention(request: Request) -> Response:
     who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
-        data = await form(request)
-        if not any(name in data for name in FIELDS):
-            raise BadRequest(f"Give at least one of {', '.join(FIELDS)}.", code=20001)
-        top = rt.settings.retention_max_days
-        change = retention.Change(
-            days_after_creation=retention.parse_days(
-                "DaysAfterCreation", text_field(data, "DaysAfterCreation"), top
-            ),
-            days_after_last_access=retention.parse_days(
-                "DaysAfterLastAccess", text_field(data, "DaysAfterLastAccess"), top
-            ),
-            after_first_download=bool_field(data, "AfterFirstDownload"),
-            after_webhook_delivered=bool_field(data, "AfterWebhookDelivered"),
+        asked = forms.parse(
+            forms.MediaRetentionForm, await form(request), retention_max_days=rt.settings.retention_max_days
         )
-        rule = await call(retention.set_rule, rt, account_sid, change, actor=who.actor, via="api")
+        rule = await call(retention.set_rule, rt, account_sid, asked.change(), actor=who.actor, via="api")
     else:
         rule = await call(retention.get_rule, rt, account_sid)
-    return json_response(body(rt.settings.public_url, rule))
+    return json_response(MediaRetention.of(rt.settings.public_url, rule).body())
 
 
 routes = [
