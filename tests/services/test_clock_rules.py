@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from twilio.request_validator import RequestValidator
 
 from mediagate.clock import ManualClock
 from mediagate.context import Runtime, build_runtime
@@ -29,6 +30,7 @@ from mediagate.services import (
 )
 from mediagate.settings import Settings
 from mediagate.timefmt import aware
+from tests.support.receiver import running_receiver
 
 START = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)  # far from the wall clock: a wall-clock read shows
 DAY = 86400.0
@@ -171,6 +173,39 @@ def test_renewing_a_webhook_claim_moves_its_end_from_the_clocks_now(rt: Runtime,
     assert not webhooks.claim(rt, sid)
     clock.advance(rt.settings.webhook_lease)
     assert webhooks.claim(rt, sid)
+
+
+def test_a_retry_after_a_token_rotation_is_signed_with_the_new_token(rt: Runtime, clock: ManualClock) -> None:
+    """The rotation lands between the attempts because the retry waits for the
+    clock, not for a real backoff the test has to race."""
+    new = accounts.create(rt, "rotation")
+    with running_receiver() as receiver:
+        hook = receiver.url("/rotate")
+        receiver.answer("/rotate", 500)
+        with rt.tx() as session:
+            sid = webhooks.enqueue(
+                session, rt, account_sid=new.account.sid, message_sid=None, kind="incoming",
+                url=hook, method="POST", params=[("Body", "hi")],
+            ).sid  # fmt: skip
+        sender = webhooks.Sender(rt)
+        try:
+            first = webhooks.attempt(rt, sender, sid)
+            assert first is not None and first.status_code == 500
+            accounts.create_secondary_token(rt, new.account.sid, actor="t")
+            rotated = accounts.promote_secondary_token(rt, new.account.sid, actor="t").token
+            assert webhooks.attempt(rt, sender, sid) is None  # not due before the clock moves
+            clock.advance(webhooks.backoff(rt, 1))
+            second = webhooks.attempt(rt, sender, sid)
+            assert second is not None and second.ok
+        finally:
+            sender.close()
+        hits = receiver.received("/rotate")
+    assert len(hits) == 2
+    old, now = (RequestValidator(token) for token in (new.auth_token, rotated))
+    assert old.validate(hook, hits[0].form, hits[0].headers["X-Twilio-Signature"])
+    assert now.validate(hook, hits[1].form, hits[1].headers["X-Twilio-Signature"])
+    assert not old.validate(hook, hits[1].form, hits[1].headers["X-Twilio-Signature"])
+    assert hits[0].headers["I-Twilio-Idempotency-Token"] == hits[1].headers["I-Twilio-Idempotency-Token"]
 
 
 def test_an_outbox_claim_expires_when_the_clock_passes_its_lease(rt: Runtime, clock: ManualClock) -> None:
