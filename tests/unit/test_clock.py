@@ -5,12 +5,14 @@ moved, never waited for."""
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mediagate import settings
 from mediagate.clock import Clock, ManualClock, OffsetClock, SystemClock, on_advance
 from mediagate.services.quotas import IngestMeter
 from mediagate.signing import SignatureExpired, Signer, SigningKeyMaterial
@@ -157,3 +159,33 @@ def test_the_ingest_window_slides_with_the_clock(where: str) -> None:
     clock.advance(7200)  # two hours later nothing is left in the window
     assert meter.used(acct, 10) == 0
     assert meter.take(acct, 10, 10) is None
+
+
+# ---------------------------------------------------------------- leases and intervals are settings
+
+
+def test_the_leases_and_intervals_default_to_the_former_constants(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("MEDIAGATE_"):
+            monkeypatch.delenv(name)
+    s = settings.load()
+    assert (s.webhook_timeout, s.webhook_lease, s.webhook_max_backoff, s.webhook_poll_interval) == (
+        10,
+        15,
+        600,
+        0.5,
+    )
+    assert (s.outbox_lease, s.outbox_poll_interval, s.shared_slot_lease) == (30, 0.5, 15)
+    assert s.access_audit_retention_interval == 3600
+
+
+def test_a_lease_from_the_environment_is_read_and_a_bad_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIAGATE_WEBHOOK_LEASE", "4")
+    assert settings.load().webhook_lease == 4
+    monkeypatch.setenv("MEDIAGATE_WEBHOOK_LEASE", "0")
+    with pytest.raises(settings.SettingsError, match=r"MEDIAGATE_WEBHOOK_LEASE='0' is not valid.*>= 0\.3"):
+        settings.load()
+    (warning,) = settings.unknown_variables({"MEDIAGATE_OUTBOX_LEASE": "5", "MEDIAGATE_WEBHOOK_LEAS": "5"})
+    assert warning.startswith("MEDIAGATE_WEBHOOK_LEAS is not") and warning.endswith(
+        "MEDIAGATE_WEBHOOK_LEASE?"
+    )
