@@ -6,6 +6,7 @@ revocation cut-offs and the process registry."""
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -206,6 +207,43 @@ def test_a_retry_after_a_token_rotation_is_signed_with_the_new_token(rt: Runtime
     assert now.validate(hook, hits[1].form, hits[1].headers["X-Twilio-Signature"])
     assert not old.validate(hook, hits[1].form, hits[1].headers["X-Twilio-Signature"])
     assert hits[0].headers["I-Twilio-Idempotency-Token"] == hits[1].headers["I-Twilio-Idempotency-Token"]
+
+
+def test_the_webhook_worker_sends_a_retry_as_soon_as_the_clock_makes_it_due(
+    rt: Runtime, clock: ManualClock
+) -> None:
+    """Neither its poll (an hour here) nor its lease renewal (every 100 s) wakes
+    the worker in time: only the clock step can."""
+    slow = Runtime(**{**rt.__dict__, "settings": rt.settings.model_copy(update={"webhook_lease": 300.0})})
+    account = accounts.create(slow, "worker").account.sid
+    with running_receiver() as receiver:
+        receiver.answer("/w", 500)
+        with slow.tx() as session:
+            sid = webhooks.enqueue(
+                session, slow, account_sid=account, message_sid=None, kind="incoming",
+                url=receiver.url("/w"), method="POST", params=[("Body", "hi")],
+            ).sid  # fmt: skip
+        worker = webhooks.Worker(slow, poll_interval=3600)
+        worker.start()
+        try:
+            (first,) = receiver.wait_for("/w", 1, timeout=30)
+            assert first.status == 500
+            deadline = time.monotonic() + 30
+            while _attempts(slow, sid) < 1:  # the failed attempt is recorded after the answer
+                assert time.monotonic() < deadline, "the first attempt was never recorded"
+                time.sleep(0.02)
+            clock.advance(webhooks.backoff(slow, 1))
+            _, second = receiver.wait_for("/w", 2, timeout=30)
+        finally:
+            worker.stop()
+    assert second.status == 200
+    assert first.headers["I-Twilio-Idempotency-Token"] == second.headers["I-Twilio-Idempotency-Token"]
+
+
+def _attempts(rt: Runtime, sid: str) -> int:
+    with rt.sessions() as session:
+        row = session.get(WebhookDelivery, sid)
+        return 0 if row is None else row.attempts
 
 
 def test_an_outbox_claim_expires_when_the_clock_passes_its_lease(rt: Runtime, clock: ManualClock) -> None:
