@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mediagate import carriers
+from mediagate import clock as clocks
 from mediagate.polling import PollingWorker
 from mediagate.services import access_audit, outbox, processes, webhooks
 
@@ -101,6 +102,7 @@ class AccessFlusher(PollingWorker):
         return self._rt.access.flush(self._rt)
 
     def wait(self) -> None:
+        # Elapsed process time: how often to write, whatever the runtime's clock says.
         deadline = time.monotonic() + self._interval
         while not self.stopping and not self._rt.access.full.is_set():
             left = deadline - time.monotonic()
@@ -158,13 +160,17 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
                 retention = RetentionWorker(rt, rt.settings.retention_interval)
                 retention.start()
                 stops.insert(0, retention.stop)
+                # A moved clock (tests, the test mode) may make media due now.
+                clocks.on_advance(rt.clock, retention.wake)
             audit_retention = access_audit.Retention(rt)
             audit_retention.start()
             stops.insert(0, audit_retention.stop)
-            deliveries = webhooks.Worker(rt)
+            clocks.on_advance(rt.clock, audit_retention.wake)
+            deliveries = webhooks.Worker(rt)  # wakes itself when the clock moves
             handoffs = outbox.Worker(rt, carriers.dispatch)
             deliveries.start()
             handoffs.start()
+            clocks.on_advance(rt.clock, handoffs.wake)
             stops[:0] = [handoffs.stop, deliveries.stop]
         try:
             yield

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate import clock as clocks
+from mediagate.clock import Clock, SystemClock
 from mediagate.crypto import Keyring, load_master_secret
 from mediagate.db.engine import engine_for, make_sessionmaker, upgrade
 from mediagate.fsmodes import private_dir
@@ -58,6 +60,9 @@ class Runtime:
     shared_slots: SharedSlots | None = None
     # Fetches waiting to be written (retention's last access / first download).
     access: AccessRecorder = field(default_factory=lambda: AccessRecorder(50_000))
+    # What time it is for every rule that reads time (clock.py): the system
+    # clock, or a clock tests and the test mode move forward.
+    clock: Clock = field(default_factory=SystemClock)
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -74,7 +79,7 @@ class Runtime:
         self.engine.dispose()
 
 
-def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
+def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | None = None) -> Runtime:
     from mediagate import invalidation as inv
     from mediagate.services import encryption
     from mediagate.services.direct_delivery import DirectAccounts
@@ -86,14 +91,24 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
     engine = engine_for(settings)
     if migrate:
         upgrade(engine)
-    sessions = make_sessionmaker(engine)
+    clock = clock if clock is not None else SystemClock()
+    # Sessions carry the clock to the column defaults (db/models.py), so a row
+    # stamped by a default carries the runtime's time, not the wall clock's.
+    sessions = make_sessionmaker(engine.execution_options(**{clocks.EXECUTION_OPTION: clock}))
     keyring = Keyring(load_master_secret(settings.secret_key, settings.data_dir))
     store = encryption.wrap_store(settings, sessions, keyring, make_store(settings))
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
-    shared = SharedSlots(settings.redis_url, settings.redis_key_prefix) if settings.redis_url else None
+    shared = (
+        SharedSlots(settings.redis_url, settings.redis_key_prefix, lease=settings.shared_slot_lease)
+        if settings.redis_url
+        else None
+    )
     bus = Invalidation(settings.redis_url, settings.redis_key_prefix)
     signer = Signer(
-        signing_key_store.loader(sessions, keyring), settings.signed_url_ttl, settings.signing_key_refresh
+        signing_key_store.loader(sessions, keyring),
+        settings.signed_url_ttl,
+        settings.signing_key_refresh,
+        clock=clock,
     )
     # Another process retired a key (or published one): re-read now, not at the
     # next refresh. After a lost connection, re-read too (a message may be lost).
@@ -110,13 +125,14 @@ def build_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account, shared),
         shared_slots=shared,
-        ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix),
+        ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix, clock),
         direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
-        access=AccessRecorder(settings.access_buffer_max),
+        access=AccessRecorder(settings.access_buffer_max, clock),
         invalidation=bus,
         hot=HotCaches(bus),
         edge_objects=edge_objects,
-        access_audit=AccessAudit(settings.access_audit_queue_size),
+        access_audit=AccessAudit(settings.access_audit_queue_size, clock),
+        clock=clock,
     )
     signing_key_store.ensure_active(sessions, keyring, signer, bus)
     return runtime

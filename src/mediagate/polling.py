@@ -23,6 +23,9 @@ class PollingWorker:
     def __init__(self, interval: float) -> None:
         self._interval = interval
         self._stop = threading.Event()
+        # Set to end the current wait early: stopping, or the runtime's clock
+        # moved forward (work may have become due: background.lifespan).
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> int:
@@ -36,8 +39,13 @@ class PollingWorker:
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
+    def wake(self) -> None:
+        """Run the next pass now instead of at the end of the interval."""
+        self._wake.set()
+
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
@@ -55,5 +63,8 @@ class PollingWorker:
             self.wait()
 
     def wait(self) -> None:
-        """Between two passes; a subclass may end the wait early (but must honour ``stopping``)."""
-        self._stop.wait(self._interval)
+        """Between two passes; a subclass may end the wait early (but must honour ``stopping``).
+        The interval is elapsed process time, not the runtime clock's: a moved
+        clock wakes the worker (``wake``) rather than shortening its sleep."""
+        self._wake.wait(self._interval)
+        self._wake.clear()

@@ -94,6 +94,30 @@ class Settings(BaseSettings):
     webhook_senders: int = Field(default=8, ge=1, le=256)
     webhook_senders_per_account: int = Field(default=2, ge=1, le=256)
 
+    # --- Leases and intervals of the background work (issue 21: settings, not constants) ---
+    # Tests shorten them instead of waiting; the defaults are what production runs.
+    # One webhook request (connect, write and read each) gives up after this long.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    # A delivery claimed by a process that then stops renewing the claim (it was
+    # killed) is retried by another process once the lease ends. A live worker
+    # renews the claims of its sends every webhook_lease / 3, so a slow send
+    # keeps its claim: the lease only bounds the delay a crash costs.
+    webhook_lease: float = Field(default=15.0, ge=0.3, le=3600)
+    # The longest wait between two attempts of one delivery (the doubling of
+    # webhook_retry_base stops here).
+    webhook_max_backoff: float = Field(default=600.0, gt=0, le=86400)
+    # How often an idle webhook worker looks for due deliveries (a finished send
+    # wakes it at once).
+    webhook_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    # The carrier outbox (services/outbox.py): a hand-off claimed by a process
+    # that died is dispatched again after this lease; idle workers poll this often.
+    outbox_lease: float = Field(default=30.0, ge=0.3, le=3600)
+    outbox_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    # With MEDIAGATE_REDIS_URL: a fetch or webhook-sender slot counted across
+    # processes is held under this lease, renewed every lease / 3 while its work
+    # runs; the slots of a killed process free themselves when it ends.
+    shared_slot_lease: float = Field(default=15.0, ge=0.3, le=3600)
+
     # Reliability: bounds on every wait for the database, so that a stalled or
     # unreachable database fails the requests that need it with a 503 after a
     # few seconds instead of holding them (and their threads) unbounded.
@@ -136,6 +160,8 @@ class Settings(BaseSettings):
     access_audit_queue_size: int = Field(default=100_000, ge=1, le=1_000_000)
     access_audit_flush_interval: float = Field(default=1.0, gt=0, le=60)
     access_audit_retention_days: int = Field(default=90, ge=0, le=3650)
+    # How often each process deletes audit events older than the retention days.
+    access_audit_retention_interval: float = Field(default=3600.0, gt=0)
 
     # --- Observability (docs/observability.md) ---
     # ``text`` is for people at a terminal; ``json`` writes one JSON object per

@@ -8,7 +8,9 @@ unmaintained. So this is the standard sorted-set semaphore, in two short Lua
 scripts that run atomically in Redis:
 
 * a bucket is a sorted set of holder tokens scored by the time their lease
-  ends (Redis's own clock, so hosts with skewed clocks agree);
+  ends (Redis's own clock, so hosts with skewed clocks agree; not the runtime's
+  injected clock either: a slot is held by work running now, and moving a test
+  clock must not free the slot of a send still in flight);
 * acquire drops expired holders, then adds one if fewer than the limit remain;
 * every holder's lease is renewed every ``lease / 3`` by one thread per
   process, so a slot is held for as long as its work runs, and the slots of a

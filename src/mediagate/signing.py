@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mediagate.clock import Clock, SystemClock
 from mediagate.inputs import canonical_int
 
 PURPOSE = b"mediagate-secure-media-v1"
@@ -82,9 +83,16 @@ MAX_BACKOFF = 30.0
 
 
 class Signer:
-    def __init__(self, load_keys: KeyLoader, ttl: int, refresh_seconds: float = 5.0) -> None:
+    def __init__(
+        self, load_keys: KeyLoader, ttl: int, refresh_seconds: float = 5.0, clock: Clock | None = None
+    ) -> None:
         self._load = load_keys
         self.ttl = ttl
+        # Issue, expiry and key adoption read this clock (the runtime's); the
+        # refresh and reload backoff below are elapsed process time (monotonic),
+        # so moving the test clock changes which URLs are valid, not how often
+        # keys are re-read.
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._refresh = refresh_seconds
         self._lock = threading.Lock()
         self._keys: dict[str, SigningKeyMaterial] = {}
@@ -220,7 +228,7 @@ class Signer:
         """The newest active key published at least ``adopt_after`` ago; before
         any is that old, the oldest active key (the one already in use, or the
         very first key, which no other process can have missed signing with)."""
-        now = time.time() if wall_now is None else wall_now
+        now = self.clock.time() if wall_now is None else wall_now
         active = self._active
         cached = self._chosen
         # The choice changes only when the key list does or a newer key comes of
@@ -244,7 +252,7 @@ class Signer:
         key = self.signing_key()
         if key is None:
             raise RuntimeError("no active media signing key")
-        wall = now if now is not None else time.time()
+        wall = now if now is not None else self.clock.time()
         expires = int(wall) + (ttl if ttl is not None else self.ttl)
         issued = int(wall * 1000)
         signature = _mac(key, key.kid, path, expires, issued)
@@ -291,7 +299,7 @@ class Signer:
         expected = _mac(key, kid, path, when, issued_ms)
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise SignatureInvalid("The URL's signature does not match.")
-        if when < (now if now is not None else time.time()):
+        if when < (now if now is not None else self.clock.time()):
             raise SignatureExpired("The URL has expired. Request the media again to get a fresh URL.")
         return issued_ms or 0
 

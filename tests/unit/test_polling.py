@@ -45,3 +45,32 @@ def test_database_outage_is_one_line_and_a_bug_keeps_its_traceback(caplog: pytes
     assert "database is unavailable (OperationalError)" in records[0].getMessage()
     assert worker.passes >= 3
     assert worker.stopping
+
+
+class _Counting(PollingWorker):
+    name = "test-counting"
+
+    def __init__(self) -> None:
+        super().__init__(interval=3600)  # only a wake or a stop ends the wait
+        self.passes = threading.Semaphore(0)
+
+    def run_once(self) -> int:
+        self.passes.release()
+        return 0
+
+
+def test_a_clock_step_wakes_a_waiting_worker_and_stop_ends_its_wait() -> None:
+    from mediagate.clock import ManualClock, on_advance
+
+    clock = ManualClock()
+    worker = _Counting()
+    on_advance(clock, worker.wake)  # what background.lifespan wires for retention and the outbox
+    worker.start()
+    try:
+        assert worker.passes.acquire(timeout=10), "no first pass at start"
+        assert not worker.passes.acquire(timeout=0.2)  # waiting out its hour
+        clock.advance(60)
+        assert worker.passes.acquire(timeout=10), "the clock step did not wake the worker"
+    finally:
+        worker.stop(timeout=10)
+    assert worker._thread is not None and not worker._thread.is_alive()  # stop ended the hour's wait

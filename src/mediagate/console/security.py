@@ -24,7 +24,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -123,13 +122,14 @@ class CookieSigner:
             return None
 
 
-def session_state(data: SessionData, *, idle: int, max_age: int, now: float | None = None) -> str:
-    """``"ok"`` or ``"expired"`` (idle too long, or older than the absolute limit)."""
-    t = int(now if now is not None else time.time())
+def session_state(data: SessionData, *, idle: int, max_age: int, now: float) -> str:
+    """``"ok"`` or ``"expired"`` (idle too long, or older than the absolute limit).
+    ``now``: the runtime clock's epoch seconds (``rt.clock.time()``)."""
+    t = int(now)
     if t - data.last_seen > idle or t - data.issued_at > max_age or data.issued_at > t + 60:
         return "expired"
     return "ok"
 
 
-def touched(data: SessionData, now: float | None = None) -> SessionData:
-    return replace(data, last_seen=int(now if now is not None else time.time()))
+def touched(data: SessionData, now: float) -> SessionData:
+    return replace(data, last_seen=int(now))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from contextlib import suppress
 
 from limits.errors import StorageError
@@ -42,7 +41,10 @@ def login(ctx: Ctx) -> Response:
         s = ctx.rt.settings
         if (
             data is not None
-            and session_state(data, idle=s.console_idle_timeout, max_age=s.console_session_max_age) == "ok"
+            and session_state(
+                data, idle=s.console_idle_timeout, max_age=s.console_session_max_age, now=ctx.rt.clock.time()
+            )
+            == "ok"
             and _current_principal(ctx, data) is not None
         ):
             return _redirect(nxt)
@@ -94,7 +96,7 @@ def login(ctx: Ctx) -> Response:
     with suppress(StorageError):
         ctx.state.limiter.succeeded(ip, user)
     stored = _stored_hash(ctx.rt, principal)
-    now = int(time.time())
+    now = int(ctx.rt.clock.time())
     session = SessionData(
         account_sid=principal.account_sid,
         credential_sid=principal.credential_sid,

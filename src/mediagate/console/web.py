@@ -334,7 +334,12 @@ def _run(ctx: Ctx, page: ConsolePage) -> Response:
             return _login_redirect(request, None)
         settings = ctx.rt.settings
         if (
-            session_state(data, idle=settings.console_idle_timeout, max_age=settings.console_session_max_age)
+            session_state(
+                data,
+                idle=settings.console_idle_timeout,
+                max_age=settings.console_session_max_age,
+                now=ctx.rt.clock.time(),
+            )
             != "ok"
         ):
             ctx.cookies.append((COOKIE, None))
@@ -353,7 +358,7 @@ def _run(ctx: Ctx, page: ConsolePage) -> Response:
                 "This form's security token is missing or out of date. Go back, reload the page and "
                 "try again.",
             )
-        fresh = touched(data)
+        fresh = touched(data, ctx.rt.clock.time())
         if fresh.last_seen != data.last_seen:
             ctx.cookies.append((COOKIE, ctx.state.signer.dump_session(fresh)))
         missing = page.missing(request.method, ctx.principal)

@@ -14,10 +14,24 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
 
-from mediagate.timefmt import utcnow
+from mediagate.clock import EXECUTION_OPTION, Clock, SystemClock
+
+_SYSTEM = SystemClock()
+
+
+def stamp(context: ExecutionContext) -> datetime:
+    """The default and on-update value of the date columns: the runtime's clock,
+    which ``build_runtime`` hands to its sessions as an execution option, so a
+    row the code does not stamp itself still carries the moved time in tests.
+    Connections without it (migrations, ad-hoc scripts) read the system clock.
+    SQLAlchemy passes the execution context because the parameter is required."""
+    clock: Clock = context.execution_options.get(EXECUTION_OPTION, _SYSTEM)
+    return clock.now()
+
 
 Sid = String(34)
 When = DateTime(timezone=True)
@@ -43,8 +57,8 @@ class Account(Base):
     # Early revocation (services/revocation.py): signed media URLs of this
     # account issued before this instant (epoch ms) are void. NULL: none.
     media_urls_revoked_before: Mapped[int | None] = mapped_column(BigInteger)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class ApiKey(Base):
@@ -56,8 +70,8 @@ class ApiKey(Base):
     kind: Mapped[str] = mapped_column(String(16), default="standard")
     permissions: Mapped[str | None] = mapped_column(Text)  # JSON list, restricted keys only
     secret_hash: Mapped[str] = mapped_column(String(64))
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class SettingChange(Base):
@@ -72,7 +86,7 @@ class SettingChange(Base):
     new_value: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(64))
     via: Mapped[str] = mapped_column(String(16))
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class AuditEvent(Base):
@@ -88,7 +102,7 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class Message(Base):
@@ -109,8 +123,8 @@ class Message(Base):
     messaging_service_sid: Mapped[str | None] = mapped_column(Sid)
     # Where status changes of an outbound message are reported (Twilio's StatusCallback).
     status_callback: Mapped[str | None] = mapped_column(Text)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
     date_sent: Mapped[datetime | None] = mapped_column(When)
 
 
@@ -134,8 +148,8 @@ class Media(Base):
     auth_required: Mapped[bool] = mapped_column(Boolean)
     # Early revocation of this media's signed URLs (epoch ms), as on Account.
     urls_revoked_before: Mapped[int | None] = mapped_column(BigInteger)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class SigningKey(Base):
@@ -146,7 +160,7 @@ class SigningKey(Base):
     kid: Mapped[str] = mapped_column(String(34), primary_key=True)
     secret_sealed: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
     date_retired: Mapped[datetime | None] = mapped_column(When)
 
 
@@ -169,8 +183,8 @@ class IncomingPhoneNumber(Base):
     status_callback_method: Mapped[str] = mapped_column(String(8), default="POST")
     voice_url: Mapped[str | None] = mapped_column(Text)
     voice_method: Mapped[str] = mapped_column(String(8), default="POST")
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class WebhookDelivery(Base):
@@ -194,12 +208,12 @@ class WebhookDelivery(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=8)
-    next_attempt_at: Mapped[datetime] = mapped_column(When, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(When, default=stamp)
     claimed_until: Mapped[datetime | None] = mapped_column(When)
     last_status_code: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class WebhookAttempt(Base):
@@ -213,7 +227,7 @@ class WebhookAttempt(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer, default=0)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class ConsoleSession(Base):
@@ -227,7 +241,7 @@ class ConsoleSession(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
     credential_sid: Mapped[str] = mapped_column(Sid)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
     expires_at: Mapped[datetime] = mapped_column(When, index=True)
 
 
@@ -241,7 +255,7 @@ class CarrierCredential(Base):
     sid: Mapped[str] = mapped_column(Sid, primary_key=True)
     friendly_name: Mapped[str] = mapped_column(String(64))
     secret_hash: Mapped[str] = mapped_column(String(64))
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class NumberAssignment(Base):
@@ -256,7 +270,7 @@ class NumberAssignment(Base):
     phone_number: Mapped[str] = mapped_column(String(32), primary_key=True)
     account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), index=True)
     actor: Mapped[str] = mapped_column(String(64))
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class OutboxEntry(Base):
@@ -272,7 +286,7 @@ class OutboxEntry(Base):
     account_sid: Mapped[str] = mapped_column(Sid)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_until: Mapped[datetime | None] = mapped_column(When)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class ServerProcess(Base):
@@ -288,8 +302,8 @@ class ServerProcess(Base):
     pid: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(16))
     shared_state: Mapped[bool] = mapped_column(Boolean)  # runs with MEDIAGATE_REDIS_URL
-    date_started: Mapped[datetime] = mapped_column(When, default=utcnow)
-    heartbeat_at: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_started: Mapped[datetime] = mapped_column(When, default=stamp)
+    heartbeat_at: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
 class AccountQuota(Base):
@@ -303,7 +317,7 @@ class AccountQuota(Base):
     max_bytes: Mapped[int | None] = mapped_column(BigInteger)
     max_media: Mapped[int | None] = mapped_column(BigInteger)
     ingest_per_hour: Mapped[int | None] = mapped_column(BigInteger)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class AccountUsage(Base):
@@ -326,7 +340,7 @@ class AccountDelivery(Base):
 
     account_sid: Mapped[str] = mapped_column(Sid, ForeignKey("accounts.sid"), primary_key=True)
     direct: Mapped[bool] = mapped_column(Boolean, default=False)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class RetentionRule(Base):
@@ -341,8 +355,8 @@ class RetentionRule(Base):
     days_after_last_access: Mapped[int | None] = mapped_column(Integer)
     after_first_download: Mapped[bool] = mapped_column(Boolean, default=False)
     after_webhook_delivered: Mapped[bool] = mapped_column(Boolean, default=False)
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow, onupdate=utcnow)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 
 
 class MediaActivity(Base):
@@ -388,7 +402,7 @@ class MediaAccessEvent(Base):
     allowed: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str] = mapped_column(String(24))  # signed, presigned, public, served, denied, revoked...
     client_ip: Mapped[str | None] = mapped_column(String(64))
-    date_created: Mapped[datetime] = mapped_column(When, default=utcnow, index=True)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp, index=True)
     count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     date_updated: Mapped[datetime | None] = mapped_column(When)
 
@@ -408,4 +422,4 @@ class SealedObject(Base):
     wrapped_key: Mapped[str] = mapped_column(String(128))  # URL-safe base64: nonce + sealed key + tag
     chunk_size: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(BigInteger)
-    date_updated: Mapped[datetime] = mapped_column(When, default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(When, default=stamp)

@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import case, func
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mediagate.clock import Clock, SystemClock
 from mediagate.db.models import MediaActivity
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -47,8 +47,11 @@ class _Seen:
 class AccessRecorder:
     """Pending access records of one process. Thread-safe; ``record`` never blocks on I/O."""
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, clock: Clock | None = None) -> None:
         self.max_entries = max_entries
+        # The runtime's clock: retention's "days after last access" compares these
+        # times with the same clock, so moving it ages the media as it should.
+        self._clock: Clock = clock if clock is not None else SystemClock()
         self.dropped = 0  # records refused because the buffer was full (since start)
         self._pending: dict[str, _Seen] = {}
         self._lock = threading.Lock()
@@ -58,7 +61,7 @@ class AccessRecorder:
     def record(self, account_sid: str, media_sid: str, *, downloaded: bool) -> None:
         """A fetch of ``media_sid``: ``downloaded`` when bytes were (or are about
         to be, for a presigned URL) sent, rather than a redirect or a HEAD."""
-        now = utcnow()
+        now = self._clock.now()
         with self._lock:
             seen = self._pending.get(media_sid)
             if seen is None:

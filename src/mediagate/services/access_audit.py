@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
 
+from mediagate.clock import Clock, SystemClock
 from mediagate.db.models import MediaAccessEvent
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.polling import PollingWorker
 from mediagate.services.records import AccessEventRecord, page_of
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.auth import Principal
@@ -60,7 +60,6 @@ log = logging.getLogger("mediagate.access_audit")
 
 SID_PREFIX = "AE"  # ours: Twilio has no access events
 BATCH = 5000  # events per write (fewer rows: ``group``)
-RETENTION_INTERVAL = 3600.0  # seconds between retention passes
 RETENTION_BATCH = 5000  # rows per DELETE, so one pass never holds a long lock
 
 
@@ -95,8 +94,9 @@ def credential_of(principal: Principal | None) -> tuple[str, str | None]:
 class AccessAudit:
     """The bounded, thread-safe queue between the request paths and the flusher."""
 
-    def __init__(self, max_events: int) -> None:
+    def __init__(self, max_events: int, clock: Clock | None = None) -> None:
         self.max_events = max_events
+        self._clock: Clock = clock if clock is not None else SystemClock()  # the runtime's
         self._lock = threading.Lock()
         self._events: deque[Event] = deque()
         self._overflowing = False
@@ -113,7 +113,9 @@ class AccessAudit:
         client_ip: str | None,
     ) -> None:
         """Enqueue one event; never blocks on I/O. Drops it when the queue is full."""
-        event = Event(utcnow(), host, account_sid, media_sid, method, *credential, allowed, reason, client_ip)
+        event = Event(
+            self._clock.now(), host, account_sid, media_sid, method, *credential, allowed, reason, client_ip
+        )
         with self._lock:
             if len(self._events) < self.max_events:
                 self._events.append(event)
@@ -304,7 +306,7 @@ def purge(rt: Runtime, retention_days: int) -> int:
     """Delete events older than ``retention_days`` in bounded batches; 0 = keep all."""
     if retention_days <= 0:
         return 0
-    cutoff = utcnow() - timedelta(days=retention_days)
+    cutoff = rt.clock.now() - timedelta(days=retention_days)
     removed = 0
     while True:
         with rt.tx() as session:
@@ -323,13 +325,14 @@ def purge(rt: Runtime, retention_days: int) -> int:
 
 
 class Retention(PollingWorker):
-    """Applies ``MEDIAGATE_ACCESS_AUDIT_RETENTION_DAYS`` at start and then hourly.
+    """Applies ``MEDIAGATE_ACCESS_AUDIT_RETENTION_DAYS`` at start and then every
+    ``MEDIAGATE_ACCESS_AUDIT_RETENTION_INTERVAL`` seconds (hourly by default).
     Every process runs one; concurrent passes delete disjoint or already-gone rows."""
 
     name = "access-audit-retention"
 
-    def __init__(self, rt: Runtime, interval: float = RETENTION_INTERVAL) -> None:
-        super().__init__(interval)
+    def __init__(self, rt: Runtime, interval: float | None = None) -> None:
+        super().__init__(rt.settings.access_audit_retention_interval if interval is None else interval)
         self._rt = rt
 
     def run_once(self) -> int:

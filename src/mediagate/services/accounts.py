@@ -18,7 +18,6 @@ from mediagate.errors import BadRequest, Forbidden, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import quotas
 from mediagate.services.records import AccountRecord, SettingChangeRecord, page_of
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -125,7 +124,7 @@ def set_enforcement(
                     new_value=str(enabled).lower(),
                     actor=actor,
                     via=via,
-                    date_created=utcnow(),
+                    date_created=rt.clock.now(),
                 )
             )
             account.enforce_media_http_auth = enabled
@@ -170,7 +169,7 @@ def create_subaccount(rt: Runtime, parent_sid: str, friendly_name: str | None) -
     if parent.owner_account_sid is not None:
         # Twilio allows one level: a subaccount cannot have subaccounts.
         raise Forbidden("A subaccount cannot create subaccounts.", code=20403)
-    name = (friendly_name or "").strip() or f"SubAccount Created at {utcnow():%Y-%m-%d %I:%M %p}"
+    name = (friendly_name or "").strip() or f"SubAccount Created at {rt.clock.now():%Y-%m-%d %I:%M %p}"
     return create(rt, name, owner_sid=parent_sid)
 
 
@@ -268,7 +267,7 @@ class TokenChange:
 def create_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> TokenChange:
     """A new secondary token (replacing any previous one); both tokens work until promotion."""
     token = secrets.token_hex(16)
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         account = session.get(Account, account_sid, with_for_update=True)
         if account is None:
@@ -298,7 +297,7 @@ def delete_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> None
 
 def promote_secondary_token(rt: Runtime, account_sid: str, *, actor: str) -> TokenChange:
     """The secondary token becomes the primary; the old primary fails from the next request."""
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         account = session.get(Account, account_sid, with_for_update=True)
         if account is None:

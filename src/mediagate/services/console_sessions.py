@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select
 
 from mediagate.db.models import ConsoleSession
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -26,7 +25,7 @@ def session_id(nonce: str) -> str:
 
 
 def open_session(rt: Runtime, *, nonce: str, account_sid: str, credential_sid: str, max_age: int) -> None:
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         # Sweep what expired, so the table holds only live sessions (cheap: indexed).
         session.execute(delete(ConsoleSession).where(ConsoleSession.expires_at < now))

@@ -17,13 +17,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate import clock as clocks
 from mediagate.crypto import Keyring, parse_master_keys
 from mediagate.db.dml import rowcount
 from mediagate.db.models import SealedObject
 from mediagate.settings import Settings
 from mediagate.storage.base import MediaStore
 from mediagate.storage.sealed import KeyRecord, MasterKeys, SealedStore
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -67,9 +67,9 @@ class DbKeyTable:
             "wrapped_key": _encode(record.wrapped_key),
             "chunk_size": record.chunk_size,
             "size": record.size,
-            "date_updated": utcnow(),
         }
         with self.sessions.begin() as session:
+            values["date_updated"] = clocks.of_session(session).now()
             # An upsert, not a read then an insert: a put over an existing key
             # (the readiness probe, from several processes at once) replaces
             # the record without racing on the primary key.
@@ -161,6 +161,7 @@ def rewrap(
             ).all()
             if not rows:
                 break
+            now = clocks.of_session(session).now()
             for storage_key, key_id, wrapped in rows:
                 data_key = keys.unwrap(key_id, _decode(wrapped), storage_key)
                 new_id, new_wrapped = keys.wrap(data_key, storage_key)
@@ -168,7 +169,7 @@ def rewrap(
                     session,
                     update(SealedObject)
                     .where(SealedObject.storage_key == storage_key, SealedObject.key_id == key_id)
-                    .values(key_id=new_id, wrapped_key=_encode(new_wrapped), date_updated=utcnow()),
+                    .values(key_id=new_id, wrapped_key=_encode(new_wrapped), date_updated=now),
                 )
             after = rows[-1][0]
         if progress is not None:

@@ -16,7 +16,6 @@ from mediagate.services.ingest import IngestedMedia
 from mediagate.services.message_status import apply_status
 from mediagate.services.messages import count_segments
 from mediagate.services.numbers import Owner
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -49,7 +48,7 @@ def receive(
     marked ``delivered`` in the same transaction, so a hand-off repeated after
     a crash neither loses the arrival nor records it twice (``AlreadyFinal``
     when that message is already final)."""
-    now = utcnow()
+    now = rt.clock.now()
     message = Message(
         sid=sids.new_sid(sids.MMS if items else sids.SMS),
         account_sid=owner.account_sid,

@@ -24,7 +24,6 @@ from sqlalchemy import func, select, update
 
 from mediagate import invalidation as inv
 from mediagate.db.models import AuditEvent, Media
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -62,7 +61,9 @@ def secure_legacy(rt: Runtime, account_sid: str, *, actor: str, batch: int = 500
             if not sids:
                 return
             session.execute(
-                update(Media).where(Media.sid.in_(sids)).values(auth_required=True, date_updated=utcnow())
+                update(Media)
+                .where(Media.sid.in_(sids))
+                .values(auth_required=True, date_updated=rt.clock.now())
             )
             session.add(
                 AuditEvent(
@@ -85,6 +86,9 @@ def collect_garbage(rt: Runtime, *, grace_seconds: float = 3600) -> int:
     return how many. Only what is older than ``grace_seconds`` is touched: an
     ingest in flight (its temp file or multipart upload still being written,
     or its object written and its row not committed yet) is younger."""
+    # The wall clock, not the runtime's: the cut-off is compared with file and
+    # upload times the filesystem or S3 wrote, and moving a test clock must not
+    # make an ingest in flight look old enough to remove.
     cutoff = time.time() - grace_seconds
     removed = rt.store.clean_temp(cutoff)
     for key, mtime in rt.store.iter_keys():

@@ -29,7 +29,6 @@ from mediagate.services.records import MediaRecord, page_of
 from mediagate.storage import Blob as Blob  # the media hosts read bytes through this type
 from mediagate.storage import ObjectNotFound as ObjectNotFound  # the hosts': deleted before read
 from mediagate.storage import media_key
-from mediagate.timefmt import utcnow
 from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
 from mediagate.uris import message_path
 
@@ -128,7 +127,7 @@ def add(
         auth_required = account.enforce_media_http_auth
     sid = sids.new_sid(sids.MEDIA)
     stored = rt.store.put(media_key(account_sid, sid), chunks)
-    now = utcnow()
+    now = rt.clock.now()
     item = IngestedMedia(sid, stored.key, content_type, stored.size, stored.sha256, filename)
     row = item.row(account_sid, message_sid, auth_required=auth_required, now=now)
     try:

@@ -10,7 +10,6 @@ from sqlalchemy import func, update
 
 from mediagate.db.models import Message
 from mediagate.services import webhooks
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -53,7 +52,7 @@ def apply_status(
     reported, when the message is gone, final, or already in ``status``: the
     change is one conditional UPDATE, so a hand-off that runs twice (after a
     crash, or in two processes) reports each change once."""
-    now = utcnow()
+    now = rt.clock.now()
     values: dict[str, object] = {"status": status, "date_updated": now}
     if status == "sent":
         values["date_sent"] = func.coalesce(Message.date_sent, now)

@@ -21,7 +21,6 @@ from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services import channels, ingest, outbox, quotas, webhooks
 from mediagate.services.fetch import BlockedAddress, FetchError, InvalidMediaUrl
 from mediagate.services.records import MessageRecord, page_of
-from mediagate.timefmt import utcnow
 from mediagate.uris import message_path as message_path  # kept: callers use messages.message_path
 
 if TYPE_CHECKING:
@@ -91,7 +90,7 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
     except FetchError as exc:
         error = exc
 
-    now = utcnow()
+    now = rt.clock.now()
     message = Message(
         sid=sids.new_sid(sids.MMS if urls else sids.SMS),
         account_sid=account_sid,

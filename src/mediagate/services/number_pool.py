@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from mediagate.db.models import Account, AuditEvent, IncomingPhoneNumber, NumberAssignment
 from mediagate.errors import BadRequest, NotFound
 from mediagate.services.channels import normalize_number
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -56,7 +55,9 @@ def reserve_for_claim(rt: Runtime, session: Session, number: str, account_sid: s
     row = session.get(NumberAssignment, number)
     if row is None and rt.settings.number_pool == "open":
         session.add(
-            NumberAssignment(phone_number=number, account_sid=account_sid, actor=actor, date_created=utcnow())
+            NumberAssignment(
+                phone_number=number, account_sid=account_sid, actor=actor, date_created=rt.clock.now()
+            )
         )
         return
     if row is None or row.account_sid != account_sid:
@@ -76,7 +77,7 @@ def assign(rt: Runtime, number: str, account_sid: str, *, actor: str = OPERATOR)
             )
         if row is None:
             row = NumberAssignment(
-                phone_number=number, account_sid=account_sid, actor=actor, date_created=utcnow()
+                phone_number=number, account_sid=account_sid, actor=actor, date_created=rt.clock.now()
             )
             session.add(row)
             session.add(

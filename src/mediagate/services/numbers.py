@@ -23,7 +23,6 @@ from mediagate.services import number_pool
 from mediagate.services.channels import E164, normalize_number
 from mediagate.services.fetch import BlockedAddress, InvalidMediaUrl, validate_media_url
 from mediagate.services.records import NumberRecord, page_of
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -108,7 +107,7 @@ def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: s
             raise BadRequest("Claiming by AreaCode is not supported; give PhoneNumber.", code=21421)
         raise BadRequest("A PhoneNumber is required.", code=21421)
     number = normalize_number(fields["PhoneNumber"])
-    now = utcnow()
+    now = rt.clock.now()
     row = IncomingPhoneNumber(
         sid=sids.new_sid(sids.PHONE_NUMBER),
         account_sid=account_sid,
@@ -172,7 +171,7 @@ def update(
         if row is None or row.account_sid != account_sid:
             raise NotFound(number_path(account_sid, number_sid))
         _apply(rt, row, fields)
-        row.date_updated = utcnow()
+        row.date_updated = rt.clock.now()
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="number.update", target=number_sid)
         )

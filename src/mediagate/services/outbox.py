@@ -8,7 +8,7 @@ server process runs a ``Worker`` that claims entries nobody holds (a
 conditional UPDATE, safe with many processes on SQLite and PostgreSQL, as
 webhook claims are) and hands them off; the entry is deleted once the carrier
 has taken the message. A process that dies mid hand-off leaves its claim to
-expire after ``LEASE``, and the next process dispatches the message again:
+expire after ``MEDIAGATE_OUTBOX_LEASE``, and the next process dispatches the message again:
 carriers make that safe (a repeated status change reports nothing, and the
 loopback arrival commits together with ``delivered``).
 """
@@ -23,20 +23,15 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mediagate import clock as clocks
 from mediagate.db.models import OutboxEntry
 from mediagate.polling import PollingWorker
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
 
 log = logging.getLogger("mediagate.outbox")
 
-# A hand-off is a few database writes and, for loopback, a copy of the media
-# within our own store: far below this. A longer hand-off is not cut off, but
-# past the lease another process may start the same one (which carriers tolerate).
-LEASE = timedelta(seconds=30)
-POLL_INTERVAL = 0.5
 BATCH = 32
 # A message whose hand-off was claimed this often without finishing (each time
 # its process died) is failed instead of crashing the next process too.
@@ -45,15 +40,22 @@ MAX_ATTEMPTS = 5
 
 def add(session: Session, message_sid: str, account_sid: str) -> None:
     """Queue the hand-off inside the transaction that creates the message."""
-    session.add(
-        OutboxEntry(message_sid=message_sid, account_sid=account_sid, attempts=0, date_created=utcnow())
-    )
+    now = clocks.of_session(session).now()  # the caller's runtime clock (no runtime here)
+    session.add(OutboxEntry(message_sid=message_sid, account_sid=account_sid, attempts=0, date_created=now))
+
+
+def lease(rt: Runtime) -> timedelta:
+    """How long a claim holds (``MEDIAGATE_OUTBOX_LEASE``). A hand-off is a few
+    database writes and, for loopback, a copy of the media within our own store:
+    far below the default. A longer hand-off is not cut off, but past the lease
+    another process may start the same one (which carriers tolerate)."""
+    return timedelta(seconds=rt.settings.outbox_lease)
 
 
 def claim(rt: Runtime, message_sid: str) -> int | None:
     """Claim the entry for one hand-off: the number of this attempt, or None when
     another dispatcher holds it or it is done."""
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         result = session.execute(
             update(OutboxEntry)
@@ -61,7 +63,7 @@ def claim(rt: Runtime, message_sid: str) -> int | None:
                 OutboxEntry.message_sid == message_sid,
                 or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
             )
-            .values(claimed_until=now + LEASE, attempts=OutboxEntry.attempts + 1)
+            .values(claimed_until=now + lease(rt), attempts=OutboxEntry.attempts + 1)
             .execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) != 1:
@@ -76,7 +78,7 @@ def finish(rt: Runtime, message_sid: str) -> None:
 
 
 def due(rt: Runtime, limit: int = BATCH) -> list[str]:
-    now = utcnow()
+    now = rt.clock.now()
     with rt.sessions() as session:
         return list(
             session.scalars(
@@ -100,9 +102,9 @@ class Worker(PollingWorker):
     name = "outbox-worker"
 
     def __init__(
-        self, rt: Runtime, dispatch: Callable[[Runtime, str], None], poll_interval: float = POLL_INTERVAL
+        self, rt: Runtime, dispatch: Callable[[Runtime, str], None], poll_interval: float | None = None
     ) -> None:
-        super().__init__(poll_interval)
+        super().__init__(rt.settings.outbox_poll_interval if poll_interval is None else poll_interval)
         self._rt = rt
         self._dispatch = dispatch
 

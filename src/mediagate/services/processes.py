@@ -26,7 +26,6 @@ from sqlalchemy import delete, select, update
 
 from mediagate.db.models import ServerProcess
 from mediagate.polling import PollingWorker
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -57,7 +56,7 @@ def _pid_alive(pid: int) -> bool:
 def live_processes(rt: Runtime) -> list[Peer]:
     """The processes whose heartbeat is recent, oldest first. Rows of dead
     processes (stale, or of this host with a vanished pid) are removed."""
-    now = utcnow()
+    now = rt.clock.now()
     cutoff = now - timedelta(seconds=rt.settings.process_heartbeat * STALE_AFTER)
     here = socket.gethostname()
     with rt.tx() as session:
@@ -94,7 +93,7 @@ def conflict(rt: Runtime, me: str | None = None) -> str | None:
 
 def register(rt: Runtime) -> str:
     """Insert this process's row; returns its id."""
-    now = utcnow()
+    now = rt.clock.now()
     pid = os.getpid()
     ident = f"{pid}-{secrets.token_hex(8)}"
     with rt.tx() as session:
@@ -133,7 +132,7 @@ class Heartbeat(PollingWorker):
             result = session.execute(
                 update(ServerProcess)
                 .where(ServerProcess.id == self.ident)
-                .values(heartbeat_at=utcnow())
+                .values(heartbeat_at=self._rt.clock.now())
                 .execution_options(synchronize_session=False)
             )
             renewed = getattr(result, "rowcount", 0) == 1

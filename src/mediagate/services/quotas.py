@@ -11,8 +11,8 @@ override for the account (``mediagate accounts quota``). 0 means "no limit".
   row lock; SQLite serialises writers). A refused write rolls back the whole
   transaction: nothing already accepted is touched, the new objects are removed.
 * **Ingest per hour** counts media an account asks us to store (MediaUrl and
-  inbound), checked *before* anything is fetched, with the ``limits`` library's
-  sliding-window counter: in Redis (shared by every process) when
+  inbound), checked *before* anything is fetched, with a sliding-window
+  counter over the runtime clock's hours (``IngestMeter``): in Redis (shared by every process) when
   ``MEDIAGATE_REDIS_URL`` is set, in memory (per process) otherwise.
 
 Refusals are Twilio-shaped: stored quotas are 403 / 20403 (retrying the same
@@ -23,20 +23,20 @@ off on). docs/quotas.md has the reasoning.
 
 from __future__ import annotations
 
-import time
+import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from limits import RateLimitItem, RateLimitItemPerHour
+import redis
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, Storage, storage_from_string
-from limits.strategies import SlidingWindowCounterRateLimiter
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mediagate.clock import Clock, SystemClock
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AccountQuota, AccountUsage, Media
 from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
@@ -184,36 +184,117 @@ def release_all(session: Session, account_sid: str) -> None:
     )
 
 
+# Check and count in one step, atomically in Redis (several processes share the
+# count). The caller passes the weight of the previous window, computed from the
+# runtime's clock, so the windows follow that clock and not Redis's.
+_TAKE = """
+local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit, cost, weight = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if math.floor(previous * weight) + current + cost > limit then
+  return {0, previous, current}
+end
+current = redis.call('INCRBY', KEYS[2], cost)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return {1, previous, current}
+"""
+
+
 class IngestMeter:
-    """Media an account asked us to store in the last hour (sliding window)."""
+    """Media an account asked us to store in the last hour: a sliding-window
+    counter (the ``limits`` library's algorithm) over hour windows of the
+    runtime's clock.
 
-    def __init__(self, redis_url: str = "", key_prefix: str = "mediagate") -> None:
-        storage: Storage
+    Each clock hour has a counter; the count "in the last hour" is the current
+    hour's plus the previous hour's weighted by the part of it still inside the
+    last 3600 seconds. Written here rather than with ``limits`` because that
+    library reads ``time.time()`` (and Redis key TTLs) itself, so a moved clock
+    could not age the window. In Redis (shared by every process) when
+    ``redis_url`` is set, in memory (per process) otherwise; a Redis outage
+    raises ``limits.errors.StorageError`` (callers fail closed)."""
+
+    WINDOW = 3600
+
+    def __init__(
+        self, redis_url: str = "", key_prefix: str = "mediagate", clock: Clock | None = None
+    ) -> None:
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._prefix = f"{key_prefix}:ingest:"
+        self._redis: Any = None
+        self._take: Any = None
         if redis_url:
-            made = storage_from_string(redis_url, key_prefix=f"{key_prefix}:ingest", wrap_exceptions=True)
-            assert isinstance(made, Storage)
-            storage = made
-        else:
-            storage = MemoryStorage()
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            self._take = self._redis.register_script(_TAKE)
+        self._lock = threading.Lock()
+        self._counts: dict[tuple[str, int], int] = {}  # (account, window index) -> media, in memory
 
-    @staticmethod
-    def _item(limit: int) -> RateLimitItem:
-        return RateLimitItemPerHour(limit)
+    def _window(self) -> tuple[int, float]:
+        """The current window's index and the previous window's weight."""
+        now = self._clock.time()
+        index = int(now // self.WINDOW)
+        elapsed = now - index * self.WINDOW
+        return index, (self.WINDOW - elapsed) / self.WINDOW
+
+    def _wait(self, previous: int, current: int, weight: float, limit: int, count: int) -> int:
+        """Whole seconds until ``count`` more would be admitted, if nothing else is counted."""
+        elapsed = (1 - weight) * self.WINDOW
+        room = limit - count - current  # what the previous window's weighted share may still be
+        if room >= 0 and previous:
+            # floor(previous * (W - t) / W) <= room  once  t > W * (1 - (room + 1) / previous)
+            at = self.WINDOW * (1 - (room + 1) / previous)
+            left = max(at - elapsed, 0.0)
+        elif room >= 0:
+            left = 0.0
+        else:
+            # Next window: this window's count is the weighted one then.
+            at = self.WINDOW * (1 - (limit - count + 1) / current) if count <= limit else self.WINDOW
+            left = self.WINDOW - elapsed + max(at, 0.0)
+        return max(int(left) + 1, 1)
 
     def take(self, account_sid: str, limit: int, count: int) -> int | None:
         """Count ``count`` media; ``None`` when allowed, else seconds to wait."""
-        item = self._item(limit)
-        if self._limiter.hit(item, account_sid, cost=count):
+        index, weight = self._window()
+        if self._redis is not None:
+            keys = [f"{self._prefix}{account_sid}:{index - 1}", f"{self._prefix}{account_sid}:{index}"]
+            try:
+                ok, previous, current = self._take(
+                    keys=keys, args=[limit, count, repr(weight), 2 * self.WINDOW]
+                )
+            except redis.RedisError as exc:
+                raise StorageError(exc) from None
+            ok, previous, current = int(ok), int(previous), int(current)
+        else:
+            with self._lock:
+                previous = self._counts.get((account_sid, index - 1), 0)
+                current = self._counts.get((account_sid, index), 0)
+                ok = int(math.floor(previous * weight) + current + count <= limit)
+                if ok:
+                    self._forget_before(index - 1)
+                    self._counts[(account_sid, index)] = current + count
+        if ok:
             return None
-        stats = self._limiter.get_window_stats(item, account_sid)
-        return max(int(stats.reset_time - time.time()) + 1, 1)
+        return self._wait(previous, current, weight, limit, count)
 
     def used(self, account_sid: str, limit: int) -> int:
         if not limit:
             return 0
-        stats = self._limiter.get_window_stats(self._item(limit), account_sid)
-        return max(limit - stats.remaining, 0)
+        index, weight = self._window()
+        if self._redis is not None:
+            keys = [f"{self._prefix}{account_sid}:{index - 1}", f"{self._prefix}{account_sid}:{index}"]
+            try:
+                previous, current = (int(v or 0) for v in self._redis.mget(keys))
+            except redis.RedisError as exc:
+                raise StorageError(exc) from None
+        else:
+            with self._lock:
+                previous = self._counts.get((account_sid, index - 1), 0)
+                current = self._counts.get((account_sid, index), 0)
+        return min(math.floor(previous * weight) + current, limit)
+
+    def _forget_before(self, index: int) -> None:
+        # Memory stays bounded by the accounts of two windows (Redis keys expire).
+        if any(i < index for _, i in self._counts):
+            self._counts = {k: v for k, v in self._counts.items() if k[1] >= index}
 
 
 def admit(rt: Runtime, account_sid: str, count: int) -> None:

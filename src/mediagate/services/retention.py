@@ -37,7 +37,6 @@ from mediagate.crashpoints import crash_point
 from mediagate.db.models import Account, AuditEvent, Media, MediaActivity, RetentionRule, WebhookDelivery
 from mediagate.errors import BadRequest, NotFound
 from mediagate.services.media import delete_row
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -165,7 +164,7 @@ def set_rule(rt: Runtime, account_sid: str, change: Change, *, actor: str, via: 
             raise NotFound(resource_path(account_sid))
         row = session.get(RetentionRule, account_sid)
         if row is None:
-            now = utcnow()
+            now = rt.clock.now()
             row = RetentionRule(
                 account_sid=account_sid,
                 after_first_download=False,
@@ -183,7 +182,7 @@ def set_rule(rt: Runtime, account_sid: str, change: Change, *, actor: str, via: 
             row.after_first_download = change.after_first_download
         if change.after_webhook_delivered is not None:
             row.after_webhook_delivered = change.after_webhook_delivered
-        row.date_updated = utcnow()
+        row.date_updated = rt.clock.now()
         after = _describe(_rule(rt, account_sid, row))
         session.add(
             AuditEvent(
@@ -303,7 +302,7 @@ def apply(
     dry run). ``count``: compute ``Step.total`` first (for a progress bar; the
     background pass, which has no bar, skips that query)."""
     size = batch or rt.settings.retention_batch
-    now = utcnow()
+    now = rt.clock.now()
     plan = []
     for rule in rules_to_apply(rt, account_sid):
         for name in RULES:

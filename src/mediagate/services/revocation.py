@@ -30,7 +30,6 @@ and publish from there.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -59,8 +58,10 @@ class Revocation:
     objects_moved: int  # presign delivery: objects moved to a new key
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+def _now_ms(rt: Runtime) -> int:
+    # The runtime's clock: the signer stamps ``Issued`` from the same clock, so
+    # a cut-off and the URLs it voids are compared on one time line.
+    return int(rt.clock.time() * 1000)
 
 
 def _presigning(rt: Runtime) -> bool:
@@ -71,7 +72,7 @@ def _presigning(rt: Runtime) -> bool:
 
 def revoke_media(rt: Runtime, account_sid: str, media_sid: str, *, actor: str) -> Revocation:
     """Void every signed URL of one media issued until now."""
-    cutoff = _now_ms()
+    cutoff = _now_ms(rt)
     with rt.tx() as session:
         row = session.get(Media, media_sid, with_for_update=True)
         if row is None or row.account_sid != account_sid:
@@ -91,7 +92,7 @@ def revoke_media(rt: Runtime, account_sid: str, media_sid: str, *, actor: str) -
 
 def revoke_account(rt: Runtime, account_sid: str, *, actor: str) -> Revocation:
     """Void every signed URL of every media of one account issued until now."""
-    cutoff = _now_ms()
+    cutoff = _now_ms(rt)
     with rt.tx() as session:
         account = session.get(Account, account_sid, with_for_update=True)
         if account is None:

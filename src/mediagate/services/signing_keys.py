@@ -11,7 +11,7 @@ from sqlalchemy import select
 from mediagate import invalidation as inv
 from mediagate.db.models import AuditEvent, SigningKey
 from mediagate.services import signing_key_store as store
-from mediagate.timefmt import aware, utcnow
+from mediagate.timefmt import aware
 
 if TYPE_CHECKING:
     from mediagate.context import Runtime
@@ -38,7 +38,7 @@ def retire(rt: Runtime, kid: str, actor: str = "system") -> bool:
         if row is None or row.status != "active":
             return False
         row.status = "retired"
-        row.date_retired = utcnow()
+        row.date_retired = rt.clock.now()
         session.add(AuditEvent(actor=actor, action="signing_key.retire", target=kid))
         # The replacement commits with the retirement: a process reloading in
         # between must never see no active key at all (its signing would fail).
@@ -77,8 +77,10 @@ def rotate(
     if not retire_old:
         return new, []
     # One second of margin for clock differences between processes and for a
-    # request that picked its key just before the switch.
-    wait = aware(new.date_created).timestamp() + rt.signer.adopt_after + 1.0 - time.time()
+    # request that picked its key just before the switch. The switch moment is
+    # on the runtime's clock (the signer adopts by it); the wait itself is real:
+    # other processes must have had their refresh intervals to learn the key.
+    wait = aware(new.date_created).timestamp() + rt.signer.adopt_after + 1.0 - rt.clock.time()
     if wait > 0:
         if on_wait is not None:
             on_wait(wait)

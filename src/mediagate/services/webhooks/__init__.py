@@ -14,8 +14,8 @@ reschedules with exponential backoff until ``max_attempts``.
 
 Delivery is at least once: a process that dies mid-send leaves its claim to
 expire, and the row is sent again with the same ``I-Twilio-Idempotency-Token``.
-The claim (lease) is short, the request timeout plus a margin, and the worker
-renews it while a send is in flight, so a crash costs at most ``LEASE`` of delay.
+The claim (lease, ``MEDIAGATE_WEBHOOK_LEASE``) is short, and the worker renews
+it while a send is in flight, so a crash costs at most one lease of delay.
 Senders are shared fairly: a worker claims as soon as a sender is free (no
 batch waits for its slowest send) and one account's deliveries hold at most
 ``webhook_senders_per_account`` senders, so a hanging endpoint delays only
@@ -30,11 +30,6 @@ from mediagate.services.webhooks.params import incoming_params, media_content_ur
 from mediagate.services.webhooks.queue import (
     BATCH,
     DELIVERY_PREFIX,
-    HEARTBEAT,
-    LEASE,
-    MAX_BACKOFF,
-    POLL_INTERVAL,
-    TIMEOUT,
     USER_AGENT,
     DeliveryView,
     Outcome,
@@ -44,6 +39,8 @@ from mediagate.services.webhooks.queue import (
     due,
     enqueue,
     extend_leases,
+    heartbeat,
+    lease,
     list_recent,
     page,
     queue_depth,
@@ -58,11 +55,6 @@ __all__ = [
     "API_VERSION",
     "BATCH",
     "DELIVERY_PREFIX",
-    "HEARTBEAT",
-    "LEASE",
-    "MAX_BACKOFF",
-    "POLL_INTERVAL",
-    "TIMEOUT",
     "USER_AGENT",
     "DeliveryView",
     "Outcome",
@@ -78,7 +70,9 @@ __all__ = [
     "due",
     "enqueue",
     "extend_leases",
+    "heartbeat",
     "incoming_params",
+    "lease",
     "list_recent",
     "media_content_url",
     "page",

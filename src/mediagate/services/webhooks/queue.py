@@ -23,7 +23,6 @@ from mediagate.db.models import WebhookAttempt, WebhookDelivery
 from mediagate.observability import metrics
 from mediagate.paging import Page, PageRequest, fetch_page
 from mediagate.services.records import WebhookAttemptRecord, WebhookDeliveryRecord, page_of
-from mediagate.timefmt import utcnow
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -36,15 +35,6 @@ log = logging.getLogger("mediagate.webhooks")  # one logger for the whole webhoo
 DELIVERY_PREFIX = "WD"  # our own resource, not a Twilio one
 
 USER_AGENT = "TwilioProxy/1.1"
-TIMEOUT = 10.0
-MAX_BACKOFF = 600.0
-# A claimed row is retried by anyone once its claimer is this late: one request
-# timeout plus a margin for the database writes around it. The worker renews the
-# claims of its sends every HEARTBEAT, so a slow send (connect + write + read
-# each get TIMEOUT) keeps its claim and only a dead process loses it.
-LEASE = timedelta(seconds=TIMEOUT + 5)
-HEARTBEAT = LEASE.total_seconds() / 3
-POLL_INTERVAL = 0.5
 BATCH = 16
 
 Params = Sequence[tuple[str, str]]
@@ -62,7 +52,7 @@ def enqueue(
     params: Params,
 ) -> WebhookDelivery:
     """Add a delivery inside the caller's transaction (so it exists iff the change does)."""
-    now = utcnow()
+    now = rt.clock.now()
     row = WebhookDelivery(
         sid=sids.new_sid(DELIVERY_PREFIX),
         account_sid=account_sid,
@@ -87,7 +77,7 @@ def enqueue(
 def queue_depth(rt: Runtime) -> tuple[int, int]:
     """Pending deliveries: (due now, waiting out a backoff). One indexed query
     (``ix_webhooks_due``), run at scrape time."""
-    now = utcnow()
+    now = rt.clock.now()
     stmt = select(
         func.count(case((WebhookDelivery.next_attempt_at <= now, 1))),
         func.count(case((WebhookDelivery.next_attempt_at > now, 1))),
@@ -111,8 +101,24 @@ def queue_metrics(rt: Runtime) -> Iterator[Metric]:
 
 
 def backoff(rt: Runtime, attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failure: base, 2*base, 4*base, ... capped."""
-    return float(min(rt.settings.webhook_retry_base * (2 ** max(attempts - 1, 0)), MAX_BACKOFF))
+    """Seconds to wait after the ``attempts``-th failure: base, 2*base, 4*base, ...
+    capped at ``MEDIAGATE_WEBHOOK_MAX_BACKOFF``."""
+    settings = rt.settings
+    return float(min(settings.webhook_retry_base * (2 ** max(attempts - 1, 0)), settings.webhook_max_backoff))
+
+
+def lease(rt: Runtime) -> timedelta:
+    """How long a claim holds (``MEDIAGATE_WEBHOOK_LEASE``). A claimed row is
+    retried by anyone once its claimer is this late; the worker renews the
+    claims of its sends every ``heartbeat``, so a slow send keeps its claim and
+    only a dead process loses it."""
+    return timedelta(seconds=rt.settings.webhook_lease)
+
+
+def heartbeat(rt: Runtime) -> float:
+    """Seconds between two renewals of the claims in flight: a third of the
+    lease, so two renewals can be late (a slow database write) before it ends."""
+    return rt.settings.webhook_lease / 3
 
 
 @dataclass(frozen=True)
@@ -166,7 +172,7 @@ class Outcome:
 
 
 def claim(rt: Runtime, sid: str) -> bool:
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         result = session.execute(
             update(WebhookDelivery)
@@ -176,7 +182,7 @@ def claim(rt: Runtime, sid: str) -> bool:
                 WebhookDelivery.next_attempt_at <= now,
                 or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
             )
-            .values(claimed_until=now + LEASE)
+            .values(claimed_until=now + lease(rt))
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0) == 1)
@@ -186,7 +192,7 @@ def extend_leases(rt: Runtime, delivery_sids: Sequence[str]) -> None:
     """Renew the claims of sends still in flight (the worker's heartbeat)."""
     if not delivery_sids:
         return
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         session.execute(
             update(WebhookDelivery)
@@ -195,7 +201,7 @@ def extend_leases(rt: Runtime, delivery_sids: Sequence[str]) -> None:
                 WebhookDelivery.status == "pending",
                 WebhookDelivery.claimed_until.is_not(None),
             )
-            .values(claimed_until=now + LEASE)
+            .values(claimed_until=now + lease(rt))
             .execution_options(synchronize_session=False)
         )
 
@@ -207,7 +213,7 @@ def due(rt: Runtime, limit: int = BATCH, *, exclude_accounts: Sequence[str] = ()
     message go out in the order they were queued (``sent`` before
     ``delivered``): a row waits while an older pending row of the same message
     and kind exists, even one in backoff."""
-    now = utcnow()
+    now = rt.clock.now()
     older = aliased(WebhookDelivery)
     blocked = (
         select(older.sid)
@@ -236,7 +242,7 @@ def due(rt: Runtime, limit: int = BATCH, *, exclude_accounts: Sequence[str] = ()
 
 
 def record_attempt(rt: Runtime, sid: str, outcome: Outcome, elapsed_ms: int) -> None:
-    now = utcnow()
+    now = rt.clock.now()
     with rt.tx() as session:
         row = session.get(WebhookDelivery, sid)
         if row is None:

@@ -11,7 +11,7 @@ import httpx
 
 from mediagate.db.models import Account, WebhookDelivery
 from mediagate.services import fetch
-from mediagate.services.webhooks.queue import TIMEOUT, USER_AGENT, Outcome, claim, record_attempt
+from mediagate.services.webhooks.queue import USER_AGENT, Outcome, claim, record_attempt
 from mediagate.services.webhooks.signature import Params, compute_signature, request_url
 
 if TYPE_CHECKING:
@@ -29,11 +29,12 @@ class Sender:
 
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
+        self._timeout = rt.settings.webhook_timeout
         self._client = httpx.Client(
             trust_env=False,
             follow_redirects=False,
             limits=httpx.Limits(max_keepalive_connections=0),
-            timeout=httpx.Timeout(TIMEOUT),
+            timeout=httpx.Timeout(self._timeout),
         )
 
     def close(self) -> None:
@@ -69,7 +70,7 @@ class Sender:
                 last = f"connection failed: {exc}"
                 continue
             except httpx.TimeoutException:
-                return Outcome(None, f"timed out after {TIMEOUT:g} s")
+                return Outcome(None, f"timed out after {self._timeout:g} s")
             except httpx.HTTPError as exc:
                 return Outcome(None, f"HTTP error: {exc}")
             status = response.status_code

@@ -9,7 +9,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from mediagate.services.webhooks.queue import BATCH, HEARTBEAT, POLL_INTERVAL, claim, due, extend_leases
+from mediagate import clock as clocks
+from mediagate.services.webhooks.queue import BATCH, claim, due, extend_leases, heartbeat
 from mediagate.services.webhooks.sender import Sender, attempt_claimed
 from mediagate.shared_slots import SharedStateUnavailable
 
@@ -27,9 +28,13 @@ class Worker:
     next due row, so one slow send holds one sender, not the whole batch. At
     most ``webhook_senders_per_account`` sends of one account are in flight."""
 
-    def __init__(self, rt: Runtime, poll_interval: float = POLL_INTERVAL) -> None:
+    def __init__(self, rt: Runtime, poll_interval: float | None = None) -> None:
         self._rt = rt
-        self._poll = poll_interval
+        self._poll = rt.settings.webhook_poll_interval if poll_interval is None else poll_interval
+        self._heartbeat = heartbeat(rt)
+        # Set when the runtime's clock jumps: the claims in flight were computed
+        # from the old time, so they are renewed before anything else is claimed.
+        self._clock_moved = threading.Event()
         self._senders = rt.settings.webhook_senders
         self._per_account = min(rt.settings.webhook_senders_per_account, self._senders)
         self._stop = threading.Event()
@@ -41,6 +46,7 @@ class Worker:
         self._sender = Sender(rt)
 
     def start(self) -> None:
+        clocks.on_advance(self._rt.clock, self._on_clock_advance)
         self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
         self._thread.start()
 
@@ -113,16 +119,27 @@ class Worker:
                 self._in_flight.pop(sid, None)
             self._wake.set()
 
+    def _on_clock_advance(self) -> None:
+        # Retries that became due with the step are sent now, not at the next poll.
+        self._clock_moved.set()
+        self._wake.set()
+
     def _run(self) -> None:
-        next_heartbeat = time.monotonic() + HEARTBEAT
+        # The renewal schedule is elapsed process time (monotonic): a live
+        # worker renews in real time however the clock is moved; the claims it
+        # writes are the clock's time plus the lease (queue.extend_leases).
+        next_heartbeat = time.monotonic() + self._heartbeat
         while not self._stop.is_set():
             started = 0
             # Cleared before looking, so a send that ends while we look wakes the wait below.
             self._wake.clear()
             try:
+                if self._clock_moved.is_set():
+                    self._clock_moved.clear()
+                    extend_leases(self._rt, self.in_flight())
                 started = self.run_once()
                 if time.monotonic() >= next_heartbeat:
-                    next_heartbeat = time.monotonic() + HEARTBEAT
+                    next_heartbeat = time.monotonic() + self._heartbeat
                     extend_leases(self._rt, self.in_flight())
             except Exception:
                 log.exception("webhook worker iteration failed")
