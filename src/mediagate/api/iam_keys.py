@@ -12,30 +12,23 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate import sids
 from mediagate.api import representations as rep
-from mediagate.api.common import authenticated, json_response, path_sid
+from mediagate.api.common import json_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.errors import BadRequest
 from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import keys
 
 
-def _account_param(value: str | None) -> str:
-    if not value or not sids.is_sid(value, sids.ACCOUNT):
-        raise BadRequest("AccountSid is required: AC followed by 32 hex digits.", code=20001)
-    return value
-
-
-async def keys_collection(request: Request) -> Response:
+async def keys_collection(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
-        account_sid = _account_param(text_field(data, "AccountSid"))
-        who = await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
+        # Already required and checked by the route's declaration (account="parameter").
+        account_sid = text_field(data, "AccountSid") or ""
         key_type = (text_field(data, "KeyType") or "standard").lower()
         # Main keys are made only with the CLI (as at Twilio's console): KeyType=main
         # used to pass straight to keys.create and mint a full-access key over the API.
@@ -58,8 +51,7 @@ async def keys_collection(request: Request) -> Response:
         )
         return json_response(rep.iam_key(created.key, rt.settings.public_url, secret=created.secret), 201)
     query = query_dict(request)
-    account_sid = _account_param(query.get("AccountSid"))
-    await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
+    account_sid = query.get("AccountSid") or ""
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)
     base = f"{rt.settings.public_url}/v1/Keys"
@@ -88,10 +80,9 @@ async def keys_collection(request: Request) -> Response:
     return json_response({"keys": items, "meta": meta})
 
 
-async def key_instance(request: Request) -> Response:
+async def key_instance(request: Request, who: Principal) -> Response:
     key_sid = path_sid(request, "key_sid")
     rt = runtime(request)
-    who = await authenticated(request, perms.MANAGE_KEYS)
     key = await call(keys.get_reachable, rt, who, key_sid)
     if request.method == "DELETE":
         await call(keys.delete, rt, key.account_sid, key_sid, actor=who.actor)
@@ -110,7 +101,9 @@ async def key_instance(request: Request) -> Response:
     return json_response(rep.iam_key(key, rt.settings.public_url))
 
 
+M = perms.MANAGE_KEYS
 routes = [
-    Route("/v1/Keys", keys_collection, methods=["GET", "POST"]),
-    Route("/v1/Keys/{key_sid}", key_instance, methods=["GET", "POST", "DELETE"]),
+    route("/v1/Keys", keys_collection, account="parameter", get=M, post=M),
+    # The key's own account is reached (or 404) by keys.get_reachable.
+    route("/v1/Keys/{key_sid}", key_instance, account="own", get=M, post=M, delete=M),
 ]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate.api.common import json_response, path_sid, principal
+from mediagate.api.common import json_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.errors import BadRequest
 from mediagate.http_common import bool_field, call, form, runtime
 from mediagate.services import accounts
@@ -26,10 +26,8 @@ def body(rt_public_url: str, s: accounts.MessagingSettings) -> dict[str, object]
     }
 
 
-async def messaging_settings(request: Request) -> Response:
+async def messaging_settings(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
-    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
@@ -43,5 +41,11 @@ async def messaging_settings(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/Accounts/{account_sid}/MessagingSettings", messaging_settings, methods=["GET", "POST"]),
+    route(
+        "/v1/Accounts/{account_sid}/MessagingSettings",
+        messaging_settings,
+        account="path",
+        get=perms.SETTINGS_READ,
+        post=perms.SETTINGS_WRITE,
+    ),
 ]
