@@ -153,15 +153,16 @@ def route(
     needs = _needs(get, post, delete)
     if not needs:
         raise TypeError(f"API route {path} declares no method")
-    if account in ("path", "path-any-status") and "account_sid" not in _path_sids(path):
-        raise TypeError(f"API route {path} takes its account from a path without {{account_sid}}")
     sid_names = _path_sids(path)
+    if account in ("path", "path-any-status") and "account_sid" not in sid_names:
+        raise TypeError(f"API route {path} takes its account from a path without {{account_sid}}")
     any_status = account != "path"
 
     async def endpoint(request: Request) -> Response:
         for name in sid_names:
             path_sid(request, name)
         account_sid = await _account_of(request, account)
+        request.state.account_sid = account_sid  # for ``checked_account``
         permission = needs[request.method]
         assert permission is not None  # every declared method names one (``_needs``)
         who = await _allowed(request, account_sid, permission, any_status=any_status)
@@ -170,6 +171,15 @@ def route(
     endpoint.__name__ = endpoint.__qualname__ = handler.__name__
     endpoint.__doc__ = handler.__doc__
     return ApiRoute(path, endpoint, Access(account, needs))
+
+
+def checked_account(request: Request) -> str:
+    """The account the route's wrapper checked the credential against (for an
+    ``account="parameter"`` route, the one its ``AccountSid`` named)."""
+    account_sid: str | None = getattr(request.state, "account_sid", None)
+    if account_sid is None:
+        raise TypeError("no account was checked for this request: see the route's declaration")
+    return account_sid
 
 
 def public(path: str, handler: Plain, methods: list[str], *, why: str) -> ApiRoute:

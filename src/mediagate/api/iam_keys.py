@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import json_response, path_sid, route
+from mediagate.api.common import checked_account, json_response, path_sid, route
 from mediagate.auth import Principal
 from mediagate.errors import BadRequest
 from mediagate.http_common import call, form, query_dict, runtime, text_field
@@ -27,8 +27,7 @@ async def keys_collection(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
-        # Already required and checked by the route's declaration (account="parameter").
-        account_sid = text_field(data, "AccountSid") or ""
+        account_sid = checked_account(request)  # its AccountSid (account="parameter")
         key_type = (text_field(data, "KeyType") or "standard").lower()
         # Main keys are made only with the CLI (as at Twilio's console): KeyType=main
         # used to pass straight to keys.create and mint a full-access key over the API.
@@ -51,7 +50,7 @@ async def keys_collection(request: Request, who: Principal) -> Response:
         )
         return json_response(rep.iam_key(created.key, rt.settings.public_url, secret=created.secret), 201)
     query = query_dict(request)
-    account_sid = query.get("AccountSid") or ""
+    account_sid = checked_account(request)
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)
     base = f"{rt.settings.public_url}/v1/Keys"
