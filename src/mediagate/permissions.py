@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Final
 
 MESSAGES_READ: Final = "/twilio/messaging/messages/read"
@@ -39,3 +40,18 @@ GRANTABLE: Final = frozenset(
     }
 )
 STANDARD_DENIED: Final = frozenset({MANAGE_ACCOUNTS, MANAGE_KEYS})
+
+# Every permission a route (API or console) may name: the route-table tests check
+# each declaration against this set.
+ALL: Final = GRANTABLE | {MANAGE_ACCOUNTS, MANAGE_KEYS, SETTINGS_WRITE}
+
+
+def stored_grants(kind: str, stored: str | None) -> tuple[str, ...]:
+    """The permissions a key row lists (its ``permissions`` column, JSON), in stored
+    order: the one reader of that column, for the authenticator and the key's
+    representation alike. Only restricted keys carry a list; what it may actually
+    do is still ``Principal.allows``' to say (a forged row listing management
+    grants nothing)."""
+    if kind != "restricted" or not stored:
+        return ()
+    return tuple(json.loads(stored))

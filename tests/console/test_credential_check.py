@@ -4,13 +4,17 @@ secret in the log; and the page in a real browser."""
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from mediagate.services import accounts, keys
+from mediagate import auth
+from mediagate.context import Runtime
+from mediagate.errors import Unauthorized
+from mediagate.services import accounts, credential_check, keys
 from tests.console.conftest import login, shot
 from tests.support.console_http import console_session, csrf_token
 from tests.support.server import RunningServer
@@ -148,3 +152,52 @@ def test_check_a_credential_in_the_browser(page: Page, server: RunningServer) ->
     page.get_by_label("Password").fill(key.secret)
     page.get_by_role("button", name="Check").click()
     expect(page.locator("#verdict")).to_have_attribute("data-code", "valid")
+
+
+def test_the_verdict_is_the_authenticators(runtime: Runtime) -> None:
+    """For every pair and every owned account, the check says valid exactly when the
+    API's authenticator accepts that pair for that account (no rule restated here).
+    A parent's own token for its suspended subaccount was called valid while the API
+    refused it; it now says what the authenticator says: the account is suspended."""
+    rt = runtime
+    owner = accounts.create(rt, "owner")
+    sub = accounts.create_subaccount(rt, owner.account.sid, "sub")
+    idle = accounts.create_subaccount(rt, owner.account.sid, "idle")
+    accounts.update(
+        rt, idle.account.sid, actor_account=owner.account.sid, friendly_name=None, status="suspended"
+    )
+    key = keys.create(rt, owner.account.sid, "k", actor="test")
+    sub_key = keys.create(rt, sub.account.sid, "sk", actor="test")
+    secondary = accounts.create_secondary_token(rt, owner.account.sid, actor="test").token
+    pairs = [
+        (owner.account.sid, owner.auth_token),
+        (owner.account.sid, secondary),
+        (owner.account.sid, key.secret),
+        (owner.account.sid, sub.auth_token),
+        (owner.account.sid, "f" * 32),
+        (sub.account.sid, sub.auth_token),
+        (idle.account.sid, idle.auth_token),
+        (key.key.sid, key.secret),
+        (key.key.sid, owner.auth_token),
+        (sub_key.key.sid, sub_key.secret),
+        ("hello", "q" * 32),
+    ]
+    for target in (owner.account.sid, sub.account.sid, idle.account.sid):
+        for sid, secret in pairs:
+            verdict = credential_check.check(rt, owner.account.sid, sid, secret, target)
+            with rt.sessions() as session:
+                try:
+                    auth.require(session, rt.keyring, basic(sid, secret), target)
+                    accepted = True
+                except Unauthorized:
+                    accepted = False
+            assert verdict.ok == accepted, (sid, target, verdict)
+    idle_by_parent = credential_check.check(
+        rt, owner.account.sid, owner.account.sid, owner.auth_token, idle.account.sid
+    )
+    assert (idle_by_parent.ok, idle_by_parent.code) == (False, "suspended")
+    assert idle.account.sid in idle_by_parent.message
+
+
+def basic(user: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()

@@ -16,37 +16,34 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import forms
-from mediagate.api.common import json_response, list_response, path_sid, principal
+from mediagate.api.common import json_response, list_response, path_sid, route
 from mediagate.api.representations import MediaAccessEvent, Revocation
+from mediagate.auth import Principal
 from mediagate.http_common import call, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import access_audit, revocation
 
 
-async def revoke_media(request: Request) -> Response:
+async def revoke_media(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     media_sid = path_sid(request, "media_sid")
-    who = await principal(request, account_sid, perms.MEDIA_DELETE)
     rt = runtime(request)
     done = await call(revocation.revoke_media, rt, account_sid, media_sid, actor=who.actor)
     return json_response(Revocation.of(rt.settings.public_url, done).body(), 201)
 
 
-async def revoke_account(request: Request) -> Response:
+async def revoke_account(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid, perms.MEDIA_DELETE)
     rt = runtime(request)
     done = await call(revocation.revoke_account, rt, account_sid, actor=who.actor)
     return json_response(Revocation.of(rt.settings.public_url, done).body(), 201)
 
 
-async def access_events(request: Request) -> Response:
+async def access_events(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    await principal(request, account_sid, perms.MEDIA_READ)
     rt = runtime(request)
     query = query_dict(request)
     media_sid = forms.parse(forms.MediaAccessEventQuery, query).media_sid
@@ -63,7 +60,16 @@ async def access_events(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/Accounts/{account_sid}/Media/{media_sid}/Revocations", revoke_media, methods=["POST"]),
-    Route("/v1/Accounts/{account_sid}/MediaRevocations", revoke_account, methods=["POST"]),
-    Route("/v1/Accounts/{account_sid}/MediaAccessEvents", access_events, methods=["GET"]),
+    route(
+        "/v1/Accounts/{account_sid}/Media/{media_sid}/Revocations",
+        revoke_media,
+        account="path",
+        post=perms.MEDIA_DELETE,
+    ),
+    route(
+        "/v1/Accounts/{account_sid}/MediaRevocations", revoke_account, account="path", post=perms.MEDIA_DELETE
+    ),
+    route(
+        "/v1/Accounts/{account_sid}/MediaAccessEvents", access_events, account="path", get=perms.MEDIA_READ
+    ),
 ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import authenticated, echoed, json_response, list_response, path_sid
+from mediagate.api.common import echoed, json_response, list_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.context import Runtime
 from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
@@ -21,8 +21,7 @@ def _body(rt: Runtime, account: AccountRecord) -> dict[str, object]:
     return rep.account(account, include_token=accounts.reveal_auth_token(rt, account))
 
 
-async def accounts_list(request: Request) -> Response:
-    who = await authenticated(request, perms.MANAGE_ACCOUNTS)
+async def accounts_list(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
@@ -44,9 +43,8 @@ async def accounts_list(request: Request) -> Response:
     )
 
 
-async def account_instance(request: Request) -> Response:
+async def account_instance(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await authenticated(request, perms.MANAGE_ACCOUNTS, reach=account_sid)
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
@@ -63,7 +61,11 @@ async def account_instance(request: Request) -> Response:
     return json_response(await call(_body, rt, account))
 
 
+M = perms.MANAGE_ACCOUNTS
 routes = [
-    Route("/2010-04-01/Accounts.json", accounts_list, methods=["GET", "POST"]),
-    Route("/2010-04-01/Accounts/{account_sid}.json", account_instance, methods=["GET", "POST"]),
+    route("/2010-04-01/Accounts.json", accounts_list, account="own", get=M, post=M),
+    # A suspended subaccount is still its parent's to read and reactivate.
+    route(
+        "/2010-04-01/Accounts/{account_sid}.json", account_instance, account="path-any-status", get=M, post=M
+    ),
 ]

@@ -11,10 +11,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from mediagate import openapi
+from mediagate.api.common import public
 from mediagate.http_common import runtime
 
 ASSETS = Path(str(resources.files("mediagate").joinpath("apidocs")))
@@ -65,7 +66,7 @@ async def docs(request: Request) -> Response:
 
 
 routes: list[BaseRoute] = [
-    Route("/openapi.json", openapi_json, methods=["GET"]),
-    Route("/docs", docs, methods=["GET"]),
+    public("/openapi.json", openapi_json, ["GET"], why="the API's description, for anyone"),
+    public("/docs", docs, ["GET"], why="the API's description, for anyone"),
     Mount("/docs/assets", app=StaticFiles(directory=ASSETS), name="apidocs-assets"),
 ]

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
-from mediagate.api.common import authenticated, json_response
+from mediagate.api.common import json_response, route
+from mediagate.auth import Principal
 from mediagate.http_common import call, runtime
 from mediagate.services import accounts
 from mediagate.timefmt import iso_z as iso  # whole seconds, as Twilio writes v1 dates
 
 
-async def secondary(request: Request) -> Response:
-    who = await authenticated(request, perms.MANAGE_ACCOUNTS)
+async def secondary(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if request.method == "DELETE":
         await call(accounts.delete_secondary_token, rt, who.account_sid, actor=who.actor)
@@ -35,8 +34,7 @@ async def secondary(request: Request) -> Response:
     )
 
 
-async def promote(request: Request) -> Response:
-    who = await authenticated(request, perms.MANAGE_ACCOUNTS)
+async def promote(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     change = await call(accounts.promote_secondary_token, rt, who.account_sid, actor=who.actor)
     return json_response(
@@ -50,7 +48,8 @@ async def promote(request: Request) -> Response:
     )
 
 
+M = perms.MANAGE_ACCOUNTS
 routes = [
-    Route("/v1/AuthTokens/Secondary", secondary, methods=["POST", "DELETE"]),
-    Route("/v1/AuthTokens/Promote", promote, methods=["POST"]),
+    route("/v1/AuthTokens/Secondary", secondary, account="own", post=M, delete=M),
+    route("/v1/AuthTokens/Promote", promote, account="own", post=M),
 ]

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import auth
 from mediagate import permissions as perms
 from mediagate.api import forms
 from mediagate.api import representations as rep
-from mediagate.api.common import authorization, json_response, list_response, path_sid, principal
+from mediagate.api.common import authorization, json_response, list_response, path_sid, public, route
+from mediagate.auth import Principal
 from mediagate.carriers import ingress
 from mediagate.errors import Unauthorized
 from mediagate.http_common import call, form, query_dict, runtime
@@ -43,9 +43,8 @@ async def carrier_inbound(request: Request) -> Response:
     return json_response(rep.message(message), 201)
 
 
-async def list_deliveries(request: Request) -> Response:
+async def list_deliveries(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid, perms.MESSAGES_READ)
     rt = runtime(request)
     query = query_dict(request)
     req = parse_page_request(query)
@@ -66,6 +65,16 @@ async def list_deliveries(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/Carrier/Inbound", carrier_inbound, methods=["POST"]),
-    Route("/v1/Accounts/{account_sid}/WebhookDeliveries", list_deliveries, methods=["GET"]),
+    public(
+        "/v1/Carrier/Inbound",
+        carrier_inbound,
+        ["POST"],
+        why="a carrier credential (CR...), checked by the handler; never a tenant's",
+    ),
+    route(
+        "/v1/Accounts/{account_sid}/WebhookDeliveries",
+        list_deliveries,
+        account="path",
+        get=perms.MESSAGES_READ,
+    ),
 ]

@@ -1,18 +1,22 @@
 """What the API routes share beyond http_common: sids from the path, the one Authorization
-header, the principal, Twilio's JSON and list envelope."""
+header, the routes' declared access (checked before any handler runs), Twilio's JSON and
+list envelope."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, get_args
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from mediagate import auth, sids
 from mediagate.auth import Principal
 from mediagate.errors import BadRequest
-from mediagate.http_common import call, runtime
+from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import Page, PageRequest, envelope
 
 _SID_NAMES = {
@@ -45,35 +49,154 @@ def authorization(request: Request) -> str | None:
     return values[0] if values else None
 
 
-async def principal(request: Request, account_sid: str, permission: str | None = None) -> Principal:
-    """The one auth dependency: a frozen principal allowed to act on ``account_sid``
-    (and, when given, holding ``permission``); 401/403 otherwise."""
+# --------------------------------------------------------------------------- declared access
+#
+# Every API route says in the route table what it needs, as the console's do
+# (console/routes.py): where the account acted on comes from and, per method,
+# the permission (mediagate.permissions). ``ApiRoute``'s wrapper checks it once,
+# before the handler runs, and hands the handler the principal; no handler
+# decides whether it may run. tests/unit/test_api_routes.py walks every route.
+
+# Where the account a request acts on comes from:
+# * "path": the ``account_sid`` path parameter; a subaccount only while active;
+# * "path-any-status": the same, whatever the subaccount's status (accounts v1:
+#   the parent must see, and reactivate, a suspended subaccount);
+# * "own": the credential's own account (the path names none);
+# * "parameter": the ``AccountSid`` form field (POST) or query parameter (GET),
+#   any status (IAM keys): it is read, and a malformed one refused, before the credential.
+AccountFrom = Literal["path", "path-any-status", "own", "parameter"]
+ACCOUNT_SOURCES: Final[tuple[AccountFrom, ...]] = get_args(AccountFrom)
+
+Checked = Callable[[Request, Principal], Awaitable[Response]]
+Plain = Callable[[Request], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a route needs. ``checked_by`` is ``None`` when ``ApiRoute``'s wrapper
+    checks it; otherwise it says who does, and why not here."""
+
+    account: AccountFrom | None  # None: no tenant account (public, or another credential)
+    needs: Mapping[str, str | None]  # HTTP method -> permission (None: none)
+    checked_by: str | None = None
+
+
+class ApiRoute(Route):
+    """A Starlette route that carries its ``Access`` declaration."""
+
+    def __init__(self, path: str, endpoint: Plain, access: Access) -> None:
+        methods = [m for m in access.needs if m != "HEAD"]
+        super().__init__(path, endpoint, methods=methods)
+        self.access = access
+
+
+def _needs(get: str | None, post: str | None, delete: str | None) -> dict[str, str | None]:
+    needs = {m: p for m, p in (("GET", get), ("POST", post), ("DELETE", delete)) if p is not None}
+    if "GET" in needs:
+        needs["HEAD"] = needs["GET"]  # Starlette answers HEAD wherever it answers GET
+    return dict(needs)
+
+
+def _path_sids(path: str) -> tuple[str, ...]:
+    names = tuple(re.findall(r"{(\w+)(?::\w+)?}", path))
+    unknown = [n for n in names if n not in _SID_NAMES]
+    if unknown:
+        raise ValueError(f"API route {path} has path parameters of no known sid type: {unknown}")
+    return names
+
+
+def _account_parameter(value: str | None) -> str:
+    if not value or not sids.is_sid(value, sids.ACCOUNT):
+        raise BadRequest("AccountSid is required: AC followed by 32 hex digits.", code=20001)
+    return value
+
+
+async def _account_of(request: Request, source: AccountFrom) -> str | None:
+    if source == "own":
+        return None
+    if source == "parameter":
+        if request.method == "POST":
+            return _account_parameter(text_field(await form(request), "AccountSid"))
+        return _account_parameter(query_dict(request).get("AccountSid"))
+    return str(request.path_params["account_sid"])  # checked by path_sid first
+
+
+async def _allowed(
+    request: Request, account_sid: str | None, permission: str, *, any_status: bool
+) -> Principal:
+    """The authenticator's answer (auth.require) for this request: 401/403 otherwise."""
     rt = runtime(request)
     header = authorization(request)
 
     def check() -> Principal:
         with rt.sessions() as session:
-            return auth.require(session, rt.keyring, header, account_sid, permission)
+            return auth.require(session, rt.keyring, header, account_sid, permission, any_status=any_status)
 
     return await call(check)
 
 
-async def authenticated(request: Request, permission: str, reach: str | None = None) -> Principal:
-    """For resources whose path names no account (accounts v1, IAM) or that must
-    also see suspended subaccounts: a valid credential holding ``permission``
-    that, when ``reach`` is given, reaches that account whatever its status."""
-    rt = runtime(request)
-    header = authorization(request)
+def route(
+    path: str,
+    handler: Checked,
+    *,
+    account: AccountFrom,
+    get: str | None = None,
+    post: str | None = None,
+    delete: str | None = None,
+) -> ApiRoute:
+    """A route whose handler runs only for a credential that reaches the account
+    (``account``) and holds the permission declared for the request's method.
 
-    def check() -> Principal:
-        with rt.sessions() as session:
-            found = auth.authenticate(session, rt.keyring, header)
-            if reach is not None and not auth.can_reach(session, found, reach):
-                raise auth.denied("no_access")
-            auth.require_permission(found, permission)
-            return found
+    The order of the checks is the API's contract: every sid in the path (400),
+    the account parameter (400), then the credential (401, or 403 for a missing
+    permission), then the handler (its form, 404s...)."""
+    needs = _needs(get, post, delete)
+    if not needs:
+        raise TypeError(f"API route {path} declares no method")
+    sid_names = _path_sids(path)
+    if account in ("path", "path-any-status") and "account_sid" not in sid_names:
+        raise TypeError(f"API route {path} takes its account from a path without {{account_sid}}")
+    any_status = account != "path"
 
-    return await call(check)
+    async def endpoint(request: Request) -> Response:
+        for name in sid_names:
+            path_sid(request, name)
+        account_sid = await _account_of(request, account)
+        request.state.account_sid = account_sid  # for ``checked_account``
+        permission = needs[request.method]
+        assert permission is not None  # every declared method names one (``_needs``)
+        who = await _allowed(request, account_sid, permission, any_status=any_status)
+        return await handler(request, who)
+
+    # The handler's names, so that tools reading the route table (the API-model test,
+    # tracebacks) see the handler's module rather than this one.
+    endpoint.__name__ = endpoint.__qualname__ = handler.__name__
+    endpoint.__module__ = handler.__module__
+    endpoint.__doc__ = handler.__doc__
+    return ApiRoute(path, endpoint, Access(account, needs))
+
+
+def checked_account(request: Request) -> str:
+    """The account the route's wrapper checked the credential against (for an
+    ``account="parameter"`` route, the one its ``AccountSid`` named)."""
+    account_sid: str | None = getattr(request.state, "account_sid", None)
+    if account_sid is None:
+        raise TypeError("no account was checked for this request: see the route's declaration")
+    return account_sid
+
+
+def public(path: str, handler: Plain, methods: list[str], *, why: str) -> ApiRoute:
+    """A route no tenant credential is asked for; ``why`` says what protects it, if anything."""
+    needs: dict[str, str | None] = {m: None for m in methods}
+    if "GET" in needs:
+        needs["HEAD"] = None
+    return ApiRoute(path, handler, Access(None, needs, checked_by=why))
+
+
+def checked_by(path: str, handler: Plain, *, by: str, get: str) -> ApiRoute:
+    """A route on the account in its path whose check is made by ``by`` (named,
+    and tested to ask for ``get``), because another transport answers it too."""
+    return ApiRoute(path, handler, Access("path", _needs(get, None, None), checked_by=by))
 
 
 def json_response(data: Any, status: int = 200) -> Response:

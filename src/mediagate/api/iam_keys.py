@@ -12,23 +12,22 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import forms
 from mediagate.api import representations as rep
-from mediagate.api.common import authenticated, json_response, path_sid
+from mediagate.api.common import checked_account, json_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.http_common import call, form, query_dict, runtime
 from mediagate.paging import page_token, parse_page_request
 from mediagate.services import keys
 
 
-async def keys_collection(request: Request) -> Response:
+async def keys_collection(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if request.method == "POST":
         asked = forms.parse(forms.IamKeyCreateForm, await form(request))
-        account_sid = asked.account_sid
-        who = await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
+        account_sid = checked_account(request)  # its AccountSid (account="parameter")
         permissions = keys.parse_policy(asked.policy) if asked.key_type == "restricted" else None
         created = await call(
             keys.create,
@@ -42,8 +41,8 @@ async def keys_collection(request: Request) -> Response:
         new = rep.NewIamKey.created(rt.settings.public_url, created.key, created.secret)
         return json_response(new.body(), 201)
     query = query_dict(request)
-    account_sid = forms.parse(forms.IamKeyListQuery, query).account_sid
-    await authenticated(request, perms.MANAGE_KEYS, reach=account_sid)
+    forms.parse(forms.IamKeyListQuery, query)  # the document's query model; the account was checked
+    account_sid = checked_account(request)
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)
     base = f"{rt.settings.public_url}/v1/Keys"
@@ -72,10 +71,9 @@ async def keys_collection(request: Request) -> Response:
     return json_response(listed.body())
 
 
-async def key_instance(request: Request) -> Response:
+async def key_instance(request: Request, who: Principal) -> Response:
     key_sid = path_sid(request, "key_sid")
     rt = runtime(request)
-    who = await authenticated(request, perms.MANAGE_KEYS)
     key = await call(keys.get_reachable, rt, who, key_sid)
     if request.method == "DELETE":
         await call(keys.delete, rt, key.account_sid, key_sid, actor=who.actor)
@@ -93,7 +91,9 @@ async def key_instance(request: Request) -> Response:
     return json_response(rep.IamKey.of(rt.settings.public_url, key).body())
 
 
+M = perms.MANAGE_KEYS
 routes = [
-    Route("/v1/Keys", keys_collection, methods=["GET", "POST"]),
-    Route("/v1/Keys/{key_sid}", key_instance, methods=["GET", "POST", "DELETE"]),
+    route("/v1/Keys", keys_collection, account="parameter", get=M, post=M),
+    # The key's own account is reached (or 404) by keys.get_reachable.
+    route("/v1/Keys/{key_sid}", key_instance, account="own", get=M, post=M, delete=M),
 ]

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import json_response, list_response, path_sid, principal
+from mediagate.api.common import json_response, list_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
 from mediagate.services import keys
 
 
-async def keys_list(request: Request) -> Response:
+async def keys_list(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid, perms.MANAGE_KEYS)
     rt = runtime(request)
     if request.method == "POST":
         data = await form(request)
@@ -28,10 +27,9 @@ async def keys_list(request: Request) -> Response:
     return list_response(request, req, page, list_key="keys", items=[rep.key(k) for k in page.rows])
 
 
-async def key_instance(request: Request) -> Response:
+async def key_instance(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     key_sid = path_sid(request, "key_sid")
-    who = await principal(request, account_sid, perms.MANAGE_KEYS)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(keys.delete, rt, account_sid, key_sid, actor=who.actor)
@@ -44,7 +42,8 @@ async def key_instance(request: Request) -> Response:
 
 
 PREFIX = "/2010-04-01/Accounts/{account_sid}/Keys"
+M = perms.MANAGE_KEYS
 routes = [
-    Route(PREFIX + ".json", keys_list, methods=["GET", "POST"]),
-    Route(PREFIX + "/{key_sid}.json", key_instance, methods=["GET", "POST", "DELETE"]),
+    route(PREFIX + ".json", keys_list, account="path", get=M, post=M),
+    route(PREFIX + "/{key_sid}.json", key_instance, account="path", get=M, post=M, delete=M),
 ]

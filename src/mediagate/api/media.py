@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import media_direct
 from mediagate.api import representations as rep
-from mediagate.api.common import authorization, echoed, json_response, list_response, path_sid, principal
+from mediagate.api.common import (
+    authorization,
+    checked_by,
+    echoed,
+    json_response,
+    list_response,
+    path_sid,
+    route,
+)
+from mediagate.auth import Principal
 from mediagate.http_common import call, hot, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import media
@@ -17,10 +25,9 @@ from mediagate.services import media
 _FILTERS = ("DateCreated", "DateCreated<", "DateCreated>")
 
 
-async def list_media(request: Request) -> Response:
+async def list_media(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
-    await principal(request, account_sid, perms.MEDIA_READ)
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(media.page, runtime(request), account_sid, message_sid, query, req)
@@ -34,12 +41,10 @@ async def list_media(request: Request) -> Response:
     )
 
 
-async def media_instance(request: Request) -> Response:
+async def media_instance(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
     media_sid = path_sid(request, "media_sid")
-    perm = perms.MEDIA_DELETE if request.method == "DELETE" else perms.MEDIA_READ
-    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(media.delete, rt, account_sid, message_sid, media_sid, actor=who.actor)
@@ -80,8 +85,22 @@ async def media_content(request: Request) -> Response:
 
 
 PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media"
+# The content route stays third: serving/fast.py finds it by position.
 routes = [
-    Route(PREFIX + ".json", list_media, methods=["GET"]),
-    Route(PREFIX + "/{media_sid}.json", media_instance, methods=["GET", "DELETE"]),
-    Route(PREFIX + "/{media_sid}", media_content, methods=["GET", "HEAD"]),
+    route(PREFIX + ".json", list_media, account="path", get=perms.MEDIA_READ),
+    route(
+        PREFIX + "/{media_sid}.json",
+        media_instance,
+        account="path",
+        get=perms.MEDIA_READ,
+        delete=perms.MEDIA_DELETE,
+    ),
+    # Anonymous requests may reach legacy (public) media, and the RSGI fast path
+    # answers repeats without Starlette: the media decision asks the authenticator.
+    checked_by(
+        PREFIX + "/{media_sid}",
+        media_content,
+        by="services.media.content_location (and its answer from memory)",
+        get=media.CONTENT_PERMISSION,
+    ),
 ]

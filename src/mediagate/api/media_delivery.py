@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import forms
-from mediagate.api.common import json_response, path_sid, principal
+from mediagate.api.common import json_response, path_sid, route
 from mediagate.api.representations import MediaDelivery
+from mediagate.auth import Principal
 from mediagate.http_common import call, form, runtime
 from mediagate.services import direct_delivery
 
 
-async def media_delivery(request: Request) -> Response:
+async def media_delivery(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
-    await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
         asked = forms.parse(forms.MediaDeliveryForm, await form(request))
@@ -33,4 +31,12 @@ async def media_delivery(request: Request) -> Response:
     return json_response(MediaDelivery.of(rt.settings.public_url, current).body())
 
 
-routes = [Route("/v1/Accounts/{account_sid}/MediaDelivery", media_delivery, methods=["GET", "POST"])]
+routes = [
+    route(
+        "/v1/Accounts/{account_sid}/MediaDelivery",
+        media_delivery,
+        account="path",
+        get=perms.SETTINGS_READ,
+        post=perms.SETTINGS_WRITE,
+    )
+]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import carriers
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import echoed, json_response, list_response, path_sid, principal
+from mediagate.api.common import echoed, json_response, list_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.errors import BadRequest
 from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
@@ -19,9 +19,8 @@ from mediagate.services import messages
 _FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 
 
-async def create_message(request: Request) -> Response:
+async def create_message(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    who = await principal(request, account_sid, perms.MESSAGES_CREATE)
     data = await form(request)
     media_urls = data.getlist("MediaUrl")
     if any(not isinstance(u, str) for u in media_urls):
@@ -51,9 +50,8 @@ async def create_message(request: Request) -> Response:
     )
 
 
-async def list_messages(request: Request) -> Response:
+async def list_messages(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    await principal(request, account_sid, perms.MESSAGES_READ)
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(messages.page, runtime(request), account_sid, query, req)
@@ -67,11 +65,9 @@ async def list_messages(request: Request) -> Response:
     )
 
 
-async def message_instance(request: Request) -> Response:
+async def message_instance(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     message_sid = path_sid(request, "message_sid")
-    perm = perms.MESSAGES_DELETE if request.method == "DELETE" else perms.MESSAGES_READ
-    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(messages.delete_message, rt, account_sid, message_sid, actor=who.actor)
@@ -79,16 +75,28 @@ async def message_instance(request: Request) -> Response:
     return json_response(rep.message(await call(messages.get, rt, account_sid, message_sid)))
 
 
-async def messages_collection(request: Request) -> Response:
+async def messages_collection(request: Request, who: Principal) -> Response:
     # One route for both methods, so that a 405 (e.g. PUT) lists GET and POST in Allow;
     # with two routes Starlette answered from the first and advertised only GET.
     if request.method == "POST":
-        return await create_message(request)
-    return await list_messages(request)
+        return await create_message(request, who)
+    return await list_messages(request, who)
 
 
 PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages"
 routes = [
-    Route(PREFIX + ".json", messages_collection, methods=["GET", "POST"]),
-    Route(PREFIX + "/{message_sid}.json", message_instance, methods=["GET", "DELETE"]),
+    route(
+        PREFIX + ".json",
+        messages_collection,
+        account="path",
+        get=perms.MESSAGES_READ,
+        post=perms.MESSAGES_CREATE,
+    ),
+    route(
+        PREFIX + "/{message_sid}.json",
+        message_instance,
+        account="path",
+        get=perms.MESSAGES_READ,
+        delete=perms.MESSAGES_DELETE,
+    ),
 ]

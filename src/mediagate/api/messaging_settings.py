@@ -7,20 +7,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import forms
-from mediagate.api.common import json_response, path_sid, principal
+from mediagate.api.common import json_response, path_sid, route
 from mediagate.api.representations import MessagingSettings
+from mediagate.auth import Principal
 from mediagate.http_common import call, form, runtime
 from mediagate.services import accounts
 
 
-async def messaging_settings(request: Request) -> Response:
+async def messaging_settings(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
-    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
         asked = forms.parse(forms.MessagingSettingsForm, await form(request))
@@ -38,5 +36,11 @@ async def messaging_settings(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/Accounts/{account_sid}/MessagingSettings", messaging_settings, methods=["GET", "POST"]),
+    route(
+        "/v1/Accounts/{account_sid}/MessagingSettings",
+        messaging_settings,
+        account="path",
+        get=perms.SETTINGS_READ,
+        post=perms.SETTINGS_WRITE,
+    ),
 ]

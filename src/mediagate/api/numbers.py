@@ -5,11 +5,11 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import representations as rep
-from mediagate.api.common import echoed, json_response, list_response, path_sid, principal
+from mediagate.api.common import echoed, json_response, list_response, path_sid, route
+from mediagate.auth import Principal
 from mediagate.http_common import call, form, query_dict, runtime, text_field
 from mediagate.paging import parse_page_request
 from mediagate.services import numbers
@@ -26,15 +26,13 @@ def _fields(data: FormData) -> dict[str, str]:
     return out
 
 
-async def numbers_collection(request: Request) -> Response:
+async def numbers_collection(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     rt = runtime(request)
     if request.method == "POST":
-        who = await principal(request, account_sid, perms.NUMBERS_WRITE)
         fields = _fields(await form(request))
         created = await call(numbers.create, rt, account_sid, fields, actor=who.actor)
         return json_response(rep.incoming_phone_number(created), 201)
-    await principal(request, account_sid, perms.NUMBERS_READ)
     query = query_dict(request)
     req = parse_page_request(query)
     page = await call(numbers.page, rt, account_sid, query, req)
@@ -48,11 +46,9 @@ async def numbers_collection(request: Request) -> Response:
     )
 
 
-async def number_instance(request: Request) -> Response:
+async def number_instance(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
     number_sid = path_sid(request, "number_sid")
-    perm = perms.NUMBERS_READ if request.method == "GET" else perms.NUMBERS_WRITE
-    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "DELETE":
         await call(numbers.delete, rt, account_sid, number_sid, actor=who.actor)
@@ -65,7 +61,8 @@ async def number_instance(request: Request) -> Response:
 
 
 PREFIX = "/2010-04-01/Accounts/{account_sid}/IncomingPhoneNumbers"
+R, W = perms.NUMBERS_READ, perms.NUMBERS_WRITE
 routes = [
-    Route(PREFIX + ".json", numbers_collection, methods=["GET", "POST"]),
-    Route(PREFIX + "/{number_sid}.json", number_instance, methods=["GET", "POST", "DELETE"]),
+    route(PREFIX + ".json", numbers_collection, account="path", get=R, post=W),
+    route(PREFIX + "/{number_sid}.json", number_instance, account="path", get=R, post=W, delete=W),
 ]

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from mediagate import permissions as perms
 from mediagate.api import forms
-from mediagate.api.common import json_response, path_sid, principal
+from mediagate.api.common import json_response, path_sid, route
 from mediagate.api.representations import MediaRetention
+from mediagate.auth import Principal
 from mediagate.http_common import call, form, runtime
 from mediagate.services import retention
 
 
-async def media_retention(request: Request) -> Response:
+async def media_retention(request: Request, who: Principal) -> Response:
     account_sid = path_sid(request, "account_sid")
-    perm = perms.SETTINGS_WRITE if request.method == "POST" else perms.SETTINGS_READ
-    who = await principal(request, account_sid, perm)
     rt = runtime(request)
     if request.method == "POST":
         asked = forms.parse(
@@ -36,5 +34,11 @@ async def media_retention(request: Request) -> Response:
 
 
 routes = [
-    Route("/v1/Accounts/{account_sid}/MediaRetention", media_retention, methods=["GET", "POST"]),
+    route(
+        "/v1/Accounts/{account_sid}/MediaRetention",
+        media_retention,
+        account="path",
+        get=perms.SETTINGS_READ,
+        post=perms.SETTINGS_WRITE,
+    ),
 ]

@@ -25,8 +25,7 @@ from mediagate.console.web import (
     _safe_next,
 )
 from mediagate.context import Runtime
-from mediagate.errors import Unauthorized
-from mediagate.services import accounts, console_sessions, keys, maintenance, quotas
+from mediagate.services import accounts, console_sessions, maintenance, quotas
 
 log = logging.getLogger("mediagate")
 
@@ -82,8 +81,8 @@ def login(ctx: Ctx) -> Response:
         )
         response.headers["Retry-After"] = str(wait)
         return response
-    principal = _verify(ctx.rt, user, secret)
-    if principal is None:
+    verified = _verify(ctx.rt, user, secret)
+    if verified is None:
         with suppress(StorageError):  # logged above if it persists; the attempt failed anyway
             ctx.state.limiter.failed(ip, user)
         return _login_form(
@@ -95,7 +94,7 @@ def login(ctx: Ctx) -> Response:
         )
     with suppress(StorageError):
         ctx.state.limiter.succeeded(ip, user)
-    stored = _stored_hash(ctx.rt, principal)
+    principal, stored = verified
     now = int(ctx.rt.clock.time())
     session = SessionData(
         account_sid=principal.account_sid,
@@ -117,23 +116,26 @@ def login(ctx: Ctx) -> Response:
     return _redirect(nxt)
 
 
-def _verify(rt: Runtime, user: str, secret: str) -> Principal | None:
+def _verify(rt: Runtime, user: str, secret: str) -> tuple[Principal, str] | None:
+    """The authenticator's principal for the pair, with the stored hash the secret
+    matched: the session's fingerprint is of that very hash (read again afterwards,
+    a token promoted in between would have tied the session to another secret)."""
     if not user or not secret or len(user) > 64 or len(secret) > 256:
         return None
+    matched: list[str] = []
+
+    def proves(stored_hash: str) -> bool:
+        if rt.keyring.verify_secret(secret, stored_hash):
+            matched.append(stored_hash)
+            return True
+        return False
+
     with rt.sessions() as session:
-        try:
-            return auth.verify_credentials(session, rt.keyring, user, secret)
-        except Unauthorized:
-            return None
-
-
-def _stored_hash(rt: Runtime, principal: Principal) -> str:
-    if principal.kind == "api_key":
-        return keys.get(rt, principal.account_sid, principal.credential_sid).secret_hash
-    account = accounts.get(rt, principal.account_sid)
-    if principal.kind == "secondary_auth_token" and account.secondary_token_hash:
-        return account.secondary_token_hash
-    return account.auth_token_hash
+        found = auth.identify(session, user, proves)
+    if not isinstance(found, Principal):
+        auth.denied(found)  # counted as the API counts it; the form says no more than the API
+        return None
+    return found, matched[-1]
 
 
 def _login_form(

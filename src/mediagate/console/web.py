@@ -8,6 +8,7 @@ security headers. Handlers never touch SQL or storage themselves.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,8 +22,8 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from mediagate import auth
 from mediagate import permissions as perms
-from mediagate import sids
 from mediagate.auth import Principal
 from mediagate.console.ratelimit import LoginLimiter
 from mediagate.console.security import (
@@ -37,7 +38,7 @@ from mediagate.context import Runtime
 from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
 from mediagate.http_common import form as parse_form
 from mediagate.http_common import query_dict, runtime
-from mediagate.services import accounts, console_sessions, keys
+from mediagate.services import accounts, console_sessions
 from mediagate.services.records import AccountRecord
 from mediagate.timefmt import aware
 
@@ -210,38 +211,27 @@ def _login_redirect(request: Request, reason: str | None) -> Response:
 def _current_principal(ctx: Ctx, data: SessionData) -> Principal | None:
     """Re-read the session record and the credential: the session lives only as
     long as its server-side record (signing out deletes it) and its credential,
-    unchanged."""
+    unchanged. The credential is the authenticator's to identify (as for an API
+    request), proved by the session's fingerprint of its stored hash instead of a
+    secret; a rotated token, a deleted key or an inactive account ends the session."""
     rt, signer = ctx.rt, ctx.state.signer
     if not console_sessions.is_open(
         rt, nonce=data.nonce, account_sid=data.account_sid, credential_sid=data.credential_sid
     ):
         return None
-    try:
-        account = accounts.get(rt, data.account_sid)
-    except NotFound:
-        return None
-    if account.status != "active":
-        return None
-    ctx.account = account
-    if data.credential_sid == account.sid:
-        if signer.fingerprint(account.sid, account.auth_token_hash) == data.fingerprint:
-            return Principal(account.sid, account.sid, "auth_token")
-        if account.secondary_token_hash and (
-            signer.fingerprint(account.sid, account.secondary_token_hash) == data.fingerprint
-        ):
-            return Principal(account.sid, account.sid, "secondary_auth_token")
-        return None
-    if not sids.is_sid(data.credential_sid, sids.KEY):
+
+    def same_version(stored_hash: str) -> bool:
+        return hmac.compare_digest(signer.fingerprint(data.credential_sid, stored_hash), data.fingerprint)
+
+    with rt.sessions() as session:
+        found = auth.identify(session, data.credential_sid, same_version)
+    if not isinstance(found, Principal) or found.account_sid != data.account_sid:
         return None
     try:
-        key = keys.get(rt, account.sid, data.credential_sid)
-    except NotFound:
+        ctx.account = accounts.get(rt, data.account_sid)
+    except NotFound:  # closed and gone since the line above
         return None
-    if signer.fingerprint(key.sid, key.secret_hash) != data.fingerprint:
-        return None
-    policy = keys.policy_of(key)
-    granted = frozenset(policy["allow"]) if policy else frozenset()
-    return Principal(account.sid, key.sid, "api_key", key.kind, granted)
+    return found
 
 
 def _error_page(ctx: Ctx, status: int, title: str, message: str) -> Response:

@@ -5,8 +5,8 @@ is no oracle. This tells the signed-in owner, and only about credentials of
 accounts they own (their account and its subaccounts): a SID outside them gets
 the same answer whether it exists or not, and a secret is only ever compared
 with the owned accounts' tokens and key secrets. Secrets are compared as the
-API compares them (keyed hashes, ``compare_digest`` in ``Keyring``); they are
-never logged, stored or echoed.
+API compares them: the verdict is the authenticator's own (``mediagate.auth``),
+this module only explains it. Secrets are never logged, stored or echoed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from mediagate import sids
+from mediagate import auth, sids
+from mediagate.auth import Principal
 from mediagate.db.models import Account, ApiKey, AuditEvent
 
 if TYPE_CHECKING:
@@ -56,20 +57,74 @@ def _key_of(rt: Runtime, session: Session, owned: dict[str, Account], secret: st
 
 def check(rt: Runtime, owner_sid: str, sid: str, secret: str, for_account: str | None = None) -> Verdict:
     """Diagnose ``sid``:``secret`` as a credential for ``for_account`` (an owned
-    account; the owner's own by default)."""
+    account; the owner's own by default).
+
+    The verdict is the authenticator's (``auth.identify`` and ``auth.refusal``, as
+    for an API request on ``for_account``), explained; the other secrets of the
+    owned accounts are consulted only to say which usual mistake a wrong secret is.
+    """
     sid, secret = sid.strip(), secret.strip()
     with rt.sessions() as session:
         owned = _owned(session, owner_sid)
-        target = for_account if for_account in owned else owner_sid
-        if sids.is_sid(sid, sids.ACCOUNT):
-            return _check_account(rt, session, owned, target, sid, secret)
-        if sids.is_sid(sid, sids.KEY):
-            return _check_key(rt, session, owned, target, sid, secret)
+        target = owned[for_account if for_account in owned else owner_sid]
+        outside = _outside(session, owned, sid)
+        if outside is not None:
+            return outside
+        found = auth.identify(session, sid, lambda stored: rt.keyring.verify_secret(secret, stored))
+        if isinstance(found, Principal):
+            return _allowed(found, target, owned)
+        if found == "bad_secret":
+            return _wrong_secret(rt, session, owned, sid, secret)
+        if found == "inactive":
+            return _inactive(owned[_holder(session, sid) or owner_sid])
+        if found == "unknown":  # deleted since ``_outside`` looked
+            return _NOT_YOURS
     return Verdict(
         False,
         "malformed",
         "The username must be an Account SID (AC followed by 32 hex digits) or an API key SID (SK...).",
     )
+
+
+_NOT_YOURS = Verdict(
+    False,
+    "not_yours",
+    "This Account SID is not your account or one of its subaccounts, so nothing can be said about it.",
+)
+
+
+def _holder(session: Session, sid: str) -> str | None:
+    """The account whose credential ``sid`` is (itself, or the key's account)."""
+    if sids.is_sid(sid, sids.KEY):
+        key = session.get(ApiKey, sid)
+        return key.account_sid if key is not None else None
+    return sid if sids.is_sid(sid, sids.ACCOUNT) else None
+
+
+def _outside(session: Session, owned: dict[str, Account], sid: str) -> Verdict | None:
+    """The answer for a credential of an account the owner does not own (the same
+    whether it exists or not), before any secret is compared; ``None`` otherwise."""
+    if sids.is_sid(sid, sids.ACCOUNT) and sid not in owned:
+        return _NOT_YOURS
+    if sids.is_sid(sid, sids.KEY) and _holder(session, sid) not in owned:
+        deleted = session.scalar(
+            select(AuditEvent.date_created).where(
+                AuditEvent.action == "key.delete",
+                AuditEvent.target == sid,
+                AuditEvent.account_sid.in_(list(owned)),
+            )
+        )
+        if deleted is not None:
+            return Verdict(
+                False, "key_deleted", f"API key {sid} was deleted on {deleted:%Y-%m-%d %H:%M} UTC."
+            )
+        return Verdict(
+            False,
+            "not_yours",
+            "This API key is not a key of your account or of its subaccounts (another account's key, "
+            "or no key at all), so nothing more can be said about it.",
+        )
+    return None
 
 
 def _inactive(account: Account) -> Verdict:
@@ -81,35 +136,54 @@ def _inactive(account: Account) -> Verdict:
     )
 
 
-def _check_account(
-    rt: Runtime, session: Session, owned: dict[str, Account], target: str, sid: str, secret: str
-) -> Verdict:
-    account = owned.get(sid)
-    if account is None:
-        return Verdict(
-            False,
-            "not_yours",
-            "This Account SID is not your account or one of its subaccounts, "
-            "so nothing can be said about it.",
-        )
-    if account.status != "active":
-        return _inactive(account)
-    token = _token_of(rt, {sid: account}, secret)
-    if token is not None and sid != target and owned[target].owner_account_sid != sid:
+def _allowed(found: Principal, target: Account, owned: dict[str, Account]) -> Verdict:
+    """A credential the authenticator accepts: may it act on ``target``?"""
+    facts = auth.AccountFacts(target.owner_account_sid, target.status)
+    if auth.refusal(found, target.sid, facts, None) is not None:
+        if target.owner_account_sid == found.account_sid:
+            return _inactive(target)  # its own subaccount, but not active
+        if found.kind == "api_key":
+            return Verdict(
+                False,
+                "key_of_other_account",
+                f"Valid, but this key belongs to {found.account_sid}: requests for {target.sid} with it are "
+                f"refused. Create a key in {target.sid}, or use {target.sid}'s parent's key.",
+            )
         return Verdict(
             False,
             "other_account",
-            f"That is the Auth Token of {sid}, but requests for {target} need {target}'s own credentials.",
+            f"That is the Auth Token of {found.account_sid}, but requests for {target.sid} need "
+            f"{target.sid}'s own credentials.",
         )
-    if token is not None and token[1] == "primary":
-        return Verdict(True, "valid", f"Valid: the primary Auth Token of {sid}.")
-    if token is not None:
+    if found.kind == "api_key":
+        return Verdict(True, "valid", f"Valid: a {found.key_kind} API key of {found.account_sid}.")
+    if found.kind == "auth_token":
+        return Verdict(True, "valid", f"Valid: the primary Auth Token of {found.account_sid}.")
+    return Verdict(
+        True,
+        "secondary",
+        f"Valid for API requests: this is the secondary Auth Token of {found.account_sid}, not yet "
+        "promoted. Webhooks are signed with the primary token, so a signature check with this one fails "
+        "until you promote it (POST /v1/AuthTokens/Promote).",
+    )
+
+
+def _wrong_secret(rt: Runtime, session: Session, owned: dict[str, Account], sid: str, secret: str) -> Verdict:
+    """The authenticator found the secret wrong for ``sid``: is it another owned secret?"""
+    if sids.is_sid(sid, sids.KEY):
+        token = _token_of(rt, owned, secret)
+        if token is not None:
+            return Verdict(
+                False,
+                "key_sid_with_auth_token",
+                f"That is the {token[1]} Auth Token of {token[0].sid}, sent with an API key SID. Use the "
+                "key's own secret (shown once, when it was created), or the Account SID with the token.",
+            )
         return Verdict(
-            True,
-            "secondary",
-            f"Valid for API requests: this is the secondary Auth Token of {sid}, not yet promoted. "
-            "Webhooks are signed with the primary token, so a signature check with this one fails "
-            "until you promote it (POST /v1/AuthTokens/Promote).",
+            False,
+            "wrong_secret",
+            f"The secret is not the secret of API key {sid}. Key secrets are shown only once; if it is "
+            "lost, create a new key and delete this one.",
         )
     key = _key_of(rt, session, owned, secret)
     if key is not None:
@@ -131,54 +205,4 @@ def _check_account(
         "wrong_secret",
         f"The secret is not the Auth Token of {sid} (primary or secondary) nor any of its API key "
         "secrets. If the token was rotated, the old one stopped working when the new one was promoted.",
-    )
-
-
-def _check_key(
-    rt: Runtime, session: Session, owned: dict[str, Account], target: str, sid: str, secret: str
-) -> Verdict:
-    key = session.get(ApiKey, sid)
-    if key is None or key.account_sid not in owned:
-        deleted = session.scalar(
-            select(AuditEvent.date_created).where(
-                AuditEvent.action == "key.delete",
-                AuditEvent.target == sid,
-                AuditEvent.account_sid.in_(list(owned)),
-            )
-        )
-        if deleted is not None:
-            return Verdict(
-                False, "key_deleted", f"API key {sid} was deleted on {deleted:%Y-%m-%d %H:%M} UTC."
-            )
-        return Verdict(
-            False,
-            "not_yours",
-            "This API key is not a key of your account or of its subaccounts (another account's key, "
-            "or no key at all), so nothing more can be said about it.",
-        )
-    account = owned[key.account_sid]
-    if rt.keyring.verify_secret(secret, key.secret_hash):
-        if account.status != "active":
-            return _inactive(account)
-        if key.account_sid != target and owned[target].owner_account_sid != key.account_sid:
-            return Verdict(
-                False,
-                "key_of_other_account",
-                f"Valid, but this key belongs to {key.account_sid}: requests for {target} with it are "
-                f"refused. Create a key in {target}, or use {target}'s parent's key.",
-            )
-        return Verdict(True, "valid", f"Valid: a {key.kind} API key of {key.account_sid}.")
-    token = _token_of(rt, owned, secret)
-    if token is not None:
-        return Verdict(
-            False,
-            "key_sid_with_auth_token",
-            f"That is the {token[1]} Auth Token of {token[0].sid}, sent with an API key SID. Use the key's "
-            "own secret (shown once, when it was created), or the Account SID with the token.",
-        )
-    return Verdict(
-        False,
-        "wrong_secret",
-        f"The secret is not the secret of API key {sid}. Key secrets are shown only once; if it is lost, "
-        "create a new key and delete this one.",
     )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from mediagate import invalidation as inv
-from mediagate.auth import Principal
+from mediagate.auth import AccountFacts, Principal
 from mediagate.services.delivery import Target
 
 K = TypeVar("K")
@@ -116,25 +116,47 @@ class MediaRow:
     target: Target
 
 
-@dataclass(frozen=True)
-class AccountReach:
-    owner_account_sid: str | None
-    status: str
-
-
 class HotCaches:
-    def __init__(self, bus: inv.Invalidation, max_entries: int = MAX_ENTRIES) -> None:
-        age = SHARED_MAX_AGE if bus.shared else LOCAL_MAX_AGE
+    def __init__(
+        self, bus: inv.Invalidation, max_entries: int = MAX_ENTRIES, max_age: float | None = None
+    ) -> None:
+        # ``max_age`` given: tests that must not depend on how fast a loaded machine runs.
+        age = max_age if max_age is not None else SHARED_MAX_AGE if bus.shared else LOCAL_MAX_AGE
         # A random key per process: the digests mean nothing outside it.
         self._pepper = secrets.token_bytes(32)
         self.credentials: Memo[bytes, Principal] = Memo(bus, max_entries, age)
-        self.accounts: Memo[str, AccountReach] = Memo(bus, max_entries, age)
+        self.accounts: Memo[str, AccountFacts] = Memo(bus, max_entries, age)
         self.media: Memo[str, MediaRow] = Memo(bus, max_entries, age)
         bus.subscribe(inv.CREDENTIAL, self._credential_changed)
         bus.subscribe(inv.ACCOUNT, self._account_changed)
         bus.subscribe(inv.SETTING, self.accounts.drop)
         bus.subscribe(inv.MEDIA, self.media.drop)
         bus.on_reset(self.clear)
+
+    # The authenticator's memory (``auth.Memory``): ``auth.require`` fills it with
+    # what it allowed, ``auth.recall`` reads it back through the same rule.
+
+    def begin(self) -> tuple[int, int]:
+        return self.credentials.begin(), self.accounts.begin()
+
+    def recall(self, header: str) -> Principal | None:
+        return self.credentials.get(self.digest(header))
+
+    def recall_account(self, account_sid: str) -> AccountFacts | None:
+        return self.accounts.get(account_sid)
+
+    def remember(
+        self,
+        mark: tuple[int, int],
+        header: str,
+        principal: Principal,
+        account_sid: str,
+        target: AccountFacts | None,
+    ) -> None:
+        self.credentials.put(self.digest(header), principal, mark[0])
+        if target is not None:
+            # The parent's own subaccount, as the rule just saw it.
+            self.accounts.put(account_sid, target, mark[1])
 
     def digest(self, header: str) -> bytes:
         return hashlib.blake2b(

@@ -15,7 +15,7 @@ from mediagate.auth import Principal, can_reach
 from mediagate.db.models import ApiKey, AuditEvent
 from mediagate.errors import BadRequest, NotFound
 from mediagate.paging import Page, PageRequest, fetch_page
-from mediagate.permissions import GRANTABLE
+from mediagate.permissions import GRANTABLE, stored_grants
 from mediagate.services.records import ApiKeyRecord, page_of
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def parse_policy(raw: str | None) -> list[str]:
 def policy_of(key: ApiKey | ApiKeyRecord) -> dict[str, list[str]] | None:
     if key.kind != "restricted" or not key.permissions:
         return None
-    return {"allow": list(json.loads(key.permissions))}
+    return {"allow": list(stored_grants(key.kind, key.permissions))}
 
 
 def create(

@@ -22,7 +22,7 @@ from mediagate.services import quotas
 from mediagate.services.access_audit import credential_of
 from mediagate.services.delivery import Target, locate
 from mediagate.services.delivery import object_path as object_path  # kept: callers use media.object_path
-from mediagate.services.hotcache import LOCAL_MAX_AGE, SHARED_MAX_AGE, AccountReach, MediaRow, Memo
+from mediagate.services.hotcache import LOCAL_MAX_AGE, SHARED_MAX_AGE, MediaRow, Memo
 from mediagate.services.ingest import IngestedMedia
 from mediagate.services.messages import apply_day, date_filters
 from mediagate.services.records import MediaRecord, page_of
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from mediagate.context import Runtime
 
 AUDIT_LOGGER = "mediagate.audit"
+# What the content URL needs of a credential. Its route declares it as checked here
+# (api/media.py), because the fast path answers it without Starlette.
+CONTENT_PERMISSION = MEDIA_READ
 _AUDIT_LINE = shape(AUDIT_LOGGER, "media.content", ("account", "media", "credential", "decision"))
 
 
@@ -213,11 +216,13 @@ def content_location(
     in the path even when the media is public.
     """
     hot = rt.hot
-    # Generations first: an invalidation during the reads below discards them.
-    generations = (hot.credentials.begin(), hot.accounts.begin(), hot.media.begin())
+    # The generation first: an invalidation during the reads below discards them.
+    # (The authenticator takes its own before reading the credential.)
+    media_generation = hot.media.begin()
     with rt.sessions() as session:
         principal = (
-            auth.require(session, rt.keyring, authorization, account_sid, MEDIA_READ)
+            # Remembered for ``content_location_from_memory`` when allowed.
+            auth.require(session, rt.keyring, authorization, account_sid, CONTENT_PERMISSION, memory=hot)
             if authorization
             else None
         )
@@ -225,12 +230,6 @@ def content_location(
         # and hydrating a Media object costs more than the query (bench/).
         media = session.connection().execute(_CONTENT_LOOKUP, {"sid": media_sid}).first()
     found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
-    if authorization and principal is not None:
-        # Only a credential that passed is remembered (never a wrong secret).
-        hot.credentials.put(hot.digest(authorization), principal, generations[0])
-        if principal.account_sid != account_sid:
-            # auth.require just checked: the parent's own, active subaccount.
-            hot.accounts.put(account_sid, AccountReach(principal.account_sid, "active"), generations[1])
     if media is None or not found:
         reason = "not-found" if principal else "denied"
         _audit_content(rt, account_sid, media_sid, principal, reason, method, client)
@@ -240,7 +239,7 @@ def content_location(
     target = Target(
         account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
     )
-    hot.media.put(media_sid, MediaRow(message_sid, target), generations[2])
+    hot.media.put(media_sid, MediaRow(message_sid, target), media_generation)
     return _decide(rt, principal, target, method, client)
 
 
@@ -264,13 +263,11 @@ def content_location_from_memory(
     hot = rt.hot
     principal = None
     if authorization:
-        principal = hot.credentials.get(hot.digest(authorization))
-        if principal is None or not principal.allows(MEDIA_READ):
+        # The authenticator's rule over what it remembered; anything it cannot
+        # allow from memory is asked again (and refused, counted) by the database path.
+        principal = auth.recall(hot, authorization, account_sid, CONTENT_PERMISSION)
+        if principal is None:
             return None
-        if principal.account_sid != account_sid:
-            reach = hot.accounts.get(account_sid)
-            if reach is None or reach.owner_account_sid != principal.account_sid or reach.status != "active":
-                return None
     row = hot.media.get(media_sid)
     if row is None or row.target.account_sid != account_sid or row.message_sid != message_sid:
         return None
