@@ -38,6 +38,7 @@ from mediagate.observability import metrics
 from mediagate.permissions import GRANTABLE, STANDARD_DENIED, stored_grants
 
 if TYPE_CHECKING:
+    from mediagate.context import Runtime
     from mediagate.crypto import Keyring
 
 
@@ -295,6 +296,22 @@ def require(
         # Only a credential that passed is remembered (never a wrong secret).
         memory.remember(mark, header, principal, account_sid, target)
     return principal
+
+
+# The runtime-level entry points the adapters (API routes, console) call: they
+# open the session themselves, so no HTTP code reaches the database directly.
+def check(
+    rt: Runtime, header: str | None, account_sid: str | None, permission: str, *, any_status: bool = False
+) -> Principal:
+    """``require`` on a session of ``rt``'s database."""
+    with rt.sessions() as session:
+        return require(session, rt.keyring, header, account_sid, permission, any_status=any_status)
+
+
+def identify_with(rt: Runtime, user: str, proves: Callable[[str], bool]) -> Principal | Unknown:
+    """``identify`` on a session of ``rt``'s database."""
+    with rt.sessions() as session:
+        return identify(session, user, proves)
 
 
 def recall(memory: Memory, header: str, account_sid: str, permission: str) -> Principal | None:

@@ -128,11 +128,7 @@ async def _allowed(
     rt = runtime(request)
     header = authorization(request)
 
-    def check() -> Principal:
-        with rt.sessions() as session:
-            return auth.require(session, rt.keyring, header, account_sid, permission, any_status=any_status)
-
-    return await call(check)
+    return await call(auth.check, rt, header, account_sid, permission, any_status=any_status)
 
 
 def route(

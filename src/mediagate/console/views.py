@@ -130,8 +130,7 @@ def _verify(rt: Runtime, user: str, secret: str) -> tuple[Principal, str] | None
             return True
         return False
 
-    with rt.sessions() as session:
-        found = auth.identify(session, user, proves)
+    found = auth.identify_with(rt, user, proves)
     if not isinstance(found, Principal):
         auth.denied(found)  # counted as the API counts it; the form says no more than the API
         return None

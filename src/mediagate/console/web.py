@@ -223,8 +223,7 @@ def _current_principal(ctx: Ctx, data: SessionData) -> Principal | None:
     def same_version(stored_hash: str) -> bool:
         return hmac.compare_digest(signer.fingerprint(data.credential_sid, stored_hash), data.fingerprint)
 
-    with rt.sessions() as session:
-        found = auth.identify(session, data.credential_sid, same_version)
+    found = auth.identify_with(rt, data.credential_sid, same_version)
     if not isinstance(found, Principal) or found.account_sid != data.account_sid:
         return None
     try:
