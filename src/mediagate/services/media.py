@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -367,21 +369,54 @@ def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObj
     return edge_object(rt, account_sid, media_sid)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prepared:
-    """A media row the media hosts may serve and its bytes' reader (``storage.Blob``)."""
+    """A media row the media hosts may serve, and where its bytes are.
+
+    ``read(start, end)`` yields the inclusive byte range from any backend;
+    ``file`` is set for a plain local file the server may open and send
+    itself; ``mtime`` (epoch seconds) when the store knows when the bytes were
+    written (``Last-Modified``); ``relative_path`` is the file under the store's
+    root, for X-Accel-Redirect."""
 
     obj: EdgeObject
-    blob: Blob
+    size: int
+    read: Callable[[int, int | None], Iterator[bytes]]
+    file: str | None = None
+    mtime: float | None = None
+    relative_path: str | None = None
 
 
-def prepare(rt: Runtime, obj: EdgeObject) -> Prepared | None:
-    """Blocking part of serving (run it off the loop): find the bytes, in whichever
-    backend; ``None`` if they are gone (deletion removes the object right after the row)."""
+def prepare(rt: Runtime, obj: EdgeObject, *, memory_only: bool = False) -> Prepared | None:
+    """Find the bytes, in whichever backend; ``None`` if they are gone (deletion
+    removes the object right after the row). Blocking: run it off the loop.
+
+    ``memory_only``: without any call that could block, for the event loop (the
+    RSGI fast path): only a plain local file qualifies, named without I/O and
+    checked with one ``stat()``; ``None`` for anything else, and for a file that
+    is not there (the caller then asks again without ``memory_only``)."""
+    if memory_only:
+        name = rt.store.file_name(obj.key)
+        if name is None:
+            return None
+        try:
+            st = os.stat(name)
+        except OSError:
+            return None
+        return Prepared(obj, st.st_size, functools.partial(rt.store.stream, obj.key), name, st.st_mtime)
     try:
-        return Prepared(obj, rt.store.open(obj.key))
+        blob = rt.store.open(obj.key)
     except ObjectNotFound:
         return None
+    stat = blob.local_stat
+    return Prepared(
+        obj,
+        blob.size,
+        blob.stream,
+        str(blob.local_path) if blob.local_path is not None else None,
+        stat.st_mtime if stat is not None else None,
+        blob.relative_path,
+    )
 
 
 class EdgeObjectCache:

@@ -1,60 +1,59 @@
-"""The two hot paths answered natively on RSGI, from memory, on the event loop.
+"""The hot paths answered natively on RSGI, from memory, on the event loop.
+
+This is a transport, not a second implementation: it parses the request,
+asks the same decision the Starlette routes ask (``edge/decide.py``) with
+``memory_only=True`` and sends the ``Answer`` as it is (granian's
+``response_empty``/``response_bytes``/``response_file``), or returns ``False``
+and the request goes to Starlette unchanged (``serving/bridge.py``), which
+decides again from scratch (a decision records nothing until it is sent).
 
 * the content redirect: ``GET|HEAD /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}``
-  with one ``Authorization`` header, when ``services/media.content_location_from_memory``
-  can decide it (a credential that passed before, the media row, the signer's
-  keys; the same function, hence the same checks, the same audit events);
-* a signed download from the secured host on local storage: the signature and
-  expiry checked (``Signer.verify``, in memory), the media row from the secured
-  host's cache (``EdgeObjectCache``), the file sent by granian itself
-  (``response_file``: opened and sent in Rust, off the loop, zero-copy).
+  with one ``Authorization`` header, when the account does not use direct
+  delivery and ``decide.content`` can answer from memory (a credential that
+  passed before, the media row, the signer's keys);
+* the secured host on plain local files: ``decide.secure`` from the signer's
+  keys, the secured host's cache (``EdgeObjectCache``) and one ``stat()``;
+  its refusals (403, 404 for a bad sid) too, since they need no lookup. A whole
+  file is sent by granian itself (opened and sent in Rust, off the loop,
+  zero-copy); a byte range is left to Starlette.
 
-Anything else, and anything these are not sure about, returns ``False`` and
-the request goes to Starlette unchanged (``serving/bridge.py``): first
-requests, refusals (every 401/403/404 is decided there, exactly as before),
-Range and conditional requests, ``Download=1``, repeated signed parameters,
-encrypted or remote storage, the direct-delivery mode, trusted-proxy
-deployments' forwarded headers (resolved here with the same ``proxies`` code).
+Anything the decision is not sure about, encrypted or remote storage,
+X-Accel-Redirect deployments, and the direct-delivery mode go to Starlette.
+Trusted-proxy deployments' forwarded headers are resolved here with the
+same ``proxies`` code.
 
-What a fast answer keeps: the response headers of the Starlette path, the
-``x-request-id``, the access line and the audit line (batched,
-``observability/lines.py``), the durable access audit event, the HTTP metrics,
-and the in-memory access records retention reads.
+What a fast answer keeps: the answer's own headers, the ``x-request-id``,
+the access line and the audit line (batched, ``observability/lines.py``), the
+durable access audit event, the HTTP metrics, and the in-memory access
+records retention reads.
 
-One difference, in a race only: a file another process deleted before its
-invalidation reached this one (the documented bound) is answered by granian's
-own plain 404, not our JSON 404; either way nothing is served. granian opens
-the file after the answer is handed over and tells us nothing, so that one
-request's access line, metrics and access event say 200 / ``served``.
+One difference, in a race only: a file deleted between the ``stat()`` and
+granian opening it is answered by granian's own plain 404, not our JSON 404;
+either way nothing is served, but that one request's access line, metrics
+and access event say 200 / ``served``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Host, Mount
 
-from mediagate.api import media as media_api
+from mediagate.api.media import CONTENT_ROUTE
 from mediagate.context import Runtime
-from mediagate.edge import hosts
-from mediagate.edge.serve import SECURITY_HEADERS
+from mediagate.edge import decide
+from mediagate.edge.answer import Answer, record
+from mediagate.edge.hosts import SECURE_ROUTE
 from mediagate.errors import ApiError
-from mediagate.observability.middleware import access_line, request_id_of, route_templates
+from mediagate.observability.middleware import access_line, request_id_of
 from mediagate.proxies import TrustedProxies, parse_networks
-from mediagate.services import media
-from mediagate.services.delivery import object_path
-from mediagate.services.disposition import content_disposition
-from mediagate.services.media import EdgeObject
-from mediagate.signing import SignatureError
 
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
-_SIGNED = frozenset(("Expires", "Signature", "Key-Pair-Id", "Issued"))
-_SECURITY = list(SECURITY_HEADERS.items())
 _FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-proto")
-# Anything that makes the secured host answer something other than the whole file.
-_CONDITIONAL = ("range", "if-none-match", "if-range", "if-match", "if-modified-since", "if-unmodified-since")
 
 
 def _metrics() -> Any:
@@ -65,16 +64,39 @@ def _metrics() -> Any:
     return metrics
 
 
+def named_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, str]:
+    """``route name -> full path template`` for every named leaf route, mounts
+    included, spelt as ``observability.middleware.route_templates`` spells them
+    (the access line and the metrics name a fast answer's route the same way).
+    By name, not by position: reordering a route list cannot turn a fast path off."""
+    found: dict[str, str] = {}
+    for route in routes:
+        if isinstance(route, Mount):
+            found.update(named_templates(route.routes, prefix + route.path))
+        elif isinstance(route, Host):
+            found.update(named_templates(route.routes, f"//{route.host}{prefix}"))
+        else:
+            path, name = getattr(route, "path", None), getattr(route, "name", None)
+            if isinstance(path, str) and isinstance(name, str):
+                found.setdefault(name, prefix + path)
+    return found
+
+
+def _first(headers: Any, name: str) -> str | None:
+    # The first value, as Starlette's ``headers.get`` reads it.
+    values: list[str] = headers.get_all(name)
+    return values[0] if values else None
+
+
 class FastPaths:
     def __init__(self, app: Starlette) -> None:
         rt: Runtime = app.state.runtime
         self.rt = rt
         s = rt.settings
-        # The route templates the access line and the metrics name (the same as Starlette's path).
-        templates = route_templates(app.routes)
+        templates = named_templates(app.routes)
         # None: the route is not served by this process (MEDIAGATE_ROLE=worker), nor its fast path.
-        self.content_route = templates.get(id(media_api.routes[2]))
-        self.secure_route = templates.get(id(hosts.secure_routes[0]))
+        self.content_route = templates.get(CONTENT_ROUTE)
+        self.secure_route = templates.get(SECURE_ROUTE)
         self.proxies = TrustedProxies(parse_networks(s.trusted_proxies))
         api, edge = urlsplit(s.public_url), urlsplit(s.secure_media_url)
         # The secured host by path prefix on the API's own host (the embedded
@@ -84,9 +106,8 @@ class FastPaths:
         # Plain local files only (``MediaStore.file_name``): sealed (encrypted)
         # objects are decrypted by us, remote ones streamed, and behind
         # X-Accel-Redirect the front nginx sends the file.
-        self.local = None if s.accel_redirect_prefix or rt.store.network else rt.store
+        self.local = not (s.accel_redirect_prefix or rt.store.network)
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
-        self._dispositions: dict[tuple[str | None, str, str], str] = {}
 
     def answer(self, scope: Any, proto: Any) -> bool:
         method = scope.method
@@ -97,7 +118,7 @@ class FastPaths:
             if path.startswith(_CONTENT_PREFIX) and self.content_route is not None:
                 return self._content(scope, proto, path, method, self.content_route)
             secure = self.secure_route
-            if path.startswith(self.secure_prefix) and self.local is not None and secure is not None:
+            if path.startswith(self.secure_prefix) and self.local and secure is not None:
                 return self._download(scope, proto, path, method, secure)
         except ApiError:
             return False  # decided there again, with its proper answer
@@ -123,22 +144,13 @@ class FastPaths:
         started = time.perf_counter()
         client = self._client(scope)
         rid = request_id_of(headers.get("x-request-id"))
-        location = media.content_location_from_memory(
-            rt, account_sid, message_sid, media_sid, auth[0], method=method, client=client, request_id=rid
+        found = decide.content(
+            rt, account_sid, message_sid, media_sid, method, auth[0], client, rid, memory_only=True
         )
-        if location is None:
+        if found is None:
             return False
-        proto.response_empty(
-            307,
-            [
-                ("location", location),
-                ("cache-control", "no-store"),
-                ("content-length", "0"),
-                ("x-request-id", rid),
-            ],
-        )
-        self._done(rid, method, route, 307, started, 0, client)
-        return True
+        # decide.content audited its decision itself (services/media.py).
+        return self._send(found, proto, rid, method, route, started, client)
 
     # -- the secured host --------------------------------------------------------
 
@@ -151,76 +163,43 @@ class FastPaths:
         rest = path[len(self.secure_prefix) :]
         account_sid, slash, media_sid = rest.partition("/")
         if not slash or "/" in media_sid:
-            return False
-        for name in _CONDITIONAL:
-            if name in headers:
-                return False
-        signed: dict[str, str] = {}
-        for pair in scope.query_string.split("&"):
-            name, _, value = pair.partition("=")
-            if name in _SIGNED:
-                if name in signed:
-                    return False  # repeated: refused there
-                signed[name] = unquote(value) if "%" in value or "+" in value else value
-            elif name == "Download":
-                return False
-        rt = self.rt
-        try:
-            issued = rt.signer.verify(
-                object_path(account_sid, media_sid),
-                signed.get("Expires", ""),
-                signed.get("Signature", ""),
-                signed.get("Key-Pair-Id", ""),
-                signed.get("Issued", ""),
-            )
-        except SignatureError:
-            return False  # 403 (or a key to reload) decided there
-        obj = rt.edge_objects.cached(account_sid, media_sid)
-        if obj is None or issued <= obj.revoked_before:
-            return False
-        assert self.local is not None
-        file_name = self.local.file_name(obj.key)
-        if file_name is None:
-            return False
+            return False  # not this route: Starlette's 404
         started = time.perf_counter()
         client = self._client(scope)
-        rid = request_id_of(headers.get("x-request-id"))
-        kid = signed["Key-Pair-Id"][:34]
-        rt.access_audit.record(
-            "secure", account_sid, media_sid, method, ("signed_url", kid), True, "served", client
+        cond = decide.Conditions(
+            _first(headers, "range"), _first(headers, "if-range"), _first(headers, "if-none-match")
         )
-        out = [
-            *_SECURITY,
-            ("etag", f'"{obj.sha256}"'),
-            ("cache-control", "private, max-age=300"),
-            ("content-disposition", self._disposition(obj, media_sid)),
-            ("content-type", obj.content_type),
-            ("accept-ranges", "bytes"),
-            ("content-length", str(obj.size)),
-            ("x-request-id", rid),
-        ]
-        if method == "HEAD":
-            proto.response_empty(200, out)
-            sent = 0
-        else:
-            proto.response_file(200, out, file_name)
-            sent = obj.size
-        rt.access.served(account_sid, media_sid, method, 200)  # in memory only
-        self._done(rid, method, route, 200, started, sent, client)
-        return True
-
-    def _disposition(self, obj: EdgeObject, stem: str) -> str:
-        # The filename rules (edge/serve.py) cost a few microseconds: remembered
-        # per (name, type, stem); bounded by the secured host's own cache size.
-        key = (obj.filename, obj.content_type, stem)
-        found = self._dispositions.get(key)
+        found = decide.secure(
+            self.rt, account_sid, media_sid, method, scope.query_string, cond, client, memory_only=True
+        )
         if found is None:
-            if len(self._dispositions) > 20_000:
-                self._dispositions.clear()
-            found = self._dispositions[key] = content_disposition(obj, stem)
-        return found
+            return False
+        rid = request_id_of(headers.get("x-request-id"))
+        return self._send(found, proto, rid, method, route, started, client)
 
     # -- shared ------------------------------------------------------------------
+
+    def _send(
+        self, found: Answer, proto: Any, rid: str, method: str, route: str, started: float, client: str
+    ) -> bool:
+        """Send the answer as it is, or decline (``False``, nothing sent, nothing
+        recorded) when it is not a whole file or a body: a byte range of a file
+        is Starlette's to stream."""
+        out = [*found.headers, ("x-request-id", rid)]
+        if method == "HEAD" or (found.read is None and not found.body):
+            proto.response_empty(found.status, out)
+            sent = 0
+        elif found.read is None:
+            proto.response_bytes(found.status, out, found.body)
+            sent = len(found.body)
+        elif found.file is not None:
+            proto.response_file(found.status, out, found.file)
+            sent = found.span[1] - found.span[0] + 1
+        else:
+            return False
+        record(self.rt, found)
+        self._done(rid, method, route, found.status, started, sent, client)
+        return True
 
     def _client(self, scope: Any) -> str:
         peer: str = scope.client.rpartition(":")[0].strip("[]")

@@ -1,0 +1,330 @@
+"""Each media answer decided once, for every transport.
+
+``secure``, ``public`` and ``direct`` take what a request says (sids, method,
+query string, the headers that matter, the client) and return the ``Answer``
+(``edge/answer.py``). They never send anything and record nothing: the
+transport sends the answer and then records its access event, so a transport
+that gives up (the fast path, when memory does not know enough) leaves no
+trace and the other one decides from scratch.
+
+``memory_only=True`` is the variant for the event loop: every lookup is the
+in-memory one (the signer's keys, ``EdgeObjectCache.cached``, ``prepare``'s one
+``stat()`` of a plain local file) and ``None`` means "not sure, ask again
+without it" (off the loop). With ``memory_only=False`` these functions block
+(database, store): run them off the loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from mediagate import sids
+from mediagate.edge import answer as a
+from mediagate.edge.ranges import RangeError, Unsatisfiable, parse_range, span
+from mediagate.edge.signed_query import parse_signed_query
+from mediagate.errors import NotFound
+from mediagate.services import media
+from mediagate.services.delivery import object_path
+from mediagate.signing import SignatureError, UnknownKey
+
+if TYPE_CHECKING:
+    from mediagate.context import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """The request headers that change which bytes a media answer carries
+    (first value of each; Starlette's ``headers.get`` reads the first too).
+    Other conditional headers (If-Match, If-Modified-Since, ...) are ignored
+    by every transport alike."""
+
+    range: str | None = None
+    if_range: str | None = None
+    if_none_match: str | None = None
+
+
+NO_CONDITIONS = Conditions()
+
+_NO_MEDIA = "No such media."
+_DELETED = "This media has been deleted."
+_NO_PUBLIC = "No such public media."
+_REVOKED = "This URL has been revoked. Request the media again to get a fresh URL."
+_REPEATED = "The URL repeats a signed parameter."
+
+
+def _valid(account_sid: str, media_sid: str) -> bool:
+    return sids.is_sid(account_sid, sids.ACCOUNT) and sids.is_sid(media_sid, sids.MEDIA)
+
+
+def secure(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    query_string: str,
+    cond: Conditions,
+    client: str | None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """The secured host: signature and expiry first (one HMAC, no database for
+    unsigned traffic), then the row (revocation) and the bytes. It never looks
+    at an ``Authorization`` header."""
+    if not _valid(account_sid, media_sid):
+        return a.problem(404, "not_found", _NO_MEDIA)
+    query = parse_signed_query(query_string)
+
+    def refuse(status: int, reason: str, message: str, key_id: str | None) -> a.Answer:
+        # The audit spells "not_found" as "not-found", like every access event.
+        why = reason.replace("_", "-")
+        event = a.AccessEvent(
+            "secure", account_sid, media_sid, method, ("signed_url", key_id or None), False, why, client
+        )
+        return a.problem(status, reason, message, event)
+
+    if query.repeated:
+        return refuse(403, "invalid", _REPEATED, None)
+    path = object_path(account_sid, media_sid)
+    key_id = query.key_id
+    try:
+        try:
+            issued = rt.signer.verify(path, *query.signed)  # never blocks: keys refresh in the background
+        except UnknownKey:
+            if memory_only:
+                return None
+            # Perhaps created by another process a moment ago: re-read the keys
+            # (rate-limited inside) and check once more.
+            rt.signer.reload_for_unknown_key()
+            issued = rt.signer.verify(path, *query.signed)
+    except SignatureError as exc:
+        return refuse(403, exc.reason, exc.message, key_id)
+    if memory_only:
+        obj = rt.edge_objects.cached(account_sid, media_sid)
+    else:
+        # After the first request a cache hit plus one stat() of the object, or
+        # a HEAD request on S3 (which is what makes deletion take effect at once).
+        # See EdgeObjectCache for why this cannot serve deleted media.
+        obj = rt.edge_objects.get(rt, account_sid, media_sid)
+    prepared = _prepare(rt, obj, memory_only)
+    if prepared is None:
+        return None if memory_only else refuse(404, "not_found", _DELETED, key_id)
+    if issued <= prepared.obj.revoked_before:  # early revocation: from the row already loaded
+        return refuse(403, "revoked", _REVOKED, key_id)
+    if memory_only and rt.settings.accel_redirect_prefix:
+        return None  # the front nginx's path: decided off the loop, with the store's relative path
+    served = a.AccessEvent(
+        "secure", account_sid, media_sid, method, ("signed_url", key_id or None), True, "served", client
+    )
+    return serve(
+        rt,
+        prepared,
+        method,
+        cond,
+        cache_control=a.SIGNED_CACHE,
+        stem=media_sid,
+        attachment=query.download,
+        event=served,
+        gone=refuse(404, "not_found", _DELETED, key_id),
+    )
+
+
+def public(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    cond: Conditions,
+    client: str | None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """The public host: legacy media of an active account, nothing else, and
+    never media that needs auth, whatever the caller knows."""
+    if not _valid(account_sid, media_sid):
+        return a.problem(404, "not_found", _NO_MEDIA)
+    if memory_only:
+        # ``auth_required`` can flip and the account can be suspended: the secured
+        # host's cache cannot say either, so the public host always asks the database.
+        return None
+
+    def missing() -> a.Answer:
+        event = a.AccessEvent(
+            "public", account_sid, media_sid, method, ("none", None), False, "not-found", client
+        )
+        return a.problem(404, "not_found", _NO_PUBLIC, event)
+
+    obj = media.public_edge_object(rt, account_sid, media_sid)
+    prepared = None if obj is None or obj.auth_required else media.prepare(rt, obj)
+    if prepared is None:
+        return missing()
+    served = a.AccessEvent("public", account_sid, media_sid, method, ("none", None), True, "served", client)
+    return serve(
+        rt,
+        prepared,
+        method,
+        cond,
+        cache_control=a.PUBLIC_CACHE,
+        stem=media_sid,
+        attachment=False,
+        event=served,
+        gone=missing(),
+    )
+
+
+def direct(
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    method: str,
+    authorization: str | None,
+    cond: Conditions,
+    client: str | None,
+) -> a.Answer:
+    """Direct delivery (the account's MediaDelivery Mode=direct): the content
+    redirect's own decision first (the same credential check, 401/404 as
+    ``ApiError`` and its audit event; its URL is not used), then the bytes.
+    Blocking: run it off the loop."""
+    media.content_location(
+        rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+    )
+    missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
+    obj = media.edge_object(rt, account_sid, media_sid)
+    prepared = media.prepare(rt, obj) if obj is not None else None
+    if prepared is None:  # deleted between the check and now
+        raise missing
+    return serve(
+        rt,
+        prepared,
+        method,
+        cond,
+        cache_control=a.DIRECT_CACHE,
+        stem=media_sid,
+        attachment=False,
+        event=None,  # audited by content_location, as the redirect it replaces
+        gone=a.api_error(missing),
+    )
+
+
+def content(
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    method: str,
+    authorization: str | None,
+    client: str | None,
+    request_id: str | None = None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """The content URL's 307 (``services/media.content_location``: credential,
+    permission, account, audit). Unlike the hosts' decisions it records its
+    own audit event when it decides (``None`` from memory records nothing)."""
+    if memory_only:
+        location = media.content_location_from_memory(
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            authorization,
+            method=method,
+            client=client,
+            request_id=request_id,
+        )
+        return None if location is None else a.redirect(location)
+    location = media.content_location(
+        rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+    )
+    return a.redirect(location)
+
+
+def _prepare(rt: Runtime, obj: media.EdgeObject | None, memory_only: bool) -> media.Prepared | None:
+    if obj is None:
+        return None
+    return media.prepare(rt, obj, memory_only=memory_only)
+
+
+def serve(
+    rt: Runtime,
+    prepared: media.Prepared,
+    method: str,
+    cond: Conditions,
+    *,
+    cache_control: str,
+    stem: str,
+    attachment: bool,
+    event: a.AccessEvent | None,
+    gone: a.Answer,
+) -> a.Answer:
+    """Stored bytes, safely: ETag/304, a canonical Range (400 otherwise; one
+    range → 206, several → the whole object, as RFC 9110 allows; 416 past the
+    end), HEAD, and the security headers on every answer. Every host's bytes go
+    through here, so a header is decided in one place."""
+    obj = prepared.obj
+    accel = rt.settings.accel_redirect_prefix or None
+    last_modified = a.http_date(int(prepared.mtime)) if prepared.mtime is not None and accel is None else None
+    headers = a.media_headers(
+        obj, cache_control=cache_control, stem=stem, attachment=attachment, last_modified=last_modified
+    )
+    etag = f'"{obj.sha256}"'
+    if _etag_matches(cond.if_none_match, etag):
+        return a.Answer(304, headers, event=event)
+    if cond.range is not None:
+        try:
+            parse_range(cond.range)
+        except RangeError as exc:
+            return a.bad_range(str(exc), event)
+    content_type = a.content_type(obj.content_type)
+    if accel is not None and prepared.relative_path is not None:
+        # The front nginx sends the file (sendfile, Range, HEAD) from an
+        # `internal` location; everything decided here travels in the headers.
+        # Our own body is empty; nginx sends the file's length instead.
+        headers += [
+            ("x-accel-redirect", a.accel_target(accel, prepared.relative_path)),
+            ("content-length", "0"),
+            ("content-type", content_type),
+        ]
+        return a.Answer(200, headers, event=event)
+    size = prepared.size
+    first, last = 0, size - 1
+    status = 200
+    if cond.range is not None and (cond.if_range is None or cond.if_range in (etag, last_modified)):
+        try:
+            found = span(cond.range, size)
+        except Unsatisfiable:
+            headers += [
+                ("accept-ranges", "bytes"),
+                ("content-range", f"bytes */{size}"),
+                ("content-length", "0"),
+            ]
+            return a.Answer(416, headers, event=event)
+        if found is not None:
+            status = 206
+            first, last = found
+            headers.append(("content-range", f"bytes {first}-{last}/{size}"))
+    headers += [
+        ("content-type", content_type),
+        ("accept-ranges", "bytes"),
+        ("content-length", str(last - first + 1 if size else 0)),
+    ]
+    if method == "HEAD" or not size:
+        return a.Answer(status, headers, event=event)
+    whole = status == 200
+    return a.Answer(
+        status,
+        headers,
+        file=prepared.file if whole else None,
+        read=prepared.read,
+        span=(first, last),
+        event=event,
+        gone=gone,
+    )
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in candidates or etag in candidates

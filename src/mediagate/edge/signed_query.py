@@ -1,0 +1,63 @@
+"""The secured host's query string, read one way for both transports.
+
+Names and values are decoded the way Starlette's ``request.query_params``
+(``urllib.parse.parse_qsl``) decodes them: pairs split on ``&``, empty pairs
+skipped, ``+`` is a space, then percent-decoding as UTF-8 with replacement.
+The fast path once compared *undecoded* names, so ``Signatur%65=AAAA`` added
+to a valid URL was a second ``Signature`` to Starlette (refused) and an
+unknown parameter to the fast path (served).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+# The order Signer.verify takes them.
+SIGNED_PARAMS = ("Expires", "Signature", "Key-Pair-Id", "Issued")
+_INDEX = {name: i for i, name in enumerate(SIGNED_PARAMS)}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedQuery:
+    # Expires, Signature, Key-Pair-Id, Issued; "" when absent.
+    signed: tuple[str, str, str, str]
+    # A signed parameter given twice is two URLs in one: a cache or a proxy in
+    # front may read the other copy than we do. Refused, never picked from.
+    repeated: bool
+    # ``Download=1`` (the last ``Download`` wins, as in Starlette's ``get``):
+    # outside the signature on purpose, it can only turn "inline" into
+    # "attachment" (the console's Download link), never the other way.
+    download: bool
+
+    @property
+    def key_id(self) -> str:
+        """The key id as the audit records it (bounded: it is client text)."""
+        return self.signed[2][:34]
+
+
+def _decode(text: str) -> str:
+    if "%" in text or "+" in text:
+        return unquote(text.replace("+", " "))
+    return text
+
+
+def parse_signed_query(query_string: str) -> SignedQuery:
+    values = ["", "", "", ""]
+    seen = [False, False, False, False]
+    repeated = False
+    download: str | None = None
+    for pair in query_string.split("&"):
+        if not pair:
+            continue
+        raw_name, _, raw_value = pair.partition("=")
+        name = _decode(raw_name)
+        index = _INDEX.get(name)
+        if index is not None:
+            if seen[index]:
+                repeated = True
+            seen[index] = True
+            values[index] = _decode(raw_value)
+        elif name == "Download":
+            download = _decode(raw_value)
+    return SignedQuery((values[0], values[1], values[2], values[3]), repeated, download == "1")
