@@ -72,9 +72,10 @@ class Answer:
     read: Callable[[int, int | None], Iterator[bytes]] | None = None
     span: tuple[int, int] = (0, -1)
     event: AccessEvent | None = None
-    # Sent instead when the bytes vanish before the first one is read (a delete
-    # racing the download): a transport that reads first can still answer 404.
-    gone: Answer | None = None
+    # What to send instead when the bytes vanish before the first one is read
+    # (a delete racing the download): a transport that reads first can still
+    # answer 404. Built only then: a served answer should not pay for it.
+    gone: Callable[[], Answer] | None = None
 
 
 def record(rt: Runtime, answer: Answer) -> None:

@@ -91,7 +91,7 @@ async def send_answer(request: Request, answer: Answer) -> Response:
             response.close()
             if answer.gone is None:
                 raise
-            answer = answer.gone
+            answer = answer.gone()
             response = AnswerResponse(answer, request)
         except BaseException:
             response.close()

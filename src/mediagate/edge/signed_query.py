@@ -43,21 +43,22 @@ def _decode(text: str) -> str:
 
 
 def parse_signed_query(query_string: str) -> SignedQuery:
-    values = ["", "", "", ""]
-    seen = [False, False, False, False]
+    signed: dict[str, str] = {}
     repeated = False
     download: str | None = None
     for pair in query_string.split("&"):
-        if not pair:
-            continue
-        raw_name, _, raw_value = pair.partition("=")
-        name = _decode(raw_name)
-        index = _INDEX.get(name)
-        if index is not None:
-            if seen[index]:
+        name, _, value = pair.partition("=")  # an empty pair is an empty name: no parameter of ours
+        if "%" in name or "+" in name:
+            name = unquote(name.replace("+", " "))
+        if name in _INDEX:
+            if name in signed:
                 repeated = True
-            seen[index] = True
-            values[index] = _decode(raw_value)
+            signed[name] = _decode(value)
         elif name == "Download":
-            download = _decode(raw_value)
-    return SignedQuery((values[0], values[1], values[2], values[3]), repeated, download == "1")
+            download = _decode(value)
+    get = signed.get
+    return SignedQuery(
+        (get("Expires", ""), get("Signature", ""), get("Key-Pair-Id", ""), get("Issued", "")),
+        repeated,
+        download == "1",
+    )
