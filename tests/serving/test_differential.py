@@ -444,3 +444,31 @@ def test_an_encoded_copy_of_a_signed_name_is_one_answer(harness: Harness, extra:
         assert warm[0] == 200 and dict(warm[1])["content-disposition"].startswith("attachment")
     else:
         assert warm[0] == 403 and b'"invalid"' in warm[2]
+
+
+def test_direct_delivery_once_warm_is_sent_by_the_fast_path(harness: Harness) -> None:
+    """Direct delivery asks the same decision on both transports: once the
+    credential, the row and the file are remembered, the fast path sends the
+    file itself, with the same headers and the same audit event as Starlette."""
+    item = _signed(harness, "direct", "text/vcard")
+    path = f"/2010-04-01/Accounts/{item.account_sid}/Messages/{item.message_sid}/Media/{item.media_sid}"
+    auth = ("Authorization", harness.world.auth[item.account_sid])
+    index = harness.world.items.index(item)
+    for method in ("GET", "HEAD"):
+        req = Req(method, path, "", (auth,), True, index)
+        harness.events()
+        harness.forget(req)
+        cold, fast = harness.rsgi(req)
+        cold_events = harness.events()
+        assert not fast and cold[0] == 200
+        warm, fast = harness.rsgi(req)
+        assert fast, "not answered from memory"
+        assert _normal(warm, method) == _normal(cold, method)
+        assert harness.events() == cold_events and cold_events[0][0] == "api"
+    # Refusals stay Starlette's, decided from the database.
+    wrong = Req("GET", path, "", (("Authorization", auth[1][:-4] + "AAA="),), False, index)
+    answer, fast = harness.rsgi(wrong)
+    assert not fast and answer[0] == 401
+    ranged = Req("GET", path, "", (auth, ("Range", "bytes=0-3")), False, index)
+    answer, fast = harness.rsgi(ranged)
+    assert not fast and answer[0] == 206 and answer[2] == b"BEGI"

@@ -16,6 +16,7 @@ without it" (off the loop). With ``memory_only=False`` these functions block
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,6 +74,8 @@ def secure(
     at an ``Authorization`` header."""
     if not _valid(account_sid, media_sid):
         return a.problem(404, "not_found", _NO_MEDIA)
+    if memory_only and not rt.signer.refreshing:
+        return None  # verifying could read the keys from the database (no background refresh)
     query = parse_signed_query(query_string)
 
     def refuse(status: int, reason: str, message: str, key_id: str | None) -> a.Answer:
@@ -125,7 +128,7 @@ def secure(
         stem=media_sid,
         attachment=query.download,
         event=served,
-        gone=refuse(404, "not_found", _DELETED, key_id),
+        gone=lambda: refuse(404, "not_found", _DELETED, key_id),
     )
 
 
@@ -168,7 +171,7 @@ def public(
         stem=media_sid,
         attachment=False,
         event=served,
-        gone=missing(),
+        gone=missing,
     )
 
 
@@ -181,19 +184,43 @@ def direct(
     authorization: str | None,
     cond: Conditions,
     client: str | None,
-) -> a.Answer:
+    request_id: str | None = None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
     """Direct delivery (the account's MediaDelivery Mode=direct): the content
-    redirect's own decision first (the same credential check, 401/404 as
-    ``ApiError`` and its audit event; its URL is not used), then the bytes.
-    Blocking: run it off the loop."""
-    media.content_location(
-        rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
-    )
+    redirect's own decision (the same credential check, permission, account
+    status, 401/404 as ``ApiError`` and its audit event; its URL is not used),
+    then the bytes, through the same ``serve`` as the media hosts."""
     missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
-    obj = media.edge_object(rt, account_sid, media_sid)
-    prepared = media.prepare(rt, obj) if obj is not None else None
-    if prepared is None:  # deleted between the check and now
-        raise missing
+    if memory_only:
+        # Everything that could still say "not sure" first: the redirect's check
+        # records its audit event when it decides, so it must come last.
+        obj = rt.edge_objects.cached(account_sid, media_sid)
+        prepared = _prepare(rt, obj, True)
+        if prepared is None or rt.settings.accel_redirect_prefix:
+            return None
+        location = media.content_location_from_memory(
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            authorization,
+            method=method,
+            client=client,
+            request_id=request_id,
+        )
+        if location is None:
+            return None
+    else:
+        media.content_location(
+            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+        )
+        # The secured host's cache (remembered for the memory path above): no
+        # cached answer is trusted for existence, prepare() checks the store.
+        prepared = _prepare(rt, rt.edge_objects.get(rt, account_sid, media_sid), False)
+        if prepared is None:  # deleted between the check and now
+            raise missing
     return serve(
         rt,
         prepared,
@@ -203,7 +230,7 @@ def direct(
         stem=media_sid,
         attachment=False,
         event=None,  # audited by content_location, as the redirect it replaces
-        gone=a.api_error(missing),
+        gone=lambda: a.api_error(missing),
     )
 
 
@@ -256,7 +283,7 @@ def serve(
     stem: str,
     attachment: bool,
     event: a.AccessEvent | None,
-    gone: a.Answer,
+    gone: Callable[[], a.Answer],
 ) -> a.Answer:
     """Stored bytes, safely: ETag/304, a canonical Range (400 otherwise; one
     range → 206, several → the whole object, as RFC 9110 allows; 416 past the

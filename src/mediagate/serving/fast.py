@@ -7,10 +7,12 @@ asks the same decision the Starlette routes ask (``edge/decide.py``) with
 and the request goes to Starlette unchanged (``serving/bridge.py``), which
 decides again from scratch (a decision records nothing until it is sent).
 
-* the content redirect: ``GET|HEAD /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}``
-  with one ``Authorization`` header, when the account does not use direct
-  delivery and ``decide.content`` can answer from memory (a credential that
-  passed before, the media row, the signer's keys);
+* the content URL: ``GET|HEAD /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}``
+  with one ``Authorization`` header, when ``decide.content`` (the 307) can
+  answer from memory (a credential that passed before, the media row, the
+  signer's keys), or, for an account with direct delivery, ``decide.direct``
+  (the same check, then the whole file as the secured host sends it; a
+  ``Range`` request goes to Starlette);
 * the secured host on plain local files: ``decide.secure`` from the signer's
   keys, the secured host's cache (``EdgeObjectCache``) and one ``stat()``;
   its refusals (403, 404 for a bad sid) too, since they need no lookup. A whole
@@ -18,7 +20,7 @@ decides again from scratch (a decision records nothing until it is sent).
   zero-copy); a byte range is left to Starlette.
 
 Anything the decision is not sure about, encrypted or remote storage,
-X-Accel-Redirect deployments, and the direct-delivery mode go to Starlette.
+X-Accel-Redirect deployments and the public host go to Starlette.
 Trusted-proxy deployments' forwarded headers are resolved here with the
 same ``proxies`` code.
 
@@ -83,7 +85,10 @@ def named_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, 
 
 
 def _first(headers: Any, name: str) -> str | None:
-    # The first value, as Starlette's ``headers.get`` reads it.
+    # The first value, as Starlette's ``headers.get`` reads it (usually absent:
+    # ``in`` first spares building a list).
+    if name not in headers:
+        return None
     values: list[str] = headers.get_all(name)
     return values[0] if values else None
 
@@ -139,17 +144,30 @@ class FastPaths:
             return False
         rt = self.rt
         direct = rt.direct_accounts
-        if not direct.fresh() or direct.cached(account_sid):
+        if not direct.fresh():
             return False
         started = time.perf_counter()
-        client = self._client(scope)
-        rid = request_id_of(headers.get("x-request-id"))
-        found = decide.content(
-            rt, account_sid, message_sid, media_sid, method, auth[0], client, rid, memory_only=True
-        )
+        if direct.cached(account_sid):
+            # The account's direct delivery: the bytes instead of the 307. Only a
+            # whole file can be sent here, and the decision audits when it decides,
+            # so a Range request is left to Starlette before asking.
+            if not self.local or "range" in headers:
+                return False
+            client = self._client(scope)
+            rid = request_id_of(headers.get("x-request-id"))
+            cond = decide.Conditions(None, None, _first(headers, "if-none-match"))
+            found = decide.direct(
+                rt, account_sid, message_sid, media_sid, method, auth[0], cond, client, rid, memory_only=True
+            )
+        else:
+            client = self._client(scope)
+            rid = request_id_of(headers.get("x-request-id"))
+            found = decide.content(
+                rt, account_sid, message_sid, media_sid, method, auth[0], client, rid, memory_only=True
+            )
         if found is None:
             return False
-        # decide.content audited its decision itself (services/media.py).
+        # Both decisions audited themselves (services/media.py) when they decided.
         return self._send(found, proto, rid, method, route, started, client)
 
     # -- the secured host --------------------------------------------------------
@@ -184,7 +202,8 @@ class FastPaths:
     ) -> bool:
         """Send the answer as it is, or decline (``False``, nothing sent, nothing
         recorded) when it is not a whole file or a body: a byte range of a file
-        is Starlette's to stream."""
+        is Starlette's to stream (only the secured host gets here with one: its
+        decision records nothing until its answer is sent)."""
         out = [*found.headers, ("x-request-id", rid)]
         if method == "HEAD" or (found.read is None and not found.body):
             proto.response_empty(found.status, out)
