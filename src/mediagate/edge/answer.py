@@ -15,9 +15,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote
 
 from mediagate.edge.serve import SECURITY_HEADERS
@@ -43,8 +42,7 @@ PUBLIC_CACHE = "public, no-cache"
 DIRECT_CACHE = "private, no-cache"
 
 
-@dataclass(frozen=True, slots=True)
-class AccessEvent:
+class AccessEvent(NamedTuple):
     """One durable access record (``services/access_audit.py``): who asked for
     which media on which host, and what they got. Never the signature or URL."""
 
@@ -58,8 +56,7 @@ class AccessEvent:
     client: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """The content is ``body``, or the bytes ``span`` (inclusive) that ``read``
     yields from the store; ``file`` is also set when they are a whole plain
     local file, which a server may open and send itself. A HEAD answer has the

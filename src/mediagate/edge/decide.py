@@ -8,8 +8,8 @@ that gives up (the fast path, when memory does not know enough) leaves no
 trace and the other one decides from scratch.
 
 ``memory_only=True`` is the variant for the event loop: every lookup is the
-in-memory one (the signer's keys, ``EdgeObjectCache.cached``, ``prepare``'s one
-``stat()`` of a plain local file) and ``None`` means "not sure, ask again
+in-memory one (the signer's keys, ``EdgeObjectCache.cached``, ``prepare``'s
+name of a plain local file) and ``None`` means "not sure, ask again
 without it" (off the loop). With ``memory_only=False`` these functions block
 (database, store): run them off the loop.
 """
@@ -17,8 +17,7 @@ without it" (off the loop). With ``memory_only=False`` these functions block
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from mediagate import sids
 from mediagate.edge import answer as a
@@ -33,8 +32,7 @@ if TYPE_CHECKING:
     from mediagate.context import Runtime
 
 
-@dataclass(frozen=True, slots=True)
-class Conditions:
+class Conditions(NamedTuple):
     """The request headers that change which bytes a media answer carries
     (first value of each; Starlette's ``headers.get`` reads the first too).
     Other conditional headers (If-Match, If-Modified-Since, ...) are ignored
@@ -58,6 +56,31 @@ def _valid(account_sid: str, media_sid: str) -> bool:
     return sids.is_sid(account_sid, sids.ACCOUNT) and sids.is_sid(media_sid, sids.MEDIA)
 
 
+def _refused(
+    status: int,
+    reason: str,
+    message: str,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    key_id: str | None,
+    client: str | None,
+) -> a.Answer:
+    """The secured host's refusal and its access event (the audit spells
+    "not_found" as "not-found", like every access event)."""
+    event = a.AccessEvent(
+        "secure",
+        account_sid,
+        media_sid,
+        method,
+        ("signed_url", key_id or None),
+        False,
+        reason.replace("_", "-"),
+        client,
+    )
+    return a.problem(status, reason, message, event)
+
+
 def secure(
     rt: Runtime,
     account_sid: str,
@@ -71,29 +94,24 @@ def secure(
 ) -> a.Answer | None:
     """The secured host: signature and expiry first (one HMAC, no database for
     unsigned traffic), then the row (revocation) and the bytes. It never looks
-    at an ``Authorization`` header."""
-    if not _valid(account_sid, media_sid):
-        return a.problem(404, "not_found", _NO_MEDIA)
+    at an ``Authorization`` header. A malformed sid is a 404 whatever the
+    query says: checked before any refusal, and implied by a valid signature
+    (only media paths are ever signed), so served requests skip the check."""
     if memory_only and not rt.signer.refreshing:
         return None  # verifying could read the keys from the database (no background refresh)
     query = parse_signed_query(query_string)
-
-    def refuse(status: int, reason: str, message: str, key_id: str | None) -> a.Answer:
-        # The audit spells "not_found" as "not-found", like every access event.
-        why = reason.replace("_", "-")
-        event = a.AccessEvent(
-            "secure", account_sid, media_sid, method, ("signed_url", key_id or None), False, why, client
-        )
-        return a.problem(status, reason, message, event)
-
     if query.repeated:
-        return refuse(403, "invalid", _REPEATED, None)
+        if not _valid(account_sid, media_sid):
+            return a.problem(404, "not_found", _NO_MEDIA)
+        return _refused(403, "invalid", _REPEATED, account_sid, media_sid, method, None, client)
     path = object_path(account_sid, media_sid)
-    key_id = query.key_id
+    key_id = query.signed[2][:34]  # bounded: it is client text
     try:
         try:
             issued = rt.signer.verify(path, *query.signed)  # never blocks: keys refresh in the background
         except UnknownKey:
+            if not _valid(account_sid, media_sid):
+                return a.problem(404, "not_found", _NO_MEDIA)
             if memory_only:
                 return None
             # Perhaps created by another process a moment ago: re-read the keys
@@ -101,7 +119,9 @@ def secure(
             rt.signer.reload_for_unknown_key()
             issued = rt.signer.verify(path, *query.signed)
     except SignatureError as exc:
-        return refuse(403, exc.reason, exc.message, key_id)
+        if not _valid(account_sid, media_sid):
+            return a.problem(404, "not_found", _NO_MEDIA)
+        return _refused(403, exc.reason, exc.message, account_sid, media_sid, method, key_id, client)
     if memory_only:
         obj = rt.edge_objects.cached(account_sid, media_sid)
     else:
@@ -111,9 +131,11 @@ def secure(
         obj = rt.edge_objects.get(rt, account_sid, media_sid)
     prepared = _prepare(rt, obj, memory_only)
     if prepared is None:
-        return None if memory_only else refuse(404, "not_found", _DELETED, key_id)
+        if memory_only:
+            return None
+        return _refused(404, "not_found", _DELETED, account_sid, media_sid, method, key_id, client)
     if issued <= prepared.obj.revoked_before:  # early revocation: from the row already loaded
-        return refuse(403, "revoked", _REVOKED, key_id)
+        return _refused(403, "revoked", _REVOKED, account_sid, media_sid, method, key_id, client)
     if memory_only and rt.settings.accel_redirect_prefix:
         return None  # the front nginx's path: decided off the loop, with the store's relative path
     served = a.AccessEvent(
@@ -124,11 +146,11 @@ def secure(
         prepared,
         method,
         cond,
-        cache_control=a.SIGNED_CACHE,
-        stem=media_sid,
-        attachment=query.download,
-        event=served,
-        gone=lambda: refuse(404, "not_found", _DELETED, key_id),
+        a.SIGNED_CACHE,
+        media_sid,
+        query.download,
+        served,
+        lambda: _refused(404, "not_found", _DELETED, account_sid, media_sid, method, key_id, client),
     )
 
 
@@ -278,7 +300,6 @@ def serve(
     prepared: media.Prepared,
     method: str,
     cond: Conditions,
-    *,
     cache_control: str,
     stem: str,
     attachment: bool,
@@ -291,7 +312,7 @@ def serve(
     through here, so a header is decided in one place."""
     obj = prepared.obj
     accel = rt.settings.accel_redirect_prefix or None
-    last_modified = a.http_date(int(prepared.mtime)) if prepared.mtime is not None and accel is None else None
+    last_modified = None if accel is not None else a.http_date(obj.created)
     headers = a.media_headers(
         obj, cache_control=cache_control, stem=stem, attachment=attachment, last_modified=last_modified
     )

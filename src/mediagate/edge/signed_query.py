@@ -10,7 +10,7 @@ unknown parameter to the fast path (served).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote
 
 # The order Signer.verify takes them.
@@ -18,8 +18,7 @@ SIGNED_PARAMS = ("Expires", "Signature", "Key-Pair-Id", "Issued")
 _INDEX = {name: i for i, name in enumerate(SIGNED_PARAMS)}
 
 
-@dataclass(frozen=True, slots=True)
-class SignedQuery:
+class SignedQuery(NamedTuple):
     # Expires, Signature, Key-Pair-Id, Issued; "" when absent.
     signed: tuple[str, str, str, str]
     # A signed parameter given twice is two URLs in one: a cache or a proxy in
@@ -29,11 +28,6 @@ class SignedQuery:
     # outside the signature on purpose, it can only turn "inline" into
     # "attachment" (the console's Download link), never the other way.
     download: bool
-
-    @property
-    def key_id(self) -> str:
-        """The key id as the audit records it (bounded: it is client text)."""
-        return self.signed[2][:34]
 
 
 def _decode(text: str) -> str:
@@ -48,14 +42,14 @@ def parse_signed_query(query_string: str) -> SignedQuery:
     download: str | None = None
     for pair in query_string.split("&"):
         name, _, value = pair.partition("=")  # an empty pair is an empty name: no parameter of ours
-        if "%" in name or "+" in name:
-            name = unquote(name.replace("+", " "))
+        if "%" in pair or "+" in pair:  # one scan: most pairs need no decoding
+            name, value = _decode(name), _decode(value)
         if name in _INDEX:
             if name in signed:
                 repeated = True
-            signed[name] = _decode(value)
+            signed[name] = value
         elif name == "Download":
-            download = _decode(value)
+            download = value
     get = signed.get
     return SignedQuery(
         (get("Expires", ""), get("Signature", ""), get("Key-Pair-Id", ""), get("Issued", "")),

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import structlog
 from sqlalchemy import bindparam, select, update
@@ -32,7 +31,7 @@ from mediagate.services.records import MediaRecord, page_of
 from mediagate.storage import Blob as Blob  # the media hosts read bytes through this type
 from mediagate.storage import ObjectNotFound as ObjectNotFound  # the hosts': deleted before read
 from mediagate.storage import media_key
-from mediagate.timefmt import utcnow
+from mediagate.timefmt import aware, utcnow
 from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
 from mediagate.uris import message_path
 
@@ -321,6 +320,10 @@ class EdgeObject:
     # Early revocation (services/revocation.py): signed URLs issued at or before
     # this instant (epoch ms; the later of the media's and its account's) are void.
     revoked_before: int = 0
+    # When the row was written (epoch s): the bytes' Last-Modified. The row's
+    # time, not the file's: the same on every backend and every replica, and
+    # known without a stat() (the RSGI fast path answers from memory).
+    created: int = 0
 
 
 _ACCOUNTS = Account.__table__.c
@@ -335,6 +338,7 @@ _EDGE_LOOKUP = (
         _MEDIA.size,
         _MEDIA.auth_required,
         _MEDIA.urls_revoked_before,
+        _MEDIA.date_created,
         _ACCOUNTS.media_urls_revoked_before,
     )
     .join_from(Media.__table__, Account.__table__, _ACCOUNTS.sid == _MEDIA.account_sid)
@@ -355,6 +359,7 @@ def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | N
         media.size,
         media.auth_required,
         max(media.urls_revoked_before or 0, media.media_urls_revoked_before or 0),
+        int(aware(media.date_created).timestamp()),
     )
 
 
@@ -369,21 +374,18 @@ def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObj
     return edge_object(rt, account_sid, media_sid)
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A media row the media hosts may serve, and where its bytes are.
 
     ``read(start, end)`` yields the inclusive byte range from any backend;
     ``file`` is set for a plain local file the server may open and send
-    itself; ``mtime`` (epoch seconds) when the store knows when the bytes were
-    written (``Last-Modified``); ``relative_path`` is the file under the store's
-    root, for X-Accel-Redirect."""
+    itself; ``relative_path`` is the file under the store's root, for
+    X-Accel-Redirect."""
 
     obj: EdgeObject
     size: int
     read: Callable[[int, int | None], Iterator[bytes]]
     file: str | None = None
-    mtime: float | None = None
     relative_path: str | None = None
 
 
@@ -391,32 +393,22 @@ def prepare(rt: Runtime, obj: EdgeObject, *, memory_only: bool = False) -> Prepa
     """Find the bytes, in whichever backend; ``None`` if they are gone (deletion
     removes the object right after the row). Blocking: run it off the loop.
 
-    ``memory_only``: without any call that could block, for the event loop (the
-    RSGI fast path): only a plain local file qualifies, named without I/O and
-    checked with one ``stat()``; ``None`` for anything else, and for a file that
-    is not there (the caller then asks again without ``memory_only``)."""
+    ``memory_only``: without any I/O, for the event loop (the RSGI fast path):
+    only a plain local file qualifies, named from its key and not opened (the
+    server opens it); ``None`` for anything else (the caller then asks again
+    without ``memory_only``). Its existence is not checked: deletion drops the
+    row from memory (``EdgeObjectCache``) before the file goes."""
     if memory_only:
         name = rt.store.file_name(obj.key)
         if name is None:
             return None
-        try:
-            st = os.stat(name)
-        except OSError:
-            return None
-        return Prepared(obj, st.st_size, functools.partial(rt.store.stream, obj.key), name, st.st_mtime)
+        return Prepared(obj, obj.size, functools.partial(rt.store.stream, obj.key), name)
     try:
         blob = rt.store.open(obj.key)
     except ObjectNotFound:
         return None
-    stat = blob.local_stat
-    return Prepared(
-        obj,
-        blob.size,
-        blob.stream,
-        str(blob.local_path) if blob.local_path is not None else None,
-        stat.st_mtime if stat is not None else None,
-        blob.relative_path,
-    )
+    local = str(blob.local_path) if blob.local_path is not None else None
+    return Prepared(obj, blob.size, blob.stream, local, blob.relative_path)
 
 
 class EdgeObjectCache:

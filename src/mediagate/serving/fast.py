@@ -14,10 +14,10 @@ decides again from scratch (a decision records nothing until it is sent).
   (the same check, then the whole file as the secured host sends it; a
   ``Range`` request goes to Starlette);
 * the secured host on plain local files: ``decide.secure`` from the signer's
-  keys, the secured host's cache (``EdgeObjectCache``) and one ``stat()``;
-  its refusals (403, 404 for a bad sid) too, since they need no lookup. A whole
-  file is sent by granian itself (opened and sent in Rust, off the loop,
-  zero-copy); a byte range is left to Starlette.
+  keys and the secured host's cache (``EdgeObjectCache``); its refusals (403,
+  404 for a bad sid) too, since they need no lookup. A whole file is sent by
+  granian itself (opened and sent in Rust, off the loop, zero-copy); a byte
+  range is left to Starlette.
 
 Anything the decision is not sure about, encrypted or remote storage,
 X-Accel-Redirect deployments and the public host go to Starlette.
@@ -29,10 +29,11 @@ the access line and the audit line (batched, ``observability/lines.py``), the
 durable access audit event, the HTTP metrics, and the in-memory access
 records retention reads.
 
-One difference, in a race only: a file deleted between the ``stat()`` and
-granian opening it is answered by granian's own plain 404, not our JSON 404;
-either way nothing is served, but that one request's access line, metrics
-and access event say 200 / ``served``.
+One difference, in a race only: a file another process deleted before its
+invalidation reached this one (the documented bound) is answered by granian's
+own plain 404, not our JSON 404; either way nothing is served. granian opens
+the file after the answer is handed over and tells us nothing, so that one
+request's access line, metrics and access event say 200 / ``served``.
 """
 
 from __future__ import annotations
