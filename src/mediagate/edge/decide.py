@@ -56,6 +56,15 @@ def _valid(account_sid: str, media_sid: str) -> bool:
     return sids.is_sid(account_sid, sids.ACCOUNT) and sids.is_sid(media_sid, sids.MEDIA)
 
 
+def _secure_event(
+    account_sid: str, media_sid: str, method: str, key_id: str | None, ok: bool, why: str, client: str | None
+) -> a.AccessEvent:
+    # The key id names the credential; the signature and the URL are never recorded.
+    return a.AccessEvent(
+        "secure", account_sid, media_sid, method, ("signed_url", key_id or None), ok, why, client
+    )
+
+
 def _refused(
     status: int,
     reason: str,
@@ -68,16 +77,7 @@ def _refused(
 ) -> a.Answer:
     """The secured host's refusal and its access event (the audit spells
     "not_found" as "not-found", like every access event)."""
-    event = a.AccessEvent(
-        "secure",
-        account_sid,
-        media_sid,
-        method,
-        ("signed_url", key_id or None),
-        False,
-        reason.replace("_", "-"),
-        client,
-    )
+    event = _secure_event(account_sid, media_sid, method, key_id, False, reason.replace("_", "-"), client)
     return a.problem(status, reason, message, event)
 
 
@@ -138,9 +138,7 @@ def secure(
         return _refused(403, "revoked", _REVOKED, account_sid, media_sid, method, key_id, client)
     if memory_only and rt.settings.accel_redirect_prefix:
         return None  # the front nginx's path: decided off the loop, with the store's relative path
-    served = a.AccessEvent(
-        "secure", account_sid, media_sid, method, ("signed_url", key_id or None), True, "served", client
-    )
+    served = _secure_event(account_sid, media_sid, method, key_id, True, "served", client)
     return serve(
         rt,
         prepared,
