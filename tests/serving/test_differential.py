@@ -32,6 +32,7 @@ from mediagate.context import Runtime
 from mediagate.services import accounts, media, messages, number_pool, revocation
 from mediagate.services.delivery import object_path
 from mediagate.services.direct_delivery import set_direct
+from mediagate.services.maintenance import secure_legacy
 from mediagate.serving.fast import FastPaths
 
 BASE = "http://mediagate.test"
@@ -132,6 +133,21 @@ def build_world(rt: Runtime) -> World:
         _message(rt, dacct, "+15557650002"),
     )
     rt.direct_accounts.load(rt)
+    # Legacy media (created while the account did not enforce HTTP auth): the
+    # public host serves it while its account is active, and not once suspended.
+    for name, state in (("legacy", "public"), ("suspended", "public-suspended")):
+        # The second one a subaccount: only its parent may suspend it.
+        legacy = (
+            accounts.create(rt, name) if state == "public" else accounts.create_subaccount(rt, acct, name)
+        )
+        lacct = legacy.account.sid
+        world.auth[lacct] = _basic(lacct, legacy.auth_token)
+        accounts.set_enforcement(rt, lacct, False, actor="test", via="test")
+        lmsg = _message(rt, lacct, "+1555765000" + ("3" if state == "public" else "4"))
+        for ctype, body, filename in KINDS[:4]:
+            add(ctype, body, filename, state, lacct, lmsg)
+        if state == "public-suspended":
+            accounts.update(rt, lacct, actor_account=acct, friendly_name=None, status="suspended")
     rt.access_audit.take(10**6)
     return world
 
@@ -280,6 +296,12 @@ def requests(draw: st.DrawFn, world: World) -> Req:
         elif auth == "twice":
             headers += [("Authorization", good), ("Authorization", good)]
         return Req(method, path, "", tuple(headers), cold, index)
+    if item.state.startswith("public") and draw(st.booleans()):
+        # The public host: the same media by its stable, unsigned URL.
+        path = item.url.partition("?")[0].replace("/_media/secure/", "/_media/public/")
+        if draw(st.integers(0, 9)) == 0:
+            path = path.replace(item.media_sid, item.media_sid[:-1] + "g")
+        return Req(method, path, draw(EXTRA), tuple(headers), cold, index)
     path, _, query = item.url.partition("?")
     shapes = ["valid"] * 6 + ["tampered", "bad-sid", "deeper", "unsigned", "encoded"]
     shape = draw(st.sampled_from(shapes))
@@ -367,10 +389,12 @@ def harness(runtime: Runtime) -> Iterator[Harness]:
 
 def test_both_transports_answer_alike(harness: Harness) -> None:
     fast_answers: list[int] = []
+    fast_public: list[int] = []
+    compared: list[Req] = []
     statuses: set[int] = set()
 
     @settings(
-        max_examples=200,
+        max_examples=300,
         deadline=None,
         derandomize=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
@@ -389,13 +413,18 @@ def test_both_transports_answer_alike(harness: Harness) -> None:
         assert _normal(both, req.method) == _normal(alone, req.method), (req, fast)
         assert both_events == alone_events, (req, fast)
         statuses.add(both[0])
+        compared.append(req)
         if fast:
             fast_answers.append(both[0])
+            if req.path.startswith("/_media/public/"):
+                fast_public.append(both[0])
 
     check()
     # The comparison means something only if the fast path answered a fair share.
+    assert len(compared) >= 250, len(compared)
     assert len(fast_answers) >= 40 and fast_answers.count(200) >= 20, sorted(fast_answers)
     assert {200, 206, 304, 307, 400, 401, 403, 404, 405, 416} <= statuses, statuses
+    assert 200 in fast_public, fast_public
 
 
 def _signed(harness: Harness, state: str, ctype: str) -> Item:
@@ -463,3 +492,31 @@ def test_direct_delivery_once_warm_is_sent_by_the_fast_path(harness: Harness) ->
     ranged = Req("GET", path, "", (auth, ("Range", "bytes=0-3")), False, index)
     answer, fast = harness.rsgi(ranged)
     assert not fast and answer[0] == 206 and answer[2] == b"BEGI"
+
+
+def test_the_public_host_once_warm_is_sent_by_the_fast_path(harness: Harness) -> None:
+    """Legacy media of an active account: from memory once looked up, with the
+    same answer and access event; a suspended account's stays a 404, decided
+    from the database."""
+    item = _signed(harness, "public", "image/png")
+    path = item.url.partition("?")[0].replace("/_media/secure/", "/_media/public/")
+    index = harness.world.items.index(item)
+    req = Req("GET", path, "", (), True, index)
+    harness.events()
+    harness.forget(req)
+    cold, fast = harness.rsgi(req)
+    cold_events = harness.events()
+    assert not fast and cold[0] == 200 and cold[2] == PNG
+    warm, fast = harness.rsgi(req)
+    assert fast and _normal(warm, "GET") == _normal(cold, "GET")
+    assert harness.events() == cold_events and cold_events[0][:2] == ("public", item.account_sid)
+    hidden = _signed(harness, "public-suspended", "image/png")
+    path = hidden.url.partition("?")[0].replace("/_media/secure/", "/_media/public/")
+    for _ in range(2):
+        answer, fast = harness.rsgi(Req("GET", path, "", (), False, harness.world.items.index(hidden)))
+        assert not fast and answer[0] == 404
+    # Secured later (legacy media made to require auth): refused at once, not from memory.
+    for _progress in secure_legacy(harness.world.rt, item.account_sid, actor="test"):
+        pass
+    answer, fast = harness.rsgi(req)
+    assert not fast and answer[0] == 404

@@ -7,7 +7,7 @@ from starlette.routing import BaseRoute, Mount
 from mediagate.api.media import CONTENT_ROUTE
 from mediagate.app import create_app
 from mediagate.context import Runtime
-from mediagate.edge.hosts import SECURE_ROUTE
+from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
 from mediagate.observability.middleware import route_templates
 from mediagate.serving.fast import FastPaths, named_templates
 
@@ -25,9 +25,12 @@ def test_fast_routes_are_found_by_name(runtime: Runtime) -> None:
     app = create_app(runtime)
     fast = FastPaths(app)
     assert fast.content_route == "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}"
-    assert fast.secure_route == "/_media/secure/{account_sid}/{media_sid}"
+    secure, public = fast.hosts
+    assert secure.route == "/_media/secure/{account_sid}/{media_sid}" and secure.secure
+    assert public.route == "/_media/public/{account_sid}/{media_sid}" and not public.secure
     # Spelt as the access line and the metrics spell the same routes.
-    assert set(route_templates(app.routes).values()) >= {fast.content_route, fast.secure_route}
+    assert set(route_templates(app.routes).values()) >= {fast.content_route, secure.route, public.route}
     # Reordering the route lists changes nothing.
     again = named_templates(_reordered(list(app.routes)))
-    assert (again[CONTENT_ROUTE], again[SECURE_ROUTE]) == (fast.content_route, fast.secure_route)
+    found = (again[CONTENT_ROUTE], again[SECURE_ROUTE], again[PUBLIC_ROUTE])
+    assert found == (fast.content_route, secure.route, public.route)

@@ -166,10 +166,6 @@ def public(
     never media that needs auth, whatever the caller knows."""
     if not _valid(account_sid, media_sid):
         return a.problem(404, "not_found", _NO_MEDIA)
-    if memory_only:
-        # ``auth_required`` can flip and the account can be suspended: the secured
-        # host's cache cannot say either, so the public host always asks the database.
-        return None
 
     def missing() -> a.Answer:
         event = a.AccessEvent(
@@ -177,10 +173,12 @@ def public(
         )
         return a.problem(404, "not_found", _NO_PUBLIC, event)
 
-    obj = media.public_edge_object(rt, account_sid, media_sid)
-    prepared = None if obj is None or obj.auth_required else media.prepare(rt, obj)
+    obj = media.public_edge_object(rt, account_sid, media_sid, memory_only=memory_only)
+    prepared = _prepare(rt, obj, memory_only)
     if prepared is None:
-        return missing()
+        return None if memory_only else missing()
+    if memory_only and rt.settings.accel_redirect_prefix:
+        return None  # the front nginx's path: decided off the loop, with the store's relative path
     served = a.AccessEvent("public", account_sid, media_sid, method, ("none", None), True, "served", client)
     return serve(
         rt,

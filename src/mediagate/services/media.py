@@ -324,6 +324,9 @@ class EdgeObject:
     # time, not the file's: the same on every backend and every replica, and
     # known without a stat() (the RSGI fast path answers from memory).
     created: int = 0
+    # The owning account is active: suspended and closed accounts' legacy
+    # media is not public (the public host), as on Twilio.
+    account_active: bool = True
 
 
 _ACCOUNTS = Account.__table__.c
@@ -340,6 +343,7 @@ _EDGE_LOOKUP = (
         _MEDIA.urls_revoked_before,
         _MEDIA.date_created,
         _ACCOUNTS.media_urls_revoked_before,
+        _ACCOUNTS.status,
     )
     .join_from(Media.__table__, Account.__table__, _ACCOUNTS.sid == _MEDIA.account_sid)
     .where(_MEDIA.sid == bindparam("sid"))
@@ -360,18 +364,28 @@ def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | N
         media.auth_required,
         max(media.urls_revoked_before or 0, media.media_urls_revoked_before or 0),
         int(aware(media.date_created).timestamp()),
+        media.status == "active",
     )
 
 
-def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
-    """The public host's lookup: like ``edge_object``, but only while the owning
-    account is active. Suspending (or closing) an account hides its legacy
-    public media, as Twilio does; reactivating shows it again."""
-    with rt.sessions() as session:
-        status = session.scalar(select(Account.status).where(Account.sid == account_sid))
-    if status != "active":
+def public_edge_object(
+    rt: Runtime, account_sid: str, media_sid: str, *, memory_only: bool = False
+) -> EdgeObject | None:
+    """The public host's lookup: legacy media (``auth_required`` false) of an
+    active account, or ``None``. Suspending (or closing) an account hides its
+    legacy public media, as Twilio does; reactivating shows it again.
+
+    Through the secured host's cache: securing legacy media and changing an
+    account's status both publish the account on the invalidation channel,
+    which drops its entries. ``memory_only``: the cache alone (``None`` also
+    when it does not know: the caller asks again without ``memory_only``)."""
+    if memory_only:
+        obj = rt.edge_objects.cached(account_sid, media_sid)
+    else:
+        obj = rt.edge_objects.get(rt, account_sid, media_sid)
+    if obj is None or obj.auth_required or not obj.account_active:
         return None
-    return edge_object(rt, account_sid, media_sid)
+    return obj
 
 
 class Prepared(NamedTuple):
@@ -421,8 +435,9 @@ class EdgeObjectCache:
     cached: the caller always checks the object in the store (``stat``), and
     deletion removes the object right after the row.
     Deletion is also published on the invalidation channel, which drops the
-    entry here. ``auth_required`` can flip (legacy media being secured), so
-    the public host must not use this cache. Misses are not cached. Bounded
+    entry here. ``auth_required`` (legacy media being secured) and the
+    account's status can change: both publish the account, which drops its
+    entries, so the public host reads them here too. Misses are not cached. Bounded
     in entries (LRU); off while the channel could miss messages.
     """
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
@@ -50,7 +50,7 @@ from mediagate.api.media import CONTENT_ROUTE
 from mediagate.context import Runtime
 from mediagate.edge import decide
 from mediagate.edge.answer import Answer, record
-from mediagate.edge.hosts import SECURE_ROUTE
+from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
 from mediagate.errors import ApiError
 from mediagate.observability.middleware import access_line, request_id_of
 from mediagate.proxies import TrustedProxies, parse_networks
@@ -94,6 +94,21 @@ def _first(headers: Any, name: str) -> str | None:
     return values[0] if values else None
 
 
+class _MediaHost(NamedTuple):
+    hostname: str | None  # None: by path prefix on the API's own host (the embedded default)
+    prefix: str
+    route: str | None  # None: not served by this process (MEDIAGATE_ROLE=worker)
+    secure: bool
+
+
+def _media_host(api_hostname: str | None, url: str, route: str | None, *, secure: bool) -> _MediaHost:
+    # A media host by path prefix on the API's own host, or by Host header (a
+    # media hostname of its own), as app.py mounts it.
+    edge = urlsplit(url)
+    hostname = None if edge.hostname == api_hostname else (edge.hostname or "").lower()
+    return _MediaHost(hostname, edge.path.rstrip("/") + "/", route, secure)
+
+
 class FastPaths:
     def __init__(self, app: Starlette) -> None:
         rt: Runtime = app.state.runtime
@@ -102,17 +117,16 @@ class FastPaths:
         templates = named_templates(app.routes)
         # None: the route is not served by this process (MEDIAGATE_ROLE=worker), nor its fast path.
         self.content_route = templates.get(CONTENT_ROUTE)
-        self.secure_route = templates.get(SECURE_ROUTE)
         self.proxies = TrustedProxies(parse_networks(s.trusted_proxies))
-        api, edge = urlsplit(s.public_url), urlsplit(s.secure_media_url)
-        # The secured host by path prefix on the API's own host (the embedded
-        # default), or by Host header (a media hostname of its own).
-        self.secure_host = None if edge.hostname == api.hostname else (edge.hostname or "").lower()
-        self.secure_prefix = edge.path.rstrip("/") + "/"
         # Plain local files only (``MediaStore.file_name``): sealed (encrypted)
         # objects are decrypted by us, remote ones streamed, and behind
         # X-Accel-Redirect the front nginx sends the file.
         self.local = not (s.accel_redirect_prefix or rt.store.network)
+        api = urlsplit(s.public_url).hostname
+        self.hosts = [
+            _media_host(api, s.secure_media_url, templates.get(SECURE_ROUTE), secure=True),
+            _media_host(api, s.public_media_url, templates.get(PUBLIC_ROUTE), secure=False),
+        ]
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
 
     def answer(self, scope: Any, proto: Any) -> bool:
@@ -123,9 +137,10 @@ class FastPaths:
         try:
             if path.startswith(_CONTENT_PREFIX) and self.content_route is not None:
                 return self._content(scope, proto, path, method, self.content_route)
-            secure = self.secure_route
-            if path.startswith(self.secure_prefix) and self.local and secure is not None:
-                return self._download(scope, proto, path, method, secure)
+            if self.local:
+                for host in self.hosts:
+                    if path.startswith(host.prefix) and host.route is not None:
+                        return self._download(scope, proto, path, method, host)
         except ApiError:
             return False  # decided there again, with its proper answer
         return False
@@ -173,13 +188,13 @@ class FastPaths:
 
     # -- the secured host --------------------------------------------------------
 
-    def _download(self, scope: Any, proto: Any, path: str, method: str, route: str) -> bool:
+    def _download(self, scope: Any, proto: Any, path: str, method: str, media_host: _MediaHost) -> bool:
         headers = scope.headers
-        if self.secure_host is not None:
+        if media_host.hostname is not None:
             host = (headers.get("host") or "").rpartition(":")[0] or headers.get("host") or ""
-            if host.lower() != self.secure_host:
+            if host.lower() != media_host.hostname:
                 return False
-        rest = path[len(self.secure_prefix) :]
+        rest = path[len(media_host.prefix) :]
         account_sid, slash, media_sid = rest.partition("/")
         if not slash or "/" in media_sid:
             return False  # not this route: Starlette's 404
@@ -188,13 +203,17 @@ class FastPaths:
         cond = decide.Conditions(
             _first(headers, "range"), _first(headers, "if-range"), _first(headers, "if-none-match")
         )
-        found = decide.secure(
-            self.rt, account_sid, media_sid, method, scope.query_string, cond, client, memory_only=True
-        )
+        if media_host.secure:
+            found = decide.secure(
+                self.rt, account_sid, media_sid, method, scope.query_string, cond, client, memory_only=True
+            )
+        else:
+            found = decide.public(self.rt, account_sid, media_sid, method, cond, client, memory_only=True)
         if found is None:
             return False
         rid = request_id_of(headers.get("x-request-id"))
-        return self._send(found, proto, rid, method, route, started, client)
+        assert media_host.route is not None
+        return self._send(found, proto, rid, method, media_host.route, started, client)
 
     # -- shared ------------------------------------------------------------------
 
