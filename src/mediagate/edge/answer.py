@@ -81,16 +81,7 @@ def record(rt: Runtime, answer: Answer) -> None:
     event = answer.event
     if event is None:
         return
-    rt.access_audit.record(
-        event.host,
-        event.account_sid,
-        event.media_sid,
-        event.method,
-        event.credential,
-        event.ok,
-        event.why,
-        event.client,
-    )
+    rt.access_audit.record(*event)  # the fields in the order ``record`` takes them
     if event.ok:
         rt.access.served(event.account_sid, event.media_sid, event.method, answer.status)
 
@@ -182,13 +173,13 @@ def disposition(obj: EdgeObject, stem: str, attachment: bool) -> str:
 
 
 def media_headers(
-    obj: EdgeObject, *, cache_control: str, stem: str, attachment: bool, last_modified: str | None
+    obj: EdgeObject, etag: str, cache_control: str, stem: str, attachment: bool, last_modified: str | None
 ) -> Headers:
     """The headers every answer about a media's bytes starts with (200, 206,
     304, 416): the security headers, the validators, caching and disposition."""
     headers = [
         *_SECURITY,
-        ("etag", f'"{obj.sha256}"'),
+        ("etag", etag),
         ("cache-control", cache_control),
         ("content-disposition", disposition(obj, stem, attachment)),
     ]

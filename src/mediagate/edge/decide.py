@@ -309,11 +309,9 @@ def serve(
     obj = prepared.obj
     accel = rt.settings.accel_redirect_prefix or None
     last_modified = None if accel is not None else a.http_date(obj.created)
-    headers = a.media_headers(
-        obj, cache_control=cache_control, stem=stem, attachment=attachment, last_modified=last_modified
-    )
     etag = f'"{obj.sha256}"'
-    if _etag_matches(cond.if_none_match, etag):
+    headers = a.media_headers(obj, etag, cache_control, stem, attachment, last_modified)
+    if cond.if_none_match and _etag_matches(cond.if_none_match, etag):
         return a.Answer(304, headers, event=event)
     if cond.range is not None:
         try:

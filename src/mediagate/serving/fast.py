@@ -224,18 +224,19 @@ class FastPaths:
         recorded) when it is not a whole file or a body: a byte range of a file
         is Starlette's to stream (only the secured host gets here with one: its
         decision records nothing until its answer is sent)."""
-        out = [*found.headers, ("x-request-id", rid)]
+        if found.read is not None and found.file is None and method != "HEAD":
+            return False
+        out = found.headers  # this answer's own list, sent once: no copy
+        out.append(("x-request-id", rid))
         if method == "HEAD" or (found.read is None and not found.body):
             proto.response_empty(found.status, out)
             sent = 0
-        elif found.read is None:
-            proto.response_bytes(found.status, out, found.body)
-            sent = len(found.body)
         elif found.file is not None:
             proto.response_file(found.status, out, found.file)
             sent = found.span[1] - found.span[0] + 1
         else:
-            return False
+            proto.response_bytes(found.status, out, found.body)
+            sent = len(found.body)
         record(self.rt, found)
         self._done(rid, method, route, found.status, started, sent, client)
         return True
