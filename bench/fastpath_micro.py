@@ -22,6 +22,7 @@ import timeit
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mediagate.app import create_app
 from mediagate.context import build_runtime
@@ -31,6 +32,7 @@ from mediagate.observability.lines import lines, shape
 from mediagate.observability.middleware import new_request_id
 from mediagate.services import accounts, media, messages, number_pool
 from mediagate.services.delivery import object_path
+from mediagate.services.direct_delivery import set_direct
 from mediagate.serving.fast import FastPaths
 from mediagate.settings import Settings
 
@@ -71,6 +73,10 @@ class _Proto:
 
     def response_empty(self, status: int, headers: list[tuple[str, str]]) -> None:
         assert status == 307
+        self.answered += 1
+
+    def response_file(self, status: int, headers: list[tuple[str, str]], file: str) -> None:
+        assert status == 200
         self.answered += 1
 
 
@@ -122,6 +128,30 @@ def _measure(rt: Any) -> list[tuple[str, float]]:
     if not fast.answer(scope, proto):
         raise RuntimeError("the fast path did not answer: memory not warm")
     signed = object_path(sid, row.sid)
+    # The signed download the redirect points to, warmed the same way (one full lookup).
+    rt.edge_objects.get(rt, sid, row.sid)
+    edge = urlsplit(rt.settings.secure_media_url).path.rstrip("/")
+    download = _Scope(f"{edge}{signed}", {"host": "127.0.0.1"})
+    download.query_string = rt.signer.sign(signed)
+    if not fast.answer(download, proto):
+        raise RuntimeError("the fast path did not answer the signed download")
+    # Direct delivery (the account's MediaDelivery Mode=direct): the same content
+    # URL answering the file itself, warmed by one full decision.
+    direct = accounts.create(rt, "micro-direct")
+    dsid = direct.account.sid
+    number_pool.assign(rt, "+15557650002", dsid)
+    dnew = messages.NewMessage("+15551230001", "+15557650002", "hi", [])
+    dmessage = messages.create(rt, dsid, dnew, actor=dsid)
+    drow = media.add(rt, dsid, dmessage.sid, "image/png", [b"\x89PNG\r\n\x1a\n" + b"x" * 1000])
+    set_direct(rt, dsid, True)
+    rt.direct_accounts.load(rt)
+    dheader = "Basic " + base64.b64encode(f"{dsid}:{direct.auth_token}".encode()).decode()
+    media.content_location(rt, dsid, dmessage.sid, drow.sid, dheader)
+    rt.edge_objects.get(rt, dsid, drow.sid)
+    dpath = f"/2010-04-01/Accounts/{dsid}/Messages/{dmessage.sid}/Media/{drow.sid}"
+    delivered = _Scope(dpath, {"authorization": dheader, "host": "127.0.0.1"})
+    if not fast.answer(delivered, proto):
+        raise RuntimeError("the fast path did not answer the direct delivery")
     counter = metrics.HTTP_REQUESTS.labels("micro", "GET", "307")
     line = shape("mediagate.micro", "media.content", ("account", "media", "credential", "decision"))
     histogram = metrics.HTTP_DURATION.labels("micro")
@@ -130,11 +160,24 @@ def _measure(rt: Any) -> list[tuple[str, float]]:
         rt.direct_accounts.load(rt)  # keep it fresh: a real server reloads it in the background
         assert fast.answer(scope, proto)
 
+    def direct_delivery() -> None:
+        rt.direct_accounts.load(rt)
+        if not fast.answer(delivered, proto):
+            # The memory's entries age out (60 s with Redis): a slow machine gets
+            # there during the runs. Warm again, as the next full request would.
+            media.content_location(rt, dsid, dmessage.sid, drow.sid, dheader)
+            rt.edge_objects.get(rt, dsid, drow.sid)
+
     def reload_only() -> None:
         rt.direct_accounts.load(rt)
 
     rows = [
         ("whole fast redirect (FastPaths.answer)", _per_call(answer) - _per_call(reload_only)),
+        ("whole fast signed download (FastPaths.answer)", _per_call(lambda: fast.answer(download, proto))),
+        (
+            "whole fast direct delivery (FastPaths.answer)",
+            _per_call(direct_delivery) - _per_call(reload_only),
+        ),
         (
             "decision from memory (content_location_from_memory)",
             _per_call(

@@ -84,9 +84,9 @@ class Access:
 class ApiRoute(Route):
     """A Starlette route that carries its ``Access`` declaration."""
 
-    def __init__(self, path: str, endpoint: Plain, access: Access) -> None:
+    def __init__(self, path: str, endpoint: Plain, access: Access, *, name: str | None = None) -> None:
         methods = [m for m in access.needs if m != "HEAD"]
-        super().__init__(path, endpoint, methods=methods)
+        super().__init__(path, endpoint, methods=methods, name=name)
         self.access = access
 
 
@@ -189,10 +189,11 @@ def public(path: str, handler: Plain, methods: list[str], *, why: str) -> ApiRou
     return ApiRoute(path, handler, Access(None, needs, checked_by=why))
 
 
-def checked_by(path: str, handler: Plain, *, by: str, get: str) -> ApiRoute:
+def checked_by(path: str, handler: Plain, *, by: str, get: str, name: str | None = None) -> ApiRoute:
     """A route on the account in its path whose check is made by ``by`` (named,
-    and tested to ask for ``get``), because another transport answers it too."""
-    return ApiRoute(path, handler, Access("path", _needs(get, None, None), checked_by=by))
+    and tested to ask for ``get``), because another transport answers it too
+    (and finds the route by ``name``)."""
+    return ApiRoute(path, handler, Access("path", _needs(get, None, None), checked_by=by), name=name)
 
 
 def json_response(data: Any, status: int = 200) -> Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from mediagate import permissions as perms
 from mediagate.api import media_direct
@@ -18,6 +18,8 @@ from mediagate.api.common import (
     route,
 )
 from mediagate.auth import Principal
+from mediagate.edge import decide
+from mediagate.edge.send import send_answer
 from mediagate.http_common import call, hot, query_dict, runtime
 from mediagate.paging import parse_page_request
 from mediagate.services import media
@@ -59,31 +61,29 @@ async def media_content(request: Request) -> Response:
     if await media_direct.wanted(request, account_sid):  # the account's MediaDelivery Mode=direct
         return await media_direct.content(request, account_sid, message_sid, media_sid)
     rt = runtime(request)
-    header = authorization(request)
-    client = request.client.host if request.client else None  # trusted-proxy resolved (proxies.py)
-    # A repeat request is answered from memory on the loop (no database, no
-    # thread hop); anything not remembered goes to the database off the loop,
-    # on the hot paths' own threads (one stalled query must not freeze the
-    # process, /healthz included).
-    location = media.content_location_from_memory(
-        rt, account_sid, message_sid, media_sid, header, method=request.method, client=client
+    args = (
+        rt,
+        account_sid,
+        message_sid,
+        media_sid,
+        request.method,
+        authorization(request),
+        request.client.host if request.client else None,  # trusted-proxy resolved (proxies.py)
     )
-    if location is None:
-        location = await hot(
-            rt,
-            media.content_location,
-            rt,
-            account_sid,
-            message_sid,
-            media_sid,
-            header,
-            method=request.method,
-            client=client,
-        )
+    # The same decision as the RSGI fast path (edge/decide.content). A repeat
+    # request is answered from memory on the loop (no database, no thread
+    # hop); anything not remembered goes to the database off the loop, on the
+    # hot paths' own threads (one stalled query must not freeze the process,
+    # /healthz included).
+    answer = decide.content(*args, memory_only=True)
+    if answer is None:
+        answer = await hot(rt, decide.content, *args, memory_only=False)
+    assert answer is not None  # memory_only=False always decides
     # 307 keeps the method (HEAD stays HEAD); Twilio answers 307 in recent captures.
-    return RedirectResponse(location, status_code=307, headers={"Cache-Control": "no-store"})
+    return await send_answer(request, answer)
 
 
+CONTENT_ROUTE = "media.content"
 PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media"
 # The content route stays third: serving/fast.py finds it by position.
 routes = [
@@ -96,11 +96,13 @@ routes = [
         delete=perms.MEDIA_DELETE,
     ),
     # Anonymous requests may reach legacy (public) media, and the RSGI fast path
-    # answers repeats without Starlette: the media decision asks the authenticator.
+    # answers repeats without Starlette (finding the route by this name): the
+    # media decision asks the authenticator.
     checked_by(
         PREFIX + "/{media_sid}",
         media_content,
         by="services.media.content_location (and its answer from memory)",
         get=media.CONTENT_PERMISSION,
+        name=CONTENT_ROUTE,
     ),
 ]

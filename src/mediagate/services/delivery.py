@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mediagate.errors import Unauthorized
+from mediagate.services.disposition import content_disposition
 
 if TYPE_CHECKING:
     from mediagate.auth import Principal
@@ -90,10 +91,5 @@ def locate(rt: Runtime, principal: Principal | None, target: Target, *, method: 
 
 def _disposition(target: Target) -> str:
     # The media hosts' own rule (inline allowlist, safe filename), so both
-    # delivery modes answer with the same Content-Disposition. Imported here
-    # because services.media imports this module.
-    from mediagate.services.disposition import content_disposition
-    from mediagate.services.media import EdgeObject
-
-    obj = EdgeObject(target.storage_key, target.content_type, target.filename, "", 0, True)
-    return content_disposition(obj, target.media_sid)
+    # delivery modes answer with the same Content-Disposition.
+    return content_disposition(target.filename, target.content_type, target.media_sid)

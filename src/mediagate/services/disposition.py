@@ -8,8 +8,6 @@ from __future__ import annotations
 import mimetypes
 from urllib.parse import quote
 
-from mediagate.services.media import EdgeObject
-
 INLINE_TYPES = frozenset(
     {
         "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/avif",
@@ -35,8 +33,10 @@ def served_filename(filename: str | None, content_type: str, fallback_stem: str)
     return stem + (mimetypes.guess_extension(content_type, strict=False) or ".bin")
 
 
-def content_disposition(obj: EdgeObject, fallback_stem: str, *, attachment: bool = False) -> str:
-    disposition = "inline" if obj.content_type in INLINE_TYPES and not attachment else "attachment"
-    name = served_filename(obj.filename, obj.content_type, fallback_stem)
+def content_disposition(
+    filename: str | None, content_type: str, fallback_stem: str, *, attachment: bool = False
+) -> str:
+    disposition = "inline" if content_type in INLINE_TYPES and not attachment else "attachment"
+    name = served_filename(filename, content_type, fallback_stem)
     ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in name)
     return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy import delete as sql_delete
@@ -29,6 +30,7 @@ from mediagate.services.records import MediaRecord, page_of
 from mediagate.storage import Blob as Blob  # the media hosts read bytes through this type
 from mediagate.storage import ObjectNotFound as ObjectNotFound  # the hosts': deleted before read
 from mediagate.storage import media_key
+from mediagate.timefmt import aware
 from mediagate.uris import media_path as media_path  # kept: callers use media.media_path
 from mediagate.uris import message_path
 
@@ -314,6 +316,13 @@ class EdgeObject:
     # Early revocation (services/revocation.py): signed URLs issued at or before
     # this instant (epoch ms; the later of the media's and its account's) are void.
     revoked_before: int = 0
+    # When the row was written (epoch s): the bytes' Last-Modified. The row's
+    # time, not the file's: the same on every backend and every replica, and
+    # known without a stat() (the RSGI fast path answers from memory).
+    created: int = 0
+    # The owning account is active: suspended and closed accounts' legacy
+    # media is not public (the public host), as on Twilio.
+    account_active: bool = True
 
 
 _ACCOUNTS = Account.__table__.c
@@ -328,7 +337,9 @@ _EDGE_LOOKUP = (
         _MEDIA.size,
         _MEDIA.auth_required,
         _MEDIA.urls_revoked_before,
+        _MEDIA.date_created,
         _ACCOUNTS.media_urls_revoked_before,
+        _ACCOUNTS.status,
     )
     .join_from(Media.__table__, Account.__table__, _ACCOUNTS.sid == _MEDIA.account_sid)
     .where(_MEDIA.sid == bindparam("sid"))
@@ -348,35 +359,66 @@ def edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | N
         media.size,
         media.auth_required,
         max(media.urls_revoked_before or 0, media.media_urls_revoked_before or 0),
+        int(aware(media.date_created).timestamp()),
+        media.status == "active",
     )
 
 
-def public_edge_object(rt: Runtime, account_sid: str, media_sid: str) -> EdgeObject | None:
-    """The public host's lookup: like ``edge_object``, but only while the owning
-    account is active. Suspending (or closing) an account hides its legacy
-    public media, as Twilio does; reactivating shows it again."""
-    with rt.sessions() as session:
-        status = session.scalar(select(Account.status).where(Account.sid == account_sid))
-    if status != "active":
+def public_edge_object(
+    rt: Runtime, account_sid: str, media_sid: str, *, memory_only: bool = False
+) -> EdgeObject | None:
+    """The public host's lookup: legacy media (``auth_required`` false) of an
+    active account, or ``None``. Suspending (or closing) an account hides its
+    legacy public media, as Twilio does; reactivating shows it again.
+
+    Through the secured host's cache: securing legacy media and changing an
+    account's status both publish the account on the invalidation channel,
+    which drops its entries. ``memory_only``: the cache alone (``None`` also
+    when it does not know: the caller asks again without ``memory_only``)."""
+    if memory_only:
+        obj = rt.edge_objects.cached(account_sid, media_sid)
+    else:
+        obj = rt.edge_objects.get(rt, account_sid, media_sid)
+    if obj is None or obj.auth_required or not obj.account_active:
         return None
-    return edge_object(rt, account_sid, media_sid)
+    return obj
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """A media row the media hosts may serve and its bytes' reader (``storage.Blob``)."""
+class Prepared(NamedTuple):
+    """A media row the media hosts may serve, and where its bytes are.
+
+    ``read(start, end)`` yields the inclusive byte range from any backend;
+    ``file`` is set for a plain local file the server may open and send
+    itself; ``relative_path`` is the file under the store's root, for
+    X-Accel-Redirect."""
 
     obj: EdgeObject
-    blob: Blob
+    size: int
+    read: Callable[[int, int | None], Iterator[bytes]]
+    file: str | None = None
+    relative_path: str | None = None
 
 
-def prepare(rt: Runtime, obj: EdgeObject) -> Prepared | None:
-    """Blocking part of serving (run it off the loop): find the bytes, in whichever
-    backend; ``None`` if they are gone (deletion removes the object right after the row)."""
+def prepare(rt: Runtime, obj: EdgeObject, *, memory_only: bool = False) -> Prepared | None:
+    """Find the bytes, in whichever backend; ``None`` if they are gone (deletion
+    removes the object right after the row). Blocking: run it off the loop.
+
+    ``memory_only``: without any I/O, for the event loop (the RSGI fast path):
+    only a plain local file qualifies, named from its key and not opened (the
+    server opens it); ``None`` for anything else (the caller then asks again
+    without ``memory_only``). Its existence is not checked: deletion drops the
+    row from memory (``EdgeObjectCache``) before the file goes."""
+    if memory_only:
+        name = rt.store.file_name(obj.key)
+        if name is None:
+            return None
+        return Prepared(obj, obj.size, functools.partial(rt.store.stream, obj.key), name)
     try:
-        return Prepared(obj, rt.store.open(obj.key))
+        blob = rt.store.open(obj.key)
     except ObjectNotFound:
         return None
+    local = str(blob.local_path) if blob.local_path is not None else None
+    return Prepared(obj, blob.size, blob.stream, local, blob.relative_path)
 
 
 class EdgeObjectCache:
@@ -389,8 +431,9 @@ class EdgeObjectCache:
     cached: the caller always checks the object in the store (``stat``), and
     deletion removes the object right after the row.
     Deletion is also published on the invalidation channel, which drops the
-    entry here. ``auth_required`` can flip (legacy media being secured), so
-    the public host must not use this cache. Misses are not cached. Bounded
+    entry here. ``auth_required`` (legacy media being secured) and the
+    account's status can change: both publish the account, which drops its
+    entries, so the public host reads them here too. Misses are not cached. Bounded
     in entries (LRU); off while the channel could miss messages.
     """
 

@@ -1,25 +1,33 @@
-"""The two hot paths answered natively on RSGI, from memory, on the event loop.
+"""The hot paths answered natively on RSGI, from memory, on the event loop.
 
-* the content redirect: ``GET|HEAD /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}``
-  with one ``Authorization`` header, when ``services/media.content_location_from_memory``
-  can decide it (a credential that passed before, the media row, the signer's
-  keys; the same function, hence the same checks, the same audit events);
-* a signed download from the secured host on local storage: the signature and
-  expiry checked (``Signer.verify``, in memory), the media row from the secured
-  host's cache (``EdgeObjectCache``), the file sent by granian itself
-  (``response_file``: opened and sent in Rust, off the loop, zero-copy).
+This is a transport, not a second implementation: it parses the request,
+asks the same decision the Starlette routes ask (``edge/decide.py``) with
+``memory_only=True`` and sends the ``Answer`` as it is (granian's
+``response_empty``/``response_bytes``/``response_file``), or returns ``False``
+and the request goes to Starlette unchanged (``serving/bridge.py``), which
+decides again from scratch (a decision records nothing until it is sent).
 
-Anything else, and anything these are not sure about, returns ``False`` and
-the request goes to Starlette unchanged (``serving/bridge.py``): first
-requests, refusals (every 401/403/404 is decided there, exactly as before),
-Range and conditional requests, ``Download=1``, repeated signed parameters,
-encrypted or remote storage, the direct-delivery mode, trusted-proxy
-deployments' forwarded headers (resolved here with the same ``proxies`` code).
+* the content URL: ``GET|HEAD /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}``
+  with one ``Authorization`` header, when ``decide.content`` (the 307) can
+  answer from memory (a credential that passed before, the media row, the
+  signer's keys), or, for an account with direct delivery, ``decide.direct``
+  (the same check, then the whole file as the secured host sends it; a
+  ``Range`` request goes to Starlette);
+* the secured host on plain local files: ``decide.secure`` from the signer's
+  keys and the secured host's cache (``EdgeObjectCache``); its refusals (403,
+  404 for a bad sid) too, since they need no lookup. A whole file is sent by
+  granian itself (opened and sent in Rust, off the loop, zero-copy); a byte
+  range is left to Starlette.
 
-What a fast answer keeps: the response headers of the Starlette path, the
-``x-request-id``, the access line and the audit line (batched,
-``observability/lines.py``), the durable access audit event, the HTTP metrics,
-and the in-memory access records retention reads.
+Anything the decision is not sure about, encrypted or remote storage,
+X-Accel-Redirect deployments and the public host go to Starlette.
+Trusted-proxy deployments' forwarded headers are resolved here with the
+same ``proxies`` code.
+
+What a fast answer keeps: the answer's own headers, the ``x-request-id``,
+the access line and the audit line (batched, ``observability/lines.py``), the
+durable access audit event, the HTTP metrics, and the in-memory access
+records retention reads.
 
 One difference, in a race only: a file another process deleted before its
 invalidation reached this one (the documented bound) is answered by granian's
@@ -31,30 +39,24 @@ request's access line, metrics and access event say 200 / ``served``.
 from __future__ import annotations
 
 import time
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Host, Mount
 
-from mediagate.api import media as media_api
+from mediagate.api.media import CONTENT_ROUTE
 from mediagate.context import Runtime
-from mediagate.edge import hosts
-from mediagate.edge.serve import SECURITY_HEADERS
+from mediagate.edge import decide
+from mediagate.edge.answer import Answer, record
+from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
 from mediagate.errors import ApiError
-from mediagate.observability.middleware import access_line, request_id_of, route_templates
+from mediagate.observability.middleware import access_line, request_id_of
 from mediagate.proxies import TrustedProxies, parse_networks
-from mediagate.services import media
-from mediagate.services.delivery import object_path
-from mediagate.services.disposition import content_disposition
-from mediagate.services.media import EdgeObject
-from mediagate.signing import SignatureError
 
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
-_SIGNED = frozenset(("Expires", "Signature", "Key-Pair-Id", "Issued"))
-_SECURITY = list(SECURITY_HEADERS.items())
 _FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-proto")
-# Anything that makes the secured host answer something other than the whole file.
-_CONDITIONAL = ("range", "if-none-match", "if-range", "if-match", "if-modified-since", "if-unmodified-since")
 
 
 def _metrics() -> Any:
@@ -65,28 +67,67 @@ def _metrics() -> Any:
     return metrics
 
 
+def named_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, str]:
+    """``route name -> full path template`` for every named leaf route, mounts
+    included, spelt as ``observability.middleware.route_templates`` spells them
+    (the access line and the metrics name a fast answer's route the same way).
+    By name, not by position: reordering a route list cannot turn a fast path off."""
+    found: dict[str, str] = {}
+    for route in routes:
+        if isinstance(route, Mount):
+            found.update(named_templates(route.routes, prefix + route.path))
+        elif isinstance(route, Host):
+            found.update(named_templates(route.routes, f"//{route.host}{prefix}"))
+        else:
+            path, name = getattr(route, "path", None), getattr(route, "name", None)
+            if isinstance(path, str) and isinstance(name, str):
+                found.setdefault(name, prefix + path)
+    return found
+
+
+def _first(headers: Any, name: str) -> str | None:
+    # The first value, as Starlette's ``headers.get`` reads it (usually absent:
+    # ``in`` first spares building a list).
+    if name not in headers:
+        return None
+    values: list[str] = headers.get_all(name)
+    return values[0] if values else None
+
+
+class _MediaHost(NamedTuple):
+    hostname: str | None  # None: by path prefix on the API's own host (the embedded default)
+    prefix: str
+    route: str | None  # None: not served by this process (MEDIAGATE_ROLE=worker)
+    secure: bool
+
+
+def _media_host(api_hostname: str | None, url: str, route: str | None, *, secure: bool) -> _MediaHost:
+    # A media host by path prefix on the API's own host, or by Host header (a
+    # media hostname of its own), as app.py mounts it.
+    edge = urlsplit(url)
+    hostname = None if edge.hostname == api_hostname else (edge.hostname or "").lower()
+    return _MediaHost(hostname, edge.path.rstrip("/") + "/", route, secure)
+
+
 class FastPaths:
     def __init__(self, app: Starlette) -> None:
         rt: Runtime = app.state.runtime
         self.rt = rt
         s = rt.settings
-        # The route templates the access line and the metrics name (the same as Starlette's path).
-        templates = route_templates(app.routes)
+        templates = named_templates(app.routes)
         # None: the route is not served by this process (MEDIAGATE_ROLE=worker), nor its fast path.
-        self.content_route = templates.get(id(media_api.routes[2]))
-        self.secure_route = templates.get(id(hosts.secure_routes[0]))
+        self.content_route = templates.get(CONTENT_ROUTE)
         self.proxies = TrustedProxies(parse_networks(s.trusted_proxies))
-        api, edge = urlsplit(s.public_url), urlsplit(s.secure_media_url)
-        # The secured host by path prefix on the API's own host (the embedded
-        # default), or by Host header (a media hostname of its own).
-        self.secure_host = None if edge.hostname == api.hostname else (edge.hostname or "").lower()
-        self.secure_prefix = edge.path.rstrip("/") + "/"
         # Plain local files only (``MediaStore.file_name``): sealed (encrypted)
         # objects are decrypted by us, remote ones streamed, and behind
         # X-Accel-Redirect the front nginx sends the file.
-        self.local = None if s.accel_redirect_prefix or rt.store.network else rt.store
+        self.local = not (s.accel_redirect_prefix or rt.store.network)
+        api = urlsplit(s.public_url).hostname
+        self.hosts = [
+            _media_host(api, s.secure_media_url, templates.get(SECURE_ROUTE), secure=True),
+            _media_host(api, s.public_media_url, templates.get(PUBLIC_ROUTE), secure=False),
+        ]
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
-        self._dispositions: dict[tuple[str | None, str, str], str] = {}
 
     def answer(self, scope: Any, proto: Any) -> bool:
         method = scope.method
@@ -96,9 +137,10 @@ class FastPaths:
         try:
             if path.startswith(_CONTENT_PREFIX) and self.content_route is not None:
                 return self._content(scope, proto, path, method, self.content_route)
-            secure = self.secure_route
-            if path.startswith(self.secure_prefix) and self.local is not None and secure is not None:
-                return self._download(scope, proto, path, method, secure)
+            if self.local:
+                for host in self.hosts:
+                    if path.startswith(host.prefix) and host.route is not None:
+                        return self._download(scope, proto, path, method, host)
         except ApiError:
             return False  # decided there again, with its proper answer
         return False
@@ -118,109 +160,86 @@ class FastPaths:
             return False
         rt = self.rt
         direct = rt.direct_accounts
-        if not direct.fresh() or direct.cached(account_sid):
+        if not direct.fresh():
             return False
         started = time.perf_counter()
-        client = self._client(scope)
-        rid = request_id_of(headers.get("x-request-id"))
-        location = media.content_location_from_memory(
-            rt, account_sid, message_sid, media_sid, auth[0], method=method, client=client, request_id=rid
-        )
-        if location is None:
+        if direct.cached(account_sid):
+            # The account's direct delivery: the bytes instead of the 307. Only a
+            # whole file can be sent here, and the decision audits when it decides,
+            # so a Range request is left to Starlette before asking.
+            if not self.local or "range" in headers:
+                return False
+            client = self._client(scope)
+            rid = request_id_of(headers.get("x-request-id"))
+            cond = decide.Conditions(None, None, _first(headers, "if-none-match"))
+            found = decide.direct(
+                rt, account_sid, message_sid, media_sid, method, auth[0], cond, client, rid, memory_only=True
+            )
+        else:
+            client = self._client(scope)
+            rid = request_id_of(headers.get("x-request-id"))
+            found = decide.content(
+                rt, account_sid, message_sid, media_sid, method, auth[0], client, rid, memory_only=True
+            )
+        if found is None:
             return False
-        proto.response_empty(
-            307,
-            [
-                ("location", location),
-                ("cache-control", "no-store"),
-                ("content-length", "0"),
-                ("x-request-id", rid),
-            ],
-        )
-        self._done(rid, method, route, 307, started, 0, client)
-        return True
+        # Both decisions audited themselves (services/media.py) when they decided.
+        return self._send(found, proto, rid, method, route, started, client)
 
     # -- the secured host --------------------------------------------------------
 
-    def _download(self, scope: Any, proto: Any, path: str, method: str, route: str) -> bool:
+    def _download(self, scope: Any, proto: Any, path: str, method: str, media_host: _MediaHost) -> bool:
         headers = scope.headers
-        if self.secure_host is not None:
+        if media_host.hostname is not None:
             host = (headers.get("host") or "").rpartition(":")[0] or headers.get("host") or ""
-            if host.lower() != self.secure_host:
+            if host.lower() != media_host.hostname:
                 return False
-        rest = path[len(self.secure_prefix) :]
+        rest = path[len(media_host.prefix) :]
         account_sid, slash, media_sid = rest.partition("/")
         if not slash or "/" in media_sid:
-            return False
-        for name in _CONDITIONAL:
-            if name in headers:
-                return False
-        signed: dict[str, str] = {}
-        for pair in scope.query_string.split("&"):
-            name, _, value = pair.partition("=")
-            if name in _SIGNED:
-                if name in signed:
-                    return False  # repeated: refused there
-                signed[name] = unquote(value) if "%" in value or "+" in value else value
-            elif name == "Download":
-                return False
-        rt = self.rt
-        try:
-            issued = rt.signer.verify(
-                object_path(account_sid, media_sid),
-                signed.get("Expires", ""),
-                signed.get("Signature", ""),
-                signed.get("Key-Pair-Id", ""),
-                signed.get("Issued", ""),
-            )
-        except SignatureError:
-            return False  # 403 (or a key to reload) decided there
-        obj = rt.edge_objects.cached(account_sid, media_sid)
-        if obj is None or issued <= obj.revoked_before:
-            return False
-        assert self.local is not None
-        file_name = self.local.file_name(obj.key)
-        if file_name is None:
-            return False
+            return False  # not this route: Starlette's 404
         started = time.perf_counter()
         client = self._client(scope)
-        rid = request_id_of(headers.get("x-request-id"))
-        kid = signed["Key-Pair-Id"][:34]
-        rt.access_audit.record(
-            "secure", account_sid, media_sid, method, ("signed_url", kid), True, "served", client
+        cond = decide.Conditions(
+            _first(headers, "range"), _first(headers, "if-range"), _first(headers, "if-none-match")
         )
-        out = [
-            *_SECURITY,
-            ("etag", f'"{obj.sha256}"'),
-            ("cache-control", "private, max-age=300"),
-            ("content-disposition", self._disposition(obj, media_sid)),
-            ("content-type", obj.content_type),
-            ("accept-ranges", "bytes"),
-            ("content-length", str(obj.size)),
-            ("x-request-id", rid),
-        ]
-        if method == "HEAD":
-            proto.response_empty(200, out)
-            sent = 0
+        if media_host.secure:
+            found = decide.secure(
+                self.rt, account_sid, media_sid, method, scope.query_string, cond, client, memory_only=True
+            )
         else:
-            proto.response_file(200, out, file_name)
-            sent = obj.size
-        rt.access.served(account_sid, media_sid, method, 200)  # in memory only
-        self._done(rid, method, route, 200, started, sent, client)
-        return True
-
-    def _disposition(self, obj: EdgeObject, stem: str) -> str:
-        # The filename rules (edge/serve.py) cost a few microseconds: remembered
-        # per (name, type, stem); bounded by the secured host's own cache size.
-        key = (obj.filename, obj.content_type, stem)
-        found = self._dispositions.get(key)
+            found = decide.public(self.rt, account_sid, media_sid, method, cond, client, memory_only=True)
         if found is None:
-            if len(self._dispositions) > 20_000:
-                self._dispositions.clear()
-            found = self._dispositions[key] = content_disposition(obj, stem)
-        return found
+            return False
+        rid = request_id_of(headers.get("x-request-id"))
+        assert media_host.route is not None
+        return self._send(found, proto, rid, method, media_host.route, started, client)
 
     # -- shared ------------------------------------------------------------------
+
+    def _send(
+        self, found: Answer, proto: Any, rid: str, method: str, route: str, started: float, client: str
+    ) -> bool:
+        """Send the answer as it is, or decline (``False``, nothing sent, nothing
+        recorded) when it is not a whole file or a body: a byte range of a file
+        is Starlette's to stream (only the secured host gets here with one: its
+        decision records nothing until its answer is sent)."""
+        if found.read is not None and found.file is None and method != "HEAD":
+            return False
+        out = found.headers  # this answer's own list, sent once: no copy
+        out.append(("x-request-id", rid))
+        if method == "HEAD" or (found.read is None and not found.body):
+            proto.response_empty(found.status, out)
+            sent = 0
+        elif found.file is not None:
+            proto.response_file(found.status, out, found.file)
+            sent = found.span[1] - found.span[0] + 1
+        else:
+            proto.response_bytes(found.status, out, found.body)
+            sent = len(found.body)
+        record(self.rt, found)
+        self._done(rid, method, route, found.status, started, sent, client)
+        return True
 
     def _client(self, scope: Any) -> str:
         peer: str = scope.client.rpartition(":")[0].strip("[]")

@@ -1,0 +1,372 @@
+"""Each media answer decided once, for every transport.
+
+``secure``, ``public`` and ``direct`` take what a request says (sids, method,
+query string, the headers that matter, the client) and return the ``Answer``
+(``edge/answer.py``). They never send anything and record nothing: the
+transport sends the answer and then records its access event, so a transport
+that gives up (the fast path, when memory does not know enough) leaves no
+trace and the other one decides from scratch.
+
+``memory_only=True`` is the variant for the event loop: every lookup is the
+in-memory one (the signer's keys, ``EdgeObjectCache.cached``, ``prepare``'s
+name of a plain local file) and ``None`` means "not sure, ask again
+without it" (off the loop). With ``memory_only=False`` these functions block
+(database, store): run them off the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
+
+from mediagate import sids
+from mediagate.edge import answer as a
+from mediagate.edge.ranges import RangeError, Unsatisfiable, parse_range, span
+from mediagate.edge.signed_query import parse_signed_query
+from mediagate.errors import NotFound
+from mediagate.services import media
+from mediagate.services.delivery import object_path
+from mediagate.signing import SignatureError, UnknownKey
+
+if TYPE_CHECKING:
+    from mediagate.context import Runtime
+
+
+class Conditions(NamedTuple):
+    """The request headers that change which bytes a media answer carries
+    (first value of each; Starlette's ``headers.get`` reads the first too).
+    Other conditional headers (If-Match, If-Modified-Since, ...) are ignored
+    by every transport alike."""
+
+    range: str | None = None
+    if_range: str | None = None
+    if_none_match: str | None = None
+
+
+NO_CONDITIONS = Conditions()
+
+_NO_MEDIA = "No such media."
+_DELETED = "This media has been deleted."
+_NO_PUBLIC = "No such public media."
+_REVOKED = "This URL has been revoked. Request the media again to get a fresh URL."
+_REPEATED = "The URL repeats a signed parameter."
+
+
+def _valid(account_sid: str, media_sid: str) -> bool:
+    return sids.is_sid(account_sid, sids.ACCOUNT) and sids.is_sid(media_sid, sids.MEDIA)
+
+
+def _secure_event(
+    account_sid: str, media_sid: str, method: str, key_id: str | None, ok: bool, why: str, client: str | None
+) -> a.AccessEvent:
+    # The key id names the credential; the signature and the URL are never recorded.
+    return a.AccessEvent(
+        "secure", account_sid, media_sid, method, ("signed_url", key_id or None), ok, why, client
+    )
+
+
+def _refused(
+    status: int,
+    reason: str,
+    message: str,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    key_id: str | None,
+    client: str | None,
+) -> a.Answer:
+    """The secured host's refusal and its access event (the audit spells
+    "not_found" as "not-found", like every access event)."""
+    event = _secure_event(account_sid, media_sid, method, key_id, False, reason.replace("_", "-"), client)
+    return a.problem(status, reason, message, event)
+
+
+def secure(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    query_string: str,
+    cond: Conditions,
+    client: str | None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """The secured host: signature and expiry first (one HMAC, no database for
+    unsigned traffic), then the row (revocation) and the bytes. It never looks
+    at an ``Authorization`` header. A malformed sid is a 404 whatever the
+    query says: checked before any refusal, and implied by a valid signature
+    (only media paths are ever signed), so served requests skip the check."""
+    if memory_only and not rt.signer.refreshing:
+        return None  # verifying could read the keys from the database (no background refresh)
+    query = parse_signed_query(query_string)
+    if query.repeated:
+        if not _valid(account_sid, media_sid):
+            return a.problem(404, "not_found", _NO_MEDIA)
+        return _refused(403, "invalid", _REPEATED, account_sid, media_sid, method, None, client)
+    path = object_path(account_sid, media_sid)
+    key_id = query.signed[2][:34]  # bounded: it is client text
+    try:
+        try:
+            issued = rt.signer.verify(path, *query.signed)  # never blocks: keys refresh in the background
+        except UnknownKey:
+            if not _valid(account_sid, media_sid):
+                return a.problem(404, "not_found", _NO_MEDIA)
+            if memory_only:
+                return None
+            # Perhaps created by another process a moment ago: re-read the keys
+            # (rate-limited inside) and check once more.
+            rt.signer.reload_for_unknown_key()
+            issued = rt.signer.verify(path, *query.signed)
+    except SignatureError as exc:
+        if not _valid(account_sid, media_sid):
+            return a.problem(404, "not_found", _NO_MEDIA)
+        return _refused(403, exc.reason, exc.message, account_sid, media_sid, method, key_id, client)
+    if memory_only:
+        obj = rt.edge_objects.cached(account_sid, media_sid)
+    else:
+        # After the first request a cache hit plus one stat() of the object, or
+        # a HEAD request on S3 (which is what makes deletion take effect at once).
+        # See EdgeObjectCache for why this cannot serve deleted media.
+        obj = rt.edge_objects.get(rt, account_sid, media_sid)
+    prepared = _prepare(rt, obj, memory_only)
+    if prepared is None:
+        if memory_only:
+            return None
+        return _refused(404, "not_found", _DELETED, account_sid, media_sid, method, key_id, client)
+    if issued <= prepared.obj.revoked_before:  # early revocation: from the row already loaded
+        return _refused(403, "revoked", _REVOKED, account_sid, media_sid, method, key_id, client)
+    if memory_only and rt.settings.accel_redirect_prefix:
+        return None  # the front nginx's path: decided off the loop, with the store's relative path
+    served = _secure_event(account_sid, media_sid, method, key_id, True, "served", client)
+    return serve(
+        rt,
+        prepared,
+        method,
+        cond,
+        a.SIGNED_CACHE,
+        media_sid,
+        query.download,
+        served,
+        lambda: _refused(404, "not_found", _DELETED, account_sid, media_sid, method, key_id, client),
+    )
+
+
+def public(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    cond: Conditions,
+    client: str | None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """The public host: legacy media of an active account, nothing else, and
+    never media that needs auth, whatever the caller knows."""
+    if not _valid(account_sid, media_sid):
+        return a.problem(404, "not_found", _NO_MEDIA)
+
+    def missing() -> a.Answer:
+        event = a.AccessEvent(
+            "public", account_sid, media_sid, method, ("none", None), False, "not-found", client
+        )
+        return a.problem(404, "not_found", _NO_PUBLIC, event)
+
+    obj = media.public_edge_object(rt, account_sid, media_sid, memory_only=memory_only)
+    prepared = _prepare(rt, obj, memory_only)
+    if prepared is None:
+        return None if memory_only else missing()
+    if memory_only and rt.settings.accel_redirect_prefix:
+        return None  # the front nginx's path: decided off the loop, with the store's relative path
+    served = a.AccessEvent("public", account_sid, media_sid, method, ("none", None), True, "served", client)
+    return serve(
+        rt,
+        prepared,
+        method,
+        cond,
+        cache_control=a.PUBLIC_CACHE,
+        stem=media_sid,
+        attachment=False,
+        event=served,
+        gone=missing,
+    )
+
+
+def direct(
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    method: str,
+    authorization: str | None,
+    cond: Conditions,
+    client: str | None,
+    request_id: str | None = None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """Direct delivery (the account's MediaDelivery Mode=direct): the content
+    redirect's own decision (the same credential check, permission, account
+    status, 401/404 as ``ApiError`` and its audit event; its URL is not used),
+    then the bytes, through the same ``serve`` as the media hosts."""
+    missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
+    if memory_only:
+        # Everything that could still say "not sure" first: the redirect's check
+        # records its audit event when it decides, so it must come last.
+        obj = rt.edge_objects.cached(account_sid, media_sid)
+        prepared = _prepare(rt, obj, True)
+        if prepared is None or rt.settings.accel_redirect_prefix:
+            return None
+        location = media.content_location_from_memory(
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            authorization,
+            method=method,
+            client=client,
+            request_id=request_id,
+        )
+        if location is None:
+            return None
+    else:
+        media.content_location(
+            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+        )
+        # The secured host's cache (remembered for the memory path above): no
+        # cached answer is trusted for existence, prepare() checks the store.
+        prepared = _prepare(rt, rt.edge_objects.get(rt, account_sid, media_sid), False)
+        if prepared is None:  # deleted between the check and now
+            raise missing
+    return serve(
+        rt,
+        prepared,
+        method,
+        cond,
+        cache_control=a.DIRECT_CACHE,
+        stem=media_sid,
+        attachment=False,
+        event=None,  # audited by content_location, as the redirect it replaces
+        gone=lambda: a.api_error(missing),
+    )
+
+
+def content(
+    rt: Runtime,
+    account_sid: str,
+    message_sid: str,
+    media_sid: str,
+    method: str,
+    authorization: str | None,
+    client: str | None,
+    request_id: str | None = None,
+    *,
+    memory_only: bool,
+) -> a.Answer | None:
+    """The content URL's 307 (``services/media.content_location``: credential,
+    permission, account, audit). Unlike the hosts' decisions it records its
+    own audit event when it decides (``None`` from memory records nothing)."""
+    if memory_only:
+        location = media.content_location_from_memory(
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            authorization,
+            method=method,
+            client=client,
+            request_id=request_id,
+        )
+        return None if location is None else a.redirect(location)
+    location = media.content_location(
+        rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+    )
+    return a.redirect(location)
+
+
+def _prepare(rt: Runtime, obj: media.EdgeObject | None, memory_only: bool) -> media.Prepared | None:
+    if obj is None:
+        return None
+    return media.prepare(rt, obj, memory_only=memory_only)
+
+
+def serve(
+    rt: Runtime,
+    prepared: media.Prepared,
+    method: str,
+    cond: Conditions,
+    cache_control: str,
+    stem: str,
+    attachment: bool,
+    event: a.AccessEvent | None,
+    gone: Callable[[], a.Answer],
+) -> a.Answer:
+    """Stored bytes, safely: ETag/304, a canonical Range (400 otherwise; one
+    range → 206, several → the whole object, as RFC 9110 allows; 416 past the
+    end), HEAD, and the security headers on every answer. Every host's bytes go
+    through here, so a header is decided in one place."""
+    obj = prepared.obj
+    accel = rt.settings.accel_redirect_prefix or None
+    last_modified = None if accel is not None else a.http_date(obj.created)
+    etag = f'"{obj.sha256}"'
+    headers = a.media_headers(obj, etag, cache_control, stem, attachment, last_modified)
+    if cond.if_none_match and _etag_matches(cond.if_none_match, etag):
+        return a.Answer(304, headers, event=event)
+    if cond.range is not None:
+        try:
+            parse_range(cond.range)
+        except RangeError as exc:
+            return a.bad_range(str(exc), event)
+    content_type = a.content_type(obj.content_type)
+    if accel is not None and prepared.relative_path is not None:
+        # The front nginx sends the file (sendfile, Range, HEAD) from an
+        # `internal` location; everything decided here travels in the headers.
+        # Our own body is empty; nginx sends the file's length instead.
+        headers += [
+            ("x-accel-redirect", a.accel_target(accel, prepared.relative_path)),
+            ("content-length", "0"),
+            ("content-type", content_type),
+        ]
+        return a.Answer(200, headers, event=event)
+    size = prepared.size
+    first, last = 0, size - 1
+    status = 200
+    if cond.range is not None and (cond.if_range is None or cond.if_range in (etag, last_modified)):
+        try:
+            found = span(cond.range, size)
+        except Unsatisfiable:
+            headers += [
+                ("accept-ranges", "bytes"),
+                ("content-range", f"bytes */{size}"),
+                ("content-length", "0"),
+            ]
+            return a.Answer(416, headers, event=event)
+        if found is not None:
+            status = 206
+            first, last = found
+            headers.append(("content-range", f"bytes {first}-{last}/{size}"))
+    headers += [
+        ("content-type", content_type),
+        ("accept-ranges", "bytes"),
+        ("content-length", str(last - first + 1 if size else 0)),
+    ]
+    if method == "HEAD" or not size:
+        return a.Answer(status, headers, event=event)
+    whole = status == 200
+    return a.Answer(
+        status,
+        headers,
+        file=prepared.file if whole else None,
+        read=prepared.read,
+        span=(first, last),
+        event=event,
+        gone=gone,
+    )
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    candidates = [t.strip().removeprefix("W/") for t in header.split(",")]
+    return "*" in candidates or etag in candidates
