@@ -399,6 +399,13 @@ class Prepared(NamedTuple):
     relative_path: str | None = None
 
 
+def plain_local_files(rt: Runtime) -> bool:
+    """Whether stored objects are plain local files the server may send itself:
+    sealed (encrypted) objects are decrypted by us, remote ones streamed, and
+    behind X-Accel-Redirect the front nginx sends the file."""
+    return not (rt.settings.accel_redirect_prefix or rt.store.network)
+
+
 def prepare(rt: Runtime, obj: EdgeObject, *, memory_only: bool = False) -> Prepared | None:
     """Find the bytes, in whichever backend; ``None`` if they are gone (deletion
     removes the object right after the row). Blocking: run it off the loop.

@@ -54,6 +54,7 @@ from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
 from mediagate.errors import ApiError
 from mediagate.observability.middleware import access_line, request_id_of
 from mediagate.proxies import TrustedProxies, parse_networks
+from mediagate.services import media
 
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
 _FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-proto")
@@ -118,10 +119,8 @@ class FastPaths:
         # None: the route is not served by this process (MEDIAGATE_ROLE=worker), nor its fast path.
         self.content_route = templates.get(CONTENT_ROUTE)
         self.proxies = TrustedProxies(parse_networks(s.trusted_proxies))
-        # Plain local files only (``MediaStore.file_name``): sealed (encrypted)
-        # objects are decrypted by us, remote ones streamed, and behind
-        # X-Accel-Redirect the front nginx sends the file.
-        self.local = not (s.accel_redirect_prefix or rt.store.network)
+        # Plain local files only (``MediaStore.file_name``).
+        self.local = media.plain_local_files(rt)
         api = urlsplit(s.public_url).hostname
         self.hosts = [
             _media_host(api, s.secure_media_url, templates.get(SECURE_ROUTE), secure=True),
