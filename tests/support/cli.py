@@ -8,9 +8,10 @@ Each command group keeps one test that runs the real executable.
 
 What a separate process would not leave behind is undone: the runtimes the
 command built are closed (their engines and threads), the logging set-up the
-command made (``logging_setup.configure``) is put back, and ``MEDIAGATE_*``
+command made (``logging_setup.configure``) is put back, ``MEDIAGATE_*``
 variables of this process that ``env`` does not name are hidden from it, as
-``subprocess.run(env=...)`` would.
+``subprocess.run(env=...)`` would, and the output is as wide as ``env``'s
+``COLUMNS`` says (80 unset), as in a new process.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Done:
     returncode: int
     stdout: str
     stderr: str
-    runtimes: list[Runtime] = field(default_factory=list)  # closed by now
+    runtimes: list[Runtime] = field(default_factory=list, repr=False)  # closed by now
 
 
 class _Runner(CliRunner):
@@ -59,7 +60,14 @@ def run_cli(env: Mapping[str, str], *args: str, input: str | None = None) -> Don
         built.append(rt)
         return rt
 
-    with _logging_restored(), mock.patch.object(cli, "build_runtime", tracked):
+    with (
+        _logging_restored(),
+        mock.patch.object(cli, "build_runtime", tracked),
+        # The consoles took their width from COLUMNS when this process imported the
+        # CLI; a new process takes it from env's: unset, rich reads it at each print.
+        mock.patch.object(cli.out, "_width", None),
+        mock.patch.object(cli.err, "_width", None),
+    ):
         try:
             result = _Runner().invoke(cli.app, list(args), env={**env, **hidden}, input=input)
         finally:
