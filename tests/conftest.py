@@ -90,14 +90,21 @@ def server_factory(
     """Start extra servers with their own environment (e.g. a short signed-URL TTL,
     or private MediaUrl hosts refused); each on SQLite and the local disk unless
     ``backend`` / ``storage`` ("s3": a new bucket in the session's SeaweedFS) say otherwise;
-    ``serve_args`` are extra ``mediagate serve`` options (``--workers 2``)."""
+    ``serve_args`` are extra ``mediagate serve`` options (``--workers 2``). The database is
+    a copy of the migrated template (tests/support/databases.py); ``migrated=False``
+    gives an empty one, which the server migrates as it starts."""
     with ExitStack() as stack:
 
         def start(
-            backend: str = "sqlite", storage: str = "local", serve_args: Sequence[str] = (), **env: str
+            backend: str = "sqlite",
+            storage: str = "local",
+            serve_args: Sequence[str] = (),
+            *,
+            migrated: bool = True,
+            **env: str,
         ) -> RunningServer:
             tmp = tmp_path_factory.mktemp(f"extra-{backend}-{storage}")
-            url = stack.enter_context(fresh_database(backend, tmp))
+            url = stack.enter_context(fresh_database(backend, tmp, migrated=migrated))
             return stack.enter_context(
                 running_server(tmp / "data", url, serve_args, **storage_env(request, storage), **env)
             )

@@ -22,6 +22,7 @@ from mediagate.storage.sealed import SealedStore
 from tests.conftest import BACKENDS, storage_env
 from tests.e2e import test_media_hosts as hosts
 from tests.e2e.test_media_hosts import StoredMedia, content_url, one_media, signed_url, sms
+from tests.support.cli import run_cli
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, RunningServer, running_server
@@ -154,7 +155,7 @@ def test_rotation_rewrap_and_refusal_without_keys(
     assert {m.key: at_rest(srv, m.key) for m in media} == before  # objects untouched
     # k1 can go: the CLI (like the server) opens everything with k2 alone.
     env["MEDIAGATE_MASTER_KEYS"] = f"k2:{k2}"
-    status = _cli(env, "encryption", "status", "--json")
+    status = run_cli(env, "encryption", "status", "--json")  # in this process (tests/support/cli.py)
     assert status.returncode == 0, status.stderr
     assert '"k2": 3' in status.stdout
     # Encryption off and the keys gone: refused at start with one clear line, no key material.

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from mediagate import permissions as perms
 from mediagate.services import keys
 from tests.support.carrier import carrier_auth
+from tests.support.cli import run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.receiver import Received, Receiver
@@ -216,15 +217,12 @@ def test_ingress_takes_only_a_carrier_credential(server: RunningServer, receiver
     assert post(gateway).status_code == 201
     (hook,) = receiver.wait_for("/guarded")
     assert hook.form["From"] == "+14155550104"
-    listing = subprocess.run(
-        [str(MEDIAGATE), "carrier", "credentials", "list"], env=server.env, capture_output=True, text=True,
-        timeout=60, check=True,
-    )  # fmt: skip
+    # The rest in this process (tests/support/cli.py): the executable's run is the one above.
+    listing = run_cli(server.env, "carrier", "credentials", "list")
+    assert listing.returncode == 0, listing.stderr
     assert created["sid"] in listing.stdout and created["secret"] not in listing.stdout
-    subprocess.run(
-        [str(MEDIAGATE), "carrier", "credentials", "delete", created["sid"]], env=server.env,
-        capture_output=True, timeout=60, check=True,
-    )  # fmt: skip
+    deleted = run_cli(server.env, "carrier", "credentials", "delete", created["sid"])
+    assert deleted.returncode == 0, deleted.stderr
     assert_twilio_error(post(gateway), 401, 20003)
 
 
@@ -325,11 +323,8 @@ def test_cli_inbound_with_local_file_and_url(
     assert got0.content == JPEG and got1.content == remote_body
     assert 'filename="photo.jpg"' in got0.headers.get("Content-Disposition", "")
 
-    # Unknown numbers are refused with a message, not a traceback.
-    bad = subprocess.run(
-        [str(MEDIAGATE), "inbound", "--to", random_number(), "--from", "+14155550106", "--body", "x"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    # Unknown numbers are refused with a message, not a traceback (in this process: tests/support/cli.py).
+    bad = run_cli(env, "inbound", "--to", random_number(), "--from", "+14155550106", "--body", "x")
     assert bad.returncode != 0 and "error" in bad.stderr.lower()
 
 

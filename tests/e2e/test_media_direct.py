@@ -4,7 +4,6 @@ secured host's headers, on every database and storage backend."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -14,9 +13,10 @@ import requests
 from mediagate.edge.serve import SECURITY_HEADERS
 from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import StoredMedia, add_media, new_api_key, one_media, sha, sms
+from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 
 pytestmark = pytest.mark.e2e
 SERVER_STORAGES = ("local", "s3")
@@ -166,14 +166,8 @@ def test_direct_in_presign_mode_streams_from_s3_itself(
 def test_the_cli_sets_the_mode(server: RunningServer, files: FileServer) -> None:
     m = one_media(server, files)
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(MEDIAGATE), "accounts", "delivery", m.account.sid, *args],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def cli(*args: str) -> Done:  # in this process (tests/support/cli.py)
+        return run_cli(server.env, "accounts", "delivery", m.account.sid, *args)
 
     assert "redirect" in cli().stdout
     assert "direct" in cli("--mode", "direct").stdout

@@ -15,6 +15,7 @@ import requests
 
 from mediagate.services import media as media_service
 from mediagate.storage import media_key
+from tests.support.cli import run_cli
 from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
@@ -630,22 +631,16 @@ def test_gc_cli_removes_orphans_past_the_grace_only(
     server_factory: Callable[..., RunningServer], files: FileServer, storage: str
 ) -> None:
     """A crash between storing bytes and committing their row leaves an orphan object;
-    ``mediagate media gc`` (the real CLI, on a server of its own so no other test's objects
-    are in play) removes it once older than the grace period and keeps what rows refer to."""
+    ``mediagate media gc`` (run in this process, tests/support/cli.py, the executable's run
+    being test_retention's; on a server of its own so no other test's objects are in play)
+    removes it once older than the grace period and keeps what rows refer to."""
     srv = server_factory(storage=storage)
     kept = one_media(srv, files)
     orphan = media_key(kept.account.sid, "ME" + "9" * 32)
     srv.runtime.store.put(orphan, [b"bytes whose row never committed"])
 
     def gc(grace: str) -> str:
-        done = subprocess.run(
-            [str(MEDIAGATE), "media", "gc", "--grace", grace],
-            env=srv.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run_cli(srv.env, "media", "gc", "--grace", grace)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

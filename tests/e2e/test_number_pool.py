@@ -4,21 +4,17 @@ assigned it to. Another account can neither claim it nor receive what is sent to
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import requests
 
+from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 from tests.support.webhooks import random_number
-
-MEDIAGATE = Path(sys.executable).parent / "mediagate"
 
 
 def claim(server: RunningServer, acct: Account, number: str) -> requests.Response:
@@ -103,15 +99,10 @@ def test_an_unassigned_number_is_not_claimable_and_not_looped_back(
     assert messages(server, squatter) == []
 
 
-def _cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(MEDIAGATE), "numbers", *args],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _cli(server: RunningServer, *args: str) -> Done:
+    """``mediagate numbers ...`` in this process (tests/support/cli.py); the executable's
+    own run of ``numbers assign`` is tests/examples/test_readme_commands.py."""
+    return run_cli(server.env, "numbers", *args)
 
 
 def test_operator_cli_assigns_lists_and_releases(server: RunningServer, files: FileServer) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +18,12 @@ from twilio.base.exceptions import TwilioRestException
 from mediagate.db.models import AccountUsage, Media
 from mediagate.services import quotas
 from tests.e2e.test_inbound import carrier_inbound, claim
+from tests.support.cli import run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.console_http import console_session
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.scrape import scrape, value
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 from tests.support.stored import stored_keys
 
 pytestmark = pytest.mark.e2e
@@ -156,14 +156,8 @@ def test_cli_shows_and_sets_the_quota(server: RunningServer) -> None:
     acct = server.new_account("quota-cli")
 
     def cli(*args: str) -> dict[str, dict[str, int | None]]:
-        done = subprocess.run(
-            [str(MEDIAGATE), "accounts", "quota", acct.sid, *args, "--json"],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        done = run_cli(server.env, "accounts", "quota", acct.sid, *args, "--json")  # tests/support/cli.py
+        assert done.returncode == 0, done.stderr
         data: dict[str, dict[str, int | None]] = json.loads(done.stdout)
         return data
 
@@ -172,13 +166,7 @@ def test_cli_shows_and_sets_the_quota(server: RunningServer) -> None:
     assert shown["ingest_per_hour"]["override"] == 0
     back = cli("--max-media", "default")
     assert back["media"]["override"] is None
-    bad = subprocess.run(
-        [str(MEDIAGATE), "accounts", "quota", acct.sid, "--max-media", "-3"],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = run_cli(server.env, "accounts", "quota", acct.sid, "--max-media", "-3")
     assert bad.returncode != 0 and "whole number" in bad.stderr
 
 

@@ -18,6 +18,7 @@ from mediagate.db.models import AuditEvent, Media, MediaActivity, WebhookDeliver
 from mediagate.services import media as media_service
 from mediagate.timefmt import utcnow
 from tests.e2e.test_media_hosts import StoredMedia, add_media, one_media
+from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.receiver import running_receiver
@@ -137,7 +138,13 @@ def _wait_gone(srv: RunningServer, m: StoredMedia, limit: float = 60) -> None:
         time.sleep(0.2)
 
 
-def _cli(srv: RunningServer, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _cli(srv: RunningServer, *args: str) -> Done:
+    """``mediagate retention ...`` in this process (tests/support/cli.py)."""
+    return run_cli(srv.env, "retention", *args)
+
+
+def _cli_process(srv: RunningServer, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The executable itself: a run that crashes (a crash point ends the process)."""
     return subprocess.run(
         [str(MEDIAGATE), "retention", *args],
         env={**srv.env, **env},
@@ -184,7 +191,7 @@ def test_cli_dry_run_then_a_run_that_crashes_between_batches_resumes(
     assert all(sid in dry.stdout for sid in old) and young.media_sid not in dry.stdout
     assert len(_left(srv, old)) == 5
 
-    crashed = _cli(
+    crashed = _cli_process(
         srv, "run", "--account", acct.sid, "--batch", "2", MEDIAGATE_TEST_CRASH_AT="retention-after-batch@2"
     )
     assert crashed.returncode == 137, crashed.stderr

@@ -7,7 +7,6 @@ Real server processes on SQLite and PostgreSQL, local files and S3
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,9 +17,10 @@ import requests
 from mediagate.db.models import Media, MediaAccessEvent
 from tests.e2e.test_media_hosts import StoredMedia, one_media, send_media, signed_url
 from tests.e2e.test_s3_delivery import presign, redirect  # noqa: F401  (the presign server fixture)
+from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 from tests.support.shared_redis import REDIS_URL
 from tests.support.stored import exists
 
@@ -180,14 +180,8 @@ def test_the_cli_revokes_and_running_servers_follow(server: RunningServer, files
     old_a, old_b = signed_url(a), signed_url(b)
     assert requests.get(old_a, timeout=TIMEOUT).status_code == 200  # cached in the server now
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(MEDIAGATE), "media", "revoke", *args],
-            env=server.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+    def cli(*args: str) -> Done:  # in this process (tests/support/cli.py); the server is another
+        return run_cli(server.env, "media", "revoke", *args)
 
     done = cli(a.account.sid, "--media", a.media_sid)
     assert done.returncode == 0, done.stderr

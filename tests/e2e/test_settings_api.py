@@ -15,6 +15,7 @@ from twilio.rest import Client
 from mediagate.db.models import ApiKey
 from mediagate.services import accounts, keys
 from mediagate.timefmt import aware
+from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
@@ -48,6 +49,13 @@ def cli(server: RunningServer, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def cli_here(server: RunningServer, *args: str) -> Done:
+    """``cli`` in this process (tests/support/cli.py), for what a command does; the
+    executable runs in the first step of test_cli_set_is_seen_by_the_api_at_once
+    and in test_accounts_create_json_gives_working_credentials."""
+    return run_cli({**server.env, "COLUMNS": "250"}, *args)
 
 
 def history(server: RunningServer, sid: str) -> list[tuple[str, str, str, str]]:
@@ -236,13 +244,13 @@ def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileSe
     anon = requests.get(content, allow_redirects=False, timeout=10)
     assert anon.status_code == 307 and "/_media/public/" in anon.headers["Location"]
 
-    done = cli(server, "settings", "set", acct.sid, "--enforce-media-http-auth")
+    done = cli_here(server, "settings", "set", acct.sid, "--enforce-media-http-auth")
     assert done.returncode == 0, done.stderr
     assert "enabled" in done.stdout
     assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is True
     # The API's change and the CLI's show up in `settings get`, newest first.
     assert post_setting(server, acct.sid, auth, "false").status_code == 200
-    shown = cli(server, "settings", "get", acct.sid)
+    shown = cli_here(server, "settings", "get", acct.sid)
     assert shown.returncode == 0, shown.stderr
     text = " ".join(shown.stdout.split())
     assert "Enforce HTTP Auth on Media URLs: disabled" in text
@@ -256,14 +264,14 @@ def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileSe
 
 
 def test_cli_rejects_bad_account_sids(server: RunningServer) -> None:
-    done = cli(server, "settings", "set", "not-a-sid", "--no-enforce-media-http-auth")
+    done = cli_here(server, "settings", "set", "not-a-sid", "--no-enforce-media-http-auth")
     assert done.returncode != 0
     assert "not an Account SID" in " ".join(done.stderr.split())
-    missing = cli(server, "settings", "get", "AC" + "e" * 32)
+    missing = cli_here(server, "settings", "get", "AC" + "e" * 32)
     assert missing.returncode != 0
     # A missing flag is a usage error, not a silent default.
     acct = server.new_account("settings-cli-usage")
-    usage = cli(server, "settings", "set", acct.sid)
+    usage = cli_here(server, "settings", "set", acct.sid)
     assert usage.returncode != 0
     assert len(history(server, acct.sid)) == 1
 

@@ -28,7 +28,7 @@ def _previous_revision() -> str:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_existing_media_is_counted(backend: str, tmp_path: Path) -> None:
-    with fresh_database(backend, tmp_path) as url:
+    with fresh_database(backend, tmp_path, migrated=False) as url:
         engine = make_engine(url)
         cfg = alembic_config(url)
         try:
