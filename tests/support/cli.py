@@ -27,7 +27,7 @@ from unittest import mock
 
 from typer.testing import CliRunner
 
-from mediagate import cli
+from mediagate import cli, cli_common
 from mediagate.context import Runtime, build_runtime
 from mediagate.logging_setup import QUIET_LOGGERS, SERVER_ACCESS_LOGGERS, SERVER_LOGGERS
 
@@ -62,11 +62,11 @@ def run_cli(env: Mapping[str, str], *args: str, input: str | None = None) -> Don
 
     with (
         _logging_restored(),
-        mock.patch.object(cli, "build_runtime", tracked),
+        mock.patch.object(cli_common, "build_runtime", tracked),
         # The consoles took their width from COLUMNS when this process imported the
         # CLI; a new process takes it from env's: unset, rich reads it at each print.
-        mock.patch.object(cli.out, "_width", None),
-        mock.patch.object(cli.err, "_width", None),
+        mock.patch.object(cli_common.out, "_width", None),
+        mock.patch.object(cli_common.err, "_width", None),
     ):
         try:
             result = _Runner().invoke(cli.app, list(args), env={**env, **hidden}, input=input)
