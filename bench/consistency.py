@@ -1,5 +1,5 @@
 """The consistency bound: how long after ``publish`` another process has
-dropped what it remembered (``mediagate.invalidation`` over Redis pub/sub).
+dropped what it remembered (``mediagate.cluster.invalidation`` over Redis pub/sub).
 
 A listener process runs the real ``Invalidation`` bus; this process publishes
 through another one, with the send time as the key, and the listener records
@@ -20,7 +20,7 @@ import statistics
 import time
 from typing import Any
 
-from mediagate.invalidation import Invalidation
+from mediagate.cluster.invalidation import Invalidation
 
 TOPIC = "bench"
 

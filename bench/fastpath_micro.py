@@ -24,17 +24,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mediagate.app import create_app
-from mediagate.context import build_runtime
-from mediagate.logging_setup import configure
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
+from mediagate.http.app import create_app
+from mediagate.media import media
+from mediagate.media.delivery import object_path
+from mediagate.media.direct_delivery import set_direct
+from mediagate.messaging import messages, number_pool
 from mediagate.observability import metrics
 from mediagate.observability.lines import lines, shape
+from mediagate.observability.logging_setup import configure
 from mediagate.observability.middleware import new_request_id
-from mediagate.services import accounts, media, messages, number_pool
-from mediagate.services.delivery import object_path
-from mediagate.services.direct_delivery import set_direct
+from mediagate.runtime.context import build_runtime
 from mediagate.serving.fast import FastPaths
-from mediagate.settings import Settings
 
 REDIS = "redis://127.0.0.1:6379/0"
 

@@ -265,7 +265,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
             "",
             f"`GET /2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…` with Basic auth (credential check, media "
             f"lookup, URL signing) against nginx `return 307` with the same `Location`; {red['connections']} "
-            "connections. Repeat requests are answered from memory (services/hotcache.py: the verified "
+            "connections. Repeat requests are answered from memory (media/hotcache.py: the verified "
             "credential and the media row, dropped through the invalidation channel); the API-key row uses "
             "a standard key of the same account.",
             "",

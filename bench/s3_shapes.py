@@ -31,9 +31,9 @@ from tests.support.seaweed import ObjectStore, running_seaweed
 
 from bench.harness import Mediagate, Nginx, running_mediagate, running_nginx, wrk
 from bench.scenarios import MB, Config, Site, alternate, database, ingest
-from mediagate.context import build_runtime
-from mediagate.services import accounts
-from mediagate.settings import Settings
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
+from mediagate.runtime.context import build_runtime
 
 # The variables that point a server at one bucket of the store (ObjectStore.env).
 S3_ENV = (

@@ -38,10 +38,10 @@ from bench.harness import (
     running_nginx,
     wrk,
 )
-from mediagate.context import Runtime, build_runtime
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
 from mediagate.db.models import Media, Message
-from mediagate.services import accounts
-from mediagate.settings import Settings
+from mediagate.runtime.context import Runtime, build_runtime
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 KB = 1024

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mediagate.context import Runtime, build_runtime
-from mediagate.settings import Settings
+from mediagate.core.settings import Settings
+from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, running_file_server
 from tests.support.receiver import Receiver, running_receiver

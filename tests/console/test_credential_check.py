@@ -11,10 +11,9 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from mediagate import auth
-from mediagate.context import Runtime
-from mediagate.errors import Unauthorized
-from mediagate.services import accounts, credential_check, keys
+from mediagate.accounts import accounts, auth, credential_check, keys
+from mediagate.core.errors import Unauthorized
+from mediagate.runtime.context import Runtime
 from tests.console.conftest import login, shot
 from tests.support.console_http import console_session, csrf_token
 from tests.support.server import RunningServer

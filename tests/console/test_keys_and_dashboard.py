@@ -7,7 +7,7 @@ import re
 import requests
 from playwright.sync_api import BrowserContext, Page, expect
 
-from mediagate.services import accounts
+from mediagate.accounts import accounts
 from tests.console.conftest import login, set_api_enforcement, shot
 from tests.support.clients import twilio_client
 from tests.support.fileserver import FileServer

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import redis
 import requests
 
-from mediagate import sids
+from mediagate.core import sids
 from tests.support.console_http import attempt_login
 from tests.support.server import RunningServer
 from tests.support.shared_redis import REDIS_URL

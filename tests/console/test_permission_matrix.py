@@ -20,11 +20,11 @@ import requests
 from starlette.routing import Mount, Route
 
 from mediagate import console
-from mediagate import permissions as perms
+from mediagate.accounts import accounts, keys
+from mediagate.accounts import permissions as perms
 from mediagate.console.web import ConsolePage
-from mediagate.services import accounts, keys
-from mediagate.services import media as media_service
-from mediagate.services import messages as message_service
+from mediagate.media import media as media_service
+from mediagate.messaging import messages as message_service
 from tests.support.console_http import console_session, form_token
 from tests.support.fileserver import png_bytes
 from tests.support.server import Account, RunningServer

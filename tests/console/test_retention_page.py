@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from mediagate.services import retention
+from mediagate.retention import rules as retention
 from tests.support.console_http import console_session, csrf_token
 from tests.support.server import RunningServer
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import requests
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from mediagate.services import accounts, keys
+from mediagate.accounts import accounts, keys
 from tests.console.conftest import LAPTOP, api_enforcement, login, set_api_enforcement, shot
 from tests.support.fileserver import FileServer
 from tests.support.server import RunningServer

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Browser, Page, Request, expect
 
-from mediagate.services import accounts
+from mediagate.accounts import accounts
 from tests.console.conftest import (
     LAPTOP,
     PHONE,

@@ -20,8 +20,8 @@ import requests
 from pydantic import ValidationError
 from twilio.rest import Client
 
-from mediagate.services import media as media_service
-from mediagate.settings import Settings
+from mediagate.core.settings import Settings
+from mediagate.media import media as media_service
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.nginx import NGINX, running_nginx, user_line

@@ -29,7 +29,7 @@ import requests
 from sqlalchemy import select
 
 from mediagate.db.models import Media
-from mediagate.services import outbox
+from mediagate.messaging import outbox
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.seaweed import ObjectStore

@@ -22,7 +22,7 @@ import requests
 from sqlalchemy import select
 
 from mediagate.db.models import Message
-from mediagate.services import outbox
+from mediagate.messaging import outbox
 from tests.support.databases import fresh_database
 from tests.support.receiver import Receiver
 from tests.support.server import running_server
@@ -42,7 +42,7 @@ def test_a_message_committed_before_a_crash_is_handed_off_after_the_restart(
     backend: str, tmp_path: Path, receiver: Receiver
 ) -> None:
     key = secrets.token_hex(32)  # one master secret for both processes
-    crash = {"MEDIAGATE_TEST_CRASH_AT": "after-row"}  # mediagate.crashpoints
+    crash = {"MEDIAGATE_TEST_CRASH_AT": "after-row"}  # mediagate.core.crashpoints
     with fresh_database(backend, tmp_path) as url:
         with running_server(tmp_path / "data", url, MEDIAGATE_SECRET_KEY=key, **crash) as first:
             sender, recipient = first.new_account("sender"), first.new_account("recipient")

@@ -25,10 +25,10 @@ import psycopg
 import pytest
 import requests
 
-from mediagate.app import create_app
-from mediagate.context import build_runtime
-from mediagate.services import accounts, keys
-from mediagate.settings import Settings
+from mediagate.accounts import accounts, keys
+from mediagate.core.settings import Settings
+from mediagate.http.app import create_app
+from mediagate.runtime.context import build_runtime
 from tests.support.clients import assert_twilio_error, standard_key
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
@@ -154,7 +154,7 @@ def test_a_locked_media_table_stalls_only_the_requests_that_need_it(
     ):
         s = secured(server, files, "stall")
         # A credential the server has not seen: its redirect must read the
-        # database (a remembered one may be answered from memory, services/hotcache.py).
+        # database (a remembered one may be answered from memory, media/hotcache.py).
         fresh = standard_key(server, s.account)
         messages_url = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}/Messages/{s.message_sid}.json"
         with HeldLock(url, "LOCK TABLE media IN ACCESS EXCLUSIVE MODE"), ThreadPoolExecutor(4) as pool:

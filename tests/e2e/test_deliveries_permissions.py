@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from mediagate import permissions as perms
-from mediagate.services import keys
+from mediagate.accounts import keys
+from mediagate.accounts import permissions as perms
 from tests.support.carrier import carrier_auth
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import RunningServer

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from mediagate.services import media as media_service
+from mediagate.media import media as media_service
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store
 from mediagate.storage.sealed import SealedStore

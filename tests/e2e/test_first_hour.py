@@ -19,7 +19,7 @@ import pytest
 import requests
 import typer
 
-from mediagate.cli import app
+from mediagate.cli.main import app
 from tests.support.fileserver import png_bytes
 from tests.support.server import MEDIAGATE, RunningServer, free_port
 

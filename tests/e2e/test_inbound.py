@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import requests
 from twilio.request_validator import RequestValidator
 
-from mediagate import permissions as perms
-from mediagate.services import keys
+from mediagate.accounts import keys
+from mediagate.accounts import permissions as perms
 from tests.support.carrier import carrier_auth
 from tests.support.cli import run_cli
 from tests.support.clients import assert_twilio_error, twilio_client

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from mediagate.services import hotcache, keys
+from mediagate.accounts import keys
+from mediagate.media import hotcache
 from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import send_media
 from tests.e2e.test_token_rotation import Seeded

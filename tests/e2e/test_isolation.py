@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import func, select
 from twilio.rest import Client
 
+from mediagate.accounts import keys
 from mediagate.db.models import Account as AccountRow
 from mediagate.db.models import (
     ApiKey,
@@ -31,7 +32,7 @@ from mediagate.db.models import (
     RetentionRule,
     SettingChange,
 )
-from mediagate.services import keys, numbers
+from mediagate.messaging import numbers
 from tests.support.carrier import carrier_auth
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer

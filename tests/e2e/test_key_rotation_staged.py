@@ -18,8 +18,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
+from mediagate.core.timefmt import aware
 from mediagate.db.models import SigningKey
-from mediagate.timefmt import aware
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server

@@ -13,7 +13,7 @@ import boto3
 import pytest
 import requests
 
-from mediagate.services import media as media_service
+from mediagate.media import media as media_service
 from mediagate.storage import media_key
 from tests.support.cli import run_cli
 from tests.support.clients import twilio_client

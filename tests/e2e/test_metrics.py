@@ -91,8 +91,8 @@ def test_scrape_time_webhook_queue_depth(server: RunningServer) -> None:
     cannot be sent yet (in backoff) shows as waiting, in any process."""
     from datetime import timedelta
 
-    from mediagate.services import webhooks
-    from mediagate.timefmt import utcnow
+    from mediagate import webhooks
+    from mediagate.core.timefmt import utcnow
 
     acct = server.new_account("queue")
     before = scrape(server)

@@ -15,12 +15,12 @@ import requests
 from openapi_spec_validator import validate
 from starlette.routing import BaseRoute, Route
 
-from mediagate import openapi
-from mediagate.app import create_app
-from mediagate.context import build_runtime
-from mediagate.openapi import twilio
-from mediagate.openapi.shapes import API_ERRORS
-from mediagate.settings import Settings
+from mediagate.core.settings import Settings
+from mediagate.http import openapi
+from mediagate.http.app import create_app
+from mediagate.http.openapi import twilio
+from mediagate.http.openapi.shapes import API_ERRORS
+from mediagate.runtime.context import build_runtime
 from tests.support.oai import oai_file
 from tests.support.server import RunningServer
 

@@ -15,8 +15,8 @@ import requests
 from sqlalchemy import func, select
 from twilio.base.exceptions import TwilioRestException
 
+from mediagate.accounts import quotas
 from mediagate.db.models import AccountUsage, Media
-from mediagate.services import quotas
 from tests.e2e.test_inbound import carrier_inbound, claim
 from tests.support.cli import run_cli
 from tests.support.clients import assert_twilio_error, twilio_client

@@ -14,11 +14,11 @@ import requests
 from sqlalchemy import select
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
 from mediagate.db.models import Account as AccountRow
 from mediagate.db.models import ApiKey, Media, Message, RetentionRule
-from mediagate.services import media as media_service
-from mediagate.services import messages as message_service
+from mediagate.media import media as media_service
+from mediagate.messaging import messages as message_service
 from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
 from tests.support.server import Account, RunningServer

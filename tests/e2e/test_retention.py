@@ -14,9 +14,9 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
+from mediagate.core.timefmt import utcnow
 from mediagate.db.models import AuditEvent, Media, MediaActivity, WebhookDelivery
-from mediagate.services import media as media_service
-from mediagate.timefmt import utcnow
+from mediagate.media import media as media_service
 from tests.e2e.test_media_hosts import StoredMedia, add_media, one_media
 from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client

@@ -17,11 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from mediagate.services import delivery
-from mediagate.services import media as media_service
-from mediagate.services.ingest import IngestedMedia
+from mediagate.core.timefmt import utcnow
+from mediagate.media import delivery
+from mediagate.media import media as media_service
+from mediagate.media.ingest import IngestedMedia
 from mediagate.storage import media_key
-from mediagate.timefmt import utcnow
 from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import (
     StoredMedia,

@@ -29,9 +29,9 @@ import pytest
 import requests
 from twilio.rest import Client
 
-from mediagate import sids
-from mediagate.context import build_runtime
-from mediagate.services import signing_keys
+from mediagate.core import sids
+from mediagate.media import signing_keys
+from mediagate.runtime.context import build_runtime
 from tests.support.carrier import carrier_auth
 from tests.support.console_http import attempt_login
 from tests.support.databases import fresh_database

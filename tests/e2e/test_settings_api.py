@@ -12,9 +12,9 @@ import pytest
 import requests
 from twilio.rest import Client
 
+from mediagate.accounts import accounts, keys
+from mediagate.core.timefmt import aware
 from mediagate.db.models import ApiKey
-from mediagate.services import accounts, keys
-from mediagate.timefmt import aware
 from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes

@@ -12,8 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
-from mediagate import sids
-from mediagate.services import signing_keys
+from mediagate.core import sids
+from mediagate.media import signing_keys
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 

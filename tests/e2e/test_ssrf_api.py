@@ -13,7 +13,7 @@ import requests
 from sqlalchemy import func, select
 
 from mediagate.db.models import Media, Message
-from mediagate.services.addresses import is_forbidden
+from mediagate.media.addresses import is_forbidden
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from twilio.base.exceptions import TwilioRestException
 
 from mediagate.db.models import Media, Message
-from mediagate.services import media as media_service
-from mediagate.services import messages as message_service
+from mediagate.media import media as media_service
+from mediagate.messaging import messages as message_service
 from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
 from tests.support.schema import assert_matches_schema

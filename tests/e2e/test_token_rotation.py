@@ -11,10 +11,10 @@ import pytest
 import requests
 from twilio.base.exceptions import TwilioRestException
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
 from mediagate.db.models import Account as AccountRow
-from mediagate.services import media as media_service
-from mediagate.services import messages as message_service
+from mediagate.media import media as media_service
+from mediagate.messaging import messages as message_service
 from tests.support.clients import assert_twilio_error, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
 from tests.support.schema import ACCOUNTS_V1, assert_matches_schema

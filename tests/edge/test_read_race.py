@@ -25,10 +25,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from mediagate.app import create_app
-from mediagate.context import Runtime, build_runtime
-from mediagate.services import accounts
-from mediagate.settings import Settings
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
+from mediagate.http.app import create_app
+from mediagate.runtime.context import Runtime, build_runtime
 from mediagate.storage import Blob, MediaStore
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes

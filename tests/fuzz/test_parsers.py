@@ -20,15 +20,16 @@ from hypothesis import strategies as st
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from mediagate import auth, sids
+from mediagate.accounts import auth
+from mediagate.core import sids
+from mediagate.core.errors import BadRequest
+from mediagate.core.inputs import FIRST_DAY, LAST_DAY, canonical_int, parse_day
+from mediagate.core.paging import page_token, parse_page_request
 from mediagate.edge.ranges import MAX_PARTS, RangeError, parse_range
-from mediagate.errors import BadRequest
-from mediagate.http_common import MAX_FORM_BYTES, form
-from mediagate.inputs import FIRST_DAY, LAST_DAY, canonical_int, parse_day
-from mediagate.paging import page_token, parse_page_request
-from mediagate.services import channels
-from mediagate.services.channels import normalize_number
-from mediagate.signing import SignatureError, SignatureInvalid, Signer, SigningKeyMaterial
+from mediagate.http.common import MAX_FORM_BYTES, form
+from mediagate.media.signing import SignatureError, SignatureInvalid, Signer, SigningKeyMaterial
+from mediagate.messaging import channels
+from mediagate.messaging.channels import normalize_number
 
 DIGITS = "0123456789"
 # Characters that look like digits to str.isdigit(), int() or \d: the bypasses we refuse.

@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 import pytest
 
-from mediagate.logging_setup import build_handler
 from mediagate.observability import lines as lines_module
 from mediagate.observability.lines import (
     REQUEST_ID,
@@ -21,6 +20,7 @@ from mediagate.observability.lines import (
     render_texts,
     shape,
 )
+from mediagate.observability.logging_setup import build_handler
 
 FIELDS = {"method": "GET", "route": "/x/{a}", "status": 307, "duration_ms": 0.25, "bytes": 0, "client": "::1"}
 LOGGER_EVENT = ("mediagate.access", "request")

@@ -1,4 +1,4 @@
-"""The redaction every log record goes through (mediagate.logging_setup)."""
+"""The redaction every log record goes through (mediagate.observability.logging_setup)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from mediagate.logging_setup import REDACTED, install_redaction, redact
+from mediagate.observability.logging_setup import REDACTED, install_redaction, redact
 
 
 @pytest.mark.parametrize(

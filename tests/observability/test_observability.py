@@ -14,11 +14,11 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from starlette.routing import Host, Mount, Route
 from starlette.testclient import TestClient
 
-from mediagate.app import create_app
-from mediagate.context import Runtime
+from mediagate.http.app import create_app
+from mediagate.http.probes import bearer_matches, is_loopback
 from mediagate.observability import metrics, multiproc
 from mediagate.observability.middleware import request_id, route_templates
-from mediagate.observability.routes import bearer_matches, is_loopback
+from mediagate.runtime.context import Runtime
 from mediagate.storage import ObjectNotFound, StorageError, media_key
 
 

@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from mediagate.context import Runtime
+from mediagate.core.paging import parse_page_request
+from mediagate.core.timefmt import utcnow
 from mediagate.db.models import MediaAccessEvent
+from mediagate.media import access_audit
+from mediagate.media.access_audit import AccessAudit, Event
 from mediagate.observability import metrics
-from mediagate.paging import parse_page_request
-from mediagate.services import access_audit
-from mediagate.services.access_audit import AccessAudit, Event
-from mediagate.timefmt import utcnow
+from mediagate.runtime.context import Runtime
 
 AC = "AC" + "1" * 32
 ME = "ME" + "2" * 32

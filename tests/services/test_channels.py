@@ -1,21 +1,11 @@
-"""Addresses and per-channel media rules (``services/channels.py``)."""
+"""Addresses and per-channel media rules (``messaging/channels.py``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from mediagate.errors import BadRequest
-from mediagate.services.channels import (
-    KB,
-    MB,
-    MESSENGER,
-    RCS,
-    SMS,
-    WHATSAPP,
-    Channel,
-    parse_from,
-    parse_to,
-)
+from mediagate.core.errors import BadRequest
+from mediagate.messaging.channels import KB, MB, MESSENGER, RCS, SMS, WHATSAPP, Channel, parse_from, parse_to
 
 # --------------------------------------------------------------------------- To
 

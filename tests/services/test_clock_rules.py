@@ -15,22 +15,17 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from mediagate.clock import ManualClock
-from mediagate.context import Runtime, build_runtime
+from mediagate import webhooks
+from mediagate.accounts import accounts
+from mediagate.cluster import processes
+from mediagate.core.clock import ManualClock
+from mediagate.core.settings import Settings
+from mediagate.core.timefmt import aware
 from mediagate.db.models import AuditEvent, Media, WebhookDelivery
-from mediagate.services import (
-    access_audit,
-    accounts,
-    media,
-    messages,
-    outbox,
-    processes,
-    retention,
-    revocation,
-    webhooks,
-)
-from mediagate.settings import Settings
-from mediagate.timefmt import aware
+from mediagate.media import access_audit, media, revocation
+from mediagate.messaging import messages, outbox
+from mediagate.retention import rules as retention
+from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.receiver import running_receiver
 
 START = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)  # far from the wall clock: a wall-clock read shows

@@ -1,4 +1,4 @@
-"""Encryption at rest (storage/sealed.py, services/encryption.py) on local files
+"""Encryption at rest (storage/sealed.py, media/encryption.py) on local files
 and S3 (SeaweedFS), with the key table on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from mediagate import sids
-from mediagate.context import Runtime
-from mediagate.services import encryption
+from mediagate.core import sids
+from mediagate.media import encryption
+from mediagate.runtime.context import Runtime
 from mediagate.storage import MediaStore, media_key
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store
@@ -224,7 +224,7 @@ def test_off_and_nothing_sealed_is_the_plain_backend(runtime: Runtime) -> None:
 
 
 def test_master_key_settings_are_checked() -> None:
-    from mediagate.crypto import parse_master_keys
+    from mediagate.core.crypto import parse_master_keys
 
     key = secrets.token_hex(32)
     assert parse_master_keys(f"a:{key}, b-2:{key}") == {"a": bytes.fromhex(key), "b-2": bytes.fromhex(key)}
@@ -265,7 +265,7 @@ def test_presign_delivery_asks_the_store_for_sse_s3(object_store: ObjectStore, s
 
 
 def test_a_bad_master_key_setting_is_reported_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mediagate import settings as settings_mod
+    from mediagate.core import settings as settings_mod
 
     monkeypatch.setenv("MEDIAGATE_MASTER_KEYS", "k1:" + "ab" * 31)  # 31 bytes: one short
     with pytest.raises(settings_mod.SettingsError) as info:

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from mediagate.services.addresses import forbidden_category, parse_legacy_ipv4
-from mediagate.services.fetch import (
+from mediagate.media.addresses import forbidden_category, parse_legacy_ipv4
+from mediagate.media.fetch import (
     USER_AGENT,
     BlockedAddress,
     FetchedResponse,

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 import anyio
 import pytest
 
-from mediagate.services.fetch_limits import FetchGate, TooManyRequests
+from mediagate.media.fetch_limits import FetchGate, TooManyRequests
 
 A, B, C = "AC" + "a" * 32, "AC" + "b" * 32, "AC" + "c" * 32
 

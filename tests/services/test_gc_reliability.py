@@ -8,9 +8,11 @@ import os
 import time
 from pathlib import Path
 
-from mediagate.background import GarbageCollector
-from mediagate.context import Runtime
-from mediagate.services import accounts, maintenance, media, messages
+from mediagate.accounts import accounts
+from mediagate.media import maintenance, media
+from mediagate.messaging import messages
+from mediagate.runtime.background import GarbageCollector
+from mediagate.runtime.context import Runtime
 from mediagate.storage import media_key
 
 

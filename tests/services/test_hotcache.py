@@ -1,4 +1,4 @@
-"""``services/hotcache.py`` and the content redirect's answers from memory, on a real
+"""``media/hotcache.py`` and the content redirect's answers from memory, on a real
 database: what is remembered, what never is, and that every revocation made in
 this process is refused by the very next request."""
 
@@ -10,13 +10,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from mediagate import permissions as perms
-from mediagate.context import Runtime
-from mediagate.errors import Forbidden, NotFound, Unauthorized
-from mediagate.invalidation import Invalidation
-from mediagate.services import accounts, keys, maintenance, messages
-from mediagate.services import media as media_service
-from mediagate.services.hotcache import Memo
+from mediagate.accounts import accounts, keys
+from mediagate.accounts import permissions as perms
+from mediagate.cluster.invalidation import Invalidation
+from mediagate.core.errors import Forbidden, NotFound, Unauthorized
+from mediagate.media import maintenance
+from mediagate.media import media as media_service
+from mediagate.media.hotcache import Memo
+from mediagate.messaging import messages
+from mediagate.runtime.context import Runtime
 from tests.support.fileserver import png_bytes
 
 

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from mediagate.services.quotas import IngestMeter
+from mediagate.accounts.quotas import IngestMeter
 
 
 @pytest.mark.parametrize("where", ["memory", "redis"])

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from mediagate.context import Runtime, build_runtime
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
 from mediagate.db.models import AuditEvent, Media
-from mediagate.services import accounts, maintenance, media, messages
-from mediagate.settings import Settings
+from mediagate.media import maintenance, media
+from mediagate.messaging import messages
+from mediagate.runtime.context import Runtime, build_runtime
 from mediagate.storage import media_key
 from tests.support.seaweed import ObjectStore
 

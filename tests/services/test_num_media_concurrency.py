@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from mediagate.context import Runtime
+from mediagate.accounts import accounts
+from mediagate.core.errors import NotFound
 from mediagate.db.models import Media, Message
-from mediagate.errors import NotFound
-from mediagate.services import accounts, media, messages
+from mediagate.media import media
+from mediagate.messaging import messages
+from mediagate.runtime.context import Runtime
 
 ROUNDS = 3  # each round a new message: more chances for the interleaving a lost update needs
 WIDTH = 8  # operations released together

@@ -7,9 +7,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from mediagate import carriers
-from mediagate.context import Runtime
+from mediagate.accounts import accounts
 from mediagate.db.models import Message, WebhookDelivery
-from mediagate.services import accounts, messages, number_pool, numbers, outbox
+from mediagate.messaging import messages, number_pool, numbers, outbox
+from mediagate.runtime.context import Runtime
 
 TO = "+15551239876"
 CALLBACK = "http://127.0.0.1:9/status"  # never sent to: these tests do not run the webhook worker

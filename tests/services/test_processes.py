@@ -1,4 +1,4 @@
-"""The process registry (services/processes.py), on SQLite and PostgreSQL: a
+"""The process registry (cluster/processes.py), on SQLite and PostgreSQL: a
 second live process on one database without Redis is named; dead processes
 (stale heartbeat, or a vanished pid on this host) never block a start."""
 
@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from mediagate.context import Runtime
+from mediagate.cluster import processes
+from mediagate.core.timefmt import utcnow
 from mediagate.db.models import ServerProcess
-from mediagate.services import processes
-from mediagate.timefmt import utcnow
+from mediagate.runtime.context import Runtime
 
 
 def _age(rt: Runtime, ident: str, seconds: float) -> None:

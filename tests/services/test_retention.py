@@ -12,13 +12,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from mediagate.context import Runtime, build_runtime
+from mediagate import webhooks
+from mediagate.accounts import accounts
+from mediagate.core.errors import BadRequest
+from mediagate.core.settings import Settings
+from mediagate.core.timefmt import utcnow
 from mediagate.db.models import AuditEvent, Media, MediaActivity, Message
-from mediagate.errors import BadRequest
+from mediagate.media import media
+from mediagate.messaging import messages
 from mediagate.observability.metrics import REGISTRY
-from mediagate.services import accounts, media, messages, retention, webhooks
-from mediagate.settings import Settings
-from mediagate.timefmt import utcnow
+from mediagate.retention import rules as retention
+from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.receiver import running_receiver
 from tests.support.seaweed import ObjectStore
 from tests.support.stored import exists
@@ -183,7 +187,7 @@ def test_access_records_flush_in_batches_and_drive_the_access_rules(rt: Runtime)
 
 
 def test_the_access_buffer_is_bounded() -> None:
-    from mediagate.services.access import AccessRecorder
+    from mediagate.media.access import AccessRecorder
 
     recorder = AccessRecorder(2)
     dropped_before = _sample("mediagate_access_records_dropped_total")
@@ -230,8 +234,8 @@ def _activity(rt: Runtime) -> set[str]:
 
 
 def test_the_flusher_writes_at_shutdown_and_early_when_the_buffer_fills(runtime: Runtime) -> None:
-    from mediagate.background import AccessFlusher
-    from mediagate.services.access import AccessRecorder
+    from mediagate.media.access import AccessRecorder
+    from mediagate.runtime.background import AccessFlusher
 
     account, _, sids = _media(runtime, 3)
     runtime.access = AccessRecorder(2)

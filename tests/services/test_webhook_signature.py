@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
-from mediagate.services.webhooks import compute_signature, request_url
+from mediagate.webhooks import compute_signature, request_url
 
 VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
 VECTOR_PARAMS = {

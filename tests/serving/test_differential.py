@@ -26,13 +26,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mediagate import invalidation as inv
-from mediagate.app import create_app
-from mediagate.context import Runtime
-from mediagate.services import accounts, media, messages, number_pool, revocation
-from mediagate.services.delivery import object_path
-from mediagate.services.direct_delivery import set_direct
-from mediagate.services.maintenance import secure_legacy
+from mediagate.accounts import accounts
+from mediagate.cluster import invalidation as inv
+from mediagate.http.app import create_app
+from mediagate.media import media, revocation
+from mediagate.media.delivery import object_path
+from mediagate.media.direct_delivery import set_direct
+from mediagate.media.maintenance import secure_legacy
+from mediagate.messaging import messages, number_pool
+from mediagate.runtime.context import Runtime
 from mediagate.serving.fast import FastPaths
 
 BASE = "http://mediagate.test"

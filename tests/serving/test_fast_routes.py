@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, Mount
 
 from mediagate.api.media import CONTENT_ROUTE
-from mediagate.app import create_app
-from mediagate.context import Runtime
 from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
+from mediagate.http.app import create_app
 from mediagate.observability.middleware import route_templates
+from mediagate.runtime.context import Runtime
 from mediagate.serving.fast import FastPaths, named_templates
 
 

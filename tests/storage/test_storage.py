@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mediagate import sids
+from mediagate.core import sids
 from mediagate.storage import ObjectNotFound, media_key
 from mediagate.storage.base import InvalidKey
 from mediagate.storage.local import CHUNK, LocalStore

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mediagate import sids
+from mediagate.core import sids
 from mediagate.storage import Blob, MediaStore, ObjectNotFound, media_key
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediagate.services import carrier_credentials
+from mediagate.messaging import carrier_credentials
 from tests.support.server import RunningServer
 
 _made: dict[str, tuple[str, str]] = {}

@@ -27,9 +27,10 @@ from unittest import mock
 
 from typer.testing import CliRunner
 
-from mediagate import cli, cli_common
-from mediagate.context import Runtime, build_runtime
-from mediagate.logging_setup import QUIET_LOGGERS, SERVER_ACCESS_LOGGERS, SERVER_LOGGERS
+from mediagate.cli import common as cli_common
+from mediagate.cli import main as cli
+from mediagate.observability.logging_setup import QUIET_LOGGERS, SERVER_ACCESS_LOGGERS, SERVER_LOGGERS
+from mediagate.runtime.context import Runtime, build_runtime
 
 
 @dataclass

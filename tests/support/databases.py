@@ -38,8 +38,8 @@ import psycopg
 from psycopg import errors
 from psycopg.rows import TupleRow
 
+from mediagate.core.fsmodes import private_file
 from mediagate.db.engine import MIGRATIONS, make_engine, upgrade
-from mediagate.fsmodes import private_file
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from mediagate.db.engine import make_engine, make_sessionmaker, upgrade
-from mediagate.services.encryption import DbKeyTable
+from mediagate.media.encryption import DbKeyTable
 from mediagate.storage import MediaStore
 from mediagate.storage.sealed import CHUNK_SIZE, MasterKeys, SealedStore
 

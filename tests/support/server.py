@@ -15,10 +15,11 @@ from pathlib import Path
 
 import httpx
 
-from mediagate.context import Runtime, build_runtime
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
+from mediagate.messaging import number_pool
 from mediagate.observability import lines
-from mediagate.services import accounts, number_pool
-from mediagate.settings import Settings
+from mediagate.runtime.context import Runtime, build_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 MEDIAGATE = Path(sys.executable).parent / "mediagate"

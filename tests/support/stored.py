@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediagate.context import Runtime
+from mediagate.runtime.context import Runtime
 from mediagate.storage import ObjectNotFound
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store

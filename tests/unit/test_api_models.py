@@ -24,18 +24,20 @@ from openapi_spec_validator import validate
 from starlette.routing import Route
 
 import mediagate.api
-from mediagate import openapi
+from mediagate.accounts import accounts
 from mediagate.api import forms
 from mediagate.api import representations as rep
-from mediagate.app import create_app
-from mediagate.context import Runtime, build_runtime
-from mediagate.errors import BadRequest
-from mediagate.openapi import ours
-from mediagate.openapi.components import PREFIX, name_of
-from mediagate.openapi.shapes import PAGE_PARAMS
-from mediagate.services import access_audit, accounts, carrier_credentials, numbers
-from mediagate.settings import Settings
-from mediagate.timefmt import utcnow
+from mediagate.core.errors import BadRequest
+from mediagate.core.settings import Settings
+from mediagate.core.timefmt import utcnow
+from mediagate.http import openapi
+from mediagate.http.app import create_app
+from mediagate.http.openapi import ours
+from mediagate.http.openapi.components import PREFIX, name_of
+from mediagate.http.openapi.shapes import PAGE_PARAMS
+from mediagate.media import access_audit
+from mediagate.messaging import carrier_credentials, numbers
+from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.loops import run_fresh
 
 Json = dict[str, Any]

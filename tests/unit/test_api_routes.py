@@ -24,18 +24,19 @@ from sqlalchemy import create_engine
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Host, Mount, Route
 
-from mediagate import auth, console
-from mediagate import permissions as perms
+from mediagate import console
+from mediagate.accounts import auth
+from mediagate.accounts import permissions as perms
 from mediagate.api import common
 from mediagate.api.common import ACCOUNT_SOURCES, ApiRoute
-from mediagate.app import create_app
-from mediagate.context import Runtime
-from mediagate.crypto import Keyring
+from mediagate.core.crypto import Keyring
+from mediagate.core.errors import Forbidden
+from mediagate.core.settings import Settings
 from mediagate.edge import hosts
-from mediagate.errors import Forbidden
-from mediagate.observability import routes as ops_routes
-from mediagate.services import media
-from mediagate.settings import Settings
+from mediagate.http import probes as ops_routes
+from mediagate.http.app import create_app
+from mediagate.media import media
+from mediagate.runtime.context import Runtime
 from tests.support.loops import run_fresh
 
 AC = "AC" + "a" * 32
@@ -208,7 +209,7 @@ def test_each_declaration_is_coherent_with_the_permission_module(app: Starlette)
     for route in api_routes(app):
         access = route.access
         named = {p for p in access.needs.values() if p is not None}
-        assert named <= perms.ALL, f"{route.path} names permissions mediagate.permissions does not know"
+        assert named <= perms.ALL, f"{route.path} names permissions accounts/permissions.py does not know"
         if access.checked_by is None:
             # Checked by the wrapper: a tenant account and a permission for every method.
             assert access.account in ACCOUNT_SOURCES, route.path

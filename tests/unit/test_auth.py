@@ -1,4 +1,4 @@
-"""``mediagate.auth``: the Basic header parser and credential checks on a real database."""
+"""``mediagate.accounts.auth``: the Basic header parser and credential checks on a real database."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import secrets
 
 import pytest
 
-from mediagate import permissions as perms
-from mediagate.auth import Principal, authenticate, can_reach, parse_basic, require
-from mediagate.context import Runtime
+from mediagate.accounts import accounts, keys
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal, authenticate, can_reach, parse_basic, require
+from mediagate.core.errors import Forbidden, Unauthorized
 from mediagate.db.models import Account, ApiKey
-from mediagate.errors import Forbidden, Unauthorized
-from mediagate.services import accounts, keys
+from mediagate.runtime.context import Runtime
 
 
 def basic(user: str, password: str, encoding: str = "utf-8") -> str:

@@ -1,10 +1,10 @@
-"""The one authenticator (``mediagate.auth``) against every credential form, on
+"""The one authenticator (``mediagate.accounts.auth``) against every credential form, on
 SQLite and PostgreSQL (the ``runtime`` fixture), through both of its paths:
 
 * the database path, ``auth.require`` (what every API route, the content
   redirect and, through ``auth.identify``, the console and the credential check ask);
 * the memory path, ``auth.recall`` over what ``require`` remembered in the
-  content redirect's memory (``services/hotcache.py``).
+  content redirect's memory (``media/hotcache.py``).
 
 For every case the memory path must give the database path's answer or none at
 all (then the caller asks the database): never a different principal, never a
@@ -22,15 +22,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from mediagate import auth
-from mediagate import permissions as perms
-from mediagate.auth import Principal
-from mediagate.context import Runtime
+from mediagate.accounts import accounts, auth, keys
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
+from mediagate.core.errors import Forbidden, Unauthorized
 from mediagate.db.models import Account, ApiKey
-from mediagate.errors import Forbidden, Unauthorized
+from mediagate.media.hotcache import HotCaches
 from mediagate.observability.metrics import REGISTRY
-from mediagate.services import accounts, keys
-from mediagate.services.hotcache import HotCaches
+from mediagate.runtime.context import Runtime
 
 
 def basic(user: str, secret: str) -> str:

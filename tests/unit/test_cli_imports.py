@@ -12,7 +12,7 @@ import sys
 
 
 def test_importing_the_cli_leaves_prometheus_client_unimported() -> None:
-    probe = "import sys, mediagate.cli; print('prometheus_client' in sys.modules)"
+    probe = "import sys, mediagate.cli.main; print('prometheus_client' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"

@@ -1,4 +1,4 @@
-"""The injected clock (clock.py) and the in-process rules that read it without a
+"""The injected clock (core/clock.py) and the in-process rules that read it without a
 database: signed-URL expiry and key adoption, the hourly ingest window. Time is
 moved, never waited for."""
 
@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mediagate import settings
-from mediagate.clock import Clock, ManualClock, OffsetClock, SystemClock, on_advance
-from mediagate.services.quotas import IngestMeter
-from mediagate.signing import SignatureExpired, Signer, SigningKeyMaterial
+from mediagate.accounts.quotas import IngestMeter
+from mediagate.core import settings
+from mediagate.core.clock import Clock, ManualClock, OffsetClock, SystemClock, on_advance
+from mediagate.media.signing import SignatureExpired, Signer, SigningKeyMaterial
 
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 PATH = "/AC" + "1" * 32 + "/ME" + "1" * 32

@@ -1,4 +1,4 @@
-"""Every rule reads the runtime's clock (clock.py), not the wall clock: a module
+"""Every rule reads the runtime's clock (core/clock.py), not the wall clock: a module
 that starts calling ``time.time()``, ``datetime.now()`` and the like fails here
 unless it is one of the few whose time must stay the real one, each with its
 reason. Elapsed-time reads (``time.monotonic``, ``time.perf_counter``) are not

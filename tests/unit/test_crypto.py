@@ -1,4 +1,4 @@
-"""The master secret, credential hashes and sealing (``mediagate.crypto``)."""
+"""The master secret, credential hashes and sealing (``mediagate.core.crypto``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from mediagate.crypto import Keyring, load_master_secret
+from mediagate.core.crypto import Keyring, load_master_secret
 
 
 @pytest.fixture

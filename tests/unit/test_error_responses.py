@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mediagate.app import create_app
-from mediagate.context import Runtime, build_runtime
-from mediagate.settings import Settings
+from mediagate.core.settings import Settings
+from mediagate.http.app import create_app
+from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.loops import run_fresh
 
 

@@ -1,7 +1,18 @@
-"""The allowed dependencies between the parts (docs/architecture.md), checked on the source.
+"""The parts of the tree and what each may import (docs/architecture.md), checked on the source.
 
 Every import counts, wherever it is written: at the top, inside a function, or
-under ``TYPE_CHECKING`` (a type-only import still ties a module to the layer it names).
+under ``TYPE_CHECKING`` (a type-only import still ties a module to the part it
+names). One exception: ``mediagate.runtime.context`` may be named for types
+anywhere, since every service takes the runtime as its first argument.
+
+Three checks:
+* each top-level part imports only the parts below it (``ALLOWED``);
+* no import cycle among executed imports (function-level included,
+  ``TYPE_CHECKING`` excluded): a cycle is two modules that cannot be read
+  apart;
+* the adapters (HTTP, console, edge, serving, CLI, carriers) reach neither the
+  database nor the store through the runtime (``rt.sessions``, ``rt.tx``,
+  ``rt.engine``, ``rt.store``): they call services.
 """
 
 from __future__ import annotations
@@ -15,30 +26,39 @@ import mediagate
 
 SRC = Path(mediagate.__file__).parent
 
-# (the importing layer, what it must not import, why)
-HTTP_LAYERS = ("mediagate.api", "mediagate.console", "mediagate.edge", "mediagate.serving")
-RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    *(
-        (
-            layer,
-            ("mediagate.db.models", "mediagate.storage"),
-            "HTTP gets records from services, never rows or bytes",
-        )
-        for layer in HTTP_LAYERS
-    ),
-    (
-        "mediagate.services",
-        ("starlette.requests", "starlette.responses", "starlette.routing"),
-        "services take values, not requests, and return records, not responses",
-    ),
-    ("mediagate.services", HTTP_LAYERS, "services are below every HTTP part"),
-    ("mediagate.storage", ("mediagate.services",), "storage is below services"),
-)
+FOUNDATION = {"core"}
+INFRA = FOUNDATION | {"db", "storage", "observability"}
+FEATURES = {"accounts", "media", "messaging", "webhooks", "retention"}
+BELOW_RUNTIME = INFRA | {"cluster"} | FEATURES | {"carriers"}
+HTTP_PARTS = {"http", "api", "console", "edge"}
 
-# Violations allowed for now (none today; edge/ had three until it read bytes through services.media).
-# The list may only shrink: test_known_violations_are_still_real fails on an entry
-# that no longer is one, so fixing a violation means deleting its line here.
-KNOWN: frozenset[tuple[str, str]] = frozenset()  # none left: the edge reads bytes through services.media
+# part -> the parts it may import (itself always). Bottom to top.
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "db": {"core"},
+    "storage": {"core"},
+    "observability": {"core", "db", "storage"},
+    "cluster": INFRA,
+    # The features use each other (a message has media; media counts against a quota).
+    **{feature: INFRA | {"cluster"} | FEATURES for feature in FEATURES},
+    "carriers": INFRA | {"cluster"} | FEATURES,
+    "runtime": BELOW_RUNTIME,
+    **{part: BELOW_RUNTIME | {"runtime"} | HTTP_PARTS for part in HTTP_PARTS},
+    "serving": BELOW_RUNTIME | {"runtime"} | HTTP_PARTS,
+    "cli": BELOW_RUNTIME | {"runtime"} | HTTP_PARTS | {"serving"},
+}
+# Rows and bytes stay below the features: what the adapters get are records.
+ROWS_AND_BYTES = ("mediagate.db.models", "mediagate.db.engine", "mediagate.storage")
+ADAPTERS = HTTP_PARTS | {"serving", "cli", "carriers"}
+# The runtime's handles on the database and the store.
+RAW_HANDLES = frozenset(("sessions", "tx", "engine", "store"))
+# The composition root wires error counting onto the engine and the store, and
+# maps the store's errors to answers.
+COMPOSITION_ROOT = "mediagate.http.app"
+TYPE_ANYWHERE = "mediagate.runtime.context"
+# Below the HTTP parts nothing takes a request or returns a response.
+NO_HTTP = FOUNDATION | {"db", "storage", "cluster", "carriers", "runtime"} | FEATURES
+HTTP_OBJECTS = ("starlette.requests", "starlette.responses", "starlette.routing")
 
 
 def module_name(path: Path) -> str:
@@ -46,64 +66,195 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported(module: str, source: str, *, is_package: bool = False) -> set[str]:
-    """Every module ``source`` imports; ``from a import b`` counts as ``a`` and ``a.b``
-    (``b`` may be a submodule: ``from mediagate.db import models``)."""
+def part_of(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports(
+    module: str, source: str, *, is_package: bool = False, known: set[str] | None = None
+) -> tuple[set[str], set[str]]:
+    """(executed, type-only) imports of ``source``; ``from a import b`` counts as
+    ``a`` and ``a.b`` (``b`` may be a submodule: ``from mediagate.db import models``).
+    With ``known`` (the modules that exist), ``from a import b`` counts as ``a.b``
+    alone when that is a module: the edge is to the submodule, not to the package's face."""
     package = module if is_package else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    executed: set[str] = set()
+    type_only: set[str] = set()
+
+    def names(node: ast.Import | ast.ImportFrom) -> set[str]:
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return found
+            return {alias.name for alias in node.names}
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            base = ".".join([*anchor, base] if base else anchor)
+        if known is not None:
+            return {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
+        return {base} | {f"{base}.{alias.name}" for alias in node.names}
+
+    def visit(node: ast.AST, typing_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                (type_only if typing_only else executed).update(names(child))
+            elif isinstance(child, ast.If) and _is_type_checking(child):
+                for sub in child.body:
+                    visit_stmt(sub, True)
+                for sub in child.orelse:
+                    visit_stmt(sub, typing_only)
+            else:
+                visit(child, typing_only)
+
+    def visit_stmt(stmt: ast.stmt, typing_only: bool) -> None:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            (type_only if typing_only else executed).update(names(stmt))
+        else:
+            visit(stmt, typing_only)
+
+    visit(ast.parse(source), False)
+    return executed, type_only - executed
 
 
-def _within(name: str, prefix: str) -> bool:
-    return name == prefix or name.startswith(prefix + ".")
+def _mediagate(names: set[str]) -> set[str]:
+    return {n for n in names if n == "mediagate" or n.startswith("mediagate.")}
 
 
 def violations(module: str, source: str, *, is_package: bool = False) -> set[tuple[str, str]]:
+    """(module, what it must not import) pairs."""
+    executed, type_only = imports(module, source, is_package=is_package)
+    part = part_of(module)
     out: set[tuple[str, str]] = set()
-    names = imported(module, source, is_package=is_package)
-    for layer, forbidden, _why in RULES:
-        if not _within(module, layer):
-            continue
-        for prefix in forbidden:
-            if any(_within(name, prefix) for name in names):
+    everything = _mediagate(executed) | {
+        n for n in _mediagate(type_only) if n != TYPE_ANYWHERE and not n.startswith(TYPE_ANYWHERE + ".")
+    }
+    allowed = ALLOWED.get(part)
+    for name in everything:
+        target = part_of(name)
+        if not target or target == part or target not in ALLOWED:
+            continue  # the package itself (``from mediagate import __version__``), or a module at the root
+        if allowed is not None and target not in allowed:
+            out.add((module, f"mediagate.{target}"))
+    if part in ADAPTERS and module != COMPOSITION_ROOT:
+        for prefix in ROWS_AND_BYTES:
+            if any(n == prefix or n.startswith(prefix + ".") for n in executed | type_only):
                 out.add((module, prefix))
+    if part in NO_HTTP and any(n.startswith(HTTP_OBJECTS) for n in executed | type_only):
+        out.add((module, "starlette"))
     return out
 
 
-def all_violations() -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for path in sorted(SRC.rglob("*.py")):
-        out |= violations(module_name(path), path.read_text(), is_package=path.name == "__init__.py")
-    return out
+def raw_handles(module: str, source: str) -> set[tuple[str, str]]:
+    """``x.sessions`` / ``x.tx`` / ``x.engine`` / ``x.store`` read by an adapter."""
+    if part_of(module) not in ADAPTERS or module == COMPOSITION_ROOT:
+        return set()
+    return {
+        (module, f".{node.attr}")
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in RAW_HANDLES
+    }
 
 
-def test_the_scan_sees_every_layer() -> None:
-    modules = {module_name(p) for p in SRC.rglob("*.py")}
-    for layer in {rule[0] for rule in RULES}:
-        assert sum(_within(m, layer) for m in modules) >= 3, layer
-    assert "mediagate.api.representations" in modules
-    assert "mediagate.carriers" in modules  # a package's __init__ is the package
+def _sources() -> list[tuple[str, Path]]:
+    return [
+        (module_name(p), p) for p in sorted(SRC.rglob("*.py")) if "migrations" not in p.relative_to(SRC).parts
+    ]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Executed imports between mediagate modules, each resolved to the module it names."""
+    sources = _sources()
+    known = {name for name, _ in sources}
+    graph: dict[str, set[str]] = {}
+    for name, path in sources:
+        executed, _ = imports(name, path.read_text(), is_package=path.name == "__init__.py", known=known)
+        targets: set[str] = set()
+        for imp in _mediagate(executed):
+            while imp and imp not in known:
+                imp = imp.rpartition(".")[0]
+            if imp and imp != name and imp != "mediagate":
+                targets.add(imp)
+        graph[name] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work: list[tuple[str, list[str]]] = [(root, sorted(graph[root]))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, todo = work[-1]
+            if todo:
+                nxt = todo.pop()
+                if nxt not in graph:
+                    continue
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, sorted(graph[nxt])))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component: list[str] = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_every_part_has_a_rule() -> None:
+    parts = {part_of(name) for name, path in _sources() if path.parent != SRC}
+    assert parts - set(ALLOWED) == set(), "a new top-level part needs its line in ALLOWED"
+    loose = sorted(p.name for p in SRC.glob("*.py") if p.name != "__init__.py")
+    assert loose == [], f"modules belong to a part, not the package root: {loose}"
+    assert "mediagate.api.representations" in {name for name, _ in _sources()}
 
 
 def test_no_module_breaks_the_layering() -> None:
-    new = sorted(all_violations() - KNOWN)
-    assert new == [], "\n".join(f"{m} imports {p}" for m, p in new)
+    found = set()
+    for name, path in _sources():
+        found |= violations(name, path.read_text(), is_package=path.name == "__init__.py")
+    assert sorted(found) == [], "\n".join(f"{m} imports {p}" for m, p in sorted(found))
 
 
-def test_known_violations_are_still_real() -> None:
-    stale = sorted(KNOWN - all_violations())
-    assert stale == [], f"no longer violations, remove them from KNOWN: {stale}"
-    assert all(_within(m, "mediagate.edge") for m, _ in KNOWN), "KNOWN is for edge/ only"
+def test_no_import_cycle() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_adapters_call_services_for_the_database_and_the_store() -> None:
+    found = set()
+    for name, path in _sources():
+        found |= raw_handles(name, path.read_text())
+    assert sorted(found) == [], "\n".join(f"{m} reads runtime{a}" for m, a in sorted(found))
 
 
 @pytest.mark.parametrize(
@@ -120,7 +271,6 @@ def test_known_violations_are_still_real() -> None:
             ("mediagate.console.x", "mediagate.db.models"),
         ),
         ("mediagate.edge.x", "import mediagate.storage.local", ("mediagate.edge.x", "mediagate.storage")),
-        ("mediagate.api.x", "from mediagate import storage", ("mediagate.api.x", "mediagate.storage")),
         ("mediagate.api.x", "from ..storage import Blob", ("mediagate.api.x", "mediagate.storage")),
         (
             "mediagate.api.x",
@@ -128,24 +278,26 @@ def test_known_violations_are_still_real() -> None:
             ("mediagate.api.x", "mediagate.db.models"),
         ),
         (
-            "mediagate.services.x",
+            "mediagate.media.x",
             "def f():\n    from starlette.requests import Request\n",
-            ("mediagate.services.x", "starlette.requests"),
+            ("mediagate.media.x", "starlette"),
         ),
-        (
-            "mediagate.services.x",
-            "from starlette import responses",
-            ("mediagate.services.x", "starlette.responses"),
-        ),
+        ("mediagate.media.x", "from mediagate.api import media", ("mediagate.media.x", "mediagate.api")),
         (
             "mediagate.storage.x",
-            "from mediagate.services import quotas",
-            ("mediagate.storage.x", "mediagate.services"),
+            "from mediagate.media import quotas",
+            ("mediagate.storage.x", "mediagate.media"),
+        ),
+        ("mediagate.core.x", "from mediagate.db import failures", ("mediagate.core.x", "mediagate.db")),
+        (
+            "mediagate.carriers.x",
+            "from mediagate.db.models import Message",
+            ("mediagate.carriers.x", "mediagate.db.models"),
         ),
         (
-            "mediagate.storage.x",
-            "from ..services.records import MediaRecord",
-            ("mediagate.storage.x", "mediagate.services"),
+            "mediagate.media.x",
+            "from mediagate.runtime import background",
+            ("mediagate.media.x", "mediagate.runtime"),
         ),
     ],
 )
@@ -156,21 +308,27 @@ def test_a_forbidden_import_is_caught(module: str, source: str, broken: tuple[st
 @pytest.mark.parametrize(
     ("module", "source"),
     [
-        ("mediagate.api.x", "from mediagate.services.records import MediaRecord"),
-        ("mediagate.api.x", "import mediagate.storage_notes"),  # a prefix is not a package
-        ("mediagate.console.x", "from mediagate.db.engine import engine_for"),
-        ("mediagate.services.x", "import httpx\nfrom starlette.concurrency import run_in_threadpool"),
-        ("mediagate.services.x", "from mediagate.db.models import Media\nfrom mediagate.storage import Blob"),
+        ("mediagate.api.x", "from mediagate.db.records import MediaRecord"),
+        ("mediagate.media.x", "if TYPE_CHECKING:\n    from mediagate.runtime.context import Runtime\n"),
+        ("mediagate.media.x", "import httpx\nfrom starlette.concurrency import run_in_threadpool"),
+        ("mediagate.media.x", "from mediagate.db.models import Media\nfrom mediagate.storage import Blob"),
         ("mediagate.storage.x", "from mediagate.storage.base import Blob"),
-        ("mediagate.db.x", "from mediagate.services import quotas"),  # no rule for db/ here
     ],
 )
 def test_an_allowed_import_passes(module: str, source: str) -> None:
     assert violations(module, source) == set()
 
 
-def test_a_package_resolves_its_relative_imports_from_itself() -> None:
-    assert imported("mediagate.storage", "from .base import Blob", is_package=True) >= {
-        "mediagate.storage.base"
+def test_a_cycle_is_found_however_it_is_written() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    executed, type_only = imports("mediagate.x.y", "def f():\n    from mediagate.x import z\n")
+    assert "mediagate.x.z" in executed
+    executed, type_only = imports("mediagate.x.y", "if TYPE_CHECKING:\n    from mediagate.x import z\n")
+    assert "mediagate.x.z" in type_only and "mediagate.x.z" not in executed
+
+
+def test_an_adapter_reading_the_store_is_caught() -> None:
+    assert raw_handles("mediagate.carriers.x", "def f(rt):\n    rt.store.put(1)\n") == {
+        ("mediagate.carriers.x", ".store")
     }
-    assert imported("mediagate.storage.local", "from .base import Blob") >= {"mediagate.storage.base"}
+    assert raw_handles("mediagate.media.x", "def f(rt):\n    rt.store.put(1)\n") == set()

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from mediagate import malloc_arenas
+from mediagate.serving import malloc_arenas
 
 
 def _run(env: dict[str, str]) -> str:
     # A fresh interpreter: the cap and the variable are process-wide.
     child = "import os; print(os.environ.get('MALLOC_ARENA_MAX'))"
     code = (
-        "import subprocess, sys; from mediagate import malloc_arenas as m; "
+        "import subprocess, sys; from mediagate.serving import malloc_arenas as m; "
         "print(m.limit()); "
         f"print(subprocess.run([sys.executable, '-c', {child!r}], "
         "capture_output=True, text=True, check=True).stdout.strip())"

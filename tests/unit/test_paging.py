@@ -9,11 +9,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from mediagate import sids
-from mediagate.context import Runtime
-from mediagate.db.models import Media, Message
-from mediagate.errors import BadRequest
-from mediagate.paging import (
+from mediagate.accounts import accounts
+from mediagate.core import sids
+from mediagate.core.errors import BadRequest
+from mediagate.core.paging import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     Cursor,
@@ -22,7 +21,10 @@ from mediagate.paging import (
     envelope,
     parse_page_request,
 )
-from mediagate.services import accounts, media, messages
+from mediagate.db.models import Media, Message
+from mediagate.media import media
+from mediagate.messaging import messages
+from mediagate.runtime.context import Runtime
 
 SID = "SM" + "0123456789abcdef" * 2
 

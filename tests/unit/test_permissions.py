@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from mediagate import permissions as perms
-from mediagate.auth import Principal, require_permission
-from mediagate.errors import BadRequest, Forbidden
-from mediagate.services.keys import parse_policy
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal, require_permission
+from mediagate.accounts.keys import parse_policy
+from mediagate.core.errors import BadRequest, Forbidden
 
 AC = "AC" + "a" * 32
 SK = "SK" + "b" * 32

@@ -10,7 +10,7 @@ import threading
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from mediagate.polling import PollingWorker
+from mediagate.db.polling import PollingWorker
 
 
 class _Failing(PollingWorker):
@@ -33,11 +33,11 @@ class _Failing(PollingWorker):
 def test_database_outage_is_one_line_and_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     outage = OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
     worker = _Failing([outage, RuntimeError("a bug")])
-    with caplog.at_level(logging.WARNING, logger="mediagate.background"):
+    with caplog.at_level(logging.WARNING, logger="mediagate.runtime.background"):
         worker.start()
         assert worker.done.wait(10), "the loop stopped after a failed pass"
         worker.stop()
-    records = [r for r in caplog.records if r.name == "mediagate.background"]
+    records = [r for r in caplog.records if r.name == "mediagate.runtime.background"]
     assert [(r.levelno, r.exc_info is not None) for r in records] == [
         (logging.WARNING, False),
         (logging.ERROR, True),
@@ -60,7 +60,7 @@ class _Counting(PollingWorker):
 
 
 def test_a_clock_step_wakes_a_waiting_worker_and_stop_ends_its_wait() -> None:
-    from mediagate.clock import ManualClock, on_advance
+    from mediagate.core.clock import ManualClock, on_advance
 
     clock = ManualClock()
     worker = _Counting()

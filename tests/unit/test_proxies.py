@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediagate.proxies import TrustedProxies, parse_networks
+from mediagate.core.proxies import TrustedProxies, parse_networks
 
 TRUST = TrustedProxies(parse_networks("10.0.0.0/8, 127.0.0.1, ::1"))
 
@@ -40,7 +40,7 @@ def test_bad_networks_are_refused() -> None:
 def test_settings_refuse_a_bad_proxy_list_or_redis_url() -> None:
     from pydantic import ValidationError
 
-    from mediagate.settings import Settings
+    from mediagate.core.settings import Settings
 
     with pytest.raises(ValidationError, match="not an IP address"):
         Settings(trusted_proxies="10.0.0.0/8,proxy.example")

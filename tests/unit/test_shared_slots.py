@@ -1,4 +1,4 @@
-"""Concurrency slots counted across processes in the real Redis (shared_slots.py),
+"""Concurrency slots counted across processes in the real Redis (cluster/shared_slots.py),
 and the MediaUrl fetch share built on them: each ``SharedSlots`` here plays one
 process (its own connection and renewer thread)."""
 
@@ -10,8 +10,8 @@ import time
 import anyio
 import pytest
 
-from mediagate.services.fetch_limits import FetchGate, TooManyRequests
-from mediagate.shared_slots import SharedSlots, SharedStateUnavailable
+from mediagate.cluster.shared_slots import SharedSlots, SharedStateUnavailable
+from mediagate.media.fetch_limits import FetchGate, TooManyRequests
 from tests.support.loops import run_fresh
 from tests.support.shared_redis import REDIS_URL
 

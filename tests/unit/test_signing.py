@@ -8,12 +8,7 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from mediagate.signing import (
-    SignatureExpired,
-    SignatureInvalid,
-    Signer,
-    SigningKeyMaterial,
-)
+from mediagate.media.signing import SignatureExpired, SignatureInvalid, Signer, SigningKeyMaterial
 
 NOW = 1_700_000_000
 PATH = "/AC" + "1" * 32 + "/ME" + "1" * 32
@@ -278,7 +273,7 @@ def test_verify_returns_the_signed_issue_time() -> None:
 def test_a_v1_url_without_issue_time_still_verifies_as_issued_at_zero() -> None:
     # URLs handed out before the upgrade keep working until they expire, and any
     # early revocation voids them (issued "at 0" is before every cutoff).
-    from mediagate.signing import _mac
+    from mediagate.media.signing import _mac
 
     material = key("KI-a")
     signer = make(Keys(material), ttl=600)

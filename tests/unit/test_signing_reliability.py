@@ -8,7 +8,7 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from mediagate.signing import SignatureInvalid, Signer, SigningKeyMaterial, UnknownKey
+from mediagate.media.signing import SignatureInvalid, Signer, SigningKeyMaterial, UnknownKey
 
 PATH = "/AC" + "1" * 32 + "/ME" + "1" * 32
 

@@ -1,10 +1,10 @@
 """Ours, no Twilio equivalent: early revocation and the media access audit.
 
 * ``POST /v1/Accounts/{AC}/Media/{ME}/Revocations``: void every outstanding
-  signed URL of one media (``services/revocation.py``).
+  signed URL of one media (``media/revocation.py``).
 * ``POST /v1/Accounts/{AC}/MediaRevocations``: the same for every media of the account.
 * ``GET /v1/Accounts/{AC}/MediaAccessEvents[?MediaSid=ME...]``: who fetched
-  what, when, and what we answered (``services/access_audit.py``), newest
+  what, when, and what we answered (``media/access_audit.py``), newest
   first, in Twilio's paging envelope.
 
 Revoking needs the media-delete permission (it is the lighter cousin of a
@@ -17,14 +17,14 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import forms
 from mediagate.api.common import json_response, list_response, path_sid, route
 from mediagate.api.representations import MediaAccessEvent, Revocation
-from mediagate.auth import Principal
-from mediagate.http_common import call, query_dict, runtime
-from mediagate.paging import parse_page_request
-from mediagate.services import access_audit, revocation
+from mediagate.core.paging import parse_page_request
+from mediagate.http.common import call, query_dict, runtime
+from mediagate.media import access_audit, revocation
 
 
 async def revoke_media(request: Request, who: Principal) -> Response:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import accounts
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import representations as rep
 from mediagate.api.common import echoed, json_response, list_response, path_sid, route
-from mediagate.auth import Principal
-from mediagate.context import Runtime
-from mediagate.http_common import call, form, query_dict, runtime, text_field
-from mediagate.paging import parse_page_request
-from mediagate.services import accounts
-from mediagate.services.records import AccountRecord
+from mediagate.core.paging import parse_page_request
+from mediagate.db.records import AccountRecord
+from mediagate.http.common import call, form, query_dict, runtime, text_field
+from mediagate.runtime.context import Runtime
 
 
 def _body(rt: Runtime, account: AccountRecord) -> dict[str, object]:

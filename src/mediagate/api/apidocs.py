@@ -1,4 +1,4 @@
-"""``/openapi.json`` and ``/docs``: the API described (``mediagate.openapi``) and
+"""``/openapi.json`` and ``/docs``: the API described (``mediagate.http.openapi``) and
 rendered by a vendored Swagger UI (npm ``swagger-ui-dist``, see
 ``apidocs/swagger-ui/VERSION``), so the page works offline and under a strict
 CSP: no CDN, no inline script."""
@@ -14,9 +14,9 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from mediagate import openapi
 from mediagate.api.common import public
-from mediagate.http_common import runtime
+from mediagate.http import openapi
+from mediagate.http.common import runtime
 
 ASSETS = Path(str(resources.files("mediagate").joinpath("apidocs")))
 

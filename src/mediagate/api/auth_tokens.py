@@ -8,12 +8,12 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import accounts
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api.common import json_response, route
-from mediagate.auth import Principal
-from mediagate.http_common import call, runtime
-from mediagate.services import accounts
-from mediagate.timefmt import iso_z as iso  # whole seconds, as Twilio writes v1 dates
+from mediagate.core.timefmt import iso_z as iso  # whole seconds, as Twilio writes v1 dates
+from mediagate.http.common import call, runtime
 
 
 async def secondary(request: Request, who: Principal) -> Response:

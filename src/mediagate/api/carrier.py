@@ -13,17 +13,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import auth
-from mediagate import permissions as perms
+from mediagate import webhooks
+from mediagate.accounts import auth
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import forms
 from mediagate.api import representations as rep
 from mediagate.api.common import authorization, json_response, list_response, path_sid, public, route
-from mediagate.auth import Principal
 from mediagate.carriers import ingress
-from mediagate.errors import Unauthorized
-from mediagate.http_common import call, form, query_dict, runtime
-from mediagate.paging import parse_page_request
-from mediagate.services import carrier_credentials, webhooks
+from mediagate.core.errors import Unauthorized
+from mediagate.core.paging import parse_page_request
+from mediagate.http.common import call, form, query_dict, runtime
+from mediagate.messaging import carrier_credentials
 
 
 async def carrier_inbound(request: Request) -> Response:

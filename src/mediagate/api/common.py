@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from mediagate import auth, sids
-from mediagate.auth import Principal
-from mediagate.errors import BadRequest
-from mediagate.http_common import call, form, query_dict, runtime, text_field
-from mediagate.paging import Page, PageRequest, envelope
+from mediagate.accounts import auth
+from mediagate.accounts.auth import Principal
+from mediagate.core import sids
+from mediagate.core.errors import BadRequest
+from mediagate.core.paging import Page, PageRequest, envelope
+from mediagate.http.common import call, form, query_dict, runtime, text_field
 
 _SID_NAMES = {
     "account_sid": ("AccountSid", (sids.ACCOUNT,)),
@@ -53,7 +54,7 @@ def authorization(request: Request) -> str | None:
 #
 # Every API route says in the route table what it needs, as the console's do
 # (console/routes.py): where the account acted on comes from and, per method,
-# the permission (mediagate.permissions). ``ApiRoute``'s wrapper checks it once,
+# the permission (mediagate.accounts.permissions). ``ApiRoute``'s wrapper checks it once,
 # before the handler runs, and hands the handler the principal; no handler
 # decides whether it may run. tests/unit/test_api_routes.py walks every route.
 

@@ -2,7 +2,7 @@
 once as a pydantic model.
 
 A model is at once what the handler parses (``parse``), what ``/openapi.json``
-says the operation accepts (``mediagate.openapi.ours`` takes its JSON Schema)
+says the operation accepts (``mediagate.http.openapi.ours`` takes its JSON Schema)
 and what a unit test compares the two by, so a field the code accepts cannot
 be missing from the document.
 
@@ -37,9 +37,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from starlette.datastructures import FormData
 
-from mediagate import sids
-from mediagate.errors import BadRequest
-from mediagate.services import retention
+from mediagate.core import sids
+from mediagate.core.errors import BadRequest
+from mediagate.retention import rules as retention
 
 REFUSED = "refused"  # the pydantic error type of a refusal that carries its own message and code
 

@@ -13,14 +13,14 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import keys
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import forms
 from mediagate.api import representations as rep
 from mediagate.api.common import checked_account, json_response, path_sid, route
-from mediagate.auth import Principal
-from mediagate.http_common import call, form, query_dict, runtime
-from mediagate.paging import page_token, parse_page_request
-from mediagate.services import keys
+from mediagate.core.paging import page_token, parse_page_request
+from mediagate.http.common import call, form, query_dict, runtime
 
 
 async def keys_collection(request: Request, who: Principal) -> Response:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import keys
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import representations as rep
 from mediagate.api.common import json_response, list_response, path_sid, route
-from mediagate.auth import Principal
-from mediagate.http_common import call, form, query_dict, runtime, text_field
-from mediagate.paging import parse_page_request
-from mediagate.services import keys
+from mediagate.core.paging import parse_page_request
+from mediagate.http.common import call, form, query_dict, runtime, text_field
 
 
 async def keys_list(request: Request, who: Principal) -> Response:

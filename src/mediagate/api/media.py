@@ -5,7 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import media_direct
 from mediagate.api import representations as rep
 from mediagate.api.common import (
@@ -17,12 +18,11 @@ from mediagate.api.common import (
     path_sid,
     route,
 )
-from mediagate.auth import Principal
+from mediagate.core.paging import parse_page_request
 from mediagate.edge import decide
 from mediagate.edge.send import send_answer
-from mediagate.http_common import call, hot, query_dict, runtime
-from mediagate.paging import parse_page_request
-from mediagate.services import media
+from mediagate.http.common import call, hot, query_dict, runtime
+from mediagate.media import media
 
 _FILTERS = ("DateCreated", "DateCreated<", "DateCreated>")
 
@@ -68,7 +68,7 @@ async def media_content(request: Request) -> Response:
         media_sid,
         request.method,
         authorization(request),
-        request.client.host if request.client else None,  # trusted-proxy resolved (proxies.py)
+        request.client.host if request.client else None,  # trusted-proxy resolved (core/proxies.py)
     )
     # The same decision as the RSGI fast path (edge/decide.content). A repeat
     # request is answered from memory on the loop (no database, no thread

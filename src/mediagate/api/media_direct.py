@@ -16,7 +16,7 @@ from mediagate.api.common import authorization
 from mediagate.edge import decide
 from mediagate.edge.hosts import client_of, conditions
 from mediagate.edge.send import send_answer
-from mediagate.http_common import hot, runtime
+from mediagate.http.common import hot, runtime
 
 
 async def wanted(request: Request, account_sid: str) -> bool:

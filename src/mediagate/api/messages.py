@@ -7,14 +7,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mediagate import carriers
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import representations as rep
 from mediagate.api.common import echoed, json_response, list_response, path_sid, route
-from mediagate.auth import Principal
-from mediagate.errors import BadRequest
-from mediagate.http_common import call, form, query_dict, runtime, text_field
-from mediagate.paging import parse_page_request
-from mediagate.services import messages
+from mediagate.core.errors import BadRequest
+from mediagate.core.paging import parse_page_request
+from mediagate.http.common import call, form, query_dict, runtime, text_field
+from mediagate.messaging import messages
 
 _FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 
@@ -35,7 +35,7 @@ async def create_message(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if new.media_urls:
         # Fetching runs in one of this account's fetch slots, off the threads the
-        # other routes share (services/fetch_limits.py); 429 when none is free.
+        # other routes share (media/fetch_limits.py); 429 when none is free.
         message = await rt.fetch_gate.run(account_sid, messages.create, rt, account_sid, new, actor=who.actor)
     else:
         message = await call(messages.create, rt, account_sid, new, actor=who.actor)

@@ -6,13 +6,13 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import representations as rep
 from mediagate.api.common import echoed, json_response, list_response, path_sid, route
-from mediagate.auth import Principal
-from mediagate.http_common import call, form, query_dict, runtime, text_field
-from mediagate.paging import parse_page_request
-from mediagate.services import numbers
+from mediagate.core.paging import parse_page_request
+from mediagate.http.common import call, form, query_dict, runtime, text_field
+from mediagate.messaging import numbers
 
 _FILTERS = ("PhoneNumber", "FriendlyName")
 

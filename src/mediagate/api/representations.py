@@ -5,7 +5,7 @@
   schemas are Twilio's own, copied into ``/openapi.json``.
 * Our own ``/v1`` resources: pydantic models, each declared once. The handler
   builds the model and answers ``model_dump(mode="json")``; ``/openapi.json``
-  takes the model's JSON Schema (``mediagate.openapi.ours``), and a unit test
+  takes the model's JSON Schema (``mediagate.http.openapi.ours``), and a unit test
   checks real answers against it.
 """
 
@@ -16,12 +16,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
-from mediagate.services import access_audit, accounts, direct_delivery, retention, revocation
-from mediagate.services.keys import policy_of
-from mediagate.services.media import media_path
-from mediagate.services.messages import message_path
-from mediagate.services.numbers import number_path
-from mediagate.services.records import (
+from mediagate.accounts import accounts
+from mediagate.accounts.keys import policy_of
+from mediagate.core.timefmt import iso, iso_z, rfc2822
+from mediagate.db.records import (
     AccessEventRecord,
     AccountRecord,
     ApiKeyRecord,
@@ -31,7 +29,11 @@ from mediagate.services.records import (
     WebhookAttemptRecord,
     WebhookDeliveryRecord,
 )
-from mediagate.timefmt import iso, iso_z, rfc2822
+from mediagate.media import access_audit, direct_delivery, revocation
+from mediagate.media.media import media_path
+from mediagate.messaging.messages import message_path
+from mediagate.messaging.numbers import number_path
+from mediagate.retention import rules as retention
 
 
 def message(m: MessageRecord) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.api import forms
 from mediagate.api.common import json_response, path_sid, route
 from mediagate.api.representations import MediaRetention
-from mediagate.auth import Principal
-from mediagate.http_common import call, form, runtime
-from mediagate.services import retention
+from mediagate.http.common import call, form, runtime
+from mediagate.retention import rules as retention
 
 
 async def media_retention(request: Request, who: Principal) -> Response:

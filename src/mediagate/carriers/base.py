@@ -1,20 +1,20 @@
 """The carrier interface. The paths every adapter shares live in the services:
-status changes in ``services/message_status.py``, arrivals in
-``services/inbound.py`` (re-exported here for the adapters)."""
+status changes in ``messaging/message_status.py``, arrivals in
+``messaging/inbound.py`` (re-exported here for the adapters)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from mediagate.services.inbound import AlreadyFinal as AlreadyFinal
-from mediagate.services.inbound import receive as receive
-from mediagate.services.message_status import FINAL as FINAL
-from mediagate.services.message_status import apply_status as apply_status
-from mediagate.services.message_status import set_status as set_status
-from mediagate.services.records import MessageRecord
+from mediagate.db.records import MessageRecord
+from mediagate.messaging.inbound import AlreadyFinal as AlreadyFinal
+from mediagate.messaging.inbound import receive as receive
+from mediagate.messaging.message_status import FINAL as FINAL
+from mediagate.messaging.message_status import apply_status as apply_status
+from mediagate.messaging.message_status import set_status as set_status
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 
 class Carrier(Protocol):

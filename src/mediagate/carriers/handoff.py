@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 from mediagate.carriers.base import Carrier, set_status
 from mediagate.carriers.loopback import LoopbackCarrier, OffnetCarrier
-from mediagate.services import messages, outbox
+from mediagate.messaging import messages, outbox
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 log = logging.getLogger("mediagate.carriers")
 
 
 def dispatch(rt: Runtime, message_sid: str) -> None:
     """Hand an outbound message to the carrier that handles it, once its outbox
-    entry is claimed (``services/outbox.py``): right after the API has answered
+    entry is claimed (``messaging/outbox.py``): right after the API has answered
     (a background task of the create request) and, for what that missed (a
     crash), from the outbox worker. A no-op when another dispatcher holds the
     entry or the hand-off is done."""

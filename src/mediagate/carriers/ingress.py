@@ -13,18 +13,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mediagate.accounts import quotas
 from mediagate.carriers.base import receive
-from mediagate.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
-from mediagate.inputs import bad_text_reason, check_text
-from mediagate.services import channels, ingest, numbers, quotas
-from mediagate.services.fetch import MAX_CONTENT_TYPE, BlockedAddress, FetchError, InvalidMediaUrl
-from mediagate.services.ingest import IngestedMedia, StorageFull
-from mediagate.services.messages import MAX_BODY, MAX_MEDIA_URLS
-from mediagate.services.numbers import Owner
-from mediagate.services.records import MessageRecord
+from mediagate.core.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
+from mediagate.core.inputs import bad_text_reason, check_text
+from mediagate.db.records import MessageRecord
+from mediagate.media import ingest
+from mediagate.media.fetch import MAX_CONTENT_TYPE, BlockedAddress, FetchError, InvalidMediaUrl
+from mediagate.media.ingest import IngestedMedia, StorageFull
+from mediagate.messaging import channels, numbers
+from mediagate.messaging.messages import MAX_BODY, MAX_MEDIA_URLS
+from mediagate.messaging.numbers import Owner
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 CHUNK = 64 * 1024
 

@@ -6,12 +6,14 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
+from mediagate.accounts import quotas
 from mediagate.carriers.base import AlreadyFinal, receive, set_status
-from mediagate.services import ingest, numbers, quotas
-from mediagate.services.records import MessageRecord
+from mediagate.db.records import MessageRecord
+from mediagate.media import ingest
+from mediagate.messaging import numbers
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 log = logging.getLogger("mediagate.carriers")
 

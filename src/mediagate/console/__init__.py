@@ -1,6 +1,6 @@
 """The web console, served by the API process under ``/console``.
 
-``mediagate.app`` mounts ``routes`` there; see ``docs/console.md``.
+``mediagate.http.app`` mounts ``routes`` there; see ``docs/console.md``.
 """
 
 from mediagate.console.routes import routes

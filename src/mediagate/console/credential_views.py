@@ -1,4 +1,4 @@
-"""The console's "Check a credential" page (services/credential_check.py).
+"""The console's "Check a credential" page (accounts/credential_check.py).
 
 For the signed-in owner only (the route needs MANAGE_ACCOUNTS, like revealing
 the auth token), behind the console's CSRF check, and rate limited per
@@ -21,8 +21,8 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mediagate.accounts import accounts, credential_check
 from mediagate.console.web import Ctx
-from mediagate.services import accounts, credential_check
 
 log = logging.getLogger("mediagate")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from mediagate import permissions as perms
-from mediagate import sids
+from mediagate.accounts import keys
+from mediagate.accounts import permissions as perms
 from mediagate.console.web import (
     MESSAGES_PER_PAGE,
     RASTER_TYPES,
@@ -19,10 +19,12 @@ from mediagate.console.web import (
     _redirect,
     _require,
 )
-from mediagate.errors import BadRequest, NotFound
-from mediagate.paging import PageRequest, envelope, parse_page_request
-from mediagate.services import access_audit, delivery, keys, media, messages, revocation
-from mediagate.services.records import MediaRecord
+from mediagate.core import sids
+from mediagate.core.errors import BadRequest, NotFound
+from mediagate.core.paging import PageRequest, envelope, parse_page_request
+from mediagate.db.records import MediaRecord
+from mediagate.media import access_audit, delivery, media, revocation
+from mediagate.messaging import messages
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def media_delete(ctx: Ctx) -> Response:
 
 def media_access(ctx: Ctx) -> Response:
     """ "Who fetched this, when" (the access audit of one media), and the button
-    that revokes its outstanding signed URLs (services/revocation.py)."""
+    that revokes its outstanding signed URLs (media/revocation.py)."""
     rt, sid = ctx.rt, ctx.account_sid
     message_sid = _sid(ctx, "message_sid", sids.SMS, sids.MMS)
     m = media.get(rt, sid, message_sid, _sid(ctx, "media_sid", sids.MEDIA))

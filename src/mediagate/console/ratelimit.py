@@ -12,7 +12,7 @@ guessing (auth tokens have 128 random bits, key secrets 192).
 
 Counters live in memory (per process) unless ``MEDIAGATE_REDIS_URL`` is set;
 then every process shares them in Redis, under ``MEDIAGATE_REDIS_KEY_PREFIX``.
-The client IP is the peer's, or what a trusted proxy says (``mediagate.proxies``).
+The client IP is the peer's, or what a trusted proxy says (``mediagate.core.proxies``).
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Console page for the account's retention rule (``services/retention.py``),
+"""Console page for the account's retention rule (``retention/rules.py``),
 the same service the API (``/v1/Accounts/{AC}/MediaRetention``) and the CLI use."""
 
 from __future__ import annotations
 
 from starlette.responses import Response
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
 from mediagate.console.web import Ctx, _redirect
-from mediagate.errors import BadRequest
-from mediagate.services import retention
+from mediagate.core.errors import BadRequest
+from mediagate.retention import rules as retention
 
 
 def settings_retention(ctx: Ctx) -> Response:

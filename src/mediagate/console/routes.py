@@ -1,4 +1,4 @@
-"""The console's URL map (mounted under ``/console`` by ``mediagate.app``)."""
+"""The console's URL map (mounted under ``/console`` by ``mediagate.http.app``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from mediagate import permissions as perms
+from mediagate.accounts import permissions as perms
 from mediagate.console.credential_views import credential_check_page
 from mediagate.console.media_views import (
     key_revoke,
@@ -98,7 +98,7 @@ routes: list[BaseRoute] = [
     page("/messages/{message_sid}/media/{media_sid}/access", media_access, get=[MR], post=[MD]),
     page("/keys", keys_list, get=[perms.MANAGE_KEYS], post=[perms.MANAGE_KEYS]),
     page("/keys/{key_sid}/revoke", key_revoke, get=[perms.MANAGE_KEYS], post=[perms.MANAGE_KEYS]),
-    # The signed-in owner's diagnosis of a refused credential (services/credential_check.py).
+    # The signed-in owner's diagnosis of a refused credential (accounts/credential_check.py).
     page(
         "/credentials/check",
         credential_check_page,

@@ -9,9 +9,9 @@ from contextlib import suppress
 from limits.errors import StorageError
 from starlette.responses import Response
 
-from mediagate import auth
-from mediagate import permissions as perms
-from mediagate.auth import Principal
+from mediagate.accounts import accounts, auth, console_sessions, quotas
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.console.security import (
     COOKIE,
     PRELOGIN_COOKIE,
@@ -24,8 +24,8 @@ from mediagate.console.web import (
     _redirect,
     _safe_next,
 )
-from mediagate.context import Runtime
-from mediagate.services import accounts, console_sessions, maintenance, quotas
+from mediagate.media import maintenance
+from mediagate.runtime.context import Runtime
 
 log = logging.getLogger("mediagate")
 
@@ -62,7 +62,7 @@ def login(ctx: Ctx) -> Response:
         )
     user = ctx.field("username").strip()
     secret = ctx.field("password").strip()
-    # The peer, or what a trusted proxy says (mediagate.proxies rewrote the scope).
+    # The peer, or what a trusted proxy says (mediagate.core.proxies rewrote the scope).
     ip = request.client.host if request.client else "unknown"
     try:
         wait = ctx.state.limiter.retry_after(ip, user)

@@ -22,9 +22,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from mediagate import auth
-from mediagate import permissions as perms
-from mediagate.auth import Principal
+from mediagate.accounts import accounts, auth, console_sessions
+from mediagate.accounts import permissions as perms
+from mediagate.accounts.auth import Principal
 from mediagate.console.ratelimit import LoginLimiter
 from mediagate.console.security import (
     COOKIE,
@@ -34,13 +34,12 @@ from mediagate.console.security import (
     session_state,
     touched,
 )
-from mediagate.context import Runtime
-from mediagate.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
-from mediagate.http_common import form as parse_form
-from mediagate.http_common import query_dict, runtime
-from mediagate.services import accounts, console_sessions
-from mediagate.services.records import AccountRecord
-from mediagate.timefmt import aware
+from mediagate.core.errors import ApiError, BadRequest, Forbidden, NotFound, Unauthorized
+from mediagate.core.timefmt import aware
+from mediagate.db.records import AccountRecord
+from mediagate.http.common import form as parse_form
+from mediagate.http.common import query_dict, runtime
+from mediagate.runtime.context import Runtime
 
 HERE = Path(__file__).parent
 THUMBNAIL_TTL = 300  # seconds; thumbnails and downloads get short-lived signed URLs
@@ -261,7 +260,7 @@ class ConsolePage:
     signed-in credential must hold (all of them) before the handler runs.
 
     This is the console's whole permission model, declared in the route table
-    (``console.routes``) with the constants the API checks (``mediagate.permissions``
+    (``console.routes``) with the constants the API checks (``mediagate.accounts.permissions``
     through ``Principal.allows``), so that a page can never show what the API
     would refuse the same credential. Handlers may still hide optional parts of
     a page with ``ctx.may``; they never decide whether the page itself is allowed.

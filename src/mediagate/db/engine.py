@@ -15,9 +15,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate.core.fsmodes import private_sqlite
+from mediagate.core.settings import Settings
 from mediagate.db.watchdog import NO_DEADLINE, StatementWatchdog
-from mediagate.fsmodes import private_sqlite
-from mediagate.settings import Settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -1,4 +1,4 @@
-"""Tables. Secrets are never stored in plain text (see ``crypto.py``)."""
+"""Tables. Secrets are never stored in plain text (see ``core/crypto.py``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from sqlalchemy.engine.interfaces import ExecutionContext
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import JSON
 
-from mediagate.clock import EXECUTION_OPTION, Clock, SystemClock
+from mediagate.core.clock import EXECUTION_OPTION, Clock, SystemClock
 
 _SYSTEM = SystemClock()
 
@@ -54,7 +54,7 @@ class Account(Base):
     secondary_token_sealed: Mapped[str | None] = mapped_column(Text)
     secondary_token_created: Mapped[datetime | None] = mapped_column(When)
     enforce_media_http_auth: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Early revocation (services/revocation.py): signed media URLs of this
+    # Early revocation (media/revocation.py): signed media URLs of this
     # account issued before this instant (epoch ms) are void. NULL: none.
     media_urls_revoked_before: Mapped[int | None] = mapped_column(BigInteger)
     date_created: Mapped[datetime] = mapped_column(When, default=stamp)
@@ -291,7 +291,7 @@ class OutboxEntry(Base):
 
 class ServerProcess(Base):
     """A running server process, renewed every ``MEDIAGATE_PROCESS_HEARTBEAT``
-    seconds (``services/processes.py``). It is how a process learns that another
+    seconds (``cluster/processes.py``). It is how a process learns that another
     one shares its database (possibly on another machine), which without Redis
     would split every rate limit; and it tells an operator what is running."""
 
@@ -309,7 +309,7 @@ class ServerProcess(Base):
 class AccountQuota(Base):
     """An operator's per-account override of the deployment's quotas
     (``MEDIAGATE_QUOTA_*``). ``None``: the deployment default; ``0``: no limit
-    for this account; ``n``: this limit (``services/quotas.py``)."""
+    for this account; ``n``: this limit (``accounts/quotas.py``)."""
 
     __tablename__ = "account_quotas"
 
@@ -344,7 +344,7 @@ class AccountDelivery(Base):
 
 
 class RetentionRule(Base):
-    """An account's retention rule (``services/retention.py``): when its media
+    """An account's retention rule (``retention/rules.py``): when its media
     are deleted. A missing row means the deployment's default; every field
     empty/false means "keep" (still capped by the deployment's maximum)."""
 
@@ -361,7 +361,7 @@ class RetentionRule(Base):
 
 class MediaActivity(Base):
     """When a media was last fetched and first downloaded. Written in batches
-    off the request path (``services/access.py``), never by a request; a media
+    off the request path (``media/access.py``), never by a request; a media
     with no row has not been fetched since this table exists. No foreign key:
     a flush may land just after the media was deleted (the row is then dropped
     by the next retention pass)."""
@@ -375,7 +375,7 @@ class MediaActivity(Base):
 
 
 class MediaAccessEvent(Base):
-    """One content-URL decision or media-host delivery (services/access_audit.py),
+    """One content-URL decision or media-host delivery (media/access_audit.py),
     or ``count`` identical ones in the same second: ``date_created`` is the
     first, ``date_updated`` the last (null on rows of single accesses written
     before counts existed).

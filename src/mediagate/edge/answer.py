@@ -19,13 +19,13 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote
 
+from mediagate.core.errors import ApiError
 from mediagate.edge.serve import SECURITY_HEADERS
-from mediagate.errors import ApiError
-from mediagate.services.disposition import content_disposition
-from mediagate.services.media import EdgeObject
+from mediagate.media.disposition import content_disposition
+from mediagate.media.media import EdgeObject
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 Headers = list[tuple[str, str]]
 
@@ -43,7 +43,7 @@ DIRECT_CACHE = "private, no-cache"
 
 
 class AccessEvent(NamedTuple):
-    """One durable access record (``services/access_audit.py``): who asked for
+    """One durable access record (``media/access_audit.py``): who asked for
     which media on which host, and what they got. Never the signature or URL."""
 
     host: str  # "secure" | "public" | "api"

@@ -19,17 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from mediagate import sids
+from mediagate.core import sids
+from mediagate.core.errors import NotFound
 from mediagate.edge import answer as a
 from mediagate.edge.ranges import RangeError, Unsatisfiable, parse_range, span
 from mediagate.edge.signed_query import parse_signed_query
-from mediagate.errors import NotFound
-from mediagate.services import media
-from mediagate.services.delivery import object_path
-from mediagate.signing import SignatureError, UnknownKey
+from mediagate.media import media
+from mediagate.media.delivery import object_path
+from mediagate.media.signing import SignatureError, UnknownKey
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 
 class Conditions(NamedTuple):
@@ -264,7 +264,7 @@ def content(
     *,
     memory_only: bool,
 ) -> a.Answer | None:
-    """The content URL's 307 (``services/media.content_location``: credential,
+    """The content URL's 307 (``media/media.content_location``: credential,
     permission, account, audit). Unlike the hosts' decisions it records its
     own audit event when it decides (``None`` from memory records nothing)."""
     if memory_only:

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from mediagate.edge import decide
 from mediagate.edge.send import send_answer
-from mediagate.http_common import hot, runtime
+from mediagate.http.common import hot, runtime
 
 # The fast path finds its routes by these names (serving/fast.py).
 SECURE_ROUTE = "media_host.secure"
@@ -31,7 +31,7 @@ def conditions(request: Request) -> decide.Conditions:
 
 
 def client_of(request: Request) -> str | None:
-    return request.client.host if request.client else None  # trusted-proxy resolved (proxies.py)
+    return request.client.host if request.client else None  # trusted-proxy resolved (core/proxies.py)
 
 
 async def secure_object(request: Request) -> Response:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from mediagate.inputs import canonical_int
+from mediagate.core.inputs import canonical_int
 
 MAX_PARTS = 16  # more ranges than any player asks for; the rest is a request amplification
 _PART = re.compile(r"([0-9]*)-([0-9]*)", re.ASCII)

@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mediagate.edge.answer import Answer, record
-from mediagate.http_common import hot, runtime
-from mediagate.services.media import ObjectNotFound
+from mediagate.http.common import hot, runtime
+from mediagate.media.media import ObjectNotFound
 
 _PATHSEND = "http.response.pathsend"
 

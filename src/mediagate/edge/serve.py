@@ -1,7 +1,7 @@
 """Serving stored bytes safely: no active content, whatever the bytes claim.
 
 Like Synapse's media repository, only an allowlist of image/audio/video
-types is ever shown inline (``services/disposition.py``); everything else
+types is ever shown inline (``media/disposition.py``); everything else
 (SVG and HTML included: both can run script) is an attachment, and every
 answer about a media's bytes carries ``nosniff`` and a sandboxing CSP so that
 even a mislabelled file cannot act with the origin's authority. The headers
@@ -10,8 +10,8 @@ are put together by ``edge/answer.py`` for every transport.
 
 from __future__ import annotations
 
-from mediagate.services.disposition import INLINE_TYPES as INLINE_TYPES
-from mediagate.services.disposition import served_filename as served_filename
+from mediagate.media.disposition import INLINE_TYPES as INLINE_TYPES
+from mediagate.media.disposition import served_filename as served_filename
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

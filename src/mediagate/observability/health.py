@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 if TYPE_CHECKING:
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 # A reserved key no sid generator produces (sids are random hex): the storage
 # check writes, stats and deletes it, which exercises the same permissions

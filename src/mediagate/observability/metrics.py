@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from mediagate.context import Runtime
+    from mediagate.runtime.context import Runtime
 
 # ``*_created`` series double the output and no dashboard here uses them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -114,7 +114,7 @@ WEBHOOK_FAILURES = Counter(
 )
 RETENTION_DELETED = Counter(
     "mediagate_retention_deleted_media",
-    "Media deleted by retention rules, by rule (services/retention.py).",
+    "Media deleted by retention rules, by rule (retention/rules.py).",
     ["rule"],
     registry=REGISTRY,
 )

@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message
 
-from mediagate.errors import twilio_error_body
+from mediagate.core.errors import twilio_error_body
 from mediagate.serving import connection
 
 log = logging.getLogger("mediagate.serving")

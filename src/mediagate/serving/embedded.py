@@ -14,8 +14,8 @@ import signal
 
 import uvloop
 
-from mediagate.logging_setup import granian_log_config
 from mediagate.observability.lines import lines
+from mediagate.observability.logging_setup import granian_log_config
 
 log = logging.getLogger("mediagate.serving")
 
@@ -31,8 +31,8 @@ async def _serve(host: str, port: int, log_level: str, threads: int) -> None:
     from granian.constants import Interfaces
     from granian.server.embed import Server
 
-    from mediagate.rsgi import app as rsgi
     from mediagate.serving.app import settle_heap
+    from mediagate.serving.rsgi import app as rsgi
 
     await rsgi.lifespan.startup()  # before listening: the first request finds the workers running
     settle_heap()

@@ -47,14 +47,14 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Host, Mount
 
 from mediagate.api.media import CONTENT_ROUTE
-from mediagate.context import Runtime
+from mediagate.core.errors import ApiError
+from mediagate.core.proxies import TrustedProxies, parse_networks
 from mediagate.edge import decide
 from mediagate.edge.answer import Answer, record
 from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
-from mediagate.errors import ApiError
+from mediagate.media import media
 from mediagate.observability.middleware import access_line, request_id_of
-from mediagate.proxies import TrustedProxies, parse_networks
-from mediagate.services import media
+from mediagate.runtime.context import Runtime
 
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
 _FORWARDING = ("forwarded", "x-forwarded-for", "x-forwarded-proto")
@@ -104,7 +104,7 @@ class _MediaHost(NamedTuple):
 
 def _media_host(api_hostname: str | None, url: str, route: str | None, *, secure: bool) -> _MediaHost:
     # A media host by path prefix on the API's own host, or by Host header (a
-    # media hostname of its own), as app.py mounts it.
+    # media hostname of its own), as http/app.py mounts it.
     edge = urlsplit(url)
     hostname = None if edge.hostname == api_hostname else (edge.hostname or "").lower()
     return _MediaHost(hostname, edge.path.rstrip("/") + "/", route, secure)
@@ -182,7 +182,7 @@ class FastPaths:
             )
         if found is None:
             return False
-        # Both decisions audited themselves (services/media.py) when they decided.
+        # Both decisions audited themselves (media/media.py) when they decided.
         return self._send(found, proto, rid, method, route, started, client)
 
     # -- the secured host --------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 # An optional ``-<16 hex>`` generation: a media moved to a new key by an early
-# revocation in presign delivery (services/revocation.py), so that presigned
+# revocation in presign delivery (media/revocation.py), so that presigned
 # URLs of the old key answer 404.
 _KEY = re.compile(r"^AC[0-9a-f]{32}/ME[0-9a-f]{32}(?:-[0-9a-f]{16})?$")
 

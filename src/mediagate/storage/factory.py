@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from mediagate.settings import Settings
+from mediagate.core.settings import Settings
 from mediagate.storage.base import MediaStore
 from mediagate.storage.local import LocalStore
 

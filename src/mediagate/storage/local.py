@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mediagate.crashpoints import crash_point
-from mediagate.fsmodes import FILE_MODE, private_dir
+from mediagate.core.crashpoints import crash_point
+from mediagate.core.fsmodes import FILE_MODE, private_dir
 from mediagate.storage.base import Blob, InvalidKey, ObjectNotFound, StoredObject, check_key
 
 CHUNK = 256 * 1024

@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mediagate.crashpoints import crash_point
+from mediagate.core.crashpoints import crash_point
 from mediagate.storage.base import Blob, InvalidKey, ObjectNotFound, StorageError, StoredObject, check_key
 
 if TYPE_CHECKING:

@@ -60,7 +60,7 @@ class KeyRecord:
 
 
 class KeyTable(Protocol):
-    """Where the wrapped data keys live (the database; see services/encryption.py)."""
+    """Where the wrapped data keys live (the database; see media/encryption.py)."""
 
     def get(self, key: str) -> KeyRecord | None: ...
 

@@ -1,7 +1,7 @@
 """access events count repeats: media_access_events.count, date_updated
 
 Identical accesses in the same second (same credential, media, host, method,
-client and decision) are one row with a count (services/access_audit.py);
+client and decision) are one row with a count (media/access_audit.py);
 date_created is the first of them, date_updated the last. Rows written before
 this revision are single accesses: count 1, date_updated null (= date_created).
 

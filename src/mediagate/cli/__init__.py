@@ -1,0 +1,1 @@
+"""``mediagate``: one module per command group (``main`` holds the app and ``serve``)."""

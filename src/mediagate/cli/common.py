@@ -1,0 +1,71 @@
+"""What every command group shares: settings and the runtime from the environment, one-line
+failures, and the arguments several commands take."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from mediagate.cli import serverinfo
+from mediagate.core import settings as settings_mod
+from mediagate.core import sids
+from mediagate.core.settings import Settings
+from mediagate.observability.logging_setup import configure
+from mediagate.runtime.context import Runtime, build_runtime
+
+# Every group's Typer has plain click help (rich_markup_mode=None); commands whose first
+# docstring sentence is long carry a short_help: click cuts the summary in the command
+# list at 80 columns ("...") otherwise.
+
+# Arguments shared by several commands, each with its help (shown by --help).
+AccountSid = Annotated[str, typer.Argument(help="The account: AC followed by 32 hex digits.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or text.")]
+
+out = Console()
+err = Console(stderr=True)
+
+
+def load_settings(*, use_running_server: bool = True) -> Settings:
+    """Settings from the environment: one line and exit status 2 for a bad value,
+    a warning for an unknown MEDIAGATE_* name; the running server's URL for the
+    API base unless MEDIAGATE_PUBLIC_URL says otherwise (``serverinfo``)."""
+    for warning in settings_mod.unknown_variables(os.environ):
+        err.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
+    try:
+        settings = settings_mod.load()
+        if use_running_server and "MEDIAGATE_PUBLIC_URL" not in os.environ:
+            running = serverinfo.running_url(settings.data_dir)
+            if running is not None:
+                settings = settings_mod.load(public_url=running)
+    except settings_mod.SettingsError as exc:
+        fail(str(exc))
+    return settings
+
+
+def open_runtime() -> Runtime:
+    settings = load_settings()
+    # Quiet by default: the CLI prints its own results.
+    configure(settings.log_level if "MEDIAGATE_LOG_LEVEL" in os.environ else "warning", settings.log_format)
+    from mediagate.media.encryption import EncryptionConfigError
+
+    try:
+        return build_runtime(settings)
+    except EncryptionConfigError as exc:
+        fail(str(exc))
+        raise
+
+
+def fail(message: str) -> None:
+
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(2)
+
+
+def checked_account_sid(value: str) -> str:
+    if not sids.is_sid(value, sids.ACCOUNT):
+        fail(f"{value!r} is not an Account SID (AC + 32 hex digits)")
+    return value

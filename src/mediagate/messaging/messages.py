@@ -1,0 +1,229 @@
+"""Messages: create (with media ingest), fetch, list, delete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select
+
+from mediagate import webhooks
+from mediagate.accounts import quotas
+from mediagate.cluster import invalidation as inv
+from mediagate.core import sids
+from mediagate.core.crashpoints import crash_point
+from mediagate.core.errors import BadRequest, NotFound
+from mediagate.core.inputs import parse_day
+from mediagate.core.paging import Page, PageRequest, fetch_page
+from mediagate.core.uris import message_path as message_path  # kept: callers use messages.message_path
+from mediagate.db.dml import rowcount
+from mediagate.db.models import Account, AuditEvent, Media, Message
+from mediagate.db.records import MessageRecord, page_of
+from mediagate.media import ingest
+from mediagate.media.fetch import BlockedAddress, FetchError, InvalidMediaUrl
+from mediagate.messaging import channels, outbox
+
+if TYPE_CHECKING:
+    from mediagate.runtime.context import Runtime
+
+log = logging.getLogger("mediagate.messages")
+
+MAX_BODY = 1600
+MAX_MEDIA_URLS = 10
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    to: str | None
+    from_: str | None
+    body: str
+    media_urls: list[str]
+    status_callback: str | None = None  # Twilio's StatusCallback: POSTed on each status change
+
+
+def count_segments(body: str) -> int:
+    if not body:
+        return 1
+    gsm = all(ord(c) < 128 for c in body)
+    single, multi = (160, 153) if gsm else (70, 67)
+    return 1 if len(body) <= single else -(-len(body) // multi)
+
+
+def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> MessageRecord:
+    """Validate, fetch media, then write the message and its media in one
+    transaction. A media fetch failure is recorded on a ``failed`` message
+    (as Twilio reports it) and stores no media; a MediaUrl that is malformed
+    or points at a forbidden address is refused before anything is written."""
+    to_channel = channels.parse_to(new.to)
+    channels.parse_from(new.from_, to_channel)
+    if not new.body and not new.media_urls:
+        raise BadRequest("Message body is required.", code=21602)
+    if len(new.body) > MAX_BODY:
+        raise BadRequest(f"The message body exceeds the {MAX_BODY} character limit.", code=21617)
+    if len(new.media_urls) > MAX_MEDIA_URLS:
+        raise BadRequest(f"Too many media urls. Message may have at most {MAX_MEDIA_URLS}.", code=21623)
+    status_callback = None
+    if new.status_callback:
+        from mediagate.messaging.numbers import validate_webhook_url
+
+        status_callback = validate_webhook_url(rt, new.status_callback, "StatusCallback")
+    urls = new.media_urls[: to_channel.max_media]  # WhatsApp: Twilio sends the first and ignores the rest
+    try:
+        urls = ingest.validate_urls(urls, rt)
+    except (InvalidMediaUrl, BlockedAddress) as exc:
+        raise BadRequest(exc.message, code=21620) from exc
+
+    with rt.sessions() as session:
+        account = session.get(Account, account_sid)
+        if account is None:
+            raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
+        auth_required = account.enforce_media_http_auth
+    # Before anything is fetched: 403 when the stored quotas are reached, 429 past the hourly one.
+    quotas.admit(rt, account_sid, len(urls))
+
+    error: FetchError | None = None
+    items: list[ingest.IngestedMedia] = []
+    try:
+        items = ingest.ingest(rt, account_sid, urls, to_channel)
+    except (InvalidMediaUrl, BlockedAddress) as exc:  # a redirect led somewhere forbidden
+        raise BadRequest(exc.message, code=21620) from exc
+    except FetchError as exc:
+        error = exc
+
+    now = rt.clock.now()
+    message = Message(
+        sid=sids.new_sid(sids.MMS if urls else sids.SMS),
+        account_sid=account_sid,
+        # Stored as validated (channels.parse_* strip surrounding whitespace); the raw
+        # value kept " +1555..." and the To/From list filters never matched it.
+        to=(new.to or "").strip(),
+        from_=(new.from_ or "").strip(),
+        body=new.body,
+        status="failed" if error else "queued",
+        direction="outbound-api",
+        num_media=len(items),
+        num_segments=count_segments(new.body),
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        status_callback=status_callback,
+        date_created=now,
+        date_updated=now,
+    )
+    crash_point("after-object-write")
+    try:
+        with rt.tx() as session:
+            # Over a stored quota: this raises, the transaction and the objects go, nothing is written.
+            quotas.charge(session, rt.settings, account_sid, sum(i.size for i in items), len(items))
+            session.add(message)
+            session.flush()
+            for item in items:
+                session.add(item.row(account_sid, message.sid, auth_required=auth_required, now=now))
+            # The carrier hand-off (and a creation failure's callback) commit with the
+            # message, so a crash right after this cannot lose them (messaging/outbox.py).
+            if message.status == "queued":
+                outbox.add(session, message.sid, account_sid)
+            elif status_callback:
+                webhooks.enqueue(
+                    session,
+                    rt,
+                    account_sid=account_sid,
+                    message_sid=message.sid,
+                    kind="status",
+                    url=status_callback,
+                    method="POST",
+                    params=webhooks.status_params(message),
+                )
+    except BaseException:
+        ingest.discard(rt, items)
+        raise
+    # The message, its media and its outbox row are committed; nothing dispatched, no response sent.
+    crash_point("after-row")
+    if error:
+        log.info("message %s failed: media fetch error %s", message.sid, error.code)
+    return MessageRecord.of(message)
+
+
+def get_any(rt: Runtime, message_sid: str) -> MessageRecord | None:
+    """A message whatever its account: for the carrier hand-off, which starts from a sid."""
+    with rt.sessions() as session:
+        message = session.get(Message, message_sid)
+    return None if message is None else MessageRecord.of(message)
+
+
+def get(rt: Runtime, account_sid: str, message_sid: str) -> MessageRecord:
+    with rt.sessions() as session:
+        message = session.get(Message, message_sid)
+    if message is None or message.account_sid != account_sid:
+        raise NotFound(message_path(account_sid, message_sid))
+    return MessageRecord.of(message)
+
+
+def _day(value: str, name: str) -> datetime:
+    return parse_day(value, name)
+
+
+def date_filters(query: Mapping[str, str], name: str) -> list[tuple[str, datetime]]:
+    """Twilio's ``Name=YYYY-MM-DD``, ``Name<=`` (on or before) and ``Name>=`` (on or after)."""
+    out: list[tuple[str, datetime]] = []
+    for suffix, op in (("", "="), ("<", "<"), (">", ">")):
+        raw = query.get(name + suffix)
+        if raw:
+            out.append((op, _day(raw, name + suffix)))
+    return out
+
+
+def page(rt: Runtime, account_sid: str, query: Mapping[str, str], req: PageRequest) -> Page:
+    stmt = select(Message).where(Message.account_sid == account_sid)
+    if query.get("To"):
+        stmt = stmt.where(Message.to == query["To"])
+    if query.get("From"):
+        stmt = stmt.where(Message.from_ == query["From"])
+    for op, day in date_filters(query, "DateSent"):
+        stmt = apply_day(stmt, Message.date_sent, op, day)
+    with rt.sessions() as session:
+        return page_of(fetch_page(session, stmt, Message.date_created, Message.sid, req), MessageRecord.of)
+
+
+def apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:
+    end = day + timedelta(days=1)
+    if op == "=":
+        return stmt.where(column >= day, column < end)
+    if op == "<":
+        return stmt.where(column < end)
+    return stmt.where(column >= day)
+
+
+def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: str) -> None:
+    """Delete the message and its media (Twilio's behaviour since 2020): rows
+    first, then objects, so a crash in between leaves only an orphan file for
+    ``mediagate media gc``, never a row pointing at nothing."""
+    with rt.tx() as session:
+        # FOR UPDATE (PostgreSQL): a concurrent delete of the same message waits
+        # here, then finds nothing and answers 404. SQLite ignores it; there the
+        # rowcount check below decides (its writers are serialised).
+        message = session.get(Message, message_sid, with_for_update=True)
+        if message is None or message.account_sid != account_sid:
+            raise NotFound(message_path(account_sid, message_sid))
+        doomed = session.execute(
+            select(Media.sid, Media.storage_key, Media.size).where(Media.message_sid == message_sid)
+        ).all()
+        keys = [row.storage_key for row in doomed]
+        session.execute(delete(Media).where(Media.message_sid == message_sid))
+        gone = rowcount(
+            session, delete(Message).where(Message.sid == message_sid, Message.account_sid == account_sid)
+        )
+        if gone != 1:
+            # Lost the race: roll back (our media delete found nothing anyway),
+            # delete no objects, write no audit row.
+            raise NotFound(message_path(account_sid, message_sid))
+        quotas.release(session, account_sid, sum(row.size for row in doomed), len(doomed))
+        session.add(
+            AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
+        )
+    for row in doomed:
+        rt.invalidation.publish(inv.MEDIA, row.sid)
+    for key in keys:
+        rt.store.delete(key)

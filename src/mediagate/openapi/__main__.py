@@ -1,7 +1,0 @@
-"""``python -m mediagate.openapi extract TWILIO_OAI_DIR``: refresh the copy of Twilio's operations."""
-
-import sys
-
-from mediagate.openapi.twilio import main
-
-raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Retention rules per account and the pass that applies them."""
