@@ -16,7 +16,7 @@ from mediagate.cluster.invalidation import Invalidation
 from mediagate.core.errors import Forbidden, NotFound, Unauthorized
 from mediagate.media import maintenance
 from mediagate.media import media as media_service
-from mediagate.media.hotcache import Memo
+from mediagate.media.hotcache import HotCaches, Memo
 from mediagate.messaging import messages
 from mediagate.runtime.context import Runtime
 from tests.support.fileserver import png_bytes
@@ -63,6 +63,9 @@ def seed(rt: Runtime, account_sid: str) -> tuple[str, str]:
 
 @pytest.fixture
 def world(runtime: Runtime) -> Iterator[World]:
+    # Entries outlive the test: what is remembered, or dropped by a change, must not
+    # depend on how fast a loaded machine runs (the age bound is tested on Memo).
+    runtime.hot = HotCaches(runtime.invalidation, max_age=3600.0)
     runtime.signer.start()  # as a server does: signing never reads the database then
     made = accounts.create(runtime, "hot")
     message_sid, media_sid = seed(runtime, made.account.sid)
@@ -99,6 +102,17 @@ def test_memory_is_bounded() -> None:
         memo.put(i, i, memo.begin())
     assert len(memo) == 50
     assert memo.get(999) == 999 and memo.get(0) is None
+
+
+def test_an_entry_is_not_answered_past_its_maximum_age() -> None:
+    elapsed = [0.0]
+    memo: Memo[str, str] = Memo(Invalidation(), max_entries=10, max_age=1.0, now=lambda: elapsed[0])
+    memo.put("k", "v", memo.begin())
+    elapsed[0] = 1.0
+    assert memo.get("k") == "v"  # at the bound
+    elapsed[0] = 1.001
+    assert memo.get("k") is None
+    assert memo.stale("k") == "v"  # kept for an outage, never answered as fresh
 
 
 def test_an_answer_read_before_an_invalidation_is_not_stored() -> None:

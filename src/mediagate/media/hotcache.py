@@ -46,7 +46,18 @@ class Memo(Generic[K, V]):
     could miss messages. Thread-safe: the event loop reads it, the hot-path
     threads fill it, the listener thread drops from it."""
 
-    def __init__(self, bus: inv.Invalidation, max_entries: int, max_age: float) -> None:
+    def __init__(
+        self,
+        bus: inv.Invalidation,
+        max_entries: int,
+        max_age: float,
+        *,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # Elapsed time, not the runtime's clock: the age bounds how long a change made
+        # by another process may go unseen, a real-time promise that neither a test
+        # clock nor a wall-clock step may stretch.
+        self._now = now
         self._bus = bus
         self._max_entries = max_entries
         self._max_age = max_age
@@ -68,7 +79,7 @@ class Memo(Generic[K, V]):
             hit = self._items.get(key)
             if hit is None:
                 return None
-            if time.monotonic() - hit[0] > self._max_age:
+            if self._now() - hit[0] > self._max_age:
                 return None  # kept (LRU-bounded) for ``stale``, until dropped or replaced
             self._items.move_to_end(key)
             return hit[1]
@@ -88,7 +99,7 @@ class Memo(Generic[K, V]):
         with self._lock:
             if generation != self._generation:
                 return  # something was invalidated while this answer was being read
-            self._items[key] = (time.monotonic(), value)
+            self._items[key] = (self._now(), value)
             self._items.move_to_end(key)
             while len(self._items) > self._max_entries:
                 self._items.popitem(last=False)
