@@ -36,6 +36,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mediagate.core import redis_clients
 from mediagate.core.clock import Clock, SystemClock
 from mediagate.core.errors import ApiError, BadRequest, NotFound, ServiceUnavailable
 from mediagate.db.dml import rowcount
@@ -210,20 +211,26 @@ class IngestMeter:
     last 3600 seconds. Written here rather than with ``limits`` because that
     library reads ``time.time()`` (and Redis key TTLs) itself, so a moved clock
     could not age the window. In Redis (shared by every process) when
-    ``redis_url`` is set, in memory (per process) otherwise; a Redis outage
-    raises ``limits.errors.StorageError`` (callers fail closed)."""
+    ``redis_url`` is set, in memory (per process) otherwise; a Redis outage,
+    or a Redis that does not answer within ``redis_timeout``, raises
+    ``limits.errors.StorageError`` (callers fail closed)."""
 
     WINDOW = 3600
 
     def __init__(
-        self, redis_url: str = "", key_prefix: str = "mediagate", clock: Clock | None = None
+        self,
+        redis_url: str = "",
+        key_prefix: str = "mediagate",
+        clock: Clock | None = None,
+        redis_timeout: float = redis_clients.DEFAULT_TIMEOUT,
     ) -> None:
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._prefix = f"{key_prefix}:ingest:"
         self._redis: Any = None
         self._take: Any = None
         if redis_url:
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            # A frozen Redis fails a check within the timeout: admit() answers 503.
+            self._redis = redis_clients.client(redis_url, redis_timeout)
             self._take = self._redis.register_script(_TAKE)
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, int], int] = {}  # (account, window index) -> media, in memory

@@ -16,7 +16,8 @@ scripts that run atomically in Redis:
   process, so a slot is held for as long as its work runs, and the slots of a
   process that was killed free themselves when their leases end.
 
-A Redis outage raises ``SharedStateUnavailable``; callers fail closed.
+A Redis outage, or a Redis that does not answer within the timeout, raises
+``SharedStateUnavailable``; callers fail closed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import threading
 from typing import Any
 
 import redis
+
+from mediagate.core import redis_clients
 
 log = logging.getLogger("mediagate.cluster.shared_slots")
 
@@ -58,10 +61,16 @@ class SharedStateUnavailable(Exception):
 
 
 class SharedSlots:
-    def __init__(self, redis_url: str, key_prefix: str, lease: float = 15.0, timeout: float = 2.0) -> None:
-        self._redis: Any = redis.Redis.from_url(
-            redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+    def __init__(
+        self,
+        redis_url: str,
+        key_prefix: str,
+        lease: float = 15.0,
+        timeout: float = redis_clients.DEFAULT_TIMEOUT,
+    ) -> None:
+        # ``timeout`` bounds each call (twice it on a new connection), so a frozen
+        # Redis refuses a fetch (503) or delays a webhook send instead of holding it.
+        self._redis: Any = redis_clients.client(redis_url, timeout)
         self._prefix = f"{key_prefix}:slots:"
         self._lease_ms = int(lease * 1000)
         self._acquire = self._redis.register_script(_ACQUIRE)

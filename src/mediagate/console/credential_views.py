@@ -16,13 +16,14 @@ from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mediagate.accounts import accounts, credential_check
 from mediagate.console.web import Ctx
+from mediagate.core import redis_clients
 
 log = logging.getLogger("mediagate")
 
@@ -31,12 +32,13 @@ _LOCK = threading.Lock()
 
 
 class CheckLimiter:
-    def __init__(self, redis_url: str, key_prefix: str) -> None:
+    def __init__(
+        self, redis_url: str, key_prefix: str, redis_timeout: float = redis_clients.DEFAULT_TIMEOUT
+    ) -> None:
         storage: Storage
         if redis_url:
-            made = storage_from_string(redis_url, key_prefix=f"{key_prefix}:credcheck", wrap_exceptions=True)
-            assert isinstance(made, Storage)
-            storage = made
+            # An outage or timeout raises StorageError: the page refuses to check (fail closed).
+            storage = redis_clients.rate_limit_storage(redis_url, redis_timeout, f"{key_prefix}:credcheck")
         else:
             storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(storage)
@@ -56,7 +58,7 @@ def _limiter(request: Request, ctx: Ctx) -> CheckLimiter:
             found = getattr(request.app.state, "credential_check_limiter", None)
             if found is None:
                 s = ctx.rt.settings
-                found = CheckLimiter(s.redis_url, s.redis_key_prefix)
+                found = CheckLimiter(s.redis_url, s.redis_key_prefix, s.redis_timeout)
                 request.app.state.credential_check_limiter = found
     return found
 

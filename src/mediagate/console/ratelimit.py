@@ -13,6 +13,8 @@ guessing (auth tokens have 128 random bits, key secrets 192).
 Counters live in memory (per process) unless ``MEDIAGATE_REDIS_URL`` is set;
 then every process shares them in Redis, under ``MEDIAGATE_REDIS_KEY_PREFIX``.
 The client IP is the peer's, or what a trusted proxy says (``mediagate.core.proxies``).
+A Redis that does not answer within ``MEDIAGATE_REDIS_TIMEOUT`` is an outage:
+the sign-in page fails closed ("try again later") within seconds.
 """
 
 from __future__ import annotations
@@ -20,22 +22,27 @@ from __future__ import annotations
 import time
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+
+from mediagate.core import redis_clients
 
 PER_PAIR: RateLimitItem = RateLimitItemPerMinute(10, 15)
 PER_IP: RateLimitItem = RateLimitItemPerMinute(50, 15)
 
 
 class LoginLimiter:
-    def __init__(self, redis_url: str = "", key_prefix: str = "mediagate") -> None:
+    def __init__(
+        self,
+        redis_url: str = "",
+        key_prefix: str = "mediagate",
+        redis_timeout: float = redis_clients.DEFAULT_TIMEOUT,
+    ) -> None:
         storage: Storage
         if redis_url:
-            # wrap_exceptions: a Redis outage surfaces as limits.errors.StorageError,
+            # A Redis outage or timeout surfaces as limits.errors.StorageError,
             # which the sign-in page turns into "try again later" (fail closed).
-            made = storage_from_string(redis_url, key_prefix=f"{key_prefix}:login", wrap_exceptions=True)
-            assert isinstance(made, Storage)  # a sync storage for redis:// URLs
-            storage = made
+            storage = redis_clients.rate_limit_storage(redis_url, redis_timeout, f"{key_prefix}:login")
         else:
             storage = MemoryStorage()
         self._limiter = MovingWindowRateLimiter(storage)

@@ -91,7 +91,8 @@ class ConsoleState:
 
     def __init__(self, rt: Runtime) -> None:
         self.signer = CookieSigner(rt.keyring.derived_key("console-session-v1"))
-        self.limiter = LoginLimiter(rt.settings.redis_url, rt.settings.redis_key_prefix)
+        s = rt.settings
+        self.limiter = LoginLimiter(s.redis_url, s.redis_key_prefix, s.redis_timeout)
 
 
 def _state(request: Request) -> ConsoleState:

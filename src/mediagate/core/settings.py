@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     redis_url: str = ""
     # Prefix of every key mediagate writes to that Redis (several deployments may share one).
     redis_key_prefix: str = Field(default="mediagate", min_length=1, max_length=64)
+    # Connect and reply timeout of every Redis client (core/redis_clients.py), in
+    # seconds: a Redis that stops answering fails the requests that need it
+    # (503 + Retry-After, sign-in "try again") within this, or twice it on a new
+    # connection, instead of holding them. Not the invalidation channel's own check.
+    redis_timeout: float = Field(default=1.0, ge=0.05, le=30)
     # Proxies whose X-Forwarded-For / Forwarded / X-Forwarded-Proto are believed
     # (comma-separated IPs or CIDRs, e.g. "10.0.0.0/8,127.0.0.1"). Empty: none;
     # the client is the TCP peer. See mediagate.core.proxies and docs/security.md.
@@ -248,8 +253,12 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _valid_redis_url(cls, value: str) -> str:
-        if value and urlsplit(value).scheme not in ("redis", "rediss", "redis+unix", "redis+sentinel"):
-            raise ValueError(f"must be a redis:// (or rediss://) URL, got scheme {urlsplit(value).scheme!r}")
+        # The schemes every client accepts (core/redis_clients.py). redis+sentinel was
+        # accepted once, but only ``limits`` could use it: the other clients refused it at start.
+        if value and urlsplit(value).scheme not in ("redis", "rediss", "redis+unix"):
+            raise ValueError(
+                f"must be a redis://, rediss:// or redis+unix:// URL, got scheme {urlsplit(value).scheme!r}"
+            )
         return value
 
     @field_validator("trusted_proxies")

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from mediagate.core import redis_clients
+
 if TYPE_CHECKING:
     from mediagate.runtime.context import Runtime
 
@@ -64,11 +66,9 @@ class Readiness:
         self.checks = [Check("database", self._database), Check("storage", self._storage)]
         self._redis: Any = None
         if rt.settings.redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(
-                rt.settings.redis_url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
+            # The check's own deadline bounds the ping too, so its thread is not
+            # left behind holding a socket to a frozen Redis after the check gave up.
+            self._redis = redis_clients.client(rt.settings.redis_url, self._timeout)
             self.checks.append(Check("redis", self._redis_ping))
 
     def _database(self) -> None:

@@ -99,7 +99,12 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
     store = encryption.wrap_store(settings, sessions, keyring, make_store(settings))
     policy = FetchPolicy(allow_private=settings.allow_private_media_urls)
     shared = (
-        SharedSlots(settings.redis_url, settings.redis_key_prefix, lease=settings.shared_slot_lease)
+        SharedSlots(
+            settings.redis_url,
+            settings.redis_key_prefix,
+            lease=settings.shared_slot_lease,
+            timeout=settings.redis_timeout,
+        )
         if settings.redis_url
         else None
     )
@@ -125,7 +130,9 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         fetcher=MediaFetcher(policy),
         fetch_gate=FetchGate(settings.fetch_concurrency, settings.fetch_concurrency_per_account, shared),
         shared_slots=shared,
-        ingest_meter=IngestMeter(settings.redis_url, settings.redis_key_prefix, clock),
+        ingest_meter=IngestMeter(
+            settings.redis_url, settings.redis_key_prefix, clock, redis_timeout=settings.redis_timeout
+        ),
         direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
         access=AccessRecorder(settings.access_buffer_max, clock),
         invalidation=bus,
