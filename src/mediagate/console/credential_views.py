@@ -24,6 +24,7 @@ from starlette.responses import Response
 from mediagate.accounts import accounts, credential_check
 from mediagate.console.web import Ctx
 from mediagate.core import redis_clients
+from mediagate.db.failures import RETRY_AFTER
 
 log = logging.getLogger("mediagate")
 
@@ -80,7 +81,11 @@ def credential_check_page(ctx: Ctx) -> Response:
         wait = _limiter(ctx.request, ctx).take(ctx.account_sid)
     except StorageError:
         log.warning("credential check refused: the rate-limit storage (Redis) is unreachable")
-        return ctx.render("credential_check.html", 503, error="Checking is unavailable right now.", **values)
+        unavailable = ctx.render(
+            "credential_check.html", 503, error="Checking is unavailable right now.", **values
+        )
+        unavailable.headers["Retry-After"] = str(RETRY_AFTER)
+        return unavailable
     if wait:
         response = ctx.render(
             "credential_check.html",

@@ -24,6 +24,7 @@ from mediagate.console.web import (
     _redirect,
     _safe_next,
 )
+from mediagate.db.failures import RETRY_AFTER
 from mediagate.media import maintenance
 from mediagate.runtime.context import Runtime
 
@@ -68,9 +69,11 @@ def login(ctx: Ctx) -> Response:
         wait = ctx.state.limiter.retry_after(ip, user)
     except StorageError:
         log.warning("console sign-in refused: the rate-limit storage (Redis) is unreachable")
-        return _login_form(
+        unavailable = _login_form(
             ctx, nxt, status=503, error="Sign-in is unavailable right now. Try again shortly.", username=user
         )
+        unavailable.headers["Retry-After"] = str(RETRY_AFTER)  # as the API's 503s say
+        return unavailable
     if wait:
         response = _login_form(
             ctx,

@@ -2,13 +2,16 @@
 
 ``ConsolePage.endpoint`` parses the form (size-limited, like the API), refuses cross-site
 POSTs, loads and re-checks the session, checks the CSRF token, runs the
-handler in the threadpool (handlers call services, which block) and adds the
+handler on the console's own threads (handlers call services, which block) and adds the
 security headers. Handlers never touch SQL or storage themselves.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hmac
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,8 +19,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import anyio
+import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -44,6 +48,14 @@ from mediagate.runtime.context import Runtime
 HERE = Path(__file__).parent
 THUMBNAIL_TTL = 300  # seconds; thumbnails and downloads get short-lived signed URLs
 MESSAGES_PER_PAGE = 20
+# Threads the console's pages may hold at once, per event loop. Console pages ran
+# on Starlette's default limiter (40 threads), shared with every API route: with
+# Redis frozen, 45 sign-ins in flight held all 40 and an authenticated API GET got
+# no answer. Redis calls are now bounded (MEDIAGATE_REDIS_TIMEOUT), and on top of
+# that the console waits for its own threads, so a flood of slow pages (a stalled
+# dependency, or someone hammering the sign-in form) queues here and API routes
+# keep theirs. The console is low-traffic: a handful of people at a time.
+CONSOLE_THREADS = 10
 RASTER_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/avif"})
 
 _templates = Environment(
@@ -310,8 +322,24 @@ class ConsolePage:
                 ctx.form = await parse_form(request)
             except BadRequest as exc:
                 return _finish(ctx, _error_page(ctx, 400, "Bad request", exc.message))
-        response = await run_in_threadpool(_run, ctx, self)
+        response = await anyio.to_thread.run_sync(
+            functools.partial(_run, ctx, self), limiter=_console_limiter()
+        )
         return _finish(ctx, response)
+
+
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _console_limiter() -> anyio.CapacityLimiter:
+    # One per event loop (a server has one; in-process tests make several), as http.common.hot does.
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(CONSOLE_THREADS)
+    return limiter
 
 
 def _run(ctx: Ctx, page: ConsolePage) -> Response:
