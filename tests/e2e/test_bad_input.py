@@ -588,6 +588,38 @@ def test_a_form_cut_short_by_the_client_creates_nothing(server: RunningServer, v
     assert server.log().count("unhandled error") == errors_before
 
 
+@pytest.mark.usefixtures("unchanged")
+def test_a_chunked_form_cut_short_by_the_client_creates_nothing(
+    server: RunningServer, victim: Victim
+) -> None:
+    """The same cut in a chunked body: chunks of a whole form, never the last
+    (zero-size) chunk, then the client stops sending. The form parses as
+    complete (it ends at a chunk boundary), so only the missing terminator says
+    it is not: granian swallows that error, the bridge still tells the app
+    the client left (serving/bridge.py), and nothing is created."""
+    form = f"To=%2B{TO[1:]}&From=%2B{FROM[1:]}&Body=".encode() + b"a" * 50
+    auth = base64.b64encode(f"{victim.acct.sid}:{victim.acct.token}".encode())
+    host, _, port = server.base_url.rpartition("/")[2].partition(":")
+    errors_before = server.log().count("unhandled error")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(
+            f"POST /2010-04-01/Accounts/{victim.acct.sid}/Messages.json HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Basic {auth.decode()}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+            + f"{len(form):x}\r\n".encode()
+            + form
+            + b"\r\n"  # no "0\r\n\r\n": the body never ends
+        )
+        s.shutdown(socket.SHUT_WR)  # stops sending, still reads
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer
+    assert b'"code":20001' in answer
+    assert server.log().count("unhandled error") == errors_before
+
+
 def test_chunked_small_form_is_accepted(server: RunningServer) -> None:
     acct = server.new_account("bad-input-chunked")
 

@@ -96,6 +96,26 @@ def refused(reason: Refusal) -> Unauthorized | Forbidden:
     return Forbidden("Authorization Failed", code=70051)
 
 
+# A credential as the access audit names it: its kind and sid (never its secret).
+Credential = tuple[str, str | None]
+NO_CREDENTIAL: Final[Credential] = ("none", None)
+# Told why ``require`` refuses, just before it raises (the content URL's audit):
+# the reason class (the metrics label) and the credential the request named.
+OnRefusal = Callable[[str, Credential], None]
+
+
+def claimed(user: str) -> Credential:
+    """The credential a Basic user name claims to be, for the records of its
+    refusal: an account sid (its auth tokens) or an API key sid, whether or not
+    it exists. Anything else is not named: not being a sid, it could be
+    anything, a secret typed into the wrong field included."""
+    if sids.is_sid(user, sids.ACCOUNT):
+        return "auth_token", user
+    if sids.is_sid(user, sids.KEY):
+        return "api_key", user
+    return NO_CREDENTIAL
+
+
 def require_permission(principal: Principal, permission: str) -> None:
     if not principal.allows(permission):
         raise refused(PERMISSION)
@@ -227,12 +247,24 @@ def verify_credentials(session: Session, keyring: Keyring, user: str, secret: st
     raise denied(found)
 
 
-def authenticate(session: Session, keyring: Keyring, header: str | None) -> Principal:
-    """Raise ``Unauthorized`` unless the header carries a valid credential."""
+def _from_header(
+    session: Session, keyring: Keyring, header: str | None
+) -> Principal | tuple[Unknown, Credential]:
+    """The header's principal, or why it is nobody and which credential it named."""
     creds = parse_basic(header)
     if creds is None:
-        raise denied("malformed" if header else "missing")
-    return verify_credentials(session, keyring, *creds)
+        return ("malformed" if header else "missing"), NO_CREDENTIAL
+    user, secret = creds
+    found = identify(session, user, lambda stored: keyring.verify_secret(secret, stored))
+    return found if isinstance(found, Principal) else (found, claimed(user))
+
+
+def authenticate(session: Session, keyring: Keyring, header: str | None) -> Principal:
+    """Raise ``Unauthorized`` unless the header carries a valid credential."""
+    found = _from_header(session, keyring, header)
+    if isinstance(found, Principal):
+        return found
+    raise denied(found[0])
 
 
 def account_facts(session: Session, account_sid: str) -> AccountFacts | None:
@@ -279,18 +311,27 @@ def require(
     *,
     any_status: bool = False,
     memory: Memory | None = None,
+    on_refusal: OnRefusal | None = None,
 ) -> Principal:
     """The database path: the header's principal, allowed to act on
     ``account_sid`` (``None``: its own account) with ``permission``; the counted
     401 or 403 otherwise. With ``memory``, what was allowed is remembered for
-    ``recall``."""
+    ``recall``; ``on_refusal`` hears why a refusal is made (the answer stays
+    the same whatever it hears)."""
     mark = memory.begin() if memory is not None else (0, 0)
-    principal = authenticate(session, keyring, header)
+    found = _from_header(session, keyring, header)
+    if not isinstance(found, Principal):
+        if on_refusal is not None:
+            on_refusal(*found)
+        raise denied(found[0])
+    principal = found
     target = None
     if account_sid is not None and account_sid != principal.account_sid:
         target = account_facts(session, account_sid)
     reason = refusal(principal, account_sid, target, permission, any_status=any_status)
     if reason is not None:
+        if on_refusal is not None:
+            on_refusal(reason, (principal.kind, principal.credential_sid))
         raise refused(reason)
     if memory is not None and header is not None and account_sid is not None:
         # Only a credential that passed is remembered (never a wrong secret).

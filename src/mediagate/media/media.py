@@ -168,27 +168,26 @@ def _audit_content(
     rt: Runtime,
     account_sid: str,
     media_sid: str,
-    principal: auth.Principal | None,
+    credential: auth.Credential,
     decision: str,
     method: str,
     client: str | None,
     request_id: str | None = None,
 ) -> None:
-    credential = principal.credential_sid if principal else "-"
     # Structured fields, not a formatted string: log shippers index them
     # (MEDIAGATE_LOG_FORMAT=json), and the request id joins them to the access
     # line. Batched (observability/lines.py): a logging record per request was
     # a large share of the redirect's time.
     if request_id is None:
         request_id = REQUEST_ID.get()
-    lines.emit_values(_AUDIT_LINE, request_id, (account_sid, media_sid, credential, decision))
+    lines.emit_values(_AUDIT_LINE, request_id, (account_sid, media_sid, credential[1] or "-", decision))
     # The durable audit: an enqueue, never a write on this path (media/access_audit.py).
     rt.access_audit.record(
         "api",
         account_sid,
         media_sid,
         method,
-        credential_of(principal),
+        credential,
         decision in _ALLOWED,
         decision,
         client,
@@ -222,9 +221,26 @@ def content_location(
     # (The authenticator takes its own before reading the credential.)
     media_generation = hot.media.begin()
     with rt.sessions() as session:
+
+        def refused(reason: str, credential: auth.Credential) -> None:
+            # Refused before the media is looked at (the answer must not depend
+            # on it), so recorded under the account and media of the path, as an
+            # anonymous refusal is. The reason class (the metrics label) is spelt
+            # as access events spell reasons ("bad_secret" -> "bad-secret").
+            decision = reason.replace("_", "-")
+            _audit_content(rt, account_sid, media_sid, credential, decision, method, client)
+
         principal = (
             # Remembered for ``content_location_from_memory`` when allowed.
-            auth.require(session, rt.keyring, authorization, account_sid, CONTENT_PERMISSION, memory=hot)
+            auth.require(
+                session,
+                rt.keyring,
+                authorization,
+                account_sid,
+                CONTENT_PERMISSION,
+                memory=hot,
+                on_refusal=refused,
+            )
             if authorization
             else None
         )
@@ -234,7 +250,7 @@ def content_location(
     found = media is not None and media.account_sid == account_sid and media.message_sid == message_sid
     if media is None or not found:
         reason = "not-found" if principal else "denied"
-        _audit_content(rt, account_sid, media_sid, principal, reason, method, client)
+        _audit_content(rt, account_sid, media_sid, credential_of(principal), reason, method, client)
         if principal is None:
             raise auth.denied("missing")
         raise NotFound(media_path(account_sid, message_sid, media_sid, ""))
@@ -294,10 +310,19 @@ def _decide(
     try:
         where = locate(rt, principal, target, method=method)
     except Unauthorized:
-        _audit_content(rt, target.account_sid, target.media_sid, None, "denied", method, client, request_id)
+        _audit_content(
+            rt, target.account_sid, target.media_sid, auth.NO_CREDENTIAL, "denied", method, client, request_id
+        )
         raise auth.denied("missing") from None
     _audit_content(
-        rt, target.account_sid, target.media_sid, principal, where.decision, method, client, request_id
+        rt,
+        target.account_sid,
+        target.media_sid,
+        credential_of(principal),
+        where.decision,
+        method,
+        client,
+        request_id,
     )
     # In memory only (media/access.py); a presigned URL is the last we see of a download.
     downloaded = where.decision == "presigned" and method == "GET"

@@ -15,9 +15,18 @@ bytes have gone, the connection is cut (``serving/connection.py``) so that
 the client sees a truncated body, never a complete-looking one.
 
 The other way round: granian ends the request body of a client that went
-away mid-upload as if it were whole. A body shorter than its Content-Length
-is therefore reported to the app as ``http.disconnect``, as an ASGI server
-would, so that nothing acts on half a request.
+away mid-upload as if it were whole. Such a body is reported to the app as
+``http.disconnect``, as an ASGI server would, so that nothing acts on half a
+request. Two signs tell it: a body shorter than its Content-Length, and, for
+a body without one (HTTP/1.1 chunked), the way granian's body iterator ends.
+It yields each data frame, then one empty chunk for the end, then stops;
+hyper's error for a body that broke off (no last chunk, a cut inside a chunk)
+is swallowed into one *more* empty chunk before that end (granian 2.x,
+``RSGIHTTPProtocol.__anext__``). So an empty chunk followed by anything but
+the stop means the body did not end properly. Trailer fields arrive the same
+way and cannot be told apart: such a body is refused too (no Twilio client
+sends them). HTTP/2 is left to the Content-Length check: its empty DATA
+frames could look the same, and refusing whole uploads would be worse.
 """
 
 from __future__ import annotations
@@ -120,6 +129,7 @@ class Exchange:
     __slots__ = (
         "_body",
         "_body_done",
+        "_chunked",
         "_expected",
         "_headers",
         "_proto",
@@ -130,8 +140,11 @@ class Exchange:
         "finished",
     )
 
-    def __init__(self, proto: HttpProto, content_length: int | None = None) -> None:
+    def __init__(self, proto: HttpProto, content_length: int | None = None, *, chunked: bool = False) -> None:
         self._proto = proto
+        # HTTP/1.x without Content-Length: only there is an empty chunk before
+        # the end known to mean a broken body (see the module's docstring).
+        self._chunked = chunked
         self._body: Any = None
         self._body_done = False
         self._expected = content_length
@@ -146,23 +159,40 @@ class Exchange:
         if not self._body_done:
             if self._body is None:
                 self._body = self._proto.__aiter__()
-            try:
-                chunk = await self._body.__anext__()
-            except StopAsyncIteration:
-                self._body_done = True
-                if self._expected is not None and self._received < self._expected:
-                    # granian ends the body of a client that went away mid-upload
-                    # as if it were whole; an app told "that was all" would act
-                    # on half a request (a message with half its Body).
-                    self.closed = True
-                    return {"type": "http.disconnect"}
-                return {"type": "http.request", "body": b"", "more_body": False}
-            self._received += len(chunk)
-            return {"type": "http.request", "body": bytes(chunk), "more_body": True}
+            broken = False
+            while True:
+                try:
+                    chunk = await self._body.__anext__()
+                except StopAsyncIteration:
+                    break
+                if chunk:
+                    self._received += len(chunk)
+                    return {"type": "http.request", "body": bytes(chunk), "more_body": True}
+                if self._chunked:
+                    broken = not await self._stops()
+                    break
+                # Elsewhere an empty chunk carries nothing: read on to the end.
+            self._body_done = True
+            # granian ends the body of a client that went away mid-upload as if
+            # it were whole; an app told "that was all" would act on half a
+            # request (a message with half its Body).
+            if broken or (self._expected is not None and self._received < self._expected):
+                self.closed = True
+                return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": b"", "more_body": False}
         # The body is read: what is left to learn is that the client went away.
         if not self.finished and not self.closed:
             await self._proto.client_disconnect()
         return {"type": "http.disconnect"}
+
+    async def _stops(self) -> bool:
+        """After an empty chunk: whether the iteration stops now (the body's
+        proper end) rather than going on (an error or trailers came first)."""
+        try:
+            await self._body.__anext__()
+        except StopAsyncIteration:
+            return True
+        return False
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -238,7 +268,9 @@ class AsgiBridge:
         self.state = state
 
     async def __call__(self, scope: Scope, proto: HttpProto) -> None:
-        exchange = Exchange(proto, _content_length(scope.headers))
+        length = _content_length(scope.headers)
+        chunked = length is None and scope.http_version.startswith("1")
+        exchange = Exchange(proto, length, chunked=chunked)
         error: Exception | None = None
         try:
             await self.app(asgi_scope(scope, self.state), exchange.receive, exchange.send)
