@@ -3,22 +3,16 @@ connections (a ``SIGSTOP``ped server, a stalled proxy): the listener must notice
 within its documented bound (health interval + health timeout, 1.5 s by
 default), stop every memo answering from memory, and reset before caching again.
 
-Each test runs its own ``redis-server`` (never the machine's shared one, which
-other tests and checkouts use) and freezes it with ``SIGSTOP`` or through a
-``TcpProxy`` it controls.
+Each test runs its own ``redis-server`` (``tests/support/frozen_redis.py``) and
+freezes it with ``SIGSTOP`` or through a ``TcpProxy`` it controls.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,6 +21,8 @@ from mediagate.accounts.auth import Principal
 from mediagate.cluster import invalidation as inv
 from mediagate.cluster.invalidation import Invalidation
 from mediagate.media.hotcache import HotCaches
+from tests.support.frozen_redis import RedisServer
+from tests.support.frozen_redis import redis_server as own_redis_server
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
@@ -41,64 +37,10 @@ HEADER = "Basic U0sxOnNlY3JldA=="
 PRINCIPAL = Principal(account_sid="AC1", credential_sid="SK1", kind="api_key")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class RedisServer:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def freeze(self) -> None:
-        os.kill(self.process.pid, signal.SIGSTOP)
-        # Signals are asynchronous: a command sent right after kill() could still
-        # be answered. Wait until the kernel reports the process stopped.
-        deadline = time.monotonic() + 5
-        while self._state() not in ("T", "t"):
-            assert time.monotonic() < deadline and self.process.poll() is None
-            time.sleep(0.001)
-
-    def _state(self) -> str:
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0]
-
-    def thaw(self) -> None:
-        os.kill(self.process.pid, signal.SIGCONT)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    port = _free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = RedisServer(process, port)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+    with own_redis_server(tmp_path) as server:
         yield server
-    finally:
-        server.thaw()  # a stopped process would not act on SIGTERM
-        process.terminate()
-        process.wait(10)
 
 
 def _bus(url: str) -> Invalidation:
@@ -144,6 +86,7 @@ def test_a_frozen_redis_is_noticed_within_the_bound_and_caching_resumes_after_a_
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _, b = pair
+    assert b.bound == BOUND
     caches = HotCaches(b, max_age=60)
     _remembered(caches)
     caplog.set_level(logging.INFO, logger="mediagate.cluster.invalidation")
