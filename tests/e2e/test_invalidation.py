@@ -29,10 +29,14 @@ from tests.e2e.test_media_hosts import send_media
 from tests.e2e.test_token_rotation import Seeded
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.frozen_redis import RedisServer
+from tests.support.frozen_redis import redis_server as own_redis_server
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server
 
 DEADLINE = 15.0  # far above the documented 1 s, far below SHARED_MAX_AGE
 TIMEOUT = 10
+# With Redis frozen: the documented 1.5 s, plus scheduling slack on a loaded machine.
+FROZEN_DEADLINE = 3.0
 Creds = tuple[str, str]
 
 assert DEADLINE < hotcache.SHARED_MAX_AGE
@@ -232,3 +236,48 @@ def test_enforce_http_auth_setting(pair: Pair, files: FileServer) -> None:
     assert "Signature=" not in anonymous.headers["location"]  # the public host's unsigned URL
     # ... while existing media keeps the protection it was created with.
     assert redirect(pair.two, seeded, None).status_code == 401
+
+
+@pytest.fixture(scope="module")
+def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, RedisServer]]:
+    """Two servers on a Redis of the test's own, which it freezes (SQLite: the
+    database plays no part in what is tested)."""
+    tmp = tmp_path_factory.mktemp("invalidation-frozen")
+    with own_redis_server(tmp) as redis:
+        shared = {
+            "MEDIAGATE_REDIS_URL": redis.url,
+            "MEDIAGATE_SECRET_KEY": secrets.token_hex(32),
+            "MEDIAGATE_STORAGE_URL": f"file://{tmp / 'objects'}",
+            "MEDIAGATE_SIGNING_KEY_REFRESH": "60",
+        }
+        with (
+            fresh_database("sqlite", tmp) as url,
+            running_server(tmp / "one", url, **shared) as one,
+            running_server(tmp / "two", url, **shared) as two,
+        ):
+            yield Pair(one, two), redis
+
+
+def test_deleted_key_while_redis_is_frozen(frozen_pair: tuple[Pair, RedisServer]) -> None:
+    """The delete's message cannot be published; process 2 must stop answering
+    from memory anyway, because it notices the silent Redis (about 1.5 s)."""
+    pair, redis = frozen_pair
+    acct, seeded = setup(pair, "inv-frozen")
+    key = keys.create(pair.one.runtime, acct.sid, "doomed", actor="test")
+    creds = (key.key.sid, key.secret)
+    remembered(pair.two, seeded, creds)
+    redis.freeze()
+    try:
+        url = f"{pair.one.base_url}/2010-04-01/Accounts/{acct.sid}/Keys/{key.key.sid}.json"
+        assert requests.delete(url, auth=(acct.sid, acct.token), timeout=TIMEOUT).status_code == 204
+        started = time.monotonic()
+        status = redirect(pair.two, seeded, creds).status_code
+        while status != 401 and time.monotonic() - started < FROZEN_DEADLINE:
+            time.sleep(0.02)
+            status = redirect(pair.two, seeded, creds).status_code
+        assert status == 401, "process 2 kept answering a deleted key from memory"
+    finally:
+        redis.thaw()
+    # Back on the channel (after a reset), the key stays refused.
+    refused_within(lambda: redirect(pair.two, seeded, creds).status_code, 401)
+    assert redirect(pair.two, seeded, (acct.sid, acct.token)).status_code == 307

@@ -19,6 +19,19 @@ Pub/sub is fire-and-forget: a message sent while a subscriber is
 disconnected is lost. So while the listener is not subscribed
 ``caching_allowed`` is False (callers bypass their caches and read the
 database), and on every (re)subscription the reset handlers drop everything.
+
+A Redis that stops answering without closing the connection (a frozen process,
+a paused VM, a black-holed route) raises nothing on a subscriber that only
+waits: redis-py's own ``check_health`` sends a PING and never waits for the
+PONG. So the listener confirms liveness itself: every ``health_interval`` it
+sends a PING of its own on the subscription and requires the PONG within
+``health_timeout``. Redis writes a PONG to the subscriber's connection after
+every message published before it, so a PONG for a PING sent at ``t`` proves
+that nothing published before ``t`` is still missing. Caching is allowed only
+until the next PING's answer is due (``t + interval + timeout``): the check is
+the clock's, made on every memo lookup, so it holds even if the listener
+thread is late. When the answer does not come, the channel is lost: caches
+off, reset, reconnect, and a reset again on resubscription.
 """
 
 from __future__ import annotations
@@ -44,17 +57,27 @@ SIGNING_KEY = "signing_key"  # a signing key id: retired, or a new key published
 
 Handler = Callable[[str], None]
 
-# How often the listener pings Redis while idle, and how long a reply may take:
-# a silently dead connection (no RST) is noticed within about their sum.
-HEALTH_CHECK_SECONDS = 0.5
-SOCKET_TIMEOUT = 1.0
-RETRY_SECONDS = 0.5
+
+class ChannelSilent(Exception):
+    """Redis did not answer the listener's PING (or SUBSCRIBE) in time."""
 
 
 class Invalidation:
-    def __init__(self, redis_url: str = "", key_prefix: str = "mediagate") -> None:
+    def __init__(
+        self,
+        redis_url: str = "",
+        key_prefix: str = "mediagate",
+        *,
+        health_interval: float = 0.5,
+        health_timeout: float = 1.0,
+    ) -> None:
         self.redis_url = redis_url
         self.channel = f"{key_prefix}:invalidate"
+        # Settings (MEDIAGATE_REDIS_HEALTH_INTERVAL / _TIMEOUT): a silent break is
+        # noticed within ``bound`` seconds, the promise docs/deploy.md makes.
+        self.health_interval = health_interval
+        self.health_timeout = health_timeout
+        self.bound = health_interval + health_timeout
         # Our own messages come back to us through Redis; they were applied in publish().
         self._origin = f"{os.getpid()}-{id(self):x}"
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
@@ -63,14 +86,18 @@ class Invalidation:
         self._publisher: Any = None  # redis.Redis, created on first publish
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # In-process: nothing can be missed. With Redis: only while subscribed.
-        self._subscribed = not redis_url
+        # With Redis: the monotonic time until which this process is known to have
+        # every message (0: not subscribed). Written by the listener thread only; a
+        # float store is atomic, so readers need no lock.
+        self._current_until = 0.0
         self.received = 0  # messages from other processes (tests, metrics)
 
     @property
     def caching_allowed(self) -> bool:
-        """False while messages could be missed (Redis configured, not subscribed)."""
-        return self._subscribed
+        """False while messages could be missed: Redis configured and either not
+        subscribed or its last PONG too old to vouch for the present."""
+        # In-process: nothing can be missed.
+        return not self.redis_url or time.monotonic() < self._current_until
 
     @property
     def shared(self) -> bool:
@@ -87,7 +114,8 @@ class Invalidation:
 
     def publish(self, topic: str, key: str) -> None:
         """Apply here now, then tell every other process. Blocking (a Redis
-        round trip): service code calls it off the event loop."""
+        round trip, at most about two health timeouts when Redis is unreachable):
+        service code calls it off the event loop."""
         self._dispatch(topic, key)
         if not self.redis_url:
             return
@@ -97,13 +125,18 @@ class Invalidation:
                 self._redis().publish(self.channel, payload)
                 return
             except Exception as exc:  # redis.RedisError, OSError
-                # Drop the connection: the second attempt reconnects.
+                # Drop the connection: a second attempt reconnects.
                 self._publisher = None
-                if attempt == 2:
-                    # Other processes fall back on their caches' maximum age.
+                # A closed connection (Redis restarted, idle link cut) deserves one
+                # fresh try; a timeout means Redis is not answering, and a second
+                # wait would only hold the request longer.
+                if attempt == 2 or _is_timeout(exc):
+                    # Other processes are not told; those still subscribed keep their
+                    # memos until the maximum age (docs/deploy.md, "Consistency bound").
                     log.error(
                         "invalidation of %s %s could not be published (%s)", topic, key, type(exc).__name__
                     )
+                    return
 
     # ------------------------------------------------------------------ listener
 
@@ -111,7 +144,7 @@ class Invalidation:
         """Listen for other processes' messages (servers only; a CLI just publishes)."""
         if not self.redis_url or self._thread is not None:
             return
-        self._subscribed = False
+        self._current_until = 0.0
         self._stop.clear()
         self._thread = threading.Thread(target=self._listen, name="invalidation", daemon=True)
         self._thread.start()
@@ -128,59 +161,109 @@ class Invalidation:
 
     def wait_subscribed(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while not self._subscribed and time.monotonic() < deadline:
+        while not self.caching_allowed and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self._subscribed
+        return self.caching_allowed
+
+    def _client(self, **options: Any) -> Any:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retries inside redis-py: its default retries with backoff would make a
+        # publish wait several timeouts, and a pub/sub reconnection it made on its
+        # own would resubscribe behind our back (messages lost in between).
+        return redis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=self.health_timeout,
+            socket_connect_timeout=self.health_timeout,
+            retry=Retry(NoBackoff(), 0),
+            **options,
+        )
 
     def _redis(self) -> Any:
         if self._publisher is None:
-            import redis
-
-            self._publisher = redis.Redis.from_url(
-                self.redis_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
-            )
+            self._publisher = self._client()
         return self._publisher
 
     def _listen(self) -> None:
-        import redis
-
         while not self._stop.is_set():
-            client = redis.Redis.from_url(
-                self.redis_url,
-                socket_timeout=SOCKET_TIMEOUT,
-                socket_connect_timeout=SOCKET_TIMEOUT,
-                socket_keepalive=True,
-                health_check_interval=HEALTH_CHECK_SECONDS,
-            )
-            pubsub = client.pubsub()  # type: ignore[no-untyped-call]
+            # redis-py's health check stays off: it sends PINGs it never waits for,
+            # and swallows their PONGs; ours are in _follow.
+            client = self._client(socket_keepalive=True, health_check_interval=0)
+            pubsub = client.pubsub()
             try:
-                pubsub.subscribe(self.channel)
-                while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=HEALTH_CHECK_SECONDS)
-                    if message is None:
-                        pubsub.check_health()  # a PING; raises on a dead connection
-                        continue
-                    if message["type"] == "subscribe":
-                        # From now on nothing is missed; what happened before is
-                        # unknown, so forget it all before caching again.
-                        self._reset()
-                        self._subscribed = True
-                        log.info("invalidation channel subscribed")
-                    elif message["type"] == "message":
-                        self._receive(message["data"])
+                self._follow(pubsub)
             except Exception as exc:
-                if self._subscribed:
+                # Set only once this attempt was subscribed: "lost" is logged once
+                # per outage, not once per failed reconnection.
+                was_subscribed = self._current_until > 0.0
+                # Caches off before anything else, then drop what they hold: a
+                # message may already have been missed.
+                self._current_until = 0.0
+                if was_subscribed:
                     log.warning(
                         "invalidation channel lost (%s): caches off until resubscribed", type(exc).__name__
                     )
-                self._subscribed = False
+                else:
+                    log.debug("invalidation channel still unavailable (%s)", type(exc).__name__)
                 self._reset()
-                self._stop.wait(RETRY_SECONDS)
+                self._stop.wait(self.health_interval)
             finally:
-                self._subscribed = False
+                self._current_until = 0.0
                 for closing in (pubsub.close, client.close):
                     with contextlib.suppress(Exception):  # closing a broken connection
                         closing()
+
+    def _follow(self, pubsub: Any) -> None:
+        """Subscribe, then deliver messages and probe liveness until stopped;
+        raises when Redis fails or stays silent past the timeout."""
+        # The subscription is the first probe: its confirmation is due within the
+        # timeout too (a frozen Redis accepts the TCP connection, then says nothing).
+        probe_sent = time.monotonic()
+        pubsub.subscribe(self.channel)
+        expected: str | None = "subscribe"  # the message type answering the outstanding probe
+        token = b""
+        probes = 0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if expected is not None:
+                due = probe_sent + self.health_timeout
+                if now >= due:
+                    raise ChannelSilent(f"no answer from Redis in {self.health_timeout:g} s")
+            else:
+                due = probe_sent + self.health_interval
+                if now >= due:
+                    probes += 1
+                    token = f"mediagate-{self._origin}-{probes}".encode()
+                    probe_sent = now
+                    pubsub.ping(token)
+                    expected = "pong"
+                    continue
+            message = pubsub.get_message(timeout=max(due - now, 0.001))
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "subscribe":
+                # From now on nothing is missed; what happened before is unknown
+                # (and a resubscription means a gap), so forget it all first.
+                self._reset()
+                if expected == "subscribe":
+                    expected = None
+                    self._current_until = probe_sent + self.bound
+                    log.info("invalidation channel subscribed")
+            elif kind == "pong" and expected == "pong" and message["data"] == token:
+                if time.monotonic() >= self._current_until:
+                    # Too late: memos already stopped answering, and a publisher may
+                    # have given up on a message meanwhile. Treat it as the loss it
+                    # was, so that caching resumes only after a reset.
+                    raise ChannelSilent(f"Redis answered after {self.bound:g} s")
+                # Every message published before probe_sent has arrived (and was
+                # dispatched, in order, above): current until the next probe is due.
+                expected = None
+                self._current_until = probe_sent + self.bound
+            elif kind == "message":
+                self._receive(message["data"])
 
     def _receive(self, data: bytes) -> None:
         try:
@@ -212,3 +295,9 @@ class Invalidation:
                 reset()
             except Exception:
                 log.exception("invalidation reset handler failed")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import redis
+
+    return isinstance(exc, (redis.TimeoutError, TimeoutError))

@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     # (503 + Retry-After, sign-in "try again") within this, or twice it on a new
     # connection, instead of holding them. Not the invalidation channel's own check.
     redis_timeout: float = Field(default=1.0, ge=0.05, le=30)
+    # The invalidation channel's liveness check (mediagate.cluster.invalidation):
+    # a PING on the subscription every `redis_health_interval` seconds whose PONG
+    # must arrive within `redis_health_timeout`. A Redis that stops answering
+    # without closing the connection (frozen, partitioned) is noticed within
+    # their sum, and every process then stops answering from memory until it
+    # has resubscribed. The timeout is also the publisher's socket deadline.
+    redis_health_interval: float = Field(default=0.5, gt=0, le=30)
+    redis_health_timeout: float = Field(default=1.0, gt=0, le=30)
     # Proxies whose X-Forwarded-For / Forwarded / X-Forwarded-Proto are believed
     # (comma-separated IPs or CIDRs, e.g. "10.0.0.0/8,127.0.0.1"). Empty: none;
     # the client is the TCP peer. See mediagate.core.proxies and docs/security.md.

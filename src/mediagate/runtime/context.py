@@ -108,7 +108,12 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         if settings.redis_url
         else None
     )
-    bus = Invalidation(settings.redis_url, settings.redis_key_prefix)
+    bus = Invalidation(
+        settings.redis_url,
+        settings.redis_key_prefix,
+        health_interval=settings.redis_health_interval,
+        health_timeout=settings.redis_health_timeout,
+    )
     signer = Signer(
         signing_key_store.loader(sessions, keyring),
         settings.signed_url_ttl,
