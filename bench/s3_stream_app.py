@@ -37,7 +37,6 @@ from tests.support.seaweed import ObjectStore
 
 from bench.harness import ROOT, Nginx, _stop, _wait_http, free_port, wrk
 from bench.scenarios import MB, Config, alternate, png_bytes
-from mediagate.edge.ranges import blob_response
 from mediagate.storage.base import media_key
 from mediagate.storage.s3 import CHUNK, S3Store
 
@@ -80,7 +79,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 async def boto3_route(request: Request) -> Response:
     store: S3Store = _state["store"]
     blob = await run_in_threadpool(store.open, request.path_params["key"])
-    return blob_response(request, blob, dict(HEADERS), "image/png")
+    # The whole object, streamed from boto3's body as the media hosts stream it
+    # (the same headers as the aiobotocore route below: only the client differs).
+    headers = {**HEADERS, "Content-Length": str(blob.size), "Accept-Ranges": "bytes"}
+    chunks = blob.stream(0, blob.size - 1) if blob.size else iter(())
+    return StreamingResponse(chunks, headers=headers, media_type="image/png")
 
 
 async def aio_route(request: Request) -> Response:

@@ -42,7 +42,7 @@ def run(*args: str, env: dict[str, str] | None = None, **extra: str) -> subproce
     ("variable", "value", "accepts"),
     [
         ("MEDIAGATE_SIGNED_URL_TTL", "abc", "an integer >= 1 and <= 604800"),
-        ("MEDIAGATE_LOG_LEVEL", "verbose", "critical, error, warning, info, debug, trace"),
+        ("MEDIAGATE_LOG_LEVEL", "verbose", "critical, error, warning, info, debug"),
         ("MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS", "maybe", "true or false"),
     ],
 )

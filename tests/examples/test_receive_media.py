@@ -27,7 +27,7 @@ EXAMPLE = ROOT / "examples" / "receive_media"
 
 
 def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("receive_media_example", EXAMPLE / "http/app.py")
+    spec = importlib.util.spec_from_file_location("receive_media_example", EXAMPLE / "app.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
