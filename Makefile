@@ -75,7 +75,8 @@ browser:
 promtool:
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
-test: install lint bench-deps browser node-deps promtool
+# install-bench too: the bench smoke test (tests/bench) runs every shape, aiobotocore's included.
+test: install install-bench lint bench-deps browser node-deps promtool
 	$(BIN)/pytest -q -n 2 --dist loadscope --durations=30
 
 unit: install

@@ -153,16 +153,16 @@ def test_a_locked_media_table_stalls_only_the_requests_that_need_it(
         running_server(tmp_path / "data", url, MEDIAGATE_DB_STATEMENT_TIMEOUT="4") as server,
     ):
         s = secured(server, files, "stall")
-        # A credential the server has not seen: its redirect must read the
-        # database (a remembered one may be answered from memory, media/hotcache.py).
-        fresh = standard_key(server, s.account)
+        # Credentials the server has not seen, one per request: each redirect must
+        # read the database. A credential is remembered as soon as it passes
+        # (media/hotcache.py), so a shared one would let the later requests be
+        # answered from memory (rightly: 307) while the first waits on the lock.
+        fresh = [standard_key(server, s.account) for _ in range(4)]
         messages_url = f"{server.base_url}/2010-04-01/Accounts/{s.account.sid}/Messages/{s.message_sid}.json"
         with HeldLock(url, "LOCK TABLE media IN ACCESS EXCLUSIVE MODE"), ThreadPoolExecutor(4) as pool:
             stalled = [
-                pool.submit(
-                    requests.get, content_url(server, s), auth=fresh, allow_redirects=False, timeout=60
-                )
-                for _ in range(4)
+                pool.submit(requests.get, content_url(server, s), auth=key, allow_redirects=False, timeout=60)
+                for key in fresh
             ]
             wait_for_lock_waiters(url)
             # While those requests wait on the database, everything else answers.
