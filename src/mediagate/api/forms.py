@@ -181,8 +181,9 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
 
 
-def sid(prefix: str) -> Any:
-    """A SID form field: ``prefix`` and 32 hex digits (the schema says so too)."""
+def sid(prefix: str) -> StringConstraints:
+    """A SID field: ``prefix`` and 32 hex digits (the schema says so too), in our
+    forms and in our bodies (``api/representations.py``)."""
     return StringConstraints(pattern=f"^{prefix}[0-9a-fA-F]{{32}}$", min_length=34, max_length=34)
 
 
