@@ -181,6 +181,7 @@ def test_the_verdict_is_the_authenticators(runtime: Runtime) -> None:
         (sub_key.key.sid, sub_key.secret),
         ("hello", "q" * 32),
     ]
+    accepted_for: dict[str, set[str]] = {}
     for target in (owner.account.sid, sub.account.sid, idle.account.sid):
         for sid, secret in pairs:
             verdict = credential_check.check(rt, owner.account.sid, sid, secret, target)
@@ -191,6 +192,15 @@ def test_the_verdict_is_the_authenticators(runtime: Runtime) -> None:
                 except Unauthorized:
                     accepted = False
             assert verdict.ok == accepted, (sid, target, verdict)
+            if accepted:
+                accepted_for.setdefault(target, set()).add(sid)
+    # The comparison above holds trivially if both sides refuse everything: it did
+    # compare acceptances (the owner's token reaches the active subaccount, the
+    # subaccount's key only its own account, nothing reaches the suspended one).
+    assert owner.account.sid in accepted_for[sub.account.sid]
+    assert sub_key.key.sid in accepted_for[sub.account.sid]
+    assert sub_key.key.sid not in accepted_for[owner.account.sid]
+    assert idle.account.sid not in accepted_for
     idle_by_parent = credential_check.check(
         rt, owner.account.sid, owner.account.sid, owner.auth_token, idle.account.sid
     )

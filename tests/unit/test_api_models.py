@@ -27,6 +27,7 @@ import mediagate.api
 from mediagate.accounts import accounts
 from mediagate.api import forms
 from mediagate.api import representations as rep
+from mediagate.api.common import ApiRoute
 from mediagate.core.errors import BadRequest
 from mediagate.core.settings import Settings
 from mediagate.core.timefmt import utcnow
@@ -289,7 +290,19 @@ def test_each_handler_parses_the_models_its_operations_document(rt: Runtime, doc
                     q for q in forms.QUERIES if names and names == {f.alias for f in q.model_fields.values()}
                 )
         assert served, module
-        assert _parsed_models(source) == documented, module
+        # A model with nothing but the account parameter is read by the route's
+        # wrapper (api.common.route, account="parameter"), not by the handler.
+        by_wrapper = {
+            m for m in documented if m.model_fields.keys() == forms.AccountParameter.model_fields.keys()
+        }
+        if by_wrapper:
+            accounts_from = {
+                route.access.account
+                for route in create_app(rt).routes
+                if isinstance(route, ApiRoute) and route.endpoint.__module__ == f"mediagate.api.{module}"
+            }
+            assert "parameter" in accounts_from, module
+        assert _parsed_models(source) == documented - by_wrapper, module
 
 
 def _endpoints(routes: list[Any]) -> Iterator[tuple[str, Any]]:

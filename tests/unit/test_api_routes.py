@@ -219,6 +219,10 @@ def test_each_declaration_is_coherent_with_the_permission_module(app: Starlette)
         else:
             # The content URL: what its own check asks must be what the table says.
             assert named == {media.CONTENT_PERMISSION}, route.path
+    # The console names the same permissions (its pages are declared with them, and
+    # its 403 page and ``_require`` say what is missing in ABILITIES' words): one
+    # permission the API knows and the console cannot word would be a KeyError there.
+    assert console.web.ABILITIES.keys() == perms.ALL
     # Management stays out of any restricted key's reach: the routes that need it
     # name permissions that are never grantable.
     for (route_path, _), need in TABLE.items():

@@ -238,15 +238,6 @@ def identify(session: Session, user: str, proves: Callable[[str], bool]) -> Prin
     return "malformed"
 
 
-def verify_credentials(session: Session, keyring: Keyring, user: str, secret: str) -> Principal:
-    """An ``AccountSid``/auth token or ``SKxxx``/secret pair (the API's Basic
-    header and the console's sign-in form), or the counted 401."""
-    found = identify(session, user, lambda stored: keyring.verify_secret(secret, stored))
-    if isinstance(found, Principal):
-        return found
-    raise denied(found)
-
-
 def _from_header(
     session: Session, keyring: Keyring, header: str | None
 ) -> Principal | tuple[Unknown, Credential]:

@@ -41,8 +41,9 @@ GRANTABLE: Final = frozenset(
 )
 STANDARD_DENIED: Final = frozenset({MANAGE_ACCOUNTS, MANAGE_KEYS})
 
-# Every permission a route (API or console) may name: the route-table tests check
-# each declaration against this set.
+# Every permission a route (API or console) may name: tests/unit/test_api_routes.py
+# checks each API declaration against this set, and that the console's words for
+# them (console/web.py ABILITIES, which its pages are checked against) cover it.
 ALL: Final = GRANTABLE | {MANAGE_ACCOUNTS, MANAGE_KEYS, SETTINGS_WRITE}
 
 

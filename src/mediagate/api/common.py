@@ -15,10 +15,11 @@ from starlette.routing import Route
 
 from mediagate.accounts import auth
 from mediagate.accounts.auth import Principal
+from mediagate.api import forms
 from mediagate.core import sids
 from mediagate.core.errors import BadRequest
 from mediagate.core.paging import Page, PageRequest, envelope
-from mediagate.http.common import call, form, query_dict, runtime, text_field
+from mediagate.http.common import call, form, query_dict, runtime
 
 _SID_NAMES = {
     "account_sid": ("AccountSid", (sids.ACCOUNT,)),
@@ -106,19 +107,12 @@ def _path_sids(path: str) -> tuple[str, ...]:
     return names
 
 
-def _account_parameter(value: str | None) -> str:
-    if not value or not sids.is_sid(value, sids.ACCOUNT):
-        raise BadRequest("AccountSid is required: AC followed by 32 hex digits.", code=20001)
-    return value
-
-
 async def _account_of(request: Request, source: AccountFrom) -> str | None:
     if source == "own":
         return None
     if source == "parameter":
-        if request.method == "POST":
-            return _account_parameter(text_field(await form(request), "AccountSid"))
-        return _account_parameter(query_dict(request).get("AccountSid"))
+        data = await form(request) if request.method == "POST" else query_dict(request)
+        return forms.parse(forms.AccountParameter, data).account_sid
     return str(request.path_params["account_sid"])  # checked by path_sid first
 
 

@@ -181,8 +181,9 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
 
 
-def sid(prefix: str) -> Any:
-    """A SID form field: ``prefix`` and 32 hex digits (the schema says so too)."""
+def sid(prefix: str) -> StringConstraints:
+    """A SID field: ``prefix`` and 32 hex digits (the schema says so too), in our
+    forms and in our bodies (``api/representations.py``)."""
     return StringConstraints(pattern=f"^{prefix}[0-9a-fA-F]{{32}}$", min_length=34, max_length=34)
 
 
@@ -273,16 +274,22 @@ class CarrierInboundForm(Form):
     )
 
 
-_ACCOUNT_PARAM = Refusal("AccountSid is required: AC followed by 32 hex digits.")
+class AccountParameter(Form):
+    """The ``AccountSid`` form field or query parameter of an ``account="parameter"``
+    route (``api.common.route``): its wrapper reads it with this model, before the
+    credential, and the operation's documented model inherits the field."""
+
+    account_sid: Annotated[
+        str, sid("AC"), Refusal("AccountSid is required: AC followed by 32 hex digits.")
+    ] = Field(alias="AccountSid")
 
 
-class IamKeyCreateForm(Form):
+class IamKeyCreateForm(AccountParameter):
     """A new standard or restricted key (main keys are made with the CLI only)."""
 
     # KeyType=main used to pass straight through and mint a full-access key over the API.
 
     schema_name = "mediagate.iam_key_create"
-    account_sid: Annotated[str, sid("AC"), _ACCOUNT_PARAM] = Field(alias="AccountSid")
     friendly_name: str | None = Field(None, alias="FriendlyName")
     key_type: Annotated[
         Literal["standard", "restricted"],
@@ -317,11 +324,11 @@ class IamKeyUpdateForm(Form):
 # paging.parse_page_request reads it, the document's shapes.PAGE_PARAMS describe it.
 
 
-class IamKeyListQuery(Form):
+class IamKeyListQuery(AccountParameter):
     """``GET /v1/Keys``: the account whose keys to list."""
 
+    # Nothing but the account, which the route's wrapper reads: no handler parses it.
     schema_name = "mediagate.iam_key_list_query"
-    account_sid: Annotated[str, sid("AC"), _ACCOUNT_PARAM] = Field(alias="AccountSid")
 
 
 class MediaAccessEventQuery(Form):

@@ -41,8 +41,7 @@ async def keys_collection(request: Request, who: Principal) -> Response:
         new = rep.NewIamKey.created(rt.settings.public_url, created.key, created.secret)
         return json_response(new.body(), 201)
     query = query_dict(request)
-    forms.parse(forms.IamKeyListQuery, query)  # the document's query model; the account was checked
-    account_sid = checked_account(request)
+    account_sid = checked_account(request)  # its AccountSid (forms.IamKeyListQuery), read by the wrapper
     req = parse_page_request(query)
     page = await call(keys.page, rt, account_sid, req)
     base = f"{rt.settings.public_url}/v1/Keys"

@@ -14,10 +14,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from mediagate.accounts import accounts
 from mediagate.accounts.keys import policy_of
+from mediagate.api import forms
 from mediagate.core.timefmt import iso, iso_z, rfc2822
 from mediagate.db.records import (
     AccessEventRecord,
@@ -153,13 +154,9 @@ def incoming_phone_number(n: NumberRecord) -> dict[str, Any]:
 # --- our own /v1 resources -------------------------------------------------------------------
 
 
-def _sid(prefix: str) -> StringConstraints:
-    return StringConstraints(pattern=f"^{prefix}[0-9a-fA-F]{{32}}$", min_length=34, max_length=34)
-
-
-AccountSid = Annotated[str, _sid("AC")]
-MediaSid = Annotated[str, _sid("ME")]
-KeySid = Annotated[str, _sid("SK")]
+AccountSid = Annotated[str, forms.sid("AC")]
+MediaSid = Annotated[str, forms.sid("ME")]
+KeySid = Annotated[str, forms.sid("SK")]
 # Written as text: the models hold the datetimes the services return.
 Rfc2822 = Annotated[
     datetime,
@@ -305,7 +302,7 @@ class Revocation(Resource):
 
 class MediaAccessEvent(Resource):
     schema_name = "mediagate.media_access_event"
-    sid: Annotated[str, _sid(access_audit.SID_PREFIX)]
+    sid: Annotated[str, forms.sid(access_audit.SID_PREFIX)]
     account_sid: AccountSid
     media_sid: MediaSid
     host: str = Field(description="api (the content URL), secure or public (the media hosts)")
