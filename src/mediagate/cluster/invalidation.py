@@ -46,6 +46,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from mediagate.core import redis_clients
+
 log = logging.getLogger("mediagate.cluster.invalidation")
 
 # The topics, and what their key is.
@@ -166,20 +168,11 @@ class Invalidation:
         return self.caching_allowed
 
     def _client(self, **options: Any) -> Any:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        # No retries inside redis-py: its default retries with backoff would make a
-        # publish wait several timeouts, and a pub/sub reconnection it made on its
-        # own would resubscribe behind our back (messages lost in between).
-        return redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.health_timeout,
-            socket_connect_timeout=self.health_timeout,
-            retry=Retry(NoBackoff(), 0),
-            **options,
-        )
+        # The factory's client: no retries inside redis-py (its default retries with
+        # backoff would make a publish wait several timeouts, and a pub/sub
+        # reconnection it made on its own would resubscribe behind our back), and
+        # the health timeout as the deadline of every command.
+        return redis_clients.client(self.redis_url, self.health_timeout, **options)
 
     def _redis(self) -> Any:
         if self._publisher is None:
