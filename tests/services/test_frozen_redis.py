@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mediagate import webhooks
 from mediagate.accounts import accounts, quotas
 from mediagate.cluster.shared_slots import SharedStateUnavailable
 from mediagate.core.errors import ServiceUnavailable
@@ -240,3 +241,36 @@ def test_shared_slots_and_readiness_fail_as_documented_within_the_timeout(
         ("readyz", ready_took),
     ):
         assert took < BOUND, f"{what} answered after {took:.1f} s"
+
+
+def test_a_webhook_pass_ends_at_the_first_redis_failure(tmp_path: Path, own_redis: OwnRedis) -> None:
+    """Each due delivery asks Redis for its account's shared sender slot; with Redis
+    frozen the first ask fails within the timeout and the pass ends there: the rows
+    wait, and the other accounts' rows do not each wait out a timeout of their own."""
+    rows = 6  # one per account: each would be asked for separately
+    with _runtime(tmp_path, own_redis) as rt:
+        owners = [accounts.create(rt, f"frozen webhooks {n}").account.sid for n in range(rows)]
+        sids = []
+        with rt.tx() as session:
+            for account in owners:
+                sids.append(
+                    webhooks.enqueue(
+                        session, rt, account_sid=account, message_sid=None, kind="incoming",
+                        url="http://127.0.0.1:9/hook", method="POST", params=[("Body", "hi")],
+                    ).sid
+                )  # fmt: skip
+        assert len(webhooks.due(rt)) == rows
+        worker = webhooks.Worker(rt)
+        try:
+            own_redis.freeze()
+            try:
+                started = time.monotonic()
+                sent = worker.run_once()
+                took = time.monotonic() - started
+            finally:
+                own_redis.thaw()
+        finally:
+            worker.stop()
+        assert sent == 0
+        assert sorted(sid for sid, _ in webhooks.due(rt)) == sorted(sids)  # nothing claimed
+    assert took < BOUND, f"the pass took {took:.1f} s"
