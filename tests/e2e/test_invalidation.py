@@ -29,8 +29,7 @@ from tests.e2e.test_media_hosts import send_media
 from tests.e2e.test_token_rotation import Seeded
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.frozen_redis import RedisServer
-from tests.support.frozen_redis import redis_server as own_redis_server
+from tests.support.own_redis import OwnRedis, running_redis
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server
 
 DEADLINE = 15.0  # far above the documented 1 s, far below SHARED_MAX_AGE
@@ -239,11 +238,11 @@ def test_enforce_http_auth_setting(pair: Pair, files: FileServer) -> None:
 
 
 @pytest.fixture(scope="module")
-def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, RedisServer]]:
+def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, OwnRedis]]:
     """Two servers on a Redis of the test's own, which it freezes (SQLite: the
     database plays no part in what is tested)."""
     tmp = tmp_path_factory.mktemp("invalidation-frozen")
-    with own_redis_server(tmp) as redis:
+    with running_redis(tmp) as redis:
         shared = {
             "MEDIAGATE_REDIS_URL": redis.url,
             "MEDIAGATE_SECRET_KEY": secrets.token_hex(32),
@@ -258,7 +257,7 @@ def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair
             yield Pair(one, two), redis
 
 
-def test_deleted_key_while_redis_is_frozen(frozen_pair: tuple[Pair, RedisServer]) -> None:
+def test_deleted_key_while_redis_is_frozen(frozen_pair: tuple[Pair, OwnRedis]) -> None:
     """The delete's message cannot be published; process 2 must stop answering
     from memory anyway, because it notices the silent Redis (about 1.5 s)."""
     pair, redis = frozen_pair
