@@ -1,6 +1,7 @@
 """A Redis that stops answering (SIGSTOP: connections stay open, nothing comes back)
 fails the requests that need it within ``MEDIAGATE_REDIS_TIMEOUT``, each the way it
-is documented, and does not hold anything else (issue 23, finding 4).
+is documented, and does not hold anything else (issue 23, finding 4). On SQLite and
+PostgreSQL.
 
 The Redis here is the test's own (tests/support/own_redis.py), never the machine's.
 The time bounds are correctness bounds (an answer within a few seconds instead of
@@ -30,7 +31,6 @@ from mediagate.core.settings import Settings
 from mediagate.http.app import create_app
 from mediagate.observability.health import Readiness
 from mediagate.runtime.context import Runtime, build_runtime
-from tests.support.databases import fresh_database
 from tests.support.loops import run_fresh
 from tests.support.own_redis import OwnRedis, running_redis
 
@@ -47,25 +47,24 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 @contextmanager
-def _runtime(tmp_path: Path, redis: OwnRedis, **extra: Any) -> Iterator[Runtime]:
-    with fresh_database("sqlite", tmp_path) as db_url:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            database_url=db_url,
-            secret_key=secrets.token_hex(32),
-            public_url=BASE,
-            redis_url=redis.url,
-            redis_key_prefix=f"frozen-{secrets.token_hex(4)}",
-            redis_timeout=extra.pop("redis_timeout", TIMEOUT),
-            quota_ingest_per_hour=100,
-            gc_interval=0,
-            **extra,
-        )
-        rt = build_runtime(settings)
-        try:
-            yield rt
-        finally:
-            rt.close()
+def _runtime(tmp_path: Path, db_url: str, redis: OwnRedis, **extra: Any) -> Iterator[Runtime]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key=secrets.token_hex(32),
+        public_url=BASE,
+        redis_url=redis.url,
+        redis_key_prefix=f"frozen-{secrets.token_hex(4)}",
+        redis_timeout=extra.pop("redis_timeout", TIMEOUT),
+        quota_ingest_per_hour=100,
+        gc_interval=0,
+        **extra,
+    )
+    rt = build_runtime(settings)
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -82,11 +81,11 @@ async def _login_form(client: httpx.AsyncClient) -> str:
 
 
 def test_a_create_with_media_url_answers_503_with_retry_after_within_the_timeout(
-    tmp_path: Path, own_redis: OwnRedis
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
 ) -> None:
     """The account's fetch share across processes is the first thing a create with
     MediaUrl asks Redis (the hourly ingest quota comes next: tested below)."""
-    with _runtime(tmp_path, own_redis) as rt:
+    with _runtime(tmp_path, db_url, own_redis) as rt:
         made = accounts.create(rt, "frozen ingest")
         sid = made.account.sid
         assert rt.ingest_meter.used(sid, 100) == 0  # Redis answers; the pool now holds an open connection
@@ -118,8 +117,8 @@ def test_a_create_with_media_url_answers_503_with_retry_after_within_the_timeout
     assert took < BOUND, f"answered after {took:.1f} s"
 
 
-def test_sign_in_fails_closed_within_seconds(tmp_path: Path, own_redis: OwnRedis) -> None:
-    with _runtime(tmp_path, own_redis) as rt:
+def test_sign_in_fails_closed_within_seconds(tmp_path: Path, db_url: str, own_redis: OwnRedis) -> None:
+    with _runtime(tmp_path, db_url, own_redis) as rt:
         made = accounts.create(rt, "frozen sign-in")
         app = create_app(rt)
 
@@ -145,13 +144,15 @@ def test_sign_in_fails_closed_within_seconds(tmp_path: Path, own_redis: OwnRedis
     assert took < BOUND, f"answered after {took:.1f} s"
 
 
-def test_sign_ins_stuck_on_redis_do_not_starve_api_routes(tmp_path: Path, own_redis: OwnRedis) -> None:
+def test_sign_ins_stuck_on_redis_do_not_starve_api_routes(
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
+) -> None:
     """45 sign-ins in flight with Redis frozen (the finding's shape) used to hold all
     40 threads of Starlette's pool, so an authenticated API GET got no answer. The
     console now waits for threads of its own; the timeout here is long on purpose,
     so that the sign-ins are surely still stuck when the API is asked."""
     stuck = 45
-    with _runtime(tmp_path, own_redis, redis_timeout=20.0) as rt:
+    with _runtime(tmp_path, db_url, own_redis, redis_timeout=20.0) as rt:
         made = accounts.create(rt, "frozen flood")
         sid = made.account.sid
         app = create_app(rt)
@@ -195,9 +196,9 @@ def test_sign_ins_stuck_on_redis_do_not_starve_api_routes(tmp_path: Path, own_re
 
 
 def test_shared_slots_and_readiness_fail_as_documented_within_the_timeout(
-    tmp_path: Path, own_redis: OwnRedis
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
 ) -> None:
-    with _runtime(tmp_path, own_redis, readiness_timeout=1.0) as rt:
+    with _runtime(tmp_path, db_url, own_redis, readiness_timeout=1.0) as rt:
         slots = rt.shared_slots
         assert slots is not None
         made = accounts.create(rt, "frozen slots")
@@ -243,12 +244,14 @@ def test_shared_slots_and_readiness_fail_as_documented_within_the_timeout(
         assert took < BOUND, f"{what} answered after {took:.1f} s"
 
 
-def test_a_webhook_pass_ends_at_the_first_redis_failure(tmp_path: Path, own_redis: OwnRedis) -> None:
+def test_a_webhook_pass_ends_at_the_first_redis_failure(
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
+) -> None:
     """Each due delivery asks Redis for its account's shared sender slot; with Redis
     frozen the first ask fails within the timeout and the pass ends there: the rows
     wait, and the other accounts' rows do not each wait out a timeout of their own."""
     rows = 6  # one per account: each would be asked for separately
-    with _runtime(tmp_path, own_redis) as rt:
+    with _runtime(tmp_path, db_url, own_redis) as rt:
         owners = [accounts.create(rt, f"frozen webhooks {n}").account.sid for n in range(rows)]
         sids = []
         with rt.tx() as session:
