@@ -237,11 +237,12 @@ def test_enforce_http_auth_setting(pair: Pair, files: FileServer) -> None:
     assert redirect(pair.two, seeded, None).status_code == 401
 
 
-@pytest.fixture(scope="module")
-def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, OwnRedis]]:
-    """Two servers on a Redis of the test's own, which it freezes (SQLite: the
-    database plays no part in what is tested)."""
-    tmp = tmp_path_factory.mktemp("invalidation-frozen")
+@pytest.fixture(scope="module", params=BACKENDS)
+def frozen_pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Pair, OwnRedis]]:
+    """Two servers on a Redis of the test's own, which it freezes."""
+    tmp = tmp_path_factory.mktemp(f"invalidation-frozen-{request.param}")
     with running_redis(tmp) as redis:
         shared = {
             "MEDIAGATE_REDIS_URL": redis.url,
@@ -250,7 +251,7 @@ def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair
             "MEDIAGATE_SIGNING_KEY_REFRESH": "60",
         }
         with (
-            fresh_database("sqlite", tmp) as url,
+            fresh_database(request.param, tmp) as url,
             running_server(tmp / "one", url, **shared) as one,
             running_server(tmp / "two", url, **shared) as two,
         ):
