@@ -150,5 +150,11 @@ def test_the_setting_defaults_to_the_factorys_default_and_is_validated(tmp_path:
     for bad in (0, -1, 0.01, 31):
         with pytest.raises(ValidationError, match="redis_timeout"):
             settings(redis_timeout=bad)
-    with pytest.raises(ValidationError, match="redis_url"):
-        settings(redis_url="redis+sentinel://h:26379/mymaster")
+    # The settings accept exactly the URLs the factory can build a client for.
+    for bad_url in ("redis+sentinel://h:26379/mymaster", "REDIS://h:6379/0", "h:6379"):
+        with pytest.raises(ValueError):
+            redis_clients.redis_py_url(bad_url)
+        with pytest.raises(ValidationError, match="redis_url"):
+            settings(redis_url=bad_url)
+    for good_url in ("redis://h:6379/0", "rediss://h:6380/1", "redis+unix:///run/redis.sock"):
+        assert settings(redis_url=good_url).redis_url == good_url
