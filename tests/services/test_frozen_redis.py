@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,16 @@ import pytest
 
 from mediagate import webhooks
 from mediagate.accounts import accounts, quotas
+from mediagate.cluster import invalidation as inv
 from mediagate.cluster.shared_slots import SharedStateUnavailable
+from mediagate.core.clock import Clock, ManualClock
 from mediagate.core.errors import ServiceUnavailable
 from mediagate.core.settings import Settings
 from mediagate.http.app import create_app
+from mediagate.media import media
+from mediagate.messaging import messages
 from mediagate.observability.health import Readiness
+from mediagate.retention import rules as retention
 from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.loops import run_fresh
 from tests.support.own_redis import OwnRedis, running_redis
@@ -47,7 +53,9 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 @contextmanager
-def _runtime(tmp_path: Path, db_url: str, redis: OwnRedis, **extra: Any) -> Iterator[Runtime]:
+def _runtime(
+    tmp_path: Path, db_url: str, redis: OwnRedis, clock: Clock | None = None, **extra: Any
+) -> Iterator[Runtime]:
     settings = Settings(
         data_dir=tmp_path / "data",
         database_url=db_url,
@@ -60,7 +68,7 @@ def _runtime(tmp_path: Path, db_url: str, redis: OwnRedis, **extra: Any) -> Iter
         gc_interval=0,
         **extra,
     )
-    rt = build_runtime(settings)
+    rt = build_runtime(settings, clock=clock)
     try:
         yield rt
     finally:
@@ -277,3 +285,32 @@ def test_a_webhook_pass_ends_at_the_first_redis_failure(
         assert sent == 0
         assert sorted(sid for sid, _ in webhooks.due(rt)) == sorted(sids)  # nothing claimed
     assert took < BOUND, f"the pass took {took:.1f} s"
+
+
+def test_a_retention_batch_waits_out_one_redis_deadline_not_one_per_media(
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
+) -> None:
+    """Each deleted media is announced on the invalidation channel; with Redis frozen
+    the batch's announcements share one deadline, so the pass (and the deletion of
+    the batch's objects after it) is not held for a timeout per media."""
+    clock = ManualClock(datetime(2031, 3, 1, 9, 0, tzinfo=UTC))
+    with _runtime(tmp_path, db_url, own_redis, redis_health_timeout=TIMEOUT, clock=clock) as rt:
+        account = accounts.create(rt, "frozen retention").account.sid
+        message = messages.create(
+            rt, account, messages.NewMessage("+15550001111", "+15550002222", "hi", []), actor="t"
+        )
+        sids = [
+            media.add(rt, account, message.sid, "image/png", [b"\x89PNG" + bytes([i])]).sid for i in range(6)
+        ]
+        retention.set_rule(rt, account, retention.Change(days_after_creation=1), actor="t", via="test")
+        clock.advance(2 * 86400)
+        rt.invalidation.publish(inv.MEDIA, "ME-warm")  # Redis answers: the publisher's connection is open
+        own_redis.freeze()
+        try:
+            started = time.monotonic()
+            deleted = sorted(c.media_sid for step in retention.apply(rt) for c in step.media)
+            took = time.monotonic() - started
+        finally:
+            own_redis.thaw()
+    assert deleted == sorted(sids)
+    assert took < BOUND, f"the retention pass took {took:.1f} s"
