@@ -29,8 +29,7 @@ from tests.e2e.test_media_hosts import send_media
 from tests.e2e.test_token_rotation import Seeded
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.frozen_redis import RedisServer
-from tests.support.frozen_redis import redis_server as own_redis_server
+from tests.support.own_redis import OwnRedis, running_redis
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server
 
 DEADLINE = 15.0  # far above the documented 1 s, far below SHARED_MAX_AGE
@@ -238,12 +237,13 @@ def test_enforce_http_auth_setting(pair: Pair, files: FileServer) -> None:
     assert redirect(pair.two, seeded, None).status_code == 401
 
 
-@pytest.fixture(scope="module")
-def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, RedisServer]]:
-    """Two servers on a Redis of the test's own, which it freezes (SQLite: the
-    database plays no part in what is tested)."""
-    tmp = tmp_path_factory.mktemp("invalidation-frozen")
-    with own_redis_server(tmp) as redis:
+@pytest.fixture(scope="module", params=BACKENDS)
+def frozen_pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Pair, OwnRedis]]:
+    """Two servers on a Redis of the test's own, which it freezes."""
+    tmp = tmp_path_factory.mktemp(f"invalidation-frozen-{request.param}")
+    with running_redis(tmp) as redis:
         shared = {
             "MEDIAGATE_REDIS_URL": redis.url,
             "MEDIAGATE_SECRET_KEY": secrets.token_hex(32),
@@ -251,14 +251,14 @@ def frozen_pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair
             "MEDIAGATE_SIGNING_KEY_REFRESH": "60",
         }
         with (
-            fresh_database("sqlite", tmp) as url,
+            fresh_database(request.param, tmp) as url,
             running_server(tmp / "one", url, **shared) as one,
             running_server(tmp / "two", url, **shared) as two,
         ):
             yield Pair(one, two), redis
 
 
-def test_deleted_key_while_redis_is_frozen(frozen_pair: tuple[Pair, RedisServer]) -> None:
+def test_deleted_key_while_redis_is_frozen(frozen_pair: tuple[Pair, OwnRedis]) -> None:
     """The delete's message cannot be published; process 2 must stop answering
     from memory anyway, because it notices the silent Redis (about 1.5 s)."""
     pair, redis = frozen_pair

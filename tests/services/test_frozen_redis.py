@@ -1,6 +1,7 @@
 """A Redis that stops answering (SIGSTOP: connections stay open, nothing comes back)
 fails the requests that need it within ``MEDIAGATE_REDIS_TIMEOUT``, each the way it
-is documented, and does not hold anything else (issue 23, finding 4).
+is documented, and does not hold anything else (issue 23, finding 4). On SQLite and
+PostgreSQL.
 
 The Redis here is the test's own (tests/support/own_redis.py), never the machine's.
 The time bounds are correctness bounds (an answer within a few seconds instead of
@@ -16,20 +17,26 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from mediagate import webhooks
 from mediagate.accounts import accounts, quotas
+from mediagate.cluster import invalidation as inv
 from mediagate.cluster.shared_slots import SharedStateUnavailable
+from mediagate.core.clock import Clock, ManualClock
 from mediagate.core.errors import ServiceUnavailable
 from mediagate.core.settings import Settings
 from mediagate.http.app import create_app
+from mediagate.media import media
+from mediagate.messaging import messages
 from mediagate.observability.health import Readiness
+from mediagate.retention import rules as retention
 from mediagate.runtime.context import Runtime, build_runtime
-from tests.support.databases import fresh_database
 from tests.support.loops import run_fresh
 from tests.support.own_redis import OwnRedis, running_redis
 
@@ -46,25 +53,26 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
 
 
 @contextmanager
-def _runtime(tmp_path: Path, redis: OwnRedis, **extra: Any) -> Iterator[Runtime]:
-    with fresh_database("sqlite", tmp_path) as db_url:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            database_url=db_url,
-            secret_key=secrets.token_hex(32),
-            public_url=BASE,
-            redis_url=redis.url,
-            redis_key_prefix=f"frozen-{secrets.token_hex(4)}",
-            redis_timeout=extra.pop("redis_timeout", TIMEOUT),
-            quota_ingest_per_hour=100,
-            gc_interval=0,
-            **extra,
-        )
-        rt = build_runtime(settings)
-        try:
-            yield rt
-        finally:
-            rt.close()
+def _runtime(
+    tmp_path: Path, db_url: str, redis: OwnRedis, clock: Clock | None = None, **extra: Any
+) -> Iterator[Runtime]:
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=db_url,
+        secret_key=secrets.token_hex(32),
+        public_url=BASE,
+        redis_url=redis.url,
+        redis_key_prefix=f"frozen-{secrets.token_hex(4)}",
+        redis_timeout=extra.pop("redis_timeout", TIMEOUT),
+        quota_ingest_per_hour=100,
+        gc_interval=0,
+        **extra,
+    )
+    rt = build_runtime(settings, clock=clock)
+    try:
+        yield rt
+    finally:
+        rt.close()
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -81,11 +89,11 @@ async def _login_form(client: httpx.AsyncClient) -> str:
 
 
 def test_a_create_with_media_url_answers_503_with_retry_after_within_the_timeout(
-    tmp_path: Path, own_redis: OwnRedis
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
 ) -> None:
     """The account's fetch share across processes is the first thing a create with
     MediaUrl asks Redis (the hourly ingest quota comes next: tested below)."""
-    with _runtime(tmp_path, own_redis) as rt:
+    with _runtime(tmp_path, db_url, own_redis) as rt:
         made = accounts.create(rt, "frozen ingest")
         sid = made.account.sid
         assert rt.ingest_meter.used(sid, 100) == 0  # Redis answers; the pool now holds an open connection
@@ -117,8 +125,8 @@ def test_a_create_with_media_url_answers_503_with_retry_after_within_the_timeout
     assert took < BOUND, f"answered after {took:.1f} s"
 
 
-def test_sign_in_fails_closed_within_seconds(tmp_path: Path, own_redis: OwnRedis) -> None:
-    with _runtime(tmp_path, own_redis) as rt:
+def test_sign_in_fails_closed_within_seconds(tmp_path: Path, db_url: str, own_redis: OwnRedis) -> None:
+    with _runtime(tmp_path, db_url, own_redis) as rt:
         made = accounts.create(rt, "frozen sign-in")
         app = create_app(rt)
 
@@ -144,13 +152,15 @@ def test_sign_in_fails_closed_within_seconds(tmp_path: Path, own_redis: OwnRedis
     assert took < BOUND, f"answered after {took:.1f} s"
 
 
-def test_sign_ins_stuck_on_redis_do_not_starve_api_routes(tmp_path: Path, own_redis: OwnRedis) -> None:
+def test_sign_ins_stuck_on_redis_do_not_starve_api_routes(
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
+) -> None:
     """45 sign-ins in flight with Redis frozen (the finding's shape) used to hold all
     40 threads of Starlette's pool, so an authenticated API GET got no answer. The
     console now waits for threads of its own; the timeout here is long on purpose,
     so that the sign-ins are surely still stuck when the API is asked."""
     stuck = 45
-    with _runtime(tmp_path, own_redis, redis_timeout=20.0) as rt:
+    with _runtime(tmp_path, db_url, own_redis, redis_timeout=20.0) as rt:
         made = accounts.create(rt, "frozen flood")
         sid = made.account.sid
         app = create_app(rt)
@@ -194,9 +204,9 @@ def test_sign_ins_stuck_on_redis_do_not_starve_api_routes(tmp_path: Path, own_re
 
 
 def test_shared_slots_and_readiness_fail_as_documented_within_the_timeout(
-    tmp_path: Path, own_redis: OwnRedis
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
 ) -> None:
-    with _runtime(tmp_path, own_redis, readiness_timeout=1.0) as rt:
+    with _runtime(tmp_path, db_url, own_redis, readiness_timeout=1.0) as rt:
         slots = rt.shared_slots
         assert slots is not None
         made = accounts.create(rt, "frozen slots")
@@ -240,3 +250,67 @@ def test_shared_slots_and_readiness_fail_as_documented_within_the_timeout(
         ("readyz", ready_took),
     ):
         assert took < BOUND, f"{what} answered after {took:.1f} s"
+
+
+def test_a_webhook_pass_ends_at_the_first_redis_failure(
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
+) -> None:
+    """Each due delivery asks Redis for its account's shared sender slot; with Redis
+    frozen the first ask fails within the timeout and the pass ends there: the rows
+    wait, and the other accounts' rows do not each wait out a timeout of their own."""
+    rows = 6  # one per account: each would be asked for separately
+    with _runtime(tmp_path, db_url, own_redis) as rt:
+        owners = [accounts.create(rt, f"frozen webhooks {n}").account.sid for n in range(rows)]
+        sids = []
+        with rt.tx() as session:
+            for account in owners:
+                sids.append(
+                    webhooks.enqueue(
+                        session, rt, account_sid=account, message_sid=None, kind="incoming",
+                        url="http://127.0.0.1:9/hook", method="POST", params=[("Body", "hi")],
+                    ).sid
+                )  # fmt: skip
+        assert len(webhooks.due(rt)) == rows
+        worker = webhooks.Worker(rt)
+        try:
+            own_redis.freeze()
+            try:
+                started = time.monotonic()
+                sent = worker.run_once()
+                took = time.monotonic() - started
+            finally:
+                own_redis.thaw()
+        finally:
+            worker.stop()
+        assert sent == 0
+        assert sorted(sid for sid, _ in webhooks.due(rt)) == sorted(sids)  # nothing claimed
+    assert took < BOUND, f"the pass took {took:.1f} s"
+
+
+def test_a_retention_batch_waits_out_one_redis_deadline_not_one_per_media(
+    tmp_path: Path, db_url: str, own_redis: OwnRedis
+) -> None:
+    """Each deleted media is announced on the invalidation channel; with Redis frozen
+    the batch's announcements share one deadline, so the pass (and the deletion of
+    the batch's objects after it) is not held for a timeout per media."""
+    clock = ManualClock(datetime(2031, 3, 1, 9, 0, tzinfo=UTC))
+    with _runtime(tmp_path, db_url, own_redis, redis_health_timeout=TIMEOUT, clock=clock) as rt:
+        account = accounts.create(rt, "frozen retention").account.sid
+        message = messages.create(
+            rt, account, messages.NewMessage("+15550001111", "+15550002222", "hi", []), actor="t"
+        )
+        sids = [
+            media.add(rt, account, message.sid, "image/png", [b"\x89PNG" + bytes([i])]).sid for i in range(6)
+        ]
+        retention.set_rule(rt, account, retention.Change(days_after_creation=1), actor="t", via="test")
+        clock.advance(2 * 86400)
+        rt.invalidation.publish(inv.MEDIA, "ME-warm")  # Redis answers: the publisher's connection is open
+        own_redis.freeze()
+        try:
+            started = time.monotonic()
+            deleted = sorted(c.media_sid for step in retention.apply(rt) for c in step.media)
+            took = time.monotonic() - started
+        finally:
+            own_redis.thaw()
+    assert deleted == sorted(sids)
+    assert took < BOUND, f"the retention pass took {took:.1f} s"

@@ -3,7 +3,7 @@ connections (a ``SIGSTOP``ped server, a stalled proxy): the listener must notice
 within its documented bound (health interval + health timeout, 1.5 s by
 default), stop every memo answering from memory, and reset before caching again.
 
-Each test runs its own ``redis-server`` (``tests/support/frozen_redis.py``) and
+Each test runs its own ``redis-server`` (``tests/support/own_redis.py``) and
 freezes it with ``SIGSTOP`` or through a ``TcpProxy`` it controls.
 """
 
@@ -21,8 +21,7 @@ from mediagate.accounts.auth import Principal
 from mediagate.cluster import invalidation as inv
 from mediagate.cluster.invalidation import Invalidation
 from mediagate.media.hotcache import HotCaches
-from tests.support.frozen_redis import RedisServer
-from tests.support.frozen_redis import redis_server as own_redis_server
+from tests.support.own_redis import OwnRedis, running_redis
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
@@ -38,8 +37,8 @@ PRINCIPAL = Principal(account_sid="AC1", credential_sid="SK1", kind="api_key")
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with own_redis_server(tmp_path) as server:
+def redis_server(tmp_path: Path) -> Iterator[OwnRedis]:
+    with running_redis(tmp_path) as server:
         yield server
 
 
@@ -48,7 +47,7 @@ def _bus(url: str) -> Invalidation:
 
 
 @pytest.fixture
-def pair(redis_server: RedisServer) -> Iterator[tuple[Invalidation, Invalidation]]:
+def pair(redis_server: OwnRedis) -> Iterator[tuple[Invalidation, Invalidation]]:
     """The publishing process and the listening one."""
     a, b = _bus(redis_server.url), _bus(redis_server.url)
     for bus in (a, b):
@@ -81,7 +80,7 @@ def _losses(caplog: pytest.LogCaptureFixture) -> int:
 
 
 def test_a_frozen_redis_is_noticed_within_the_bound_and_caching_resumes_after_a_reset(
-    redis_server: RedisServer,
+    redis_server: OwnRedis,
     pair: tuple[Invalidation, Invalidation],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -109,7 +108,7 @@ def test_a_frozen_redis_is_noticed_within_the_bound_and_caching_resumes_after_a_
 
 
 def test_a_revocation_while_redis_is_frozen_is_not_answered_from_memory_elsewhere(
-    redis_server: RedisServer,
+    redis_server: OwnRedis,
     pair: tuple[Invalidation, Invalidation],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -134,7 +133,7 @@ def test_a_revocation_while_redis_is_frozen_is_not_answered_from_memory_elsewher
     assert there.recall(HEADER) is None  # the reset dropped what the lost message would have
 
 
-def test_a_stalled_link_to_redis_is_noticed_and_recovered(redis_server: RedisServer) -> None:
+def test_a_stalled_link_to_redis_is_noticed_and_recovered(redis_server: OwnRedis) -> None:
     """A partition rather than a frozen server: the proxy keeps the connection open
     and forwards nothing (a black-holed route); then it is healed."""
     proxy = TcpProxy("127.0.0.1", redis_server.port)

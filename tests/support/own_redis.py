@@ -1,10 +1,11 @@
 """A Redis server of the test's own, on a free loopback port, that the test may freeze.
 
 The machine's Redis is shared by every test run and helper: it must never be
-stopped. ``freeze()`` sends this one ``SIGSTOP``: its connections stay open and
-the kernel still completes new TCP handshakes, but nothing is ever answered
-(a paused VM, a stuck process). ``thaw()`` sends ``SIGCONT``. On exit the
-server is thawed and terminated whatever happened.
+stopped. ``freeze()`` sends this one ``SIGSTOP`` and returns once the kernel
+reports it stopped: its connections stay open and the kernel still completes
+new TCP handshakes, but nothing is ever answered (a paused VM, a stuck
+process). ``thaw()`` sends ``SIGCONT``. On exit the server is thawed and
+terminated whatever happened.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.server import free_port
+
 
 @dataclass
 class OwnRedis:
@@ -32,16 +35,19 @@ class OwnRedis:
 
     def freeze(self) -> None:
         os.kill(self.process.pid, signal.SIGSTOP)
+        # Signals are asynchronous: a command sent right after kill() could still
+        # be answered. Wait until the kernel reports the process stopped.
+        deadline = time.monotonic() + 5
+        while self._state() not in ("T", "t"):
+            assert time.monotonic() < deadline and self.process.poll() is None
+            time.sleep(0.001)
 
     def thaw(self) -> None:
         os.kill(self.process.pid, signal.SIGCONT)
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    def _state(self) -> str:
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0]
 
 
 def _answers(port: int) -> bool:
@@ -57,7 +63,7 @@ def _answers(port: int) -> bool:
 def running_redis(workdir: Path) -> Iterator[OwnRedis]:
     binary = shutil.which("redis-server")
     assert binary is not None, "redis-server is not installed (apt-get install redis-server)"
-    port = _free_port()
+    port = free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     log = (workdir / f"redis-{port}.log").open("wb")
     process = subprocess.Popen(args, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)

@@ -13,6 +13,7 @@ import redis
 from pydantic import ValidationError
 
 from mediagate.accounts.quotas import IngestMeter
+from mediagate.cluster.invalidation import Invalidation
 from mediagate.cluster.shared_slots import SharedSlots
 from mediagate.console.credential_views import CheckLimiter
 from mediagate.console.ratelimit import LoginLimiter
@@ -35,9 +36,6 @@ BUILDERS = {
     "RedisSentinelStorage",
     "RedisClusterStorage",
 }
-# The invalidation channel's subscriber sets its own timeouts and health check (its
-# liveness is reworked on its own); it must still name both timeouts explicitly.
-OWN_TIMEOUTS = {"cluster/invalidation.py"}
 
 
 def _builder_calls(path: Path) -> list[ast.Call]:
@@ -60,9 +58,6 @@ def test_no_module_builds_a_redis_client_without_the_factory() -> None:
         for call in _builder_calls(path):
             if rel == FACTORY:
                 seen_factory += 1
-                continue
-            named = {k.arg for k in call.keywords}
-            if rel in OWN_TIMEOUTS and {"socket_timeout", "socket_connect_timeout"} <= named:
                 continue
             offenders.append(f"{rel}:{call.lineno}")
     assert seen_factory >= 2, "the scan no longer recognises the factory's own calls"
@@ -115,6 +110,26 @@ def test_every_client_of_the_code_base_takes_the_configured_timeout() -> None:
         slots.close()
 
 
+def test_the_invalidation_channel_uses_the_factory_with_its_health_timeout() -> None:
+    # redis+unix:// is a URL the settings accept: the channel's clients must read it
+    # as every other client does (redis-py alone refuses the scheme).
+    bus = Invalidation("redis+unix:///run/redis.sock?db=2", "p", health_interval=0.5, health_timeout=0.7)
+    publisher = bus._redis()
+    listener = bus._client(socket_keepalive=True, health_check_interval=0)
+    try:
+        for made in (publisher, listener):
+            assert _pool_options(made.connection_pool) == {
+                "socket_timeout": 0.7,
+                "socket_connect_timeout": 0.7,
+                "retries": 0,
+            }
+            assert made.connection_pool.connection_kwargs["path"] == "/run/redis.sock"
+        assert listener.connection_pool.connection_kwargs["socket_keepalive"] is True
+    finally:
+        bus.stop()
+        listener.close()
+
+
 def test_redis_plus_unix_urls_reach_redis_py_as_unix_and_others_are_refused() -> None:
     assert redis_clients.redis_py_url("redis+unix:///run/redis.sock?db=2") == "unix:///run/redis.sock?db=2"
     assert redis_clients.redis_py_url("rediss://h:6380/1") == "rediss://h:6380/1"
@@ -122,6 +137,8 @@ def test_redis_plus_unix_urls_reach_redis_py_as_unix_and_others_are_refused() ->
         redis_clients.redis_py_url("redis+sentinel://h:26379/mymaster")
     with pytest.raises(ValueError, match="positive"):
         redis_clients.connection_options(0)
+    with pytest.raises(ValueError, match="factory"):
+        redis_clients.client("redis://h/0", 1.0, socket_timeout=None)
 
 
 def test_the_setting_defaults_to_the_factorys_default_and_is_validated(tmp_path: Path) -> None:
@@ -133,5 +150,11 @@ def test_the_setting_defaults_to_the_factorys_default_and_is_validated(tmp_path:
     for bad in (0, -1, 0.01, 31):
         with pytest.raises(ValidationError, match="redis_timeout"):
             settings(redis_timeout=bad)
-    with pytest.raises(ValidationError, match="redis_url"):
-        settings(redis_url="redis+sentinel://h:26379/mymaster")
+    # The settings accept exactly the URLs the factory can build a client for.
+    for bad_url in ("redis+sentinel://h:26379/mymaster", "REDIS://h:6379/0", "h:6379"):
+        with pytest.raises(ValueError):
+            redis_clients.redis_py_url(bad_url)
+        with pytest.raises(ValidationError, match="redis_url"):
+            settings(redis_url=bad_url)
+    for good_url in ("redis://h:6379/0", "rediss://h:6380/1", "redis+unix:///run/redis.sock"):
+        assert settings(redis_url=good_url).redis_url == good_url

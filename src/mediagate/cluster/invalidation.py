@@ -43,8 +43,10 @@ import os
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
+
+from mediagate.core import redis_clients
 
 log = logging.getLogger("mediagate.cluster.invalidation")
 
@@ -116,13 +118,23 @@ class Invalidation:
         """Apply here now, then tell every other process. Blocking (a Redis
         round trip, at most about two health timeouts when Redis is unreachable):
         service code calls it off the event loop."""
-        self._dispatch(topic, key)
-        if not self.redis_url:
+        self.publish_many(topic, [key])
+
+    def publish_many(self, topic: str, keys: Sequence[str]) -> None:
+        """``publish`` for each key, with one Redis round trip for them all: a
+        batch (a retention pass, a message's media) waits out at most one Redis
+        deadline when Redis does not answer, not one per key."""
+        for key in keys:
+            self._dispatch(topic, key)
+        if not self.redis_url or not keys:
             return
-        payload = json.dumps({"t": topic, "k": key, "o": self._origin})
+        payloads = [json.dumps({"t": topic, "k": key, "o": self._origin}) for key in keys]
         for attempt in (1, 2):
             try:
-                self._redis().publish(self.channel, payload)
+                pipe = self._redis().pipeline(transaction=False)
+                for payload in payloads:
+                    pipe.publish(self.channel, payload)
+                pipe.execute()
                 return
             except Exception as exc:  # redis.RedisError, OSError
                 # Drop the connection: a second attempt reconnects.
@@ -133,8 +145,9 @@ class Invalidation:
                 if attempt == 2 or _is_timeout(exc):
                     # Other processes are not told; those still subscribed keep their
                     # memos until the maximum age (docs/deploy.md, "Consistency bound").
+                    what = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
                     log.error(
-                        "invalidation of %s %s could not be published (%s)", topic, key, type(exc).__name__
+                        "invalidation of %s %s could not be published (%s)", topic, what, type(exc).__name__
                     )
                     return
 
@@ -166,20 +179,11 @@ class Invalidation:
         return self.caching_allowed
 
     def _client(self, **options: Any) -> Any:
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        # No retries inside redis-py: its default retries with backoff would make a
-        # publish wait several timeouts, and a pub/sub reconnection it made on its
-        # own would resubscribe behind our back (messages lost in between).
-        return redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.health_timeout,
-            socket_connect_timeout=self.health_timeout,
-            retry=Retry(NoBackoff(), 0),
-            **options,
-        )
+        # The factory's client: no retries inside redis-py (its default retries with
+        # backoff would make a publish wait several timeouts, and a pub/sub
+        # reconnection it made on its own would resubscribe behind our back), and
+        # the health timeout as the deadline of every command.
+        return redis_clients.client(self.redis_url, self.health_timeout, **options)
 
     def _redis(self) -> Any:
         if self._publisher is None:

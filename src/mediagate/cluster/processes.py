@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select, update
 
+from mediagate.db.dml import rowcount
 from mediagate.db.models import ServerProcess
 from mediagate.db.polling import PollingWorker
 
@@ -129,14 +130,14 @@ class Heartbeat(PollingWorker):
 
     def run_once(self) -> int:
         with self._rt.tx() as session:
-            result = session.execute(
+            renewed = rowcount(
+                session,
                 update(ServerProcess)
                 .where(ServerProcess.id == self.ident)
                 .values(heartbeat_at=self._rt.clock.now())
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )
-            renewed = getattr(result, "rowcount", 0) == 1
-        if not renewed:
+        if renewed != 1:
             log.warning("this process's registry row was gone (removed as stale); registering again")
             self.ident = register(self._rt)
         if self._rt.settings.redis_url:

@@ -70,6 +70,12 @@ class _Forward:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
 
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), UTC)
+
+    def time(self) -> float:
+        raise NotImplementedError
+
     def on_advance(self, listener: Callable[[], None]) -> None:
         with self._lock:
             self._listeners.append(listener)
@@ -102,9 +108,6 @@ class ManualClock(_Forward):
             self._t = start.timestamp()
         else:
             self._t = float(start)
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC)
 
     def time(self) -> float:
         with self._lock:
@@ -140,9 +143,6 @@ class OffsetClock(_Forward):
     def offset(self) -> float:
         with self._lock:
             return self._offset
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.time(), UTC)
 
     def time(self) -> float:
         with self._lock:

@@ -60,13 +60,19 @@ def connection_options(timeout: float) -> dict[str, Any]:
     }
 
 
-def pool(url: str, timeout: float) -> redis.ConnectionPool:
-    return redis.ConnectionPool.from_url(redis_py_url(url), **connection_options(timeout))
+def pool(url: str, timeout: float, **options: Any) -> redis.ConnectionPool:
+    """A pool with the deadline; ``options`` are further connection options
+    (the invalidation listener's keepalive), never a timeout or retry of their own."""
+    if options.keys() & {"socket_timeout", "socket_connect_timeout", "retry"}:
+        raise ValueError("a Redis client's timeouts and retry come from the factory")
+    return redis.ConnectionPool.from_url(redis_py_url(url), **connection_options(timeout), **options)
 
 
-def client(url: str, timeout: float) -> redis.Redis:
-    """A Redis client whose every command ends within ``timeout`` (twice it on a new connection)."""
-    return redis.Redis(connection_pool=pool(url, timeout))
+def client(url: str, timeout: float, **options: Any) -> redis.Redis:
+    """A Redis client whose every command ends within ``timeout`` (twice it on a new connection).
+
+    The client owns its pool: ``close()`` closes the pool's connections too."""
+    return redis.Redis.from_pool(pool(url, timeout, **options))
 
 
 def rate_limit_storage(url: str, timeout: float, key_prefix: str) -> RedisStorage:

@@ -261,12 +261,19 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _valid_redis_url(cls, value: str) -> str:
-        # The schemes every client accepts (core/redis_clients.py). redis+sentinel was
-        # accepted once, but only ``limits`` could use it: the other clients refused it at start.
-        if value and urlsplit(value).scheme not in ("redis", "rediss", "redis+unix"):
+        # What every client accepts, asked of the factory that builds them
+        # (core/redis_clients.py). redis+sentinel was accepted once, but only
+        # ``limits`` could use it: the other clients refused it at start.
+        if not value:
+            return value
+        from mediagate.core.redis_clients import redis_py_url
+
+        try:
+            redis_py_url(value)
+        except ValueError:
             raise ValueError(
                 f"must be a redis://, rediss:// or redis+unix:// URL, got scheme {urlsplit(value).scheme!r}"
-            )
+            ) from None
         return value
 
     @field_validator("trusted_proxies")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, update
 
 from mediagate import webhooks
+from mediagate.db.dml import rowcount
 from mediagate.db.models import Message
 
 if TYPE_CHECKING:
@@ -59,13 +60,14 @@ def apply_status(
     if error_code is not None:
         values["error_code"] = error_code
         values["error_message"] = error_message
-    result = session.execute(
+    changed = rowcount(
+        session,
         update(Message)
         .where(Message.sid == message_sid, Message.status != status, Message.status.not_in(FINAL))
         .values(values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if getattr(result, "rowcount", 0) != 1:
+    if changed != 1:
         return None
     message = session.get(Message, message_sid, populate_existing=True)
     if message is not None and message.status_callback:

@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mediagate.core import clock as clocks
+from mediagate.db.dml import rowcount
 from mediagate.db.models import OutboxEntry
 from mediagate.db.polling import PollingWorker
 
@@ -57,16 +58,17 @@ def claim(rt: Runtime, message_sid: str) -> int | None:
     another dispatcher holds it or it is done."""
     now = rt.clock.now()
     with rt.tx() as session:
-        result = session.execute(
+        claimed = rowcount(
+            session,
             update(OutboxEntry)
             .where(
                 OutboxEntry.message_sid == message_sid,
                 or_(OutboxEntry.claimed_until.is_(None), OutboxEntry.claimed_until < now),
             )
             .values(claimed_until=now + lease(rt), attempts=OutboxEntry.attempts + 1)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if claimed != 1:
             return None
         attempts = session.scalar(select(OutboxEntry.attempts).where(OutboxEntry.message_sid == message_sid))
         return int(attempts or 1)

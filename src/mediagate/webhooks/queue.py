@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from mediagate.core import sids
 from mediagate.core.paging import Page, PageRequest, fetch_page
+from mediagate.db.dml import rowcount
 from mediagate.db.models import WebhookAttempt, WebhookDelivery
 from mediagate.db.records import WebhookAttemptRecord, WebhookDeliveryRecord, page_of
 from mediagate.observability import metrics
@@ -174,7 +175,8 @@ class Outcome:
 def claim(rt: Runtime, sid: str) -> bool:
     now = rt.clock.now()
     with rt.tx() as session:
-        result = session.execute(
+        claimed = rowcount(
+            session,
             update(WebhookDelivery)
             .where(
                 WebhookDelivery.sid == sid,
@@ -183,9 +185,9 @@ def claim(rt: Runtime, sid: str) -> bool:
                 or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now),
             )
             .values(claimed_until=now + lease(rt))
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return claimed == 1
 
 
 def extend_leases(rt: Runtime, delivery_sids: Sequence[str]) -> None:

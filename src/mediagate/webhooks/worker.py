@@ -76,7 +76,13 @@ class Worker:
                 break
             if busy[account_sid] >= self._per_account:
                 continue
-            slot = self._shared_slot(account_sid)
+            try:
+                slot = self._shared_slot(account_sid)
+            except SharedStateUnavailable as exc:
+                # Fail closed: the rows wait. The pass ends here, since every other
+                # row would wait out the same Redis timeout (and log the same line).
+                log.warning("webhook sends wait: the shared state store is unreachable (%s)", exc)
+                break
             if slot is False:
                 continue  # the account's senders are busy in other processes
             if not claim(self._rt, sid):
@@ -92,16 +98,12 @@ class Worker:
     def _shared_slot(self, account_sid: str) -> str | bool | None:
         """With Redis: one of the account's ``webhook_senders_per_account``
         slots counted across every process (its token), or ``False`` when all
-        are held (or Redis is down: fail closed, the rows wait). Without Redis
-        ``None``: the per-process count above is the only bound."""
+        are held; raises ``SharedStateUnavailable`` when Redis is down. Without
+        Redis ``None``: the per-process count above is the only bound."""
         shared = self._rt.shared_slots
         if shared is None:
             return None
-        try:
-            return shared.try_acquire(f"webhook:{account_sid}", self._per_account) or False
-        except SharedStateUnavailable as exc:
-            log.warning("webhook sends wait: the shared state store is unreachable (%s)", exc)
-            return False
+        return shared.try_acquire(f"webhook:{account_sid}", self._per_account) or False
 
     def _release(self, slot: str | bool | None) -> None:
         if isinstance(slot, str) and self._rt.shared_slots is not None:
