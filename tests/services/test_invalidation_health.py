@@ -88,7 +88,7 @@ def test_a_frozen_redis_is_noticed_within_the_bound_and_caching_resumes_after_a_
     assert b.bound == BOUND
     caches = HotCaches(b, max_age=60)
     _remembered(caches)
-    caplog.set_level(logging.INFO, logger="mediagate.cluster.invalidation")
+    caplog.set_level(logging.INFO, logger="mediagate.invalidation")
 
     redis_server.freeze()
     noticed = _within(DEADLINE, lambda: not b.caching_allowed)

@@ -33,11 +33,11 @@ class _Failing(PollingWorker):
 def test_database_outage_is_one_line_and_a_bug_keeps_its_traceback(caplog: pytest.LogCaptureFixture) -> None:
     outage = OperationalError("SELECT 1", {}, ConnectionRefusedError("refused"))
     worker = _Failing([outage, RuntimeError("a bug")])
-    with caplog.at_level(logging.WARNING, logger="mediagate.runtime.background"):
+    with caplog.at_level(logging.WARNING, logger="mediagate.background"):
         worker.start()
         assert worker.done.wait(10), "the loop stopped after a failed pass"
         worker.stop()
-    records = [r for r in caplog.records if r.name == "mediagate.runtime.background"]
+    records = [r for r in caplog.records if r.name == "mediagate.background"]
     assert [(r.levelno, r.exc_info is not None) for r in records] == [
         (logging.WARNING, False),
         (logging.ERROR, True),

@@ -48,7 +48,7 @@ from typing import Any
 
 from mediagate.core import redis_clients
 
-log = logging.getLogger("mediagate.cluster.invalidation")
+log = logging.getLogger("mediagate.invalidation")
 
 # The topics, and what their key is.
 CREDENTIAL = "credential"  # an auth token's account sid (AC...) or an API key sid (SK...)

@@ -31,7 +31,7 @@ import redis
 
 from mediagate.core import redis_clients
 
-log = logging.getLogger("mediagate.cluster.shared_slots")
+log = logging.getLogger("mediagate.shared_slots")
 
 _ACQUIRE = """
 local now_parts = redis.call('TIME')

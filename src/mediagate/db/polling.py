@@ -14,7 +14,7 @@ import threading
 
 from mediagate.db.failures import is_database_unavailable
 
-log = logging.getLogger("mediagate.runtime.background")
+log = logging.getLogger("mediagate.background")
 
 
 class PollingWorker:

@@ -37,7 +37,7 @@ PURPOSE = b"mediagate-secure-media-v1"
 # revocation they count as issued at time 0, so any revocation voids them.
 PURPOSE_V2 = b"mediagate-secure-media-v2"
 
-log = logging.getLogger("mediagate.media.signing")
+log = logging.getLogger("mediagate.signing")
 
 
 class SignatureError(Exception):

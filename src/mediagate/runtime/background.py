@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from mediagate.runtime.context import Runtime
 
-log = logging.getLogger("mediagate.runtime.background")
+log = logging.getLogger("mediagate.background")
 
 
 class GarbageCollector(PollingWorker):
