@@ -1,4 +1,4 @@
-"""``mediagate numbers``: the operator's number pool (services.number_pool).
+"""``mediagate numbers``: the operator's number pool (messaging/number_pool.py).
 
 A tenant can claim an IncomingPhoneNumber only for a number assigned to its
 account here (unless MEDIAGATE_NUMBER_POOL=open, for development).
@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from mediagate.cli.common import checked_account_sid, fail, open_runtime, out
 from mediagate.core.errors import ApiError
 from mediagate.core.timefmt import iso
 
@@ -24,7 +25,6 @@ def numbers_assign(
     account_sid: Annotated[str, typer.Argument(help="The account that may claim and receive it.")],
 ) -> None:
     """Assign PHONE_NUMBER to ACCOUNT_SID (which may then claim it with IncomingPhoneNumbers)."""
-    from mediagate.cli.common import checked_account_sid, fail, open_runtime, out
     from mediagate.messaging import number_pool
 
     try:
@@ -37,7 +37,6 @@ def numbers_assign(
 @numbers_app.command("release")
 def numbers_release(phone_number: Annotated[str, typer.Argument(help="An assigned E.164 number.")]) -> None:
     """Take PHONE_NUMBER back from its account: its claim goes too, nothing more is delivered to it."""
-    from mediagate.cli.common import fail, open_runtime, out
     from mediagate.messaging import number_pool
 
     try:
@@ -55,7 +54,6 @@ def numbers_list(
     """List assigned numbers and whether their account has claimed them."""
     from rich.table import Table
 
-    from mediagate.cli.common import checked_account_sid, open_runtime, out
     from mediagate.messaging import number_pool
 
     rows = number_pool.list_all(open_runtime(), checked_account_sid(account_sid) if account_sid else None)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mediagate.cli.common import checked_account_sid, err, fail, open_runtime, out
 from mediagate.core.errors import ApiError
 from mediagate.core.timefmt import iso
 
@@ -38,8 +39,6 @@ def _rule_json(rule: retention.Rule) -> dict[str, object]:
 def _print_rule(rule: retention.Rule, as_json: bool) -> None:
     from rich.table import Table
 
-    from mediagate.cli.common import out
-
     if as_json:
         sys.stdout.write(json.dumps(_rule_json(rule)) + "\n")
         return
@@ -60,7 +59,6 @@ def retention_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show ACCOUNT_SID's retention rule, with the deployment's default and maximum applied."""
-    from mediagate.cli.common import checked_account_sid, fail, open_runtime
     from mediagate.retention import rules as retention
 
     try:
@@ -94,7 +92,6 @@ def retention_set(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Change ACCOUNT_SID's retention rule (options not given are kept)."""
-    from mediagate.cli.common import checked_account_sid, fail, open_runtime
     from mediagate.retention import rules as retention
 
     rt = open_runtime()
@@ -129,7 +126,6 @@ def retention_run(
     """Apply the retention rules now, in committed batches (interrupted: just run it again)."""
     from rich.progress import Progress as Bar
 
-    from mediagate.cli.common import checked_account_sid, err, fail, open_runtime, out
     from mediagate.retention import rules as retention
 
     rt = open_runtime()
