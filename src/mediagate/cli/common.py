@@ -4,7 +4,7 @@ failures, and the arguments several commands take."""
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -50,17 +50,20 @@ def open_runtime() -> Runtime:
     settings = load_settings()
     # Quiet by default: the CLI prints its own results.
     configure(settings.log_level if "MEDIAGATE_LOG_LEVEL" in os.environ else "warning", settings.log_format)
+    return runtime_for(settings)
+
+
+def runtime_for(settings: Settings) -> Runtime:
+    """``build_runtime``, with a bad encryption set-up said in one line (exit status 2)."""
     from mediagate.media.encryption import EncryptionConfigError
 
     try:
         return build_runtime(settings)
     except EncryptionConfigError as exc:
         fail(str(exc))
-        raise
 
 
-def fail(message: str) -> None:
-
+def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
 
