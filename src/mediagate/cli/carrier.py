@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mediagate.cli.common import AsJson, fail, open_runtime, out
+from mediagate.cli.common import AsJson, fail, open_runtime, out, print_secret
 from mediagate.core.errors import ApiError
 from mediagate.core.timefmt import iso
 
@@ -72,11 +72,9 @@ def carrier_credentials_create(
         made = carrier_credentials.create(open_runtime(), friendly_name)
     except ApiError as exc:
         fail(exc.message)
-    if as_json:
-        sys.stdout.write(json.dumps({"sid": made.credential.sid, "secret": made.secret,
-                                     "friendly_name": made.credential.friendly_name}) + "\n")  # fmt: skip
-    else:
-        out.print(f"Carrier SID  {made.credential.sid}\nSecret       {made.secret}  (shown only now)")
+    print_secret(
+        "Carrier SID", made.credential.sid, made.secret, made.credential.friendly_name, as_json=as_json
+    )
 
 
 @carrier_credentials_app.command("list")

@@ -3,7 +3,9 @@ failures, and the arguments several commands take."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from typing import Annotated, NoReturn
 
 import typer
@@ -66,6 +68,14 @@ def runtime_for(settings: Settings) -> Runtime:
 def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
+
+
+def print_secret(sid_label: str, sid: str, secret: str, friendly_name: str, *, as_json: bool) -> None:
+    """A credential made just now, with its secret: shown this once."""
+    if as_json:
+        sys.stdout.write(json.dumps({"sid": sid, "secret": secret, "friendly_name": friendly_name}) + "\n")
+    else:
+        out.print(f"{sid_label}  {sid}\nSecret       {secret}  (shown only now)")
 
 
 def checked_account_sid(value: str) -> str:

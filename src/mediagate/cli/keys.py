@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
-from mediagate.cli.common import AccountSid, AsJson, checked_account_sid, fail, open_runtime, out
+from mediagate.cli.common import (
+    AccountSid,
+    AsJson,
+    checked_account_sid,
+    fail,
+    open_runtime,
+    out,
+    print_secret,
+)
 from mediagate.core.errors import ApiError
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.", rich_markup_mode=None)
@@ -40,11 +47,7 @@ def keys_create(
         )
     except ApiError as exc:
         fail(exc.message)
-    if as_json:
-        sys.stdout.write(json.dumps({"sid": created.key.sid, "secret": created.secret,
-                                     "friendly_name": created.key.friendly_name}) + "\n")  # fmt: skip
-    else:
-        out.print(f"API Key SID  {created.key.sid}\nSecret       {created.secret}  (shown only now)")
+    print_secret("API Key SID", created.key.sid, created.secret, created.key.friendly_name, as_json=as_json)
 
 
 @keys_app.command("delete")
