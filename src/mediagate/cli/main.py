@@ -100,7 +100,7 @@ def serve(
     if role is not None:
         os.environ["MEDIAGATE_ROLE"] = role
     # Before the first thread starts: this process and its workers keep two
-    # malloc arenas (mediagate/malloc_arenas.py says why).
+    # malloc arenas (serving/malloc_arenas.py says why).
     malloc_arenas.limit()
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
