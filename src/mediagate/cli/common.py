@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from mediagate.cli import serverinfo
 from mediagate.core import settings as settings_mod
 from mediagate.core import sids
+from mediagate.core.errors import ApiError
 from mediagate.core.settings import Settings
 from mediagate.observability.logging_setup import configure
 from mediagate.runtime.context import Runtime, build_runtime
@@ -63,6 +65,18 @@ def runtime_for(settings: Settings) -> Runtime:
         return build_runtime(settings)
     except EncryptionConfigError as exc:
         fail(str(exc))
+
+
+class CommandGroup(TyperGroup):
+    """The root of the command tree (``cli/main.py``): a service's ``ApiError``
+    from any command below it (a refused value, an unknown sid) is said as
+    ``fail`` says it, one line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            fail(exc.message)
 
 
 def fail(message: str) -> NoReturn:

@@ -14,7 +14,7 @@ import mediagate.cli.quotas  # noqa: F401  (adds ``accounts quota`` and ``accoun
 from mediagate.cli import serverinfo
 from mediagate.cli.accounts import accounts_app
 from mediagate.cli.carrier import carrier_app, inbound
-from mediagate.cli.common import fail, load_settings, open_runtime, out, runtime_for
+from mediagate.cli.common import CommandGroup, fail, load_settings, open_runtime, out, runtime_for
 from mediagate.cli.encryption import encryption_app
 from mediagate.cli.keys import keys_app
 from mediagate.cli.media import media_app
@@ -35,6 +35,7 @@ app = typer.Typer(
     add_completion=False,
     help="mediagate: Twilio-compatible media service.",
     rich_markup_mode=None,
+    cls=CommandGroup,  # every command's ApiError is one line and exit status 2
 )
 # One module per command group; ``accounts quota``/``accounts delivery`` (cli/quotas.py)
 # add themselves to the accounts group.

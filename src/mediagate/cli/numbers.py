@@ -12,8 +12,7 @@ from typing import Annotated
 
 import typer
 
-from mediagate.cli.common import checked_account_sid, fail, open_runtime, out
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import checked_account_sid, open_runtime, out
 from mediagate.core.timefmt import iso
 
 numbers_app = typer.Typer(no_args_is_help=True, help="Which account owns which phone number (operator).")
@@ -27,10 +26,7 @@ def numbers_assign(
     """Assign PHONE_NUMBER to ACCOUNT_SID (which may then claim it with IncomingPhoneNumbers)."""
     from mediagate.messaging import number_pool
 
-    try:
-        done = number_pool.assign(open_runtime(), phone_number, checked_account_sid(account_sid), actor="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    done = number_pool.assign(open_runtime(), phone_number, checked_account_sid(account_sid), actor="cli")
     out.print(f"{done.phone_number} is assigned to {done.account_sid}")
 
 
@@ -39,10 +35,7 @@ def numbers_release(phone_number: Annotated[str, typer.Argument(help="An assigne
     """Take PHONE_NUMBER back from its account: its claim goes too, nothing more is delivered to it."""
     from mediagate.messaging import number_pool
 
-    try:
-        done = number_pool.release(open_runtime(), phone_number, actor="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    done = number_pool.release(open_runtime(), phone_number, actor="cli")
     out.print(f"{done.phone_number} released from {done.account_sid}")
 
 

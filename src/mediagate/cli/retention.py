@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mediagate.cli.common import checked_account_sid, err, fail, open_runtime, out
-from mediagate.core.errors import ApiError
 from mediagate.core.timefmt import iso
 
 if TYPE_CHECKING:
@@ -61,10 +60,7 @@ def retention_show(
     """Show ACCOUNT_SID's retention rule, with the deployment's default and maximum applied."""
     from mediagate.retention import rules as retention
 
-    try:
-        rule = retention.get_rule(open_runtime(), checked_account_sid(account_sid))
-    except ApiError as exc:
-        fail(exc.message)
+    rule = retention.get_rule(open_runtime(), checked_account_sid(account_sid))
     _print_rule(rule, as_json)
 
 
@@ -96,22 +92,19 @@ def retention_set(
 
     rt = open_runtime()
     checked_account_sid(account_sid)
-    try:
-        days = [
-            retention.parse_days(
-                flag, None if value is None else (str(value) if value else ""), rt.settings.retention_max_days
-            )
-            for flag, value in (
-                ("--days-after-creation", days_after_creation),
-                ("--days-after-last-access", days_after_last_access),
-            )
-        ]
-        change = retention.Change(days[0], days[1], after_first_download, after_webhook_delivered)
-        if change == retention.Change():
-            fail("give at least one rule option (see --help)")
-        rule = retention.set_rule(rt, account_sid, change, actor="cli", via="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    days = [
+        retention.parse_days(
+            flag, None if value is None else (str(value) if value else ""), rt.settings.retention_max_days
+        )
+        for flag, value in (
+            ("--days-after-creation", days_after_creation),
+            ("--days-after-last-access", days_after_last_access),
+        )
+    ]
+    change = retention.Change(days[0], days[1], after_first_download, after_webhook_delivered)
+    if change == retention.Change():
+        fail("give at least one rule option (see --help)")
+    rule = retention.set_rule(rt, account_sid, change, actor="cli", via="cli")
     _print_rule(rule, as_json)
 
 
@@ -133,18 +126,13 @@ def retention_run(
         checked_account_sid(account_sid)
     listed: list[retention.Candidate] = []
     done = 0
-    try:
-        with Bar(console=err, transient=False) as bar:
-            task = bar.add_task("would delete" if dry_run else "deleting", total=None)
-            for step in retention.apply(
-                rt, account_sid=account_sid, dry_run=dry_run, batch=batch, actor="cli"
-            ):
-                done = step.done
-                bar.update(task, completed=step.done, total=step.total)
-                if dry_run:
-                    listed.extend(step.media)
-    except ApiError as exc:
-        fail(exc.message)
+    with Bar(console=err, transient=False) as bar:
+        task = bar.add_task("would delete" if dry_run else "deleting", total=None)
+        for step in retention.apply(rt, account_sid=account_sid, dry_run=dry_run, batch=batch, actor="cli"):
+            done = step.done
+            bar.update(task, completed=step.done, total=step.total)
+            if dry_run:
+                listed.extend(step.media)
     if dry_run:
         # One plain line per media (no table: rich cuts SIDs to the terminal's width).
         for c in listed:
