@@ -332,6 +332,14 @@ def test_adapters_call_services_for_the_database_and_the_store() -> None:
         ("mediagate.runtime.x", "from mediagate.http import app", ("mediagate.runtime.x", "mediagate.http")),
         ("mediagate.api.x", "from mediagate.serving import fast", ("mediagate.api.x", "mediagate.serving")),
         ("mediagate.serving.x", "from mediagate.cli import main", ("mediagate.serving.x", "mediagate.cli")),
+        ("mediagate.storage.x", "from mediagate.db import models", ("mediagate.storage.x", "mediagate.db")),
+        # No request or response below the HTTP parts, the runtime and the carriers included.
+        (
+            "mediagate.runtime.x",
+            "from starlette.responses import Response",
+            ("mediagate.runtime.x", "starlette"),
+        ),
+        ("mediagate.carriers.x", "import starlette.requests", ("mediagate.carriers.x", "starlette")),
     ],
 )
 def test_a_forbidden_import_is_caught(module: str, source: str, broken: tuple[str, str]) -> None:
