@@ -7,9 +7,11 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
+from mediagate.core.clock import Clock
 from mediagate.core.settings import Settings
 from mediagate.runtime.context import Runtime, build_runtime
 from tests.support.databases import fresh_database
@@ -29,18 +31,40 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+class MakeRuntime(Protocol):
+    def __call__(self, *, clock: Clock | None = None, **settings: Any) -> Runtime: ...
+
+
 @pytest.fixture
-def runtime(db_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        secret_key=secrets.token_hex(32),
-        public_url="http://mediagate.test",
-        allow_private_media_urls=True,
-    )
-    rt = build_runtime(settings)
-    yield rt
-    rt.close()
+def make_runtime(db_url: str, tmp_path: Path) -> Iterator[MakeRuntime]:
+    """Runtimes on this test's database (``db_url``: SQLite and PostgreSQL), with
+    ``clock`` (a ``ManualClock`` to move time) and any ``Settings`` field changed;
+    every one is closed after the test. They share one data directory and secret."""
+    secret_key = secrets.token_hex(32)
+    built: list[Runtime] = []
+
+    def make(*, clock: Clock | None = None, **settings: Any) -> Runtime:
+        base: dict[str, Any] = {
+            "data_dir": tmp_path / "data",
+            "database_url": db_url,
+            "secret_key": secret_key,
+            "public_url": "http://mediagate.test",
+            "allow_private_media_urls": True,
+        }
+        rt = build_runtime(Settings(**{**base, **settings}), clock=clock)
+        built.append(rt)
+        return rt
+
+    try:
+        yield make
+    finally:
+        for rt in reversed(built):
+            rt.close()
+
+
+@pytest.fixture
+def runtime(make_runtime: MakeRuntime) -> Runtime:
+    return make_runtime()
 
 
 @pytest.fixture(scope="session")

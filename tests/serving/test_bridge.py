@@ -270,3 +270,20 @@ def test_a_chunked_request_body_with_trailer_fields_is_refused_too(bridge: Bridg
     log = bridge.log_after(offset, "ClientDisconnect")
     assert "ClientDisconnect" in log
     assert "echo read a whole body" not in log
+
+
+def test_a_bodiless_request_without_content_length_is_read_as_empty(bridge: BridgeServer) -> None:
+    """No Content-Length and no Transfer-Encoding on HTTP/1.1: the bridge takes the
+    empty-chunk check of a chunked body (it cannot tell the two apart), and an empty
+    body, which ends at once, must still read as whole, not as a client gone away."""
+    port = int(bridge.base_url.rpartition(":")[2])
+    offset = bridge.log_size()
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+            if _whole_response(answer):
+                break
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(b"0 bytes"), answer
+    assert "echo read a whole body of 0 bytes" in bridge.log_after(offset, "echo read")

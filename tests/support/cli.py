@@ -21,7 +21,7 @@ import os
 import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from unittest import mock
 
@@ -41,7 +41,6 @@ class Done:
     returncode: int
     stdout: str
     stderr: str
-    runtimes: list[Runtime] = field(default_factory=list, repr=False)  # closed by now
 
 
 class _Runner(CliRunner):
@@ -82,7 +81,7 @@ def run_cli(env: Mapping[str, str], *args: str, input: str | None = None) -> Don
     ):
         # Uncaught: the executable would print the traceback and exit 1.
         stderr += "".join(traceback.format_exception(*result.exc_info))
-    return Done(list(args), result.exit_code, result.stdout, stderr, built)
+    return Done(list(args), result.exit_code, result.stdout, stderr)
 
 
 @contextmanager

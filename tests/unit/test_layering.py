@@ -299,6 +299,47 @@ def test_adapters_call_services_for_the_database_and_the_store() -> None:
             "from mediagate.runtime import background",
             ("mediagate.media.x", "mediagate.runtime"),
         ),
+        # Naming the runtime for a type is allowed anywhere; importing it to run is not.
+        (
+            "mediagate.media.x",
+            "from mediagate.runtime.context import build_runtime",
+            ("mediagate.media.x", "mediagate.runtime"),
+        ),
+        # The composition root's exception is that one module, not its part.
+        ("mediagate.http.x", "from mediagate.storage import Blob", ("mediagate.http.x", "mediagate.storage")),
+        # One upward step per line of the table (docs/architecture.md).
+        ("mediagate.db.x", "from mediagate.storage import base", ("mediagate.db.x", "mediagate.storage")),
+        (
+            "mediagate.observability.x",
+            "from mediagate.cluster import invalidation",
+            ("mediagate.observability.x", "mediagate.cluster"),
+        ),
+        (
+            "mediagate.cluster.x",
+            "from mediagate.accounts import keys",
+            ("mediagate.cluster.x", "mediagate.accounts"),
+        ),
+        (
+            "mediagate.messaging.x",
+            "from mediagate.carriers import base",
+            ("mediagate.messaging.x", "mediagate.carriers"),
+        ),
+        (
+            "mediagate.carriers.x",
+            "from mediagate.runtime import background",
+            ("mediagate.carriers.x", "mediagate.runtime"),
+        ),
+        ("mediagate.runtime.x", "from mediagate.http import app", ("mediagate.runtime.x", "mediagate.http")),
+        ("mediagate.api.x", "from mediagate.serving import fast", ("mediagate.api.x", "mediagate.serving")),
+        ("mediagate.serving.x", "from mediagate.cli import main", ("mediagate.serving.x", "mediagate.cli")),
+        ("mediagate.storage.x", "from mediagate.db import models", ("mediagate.storage.x", "mediagate.db")),
+        # No request or response below the HTTP parts, the runtime and the carriers included.
+        (
+            "mediagate.runtime.x",
+            "from starlette.responses import Response",
+            ("mediagate.runtime.x", "starlette"),
+        ),
+        ("mediagate.carriers.x", "import starlette.requests", ("mediagate.carriers.x", "starlette")),
     ],
 )
 def test_a_forbidden_import_is_caught(module: str, source: str, broken: tuple[str, str]) -> None:
@@ -313,6 +354,7 @@ def test_a_forbidden_import_is_caught(module: str, source: str, broken: tuple[st
         ("mediagate.media.x", "import httpx\nfrom starlette.concurrency import run_in_threadpool"),
         ("mediagate.media.x", "from mediagate.db.models import Media\nfrom mediagate.storage import Blob"),
         ("mediagate.storage.x", "from mediagate.storage.base import Blob"),
+        ("mediagate.http.app", "from mediagate.storage import Blob"),
     ],
 )
 def test_an_allowed_import_passes(module: str, source: str) -> None:
@@ -332,3 +374,7 @@ def test_an_adapter_reading_the_store_is_caught() -> None:
         ("mediagate.carriers.x", ".store")
     }
     assert raw_handles("mediagate.media.x", "def f(rt):\n    rt.store.put(1)\n") == set()
+    assert raw_handles("mediagate.http.x", "def f(rt):\n    rt.engine.dispose()\n") == {
+        ("mediagate.http.x", ".engine")
+    }
+    assert raw_handles(COMPOSITION_ROOT, "def f(rt):\n    rt.engine.dispose()\n") == set()

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mediagate.cli.common import AccountSid, AsJson, checked_account_sid, fail, open_runtime, out
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import AccountSid, AsJson, checked_account_sid, open_runtime, out
 from mediagate.core.timefmt import iso
 
 accounts_app = typer.Typer(
@@ -27,10 +26,7 @@ def accounts_create(
     from mediagate.accounts import accounts
 
     rt = open_runtime()
-    try:
-        created = accounts.create(rt, friendly_name)
-    except ApiError as exc:
-        fail(exc.message)
+    created = accounts.create(rt, friendly_name)
     a = created.account
     data = {
         "sid": a.sid,
@@ -73,8 +69,5 @@ def accounts_token(account_sid: AccountSid) -> None:
     from mediagate.accounts import accounts
 
     rt = open_runtime()
-    try:
-        account = accounts.get(rt, checked_account_sid(account_sid))
-    except ApiError as exc:
-        fail(exc.message)
+    account = accounts.get(rt, checked_account_sid(account_sid))
     sys.stdout.write(accounts.reveal_auth_token(rt, account) + "\n")

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mediagate.cli.common import AsJson, fail, open_runtime, out
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import AsJson, open_runtime, out, print_secret
 from mediagate.core.timefmt import iso
 
 carrier_app = typer.Typer(no_args_is_help=True, help="Carrier ingress (POST /v1/Carrier/Inbound).")
@@ -48,11 +47,8 @@ def inbound(
         else:
             local.append(ingress.LocalFile(Path(item), content_type))
     rt = open_runtime()
-    try:
-        owner = ingress.resolve_owner(rt, to)
-        message = ingress.deliver(rt, owner, ingress.Inbound(to, from_, body, urls, local))
-    except ApiError as exc:
-        fail(exc.message)
+    owner = ingress.resolve_owner(rt, to)
+    message = ingress.deliver(rt, owner, ingress.Inbound(to, from_, body, urls, local))
     if as_json:
         sys.stdout.write(json.dumps(rep.message(message)) + "\n")
     else:
@@ -68,15 +64,10 @@ def carrier_credentials_create(
     your carrier gateway; tenant credentials are not accepted by the ingress."""
     from mediagate.messaging import carrier_credentials
 
-    try:
-        made = carrier_credentials.create(open_runtime(), friendly_name)
-    except ApiError as exc:
-        fail(exc.message)
-    if as_json:
-        sys.stdout.write(json.dumps({"sid": made.credential.sid, "secret": made.secret,
-                                     "friendly_name": made.credential.friendly_name}) + "\n")  # fmt: skip
-    else:
-        out.print(f"Carrier SID  {made.credential.sid}\nSecret       {made.secret}  (shown only now)")
+    made = carrier_credentials.create(open_runtime(), friendly_name)
+    print_secret(
+        "Carrier SID", made.credential.sid, made.secret, made.credential.friendly_name, as_json=as_json
+    )
 
 
 @carrier_credentials_app.command("list")
@@ -95,8 +86,5 @@ def carrier_credentials_delete(sid: str) -> None:
     """Delete a carrier ingress credential; requests made with it fail at once."""
     from mediagate.messaging import carrier_credentials
 
-    try:
-        carrier_credentials.delete_one(open_runtime(), sid)
-    except ApiError as exc:
-        fail(exc.message)
+    carrier_credentials.delete_one(open_runtime(), sid)
     out.print(f"deleted {sid}")

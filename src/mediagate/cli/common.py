@@ -3,16 +3,20 @@ failures, and the arguments several commands take."""
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Annotated
+import sys
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from mediagate.cli import serverinfo
 from mediagate.core import settings as settings_mod
 from mediagate.core import sids
+from mediagate.core.errors import ApiError
 from mediagate.core.settings import Settings
 from mediagate.observability.logging_setup import configure
 from mediagate.runtime.context import Runtime, build_runtime
@@ -50,19 +54,42 @@ def open_runtime() -> Runtime:
     settings = load_settings()
     # Quiet by default: the CLI prints its own results.
     configure(settings.log_level if "MEDIAGATE_LOG_LEVEL" in os.environ else "warning", settings.log_format)
+    return runtime_for(settings)
+
+
+def runtime_for(settings: Settings) -> Runtime:
+    """``build_runtime``, with a bad encryption set-up said in one line (exit status 2)."""
     from mediagate.media.encryption import EncryptionConfigError
 
     try:
         return build_runtime(settings)
     except EncryptionConfigError as exc:
         fail(str(exc))
-        raise
 
 
-def fail(message: str) -> None:
+class CommandGroup(TyperGroup):
+    """The root of the command tree (``cli/main.py``): a service's ``ApiError``
+    from any command below it (a refused value, an unknown sid) is said as
+    ``fail`` says it, one line and exit status 2, never a traceback."""
 
+    def invoke(self, ctx: Any) -> Any:  # typer's own (vendored) click.Context
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            fail(exc.message)
+
+
+def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
+
+
+def print_secret(sid_label: str, sid: str, secret: str, friendly_name: str, *, as_json: bool) -> None:
+    """A credential made just now, with its secret: shown this once."""
+    if as_json:
+        sys.stdout.write(json.dumps({"sid": sid, "secret": secret, "friendly_name": friendly_name}) + "\n")
+    else:
+        out.print(f"{sid_label}  {sid}\nSecret       {secret}  (shown only now)")
 
 
 def checked_account_sid(value: str) -> str:

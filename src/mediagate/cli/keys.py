@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
-from mediagate.cli.common import AccountSid, AsJson, checked_account_sid, fail, open_runtime, out
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import (
+    AccountSid,
+    AsJson,
+    checked_account_sid,
+    open_runtime,
+    out,
+    print_secret,
+)
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys.", rich_markup_mode=None)
 
@@ -28,23 +33,16 @@ def keys_create(
     including keys and subaccounts) can only be made here, as at Twilio's console."""
     from mediagate.accounts import keys
 
-    try:
-        perms = keys.parse_policy(json.dumps({"allow": permission})) if kind == "restricted" else None
-        created = keys.create(
-            open_runtime(),
-            checked_account_sid(account_sid),
-            friendly_name,
-            actor="cli",
-            kind=kind,
-            permissions=perms,
-        )
-    except ApiError as exc:
-        fail(exc.message)
-    if as_json:
-        sys.stdout.write(json.dumps({"sid": created.key.sid, "secret": created.secret,
-                                     "friendly_name": created.key.friendly_name}) + "\n")  # fmt: skip
-    else:
-        out.print(f"API Key SID  {created.key.sid}\nSecret       {created.secret}  (shown only now)")
+    perms = keys.parse_policy(json.dumps({"allow": permission})) if kind == "restricted" else None
+    created = keys.create(
+        open_runtime(),
+        checked_account_sid(account_sid),
+        friendly_name,
+        actor="cli",
+        kind=kind,
+        permissions=perms,
+    )
+    print_secret("API Key SID", created.key.sid, created.secret, created.key.friendly_name, as_json=as_json)
 
 
 @keys_app.command("delete")
@@ -55,8 +53,5 @@ def keys_delete(
     """Delete (revoke) an API key at once."""
     from mediagate.accounts import keys
 
-    try:
-        keys.delete(open_runtime(), checked_account_sid(account_sid), key_sid, actor="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    keys.delete(open_runtime(), checked_account_sid(account_sid), key_sid, actor="cli")
     out.print(f"deleted {key_sid}")

@@ -1,5 +1,5 @@
 """``mediagate``: the command-line app, ``serve`` and ``migrate``; every other command group is a
-module of its own (``cli_*``), each an adapter over the services. Nothing here touches SQL or
+module of its own in this package, each an adapter over the services. Nothing here touches SQL or
 storage directly."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import mediagate.cli.quotas  # noqa: F401  (adds ``accounts quota`` and ``accoun
 from mediagate.cli import serverinfo
 from mediagate.cli.accounts import accounts_app
 from mediagate.cli.carrier import carrier_app, inbound
-from mediagate.cli.common import fail, load_settings, open_runtime, out
+from mediagate.cli.common import CommandGroup, fail, load_settings, open_runtime, out, runtime_for
 from mediagate.cli.encryption import encryption_app
 from mediagate.cli.keys import keys_app
 from mediagate.cli.media import media_app
@@ -25,7 +25,7 @@ from mediagate.cli.signing import signing_app
 from mediagate.cli.webhooks import webhooks_app
 from mediagate.observability import multiproc
 from mediagate.observability.logging_setup import configure, granian_log_config
-from mediagate.runtime.context import Runtime, build_runtime
+from mediagate.runtime.context import Runtime
 from mediagate.serving import malloc_arenas
 
 # Plain click help (rich_markup_mode=None on every Typer): it wraps at 80 columns, where rich's
@@ -35,8 +35,9 @@ app = typer.Typer(
     add_completion=False,
     help="mediagate: Twilio-compatible media service.",
     rich_markup_mode=None,
+    cls=CommandGroup,  # every command's ApiError is one line and exit status 2
 )
-# One module per command group; ``accounts quota``/``accounts delivery`` (cli_quotas)
+# One module per command group; ``accounts quota``/``accounts delivery`` (cli/quotas.py)
 # add themselves to the accounts group.
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(settings_app, name="settings")
@@ -100,7 +101,7 @@ def serve(
     if role is not None:
         os.environ["MEDIAGATE_ROLE"] = role
     # Before the first thread starts: this process and its workers keep two
-    # malloc arenas (mediagate/malloc_arenas.py says why).
+    # malloc arenas (serving/malloc_arenas.py says why).
     malloc_arenas.limit()
     # Before anything imports prometheus_client: workers inherit the choice.
     metrics_dir = multiproc.prepare(workers)
@@ -112,13 +113,7 @@ def serve(
         host, port = settings.host, settings.port
         configure(settings.log_level, settings.log_format)
         settings.warn_if_unsafe()
-        from mediagate.media.encryption import EncryptionConfigError
-
-        try:
-            rt = build_runtime(settings)  # runs migrations once, before any worker starts
-        except EncryptionConfigError as exc:
-            fail(str(exc))
-            raise
+        rt = runtime_for(settings)  # runs migrations once, before any worker starts
         # Another live process on this database (perhaps on another machine)
         # and no Redis: refused here with one line; each process's lifespan
         # checks again (cluster/processes.py) for processes started at once.

@@ -8,7 +8,6 @@ import typer
 
 from mediagate.cli.common import AccountSid, checked_account_sid, err, fail, open_runtime, out
 from mediagate.core import sids
-from mediagate.core.errors import ApiError
 
 media_app = typer.Typer(
     no_args_is_help=True, help="Explicit operations on stored media.", rich_markup_mode=None
@@ -51,13 +50,10 @@ def media_revoke(
     checked_account_sid(account_sid)
     if media is not None and not sids.is_sid(media, sids.MEDIA):
         fail(f"{media!r} is not a Media SID (ME + 32 hex digits)")
-    try:
-        if media is None:
-            done = revocation.revoke_account(rt, account_sid, actor="cli")
-        else:
-            done = revocation.revoke_media(rt, account_sid, media, actor="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    if media is None:
+        done = revocation.revoke_account(rt, account_sid, actor="cli")
+    else:
+        done = revocation.revoke_media(rt, account_sid, media, actor="cli")
     what = f"media {done.media_sid}" if done.media_sid else f"every media of {account_sid}"
     moved = f"; {done.objects_moved} objects moved to new keys" if done.objects_moved else ""
     out.print(f"revoked the signed URLs of {what}{moved}")

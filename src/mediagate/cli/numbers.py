@@ -1,4 +1,4 @@
-"""``mediagate numbers``: the operator's number pool (services.number_pool).
+"""``mediagate numbers``: the operator's number pool (messaging/number_pool.py).
 
 A tenant can claim an IncomingPhoneNumber only for a number assigned to its
 account here (unless MEDIAGATE_NUMBER_POOL=open, for development).
@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import checked_account_sid, open_runtime, out
 from mediagate.core.timefmt import iso
 
 numbers_app = typer.Typer(no_args_is_help=True, help="Which account owns which phone number (operator).")
@@ -24,26 +24,18 @@ def numbers_assign(
     account_sid: Annotated[str, typer.Argument(help="The account that may claim and receive it.")],
 ) -> None:
     """Assign PHONE_NUMBER to ACCOUNT_SID (which may then claim it with IncomingPhoneNumbers)."""
-    from mediagate.cli.common import checked_account_sid, fail, open_runtime, out
     from mediagate.messaging import number_pool
 
-    try:
-        done = number_pool.assign(open_runtime(), phone_number, checked_account_sid(account_sid), actor="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    done = number_pool.assign(open_runtime(), phone_number, checked_account_sid(account_sid), actor="cli")
     out.print(f"{done.phone_number} is assigned to {done.account_sid}")
 
 
 @numbers_app.command("release")
 def numbers_release(phone_number: Annotated[str, typer.Argument(help="An assigned E.164 number.")]) -> None:
     """Take PHONE_NUMBER back from its account: its claim goes too, nothing more is delivered to it."""
-    from mediagate.cli.common import fail, open_runtime, out
     from mediagate.messaging import number_pool
 
-    try:
-        done = number_pool.release(open_runtime(), phone_number, actor="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    done = number_pool.release(open_runtime(), phone_number, actor="cli")
     out.print(f"{done.phone_number} released from {done.account_sid}")
 
 
@@ -55,7 +47,6 @@ def numbers_list(
     """List assigned numbers and whether their account has claimed them."""
     from rich.table import Table
 
-    from mediagate.cli.common import checked_account_sid, open_runtime, out
     from mediagate.messaging import number_pool
 
     rows = number_pool.list_all(open_runtime(), checked_account_sid(account_sid) if account_sid else None)

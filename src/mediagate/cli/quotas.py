@@ -10,7 +10,6 @@ import typer
 
 from mediagate.cli.accounts import accounts_app
 from mediagate.cli.common import AccountSid, AsJson, checked_account_sid, fail, open_runtime, out
-from mediagate.core.errors import ApiError
 
 LimitOption = Annotated[
     str | None,
@@ -49,13 +48,10 @@ def accounts_quota(
         "max_media": _limit(max_media, "max-media"),
         "ingest_per_hour": _limit(ingest_per_hour, "ingest-per-hour"),
     }
-    try:
-        if any(v is not None for v in changes.values()):
-            u = quotas.set_overrides(rt, sid, **changes)
-        else:
-            u = quotas.usage(rt, sid)
-    except ApiError as exc:
-        fail(exc.message)
+    if any(v is not None for v in changes.values()):
+        u = quotas.set_overrides(rt, sid, **changes)
+    else:
+        u = quotas.usage(rt, sid)
     rows = [
         ("bytes", u.bytes_stored, u.limits.max_bytes, u.overrides.max_bytes),
         ("media", u.media_count, u.limits.max_media, u.overrides.max_media),
@@ -90,12 +86,9 @@ def accounts_delivery(
     sid = checked_account_sid(account_sid)
     if mode is not None and mode not in ("redirect", "direct"):
         fail("--mode is redirect or direct.")
-    try:
-        current = (
-            direct_delivery.set_direct(rt, sid, mode == "direct")
-            if mode is not None
-            else direct_delivery.get(rt, sid)
-        )
-    except ApiError as exc:
-        fail(exc.message)
+    current = (
+        direct_delivery.set_direct(rt, sid, mode == "direct")
+        if mode is not None
+        else direct_delivery.get(rt, sid)
+    )
     out.print(f"MediaDelivery mode: {'direct' if current.direct else 'redirect'}")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import checked_account_sid, err, fail, open_runtime, out
 from mediagate.core.timefmt import iso
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ def _rule_json(rule: retention.Rule) -> dict[str, object]:
 def _print_rule(rule: retention.Rule, as_json: bool) -> None:
     from rich.table import Table
 
-    from mediagate.cli.common import out
-
     if as_json:
         sys.stdout.write(json.dumps(_rule_json(rule)) + "\n")
         return
@@ -60,13 +58,9 @@ def retention_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show ACCOUNT_SID's retention rule, with the deployment's default and maximum applied."""
-    from mediagate.cli.common import checked_account_sid, fail, open_runtime
     from mediagate.retention import rules as retention
 
-    try:
-        rule = retention.get_rule(open_runtime(), checked_account_sid(account_sid))
-    except ApiError as exc:
-        fail(exc.message)
+    rule = retention.get_rule(open_runtime(), checked_account_sid(account_sid))
     _print_rule(rule, as_json)
 
 
@@ -94,27 +88,23 @@ def retention_set(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Change ACCOUNT_SID's retention rule (options not given are kept)."""
-    from mediagate.cli.common import checked_account_sid, fail, open_runtime
     from mediagate.retention import rules as retention
 
     rt = open_runtime()
     checked_account_sid(account_sid)
-    try:
-        days = [
-            retention.parse_days(
-                flag, None if value is None else (str(value) if value else ""), rt.settings.retention_max_days
-            )
-            for flag, value in (
-                ("--days-after-creation", days_after_creation),
-                ("--days-after-last-access", days_after_last_access),
-            )
-        ]
-        change = retention.Change(days[0], days[1], after_first_download, after_webhook_delivered)
-        if change == retention.Change():
-            fail("give at least one rule option (see --help)")
-        rule = retention.set_rule(rt, account_sid, change, actor="cli", via="cli")
-    except ApiError as exc:
-        fail(exc.message)
+    days = [
+        retention.parse_days(
+            flag, None if value is None else (str(value) if value else ""), rt.settings.retention_max_days
+        )
+        for flag, value in (
+            ("--days-after-creation", days_after_creation),
+            ("--days-after-last-access", days_after_last_access),
+        )
+    ]
+    change = retention.Change(days[0], days[1], after_first_download, after_webhook_delivered)
+    if change == retention.Change():
+        fail("give at least one rule option (see --help)")
+    rule = retention.set_rule(rt, account_sid, change, actor="cli", via="cli")
     _print_rule(rule, as_json)
 
 
@@ -129,7 +119,6 @@ def retention_run(
     """Apply the retention rules now, in committed batches (interrupted: just run it again)."""
     from rich.progress import Progress as Bar
 
-    from mediagate.cli.common import checked_account_sid, err, fail, open_runtime, out
     from mediagate.retention import rules as retention
 
     rt = open_runtime()
@@ -137,18 +126,13 @@ def retention_run(
         checked_account_sid(account_sid)
     listed: list[retention.Candidate] = []
     done = 0
-    try:
-        with Bar(console=err, transient=False) as bar:
-            task = bar.add_task("would delete" if dry_run else "deleting", total=None)
-            for step in retention.apply(
-                rt, account_sid=account_sid, dry_run=dry_run, batch=batch, actor="cli"
-            ):
-                done = step.done
-                bar.update(task, completed=step.done, total=step.total)
-                if dry_run:
-                    listed.extend(step.media)
-    except ApiError as exc:
-        fail(exc.message)
+    with Bar(console=err, transient=False) as bar:
+        task = bar.add_task("would delete" if dry_run else "deleting", total=None)
+        for step in retention.apply(rt, account_sid=account_sid, dry_run=dry_run, batch=batch, actor="cli"):
+            done = step.done
+            bar.update(task, completed=step.done, total=step.total)
+            if dry_run:
+                listed.extend(step.media)
     if dry_run:
         # One plain line per media (no table: rich cuts SIDs to the terminal's width).
         for c in listed:

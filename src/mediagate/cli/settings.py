@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mediagate.cli.common import AccountSid, checked_account_sid, fail, open_runtime, out
-from mediagate.core.errors import ApiError
+from mediagate.cli.common import AccountSid, checked_account_sid, open_runtime, out
 from mediagate.core.timefmt import iso
 
 settings_app = typer.Typer(
@@ -21,10 +20,7 @@ def settings_get(account_sid: AccountSid) -> None:
     from mediagate.accounts import accounts
 
     rt = open_runtime()
-    try:
-        current = accounts.messaging_settings(rt, checked_account_sid(account_sid))
-    except ApiError as exc:
-        fail(exc.message)
+    current = accounts.messaging_settings(rt, checked_account_sid(account_sid))
     state = "enabled" if current.enforce_media_http_auth else "disabled"
     out.print(f"Enforce HTTP Auth on Media URLs: [bold]{state}")
     for change in accounts.setting_history(rt, account_sid):
@@ -49,12 +45,7 @@ def settings_set(
     from mediagate.accounts import accounts
 
     rt = open_runtime()
-    try:
-        current = accounts.set_enforcement(
-            rt, checked_account_sid(account_sid), enforce, actor="cli", via="cli"
-        )
-    except ApiError as exc:
-        fail(exc.message)
+    current = accounts.set_enforcement(rt, checked_account_sid(account_sid), enforce, actor="cli", via="cli")
     out.print(
         f"Enforce HTTP Auth on Media URLs: {'enabled' if current.enforce_media_http_auth else 'disabled'}"
     )

@@ -168,10 +168,14 @@ def _fetch_one(rt: Runtime, account_sid: str, url: str, channel: Channel, deadli
         limit = min(limit, rt.settings.max_media_bytes)
         if response.content_length is not None and response.content_length > limit:
             raise TooLarge(f"The media at {url} is {response.content_length} bytes; the limit is {limit}.")
-        sid = sids.new_sid(sids.MEDIA)
-        key = media_key(account_sid, sid)
         try:
-            stored = rt.store.put(key, _checked(response.iter_bytes(), content_type, limit, url))
+            item = store_new(
+                rt,
+                account_sid,
+                _checked(response.iter_bytes(), content_type, limit, url),
+                content_type,
+                response.filename,
+            )
         except OSError as exc:
             if exc.errno in DISK_FULL:
                 # The store removed its partial write; the message fails with a
@@ -180,10 +184,10 @@ def _fetch_one(rt: Runtime, account_sid: str, url: str, channel: Channel, deadli
                     f"The media at {url} could not be stored: the media storage is full. Try again later."
                 ) from exc
             raise
-    if stored.size == 0:
-        rt.store.delete(key)
+    if item.size == 0:
+        rt.store.delete(item.key)
         raise RetrievalFailed(f"The media at {url} is empty.")
-    return IngestedMedia(sid, key, content_type, stored.size, stored.sha256, response.filename)
+    return item
 
 
 def _checked(chunks: Iterator[bytes], content_type: str, limit: int, url: str) -> Iterator[bytes]:

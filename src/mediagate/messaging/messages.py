@@ -154,11 +154,10 @@ def get_any(rt: Runtime, message_sid: str) -> MessageRecord | None:
 
 
 def get(rt: Runtime, account_sid: str, message_sid: str) -> MessageRecord:
-    with rt.sessions() as session:
-        message = session.get(Message, message_sid)
+    message = get_any(rt, message_sid)
     if message is None or message.account_sid != account_sid:
         raise NotFound(message_path(account_sid, message_sid))
-    return MessageRecord.of(message)
+    return message
 
 
 def _day(value: str, name: str) -> datetime:

@@ -3,7 +3,7 @@
 A number belongs to exactly one account across the whole service (a unique
 index on ``phone_number``), so the loopback carrier and the ingress always
 know which account an inbound message is for; which account may claim it is
-the operator's decision (``services.number_pool``).
+the operator's decision (``messaging/number_pool.py``).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def owner_of(rt: Runtime, address: str) -> Owner | None:
     if not E164.match(number):
         return None
     # Only a claim that matches the number's assignment reaches anyone (see
-    # services.number_pool): a claim left over from before a release/re-assign
+    # messaging/number_pool.py): a claim left over from before a release/re-assign
     # delivers nothing.
     stmt = select(IncomingPhoneNumber).join(
         NumberAssignment,

@@ -60,5 +60,5 @@ async def _serve(host: str, port: int, log_level: str, threads: int) -> None:
 def run(host: str, port: int, log_level: str, threads: int) -> None:
     # uvloop, a direct dependency: this loop runs the Python half of every
     # request (the bridge, Starlette, the background work), and the worker
-    # processes of `--workers N` get the same loop (cli._serve_granian).
+    # processes of `--workers N` get the same loop (cli/main.py, _serve_granian).
     uvloop.run(_serve(host, port, log_level, threads))
