@@ -1,7 +1,7 @@
 """Console session cookies and CSRF tokens (sign-in rate limits: ``console.ratelimit``).
 
 A session is a small signed cookie plus a server-side record of it
-(``services.console_sessions``: signing out deletes the record, which ends
+(``accounts.console_sessions``: signing out deletes the record, which ends
 every copy of the cookie)::
 
     base64url(json{v, a, c, f, n, i, s}) "." base64url(HMAC-SHA256)
