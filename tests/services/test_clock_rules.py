@@ -5,11 +5,8 @@ revocation cut-offs and the process registry."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,13 +16,13 @@ from mediagate import webhooks
 from mediagate.accounts import accounts
 from mediagate.cluster import processes
 from mediagate.core.clock import ManualClock
-from mediagate.core.settings import Settings
 from mediagate.core.timefmt import aware
 from mediagate.db.models import AuditEvent, Media, WebhookDelivery
 from mediagate.media import access_audit, media, revocation
 from mediagate.messaging import messages, outbox
 from mediagate.retention import rules as retention
-from mediagate.runtime.context import Runtime, build_runtime
+from mediagate.runtime.context import Runtime
+from tests.conftest import MakeRuntime
 from tests.support.receiver import running_receiver
 
 START = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)  # far from the wall clock: a wall-clock read shows
@@ -38,17 +35,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def rt(db_url: str, tmp_path: Path, clock: ManualClock) -> Iterator[Runtime]:
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        secret_key=secrets.token_hex(32),
-        public_url="http://mediagate.test",
-        allow_private_media_urls=True,
-    )
-    runtime = build_runtime(settings, clock=clock)
-    yield runtime
-    runtime.close()
+def rt(make_runtime: MakeRuntime, clock: ManualClock) -> Runtime:
+    return make_runtime(clock=clock)
 
 
 def _message(rt: Runtime, account_sid: str) -> str:

@@ -3,11 +3,8 @@ with the bytes on the local disk and on S3 (SeaweedFS)."""
 
 from __future__ import annotations
 
-import secrets
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -15,21 +12,21 @@ from sqlalchemy import select, update
 from mediagate import webhooks
 from mediagate.accounts import accounts
 from mediagate.core.errors import BadRequest
-from mediagate.core.settings import Settings
 from mediagate.core.timefmt import utcnow
 from mediagate.db.models import AuditEvent, Media, MediaActivity, Message
 from mediagate.media import media
 from mediagate.messaging import messages
 from mediagate.observability.metrics import REGISTRY
 from mediagate.retention import rules as retention
-from mediagate.runtime.context import Runtime, build_runtime
+from mediagate.runtime.context import Runtime
+from tests.conftest import MakeRuntime
 from tests.support.receiver import running_receiver
 from tests.support.seaweed import ObjectStore
 from tests.support.stored import exists
 
 
 @pytest.fixture(params=["local", "s3"])
-def rt(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[Runtime]:
+def rt(request: pytest.FixtureRequest, make_runtime: MakeRuntime) -> Runtime:
     extra: dict[str, str] = {}
     if request.param == "s3":
         store: ObjectStore = request.getfixturevalue("object_store")
@@ -38,18 +35,7 @@ def rt(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[
             "storage_url": env["MEDIAGATE_STORAGE_URL"],
             "s3_endpoint_url": env["MEDIAGATE_S3_ENDPOINT_URL"],
         }
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=db_url,
-        secret_key=secrets.token_hex(32),
-        public_url="http://mediagate.test",
-        allow_private_media_urls=True,
-        retention_max_days=90,
-        **extra,
-    )
-    runtime = build_runtime(settings)
-    yield runtime
-    runtime.close()
+    return make_runtime(retention_max_days=90, **extra)
 
 
 def _media(rt: Runtime, n: int, account_sid: str | None = None) -> tuple[str, str, list[str]]:
