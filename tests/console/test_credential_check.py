@@ -4,7 +4,6 @@ secret in the log; and the page in a real browser."""
 
 from __future__ import annotations
 
-import base64
 import re
 
 import pytest
@@ -15,6 +14,7 @@ from mediagate.accounts import accounts, auth, credential_check, keys
 from mediagate.core.errors import Unauthorized
 from mediagate.runtime.context import Runtime
 from tests.console.conftest import login, shot
+from tests.support.clients import basic
 from tests.support.console_http import console_session, csrf_token
 from tests.support.server import RunningServer
 
@@ -206,7 +206,3 @@ def test_the_verdict_is_the_authenticators(runtime: Runtime) -> None:
     )
     assert (idle_by_parent.ok, idle_by_parent.code) == (False, "suspended")
     assert idle.account.sid in idle_by_parent.message
-
-
-def basic(user: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()

@@ -3,7 +3,6 @@ two ``Authorization`` headers, and a ``Host`` header on a trailing-slash redirec
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 from urllib.parse import urlsplit
@@ -11,11 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.support.carrier import carrier_auth
+from tests.support.clients import basic
 from tests.support.server import RunningServer
-
-
-def basic(user: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
 def raw(

@@ -34,6 +34,7 @@ from mediagate.db.models import (
 )
 from mediagate.messaging import numbers
 from tests.support.carrier import carrier_auth
+from tests.support.clients import basic
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 
@@ -215,10 +216,6 @@ def world(server: RunningServer, files: FileServer) -> World:
 
 
 # --------------------------------------------------------------------------- credentials
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 Header = str | bytes | None

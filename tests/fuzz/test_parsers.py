@@ -9,7 +9,6 @@ accepted (ASCII digits, no leading zero, sign or whitespace).
 from __future__ import annotations
 
 import asyncio
-import base64
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from mediagate.http.common import MAX_FORM_BYTES, form
 from mediagate.media.signing import SignatureError, SignatureInvalid, Signer, SigningKeyMaterial
 from mediagate.messaging import channels
 from mediagate.messaging.channels import normalize_number
+from tests.support.clients import basic
 
 DIGITS = "0123456789"
 # Characters that look like digits to str.isdigit(), int() or \d: the bypasses we refuse.
@@ -75,10 +75,6 @@ def test_canonical_int_refuses_every_respelling(value: int, data: st.DataObject)
 
 
 # --------------------------------------------------------------------------- Basic auth
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @given(st.one_of(st.none(), ANY_TEXT, st.binary(max_size=64).map(lambda b: "Basic " + b.decode("latin-1"))))

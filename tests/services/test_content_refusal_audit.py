@@ -9,7 +9,6 @@ is one row a second, not one a request."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,11 +30,8 @@ from mediagate.media import media as media_service
 from mediagate.messaging import messages
 from mediagate.runtime.context import Runtime
 from tests.conftest import MakeRuntime
+from tests.support.clients import basic
 from tests.support.fileserver import png_bytes
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @dataclass

@@ -4,7 +4,6 @@ this process is refused by the very next request."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -19,11 +18,8 @@ from mediagate.media import media as media_service
 from mediagate.media.hotcache import HotCaches, Memo
 from mediagate.messaging import messages
 from mediagate.runtime.context import Runtime
+from tests.support.clients import basic
 from tests.support.fileserver import png_bytes
-
-
-def basic(user: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from typing import Any
@@ -12,6 +13,11 @@ from twilio.rest import Client
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
 Creds = tuple[str, str]
+
+
+def basic(user: str, secret: str, encoding: str = "utf-8") -> str:
+    """An ``Authorization: Basic`` header value for ``user:secret``."""
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode(encoding)).decode()
 
 
 def twilio_client(server: RunningServer, user: str, password: str, account_sid: str | None = None) -> Client:

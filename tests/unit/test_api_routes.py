@@ -10,7 +10,6 @@ without a declaration, or a declaration that drifts from it, fails here.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +36,7 @@ from mediagate.http import probes as ops_routes
 from mediagate.http.app import create_app
 from mediagate.media import media
 from mediagate.runtime.context import Runtime
+from tests.support.clients import basic
 from tests.support.loops import run_fresh
 
 AC = "AC" + "a" * 32
@@ -250,10 +250,6 @@ def send(app: Starlette, method: str, url: str, **kwargs: Any) -> httpx.Response
             return await client.request(method, url, **kwargs)
 
     return run_fresh(go)
-
-
-def basic(user: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
 CHECKED = [k for k, need in TABLE.items() if need.checked_by is None]

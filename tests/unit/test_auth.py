@@ -15,11 +15,7 @@ from mediagate.accounts.auth import Principal, authenticate, can_reach, parse_ba
 from mediagate.core.errors import Forbidden, Unauthorized
 from mediagate.db.models import Account, ApiKey
 from mediagate.runtime.context import Runtime
-
-
-def basic(user: str, password: str, encoding: str = "utf-8") -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode(encoding)).decode()
-
+from tests.support.clients import basic
 
 # --------------------------------------------------------------------------- parse_basic
 

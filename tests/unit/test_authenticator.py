@@ -30,10 +30,7 @@ from mediagate.db.models import Account, ApiKey
 from mediagate.media.hotcache import HotCaches
 from mediagate.observability.metrics import REGISTRY
 from mediagate.runtime.context import Runtime
-
-
-def basic(user: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+from tests.support.clients import basic
 
 
 @dataclass(frozen=True)
