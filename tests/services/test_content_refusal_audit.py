@@ -27,11 +27,10 @@ from mediagate.edge import decide
 from mediagate.http.app import create_app
 from mediagate.media import access_audit
 from mediagate.media import media as media_service
-from mediagate.messaging import messages
 from mediagate.runtime.context import Runtime
 from tests.conftest import MakeRuntime
 from tests.support.clients import basic
-from tests.support.fileserver import png_bytes
+from tests.support.stored import message_with_media
 
 
 @dataclass
@@ -52,13 +51,6 @@ class World:
         )
 
 
-def _seed(rt: Runtime, account_sid: str) -> tuple[str, str]:
-    new = messages.NewMessage(to="+15551230001", from_="+15557650001", body="audit", media_urls=[])
-    msg = messages.create(rt, account_sid, new, actor="test")
-    row = media_service.add(rt, account_sid, msg.sid, "image/png", [png_bytes(300)])
-    return msg.sid, row.sid
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     # Mid-second: a refusal and the next ones share their UTC second until the test moves time.
@@ -69,7 +61,7 @@ def clock() -> ManualClock:
 def world(make_runtime: MakeRuntime, clock: ManualClock) -> World:
     runtime = make_runtime(clock=clock)
     made = accounts.create(runtime, "audited")
-    message_sid, media_sid = _seed(runtime, made.account.sid)
+    message_sid, media_sid = message_with_media(runtime, made.account.sid, "audit")
     return World(runtime, made.account.sid, made.auth_token, message_sid, media_sid)
 
 
@@ -102,7 +94,7 @@ def _deleted_key(world: World) -> tuple[str, str, tuple[str, str | None], str]:
 def _suspended(world: World) -> tuple[str, str, tuple[str, str | None], str]:
     # The path's account is a suspended subaccount, asked with its own token.
     sub = accounts.create_subaccount(world.rt, world.account_sid, "sub")
-    message_sid, media_sid = _seed(world.rt, sub.account.sid)
+    message_sid, media_sid = message_with_media(world.rt, sub.account.sid)
     accounts.update(
         world.rt, sub.account.sid, actor_account=world.account_sid, friendly_name=None, status="suspended"
     )

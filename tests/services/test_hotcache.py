@@ -19,7 +19,7 @@ from mediagate.media.hotcache import HotCaches, Memo
 from mediagate.messaging import messages
 from mediagate.runtime.context import Runtime
 from tests.support.clients import basic
-from tests.support.fileserver import png_bytes
+from tests.support.stored import message_with_media
 
 
 @dataclass
@@ -50,13 +50,6 @@ class World:
         return None
 
 
-def seed(rt: Runtime, account_sid: str) -> tuple[str, str]:
-    new = messages.NewMessage(to="+15551230001", from_="+15557650001", body="hot", media_urls=[])
-    msg = messages.create(rt, account_sid, new, actor="test")
-    row = media_service.add(rt, account_sid, msg.sid, "image/png", [png_bytes(300)])
-    return msg.sid, row.sid
-
-
 @pytest.fixture
 def world(runtime: Runtime) -> Iterator[World]:
     # Entries outlive the test: what is remembered, or dropped by a change, must not
@@ -64,7 +57,7 @@ def world(runtime: Runtime) -> Iterator[World]:
     runtime.hot = HotCaches(runtime.invalidation, max_age=3600.0)
     runtime.signer.start()  # as a server does: signing never reads the database then
     made = accounts.create(runtime, "hot")
-    message_sid, media_sid = seed(runtime, made.account.sid)
+    message_sid, media_sid = message_with_media(runtime, made.account.sid, "hot")
     yield World(runtime, made.account.sid, made.auth_token, message_sid, media_sid)
     runtime.signer.stop()
 
@@ -197,7 +190,7 @@ def test_revocation_is_refused_on_the_very_next_request(world: World, name: str)
 
 def test_suspended_subaccount_and_parent_reach(world: World) -> None:
     sub = accounts.create_subaccount(world.rt, world.account_sid, "sub")
-    message_sid, media_sid = seed(world.rt, sub.account.sid)
+    message_sid, media_sid = message_with_media(world.rt, sub.account.sid)
     child = World(world.rt, sub.account.sid, sub.auth_token, message_sid, media_sid)
     own, parent = basic(child.account_sid, child.token), basic(world.account_sid, world.token)
     for header in (own, parent):
@@ -215,7 +208,7 @@ def test_suspended_subaccount_and_parent_reach(world: World) -> None:
 
 def test_secured_legacy_media_is_no_longer_public(world: World) -> None:
     accounts.set_enforcement(world.rt, world.account_sid, False, actor="test", via="test")
-    message_sid, media_sid = seed(world.rt, world.account_sid)
+    message_sid, media_sid = message_with_media(world.rt, world.account_sid)
     legacy = World(world.rt, world.account_sid, world.token, message_sid, media_sid)
     legacy.database(None)
     assert legacy.memory(None) is not None  # anonymous: the public URL, from memory

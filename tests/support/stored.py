@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from mediagate.media import media
+from mediagate.messaging import messages
 from mediagate.runtime.context import Runtime
 from mediagate.storage import ObjectNotFound
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store
+from tests.support.fileserver import png_bytes
 
 
 def stored_keys(rt: Runtime, account_sid: str) -> list[str]:
@@ -35,3 +38,11 @@ def unfinished_writes(rt: Runtime, account_sid: str) -> list[str]:
     prefix = f"{store.prefix}/{account_sid}/" if store.prefix else f"{account_sid}/"
     uploads = store.client.list_multipart_uploads(Bucket=store.bucket, Prefix=prefix)
     return [u["Key"] for u in uploads.get("Uploads", [])]
+
+
+def message_with_media(rt: Runtime, account_sid: str, body: str = "hi") -> tuple[str, str]:
+    """An outbound message of ``account_sid`` with one stored PNG: (message sid, media sid)."""
+    new = messages.NewMessage(to="+15551230001", from_="+15557650001", body=body, media_urls=[])
+    msg = messages.create(rt, account_sid, new, actor="test")
+    row = media.add(rt, account_sid, msg.sid, "image/png", [png_bytes(300)])
+    return msg.sid, row.sid
