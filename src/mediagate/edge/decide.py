@@ -208,7 +208,7 @@ def direct(
 ) -> a.Answer | None:
     """Direct delivery (the account's MediaDelivery Mode=direct): the content
     redirect's own decision (the same credential check, permission, account
-    status, 401/404 as ``ApiError`` and its audit event; its URL is not used),
+    status, 401/404 as ``ApiError`` and its audit event; no URL is signed),
     then the bytes, through the same ``serve`` as the media hosts."""
     missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
     if memory_only:
@@ -227,12 +227,13 @@ def direct(
             method=method,
             client=client,
             request_id=request_id,
+            sign=False,  # its URL is not used
         )
         if location is None:
             return None
     else:
         media.content_location(
-            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client, sign=False
         )
         # The secured host's cache (remembered for the memory path above): no
         # cached answer is trusted for existence, prepare() checks the store.

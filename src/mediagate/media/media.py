@@ -206,10 +206,12 @@ def content_location(
     *,
     method: str = "GET",
     client: str | None = None,
+    sign: bool = True,
 ) -> str:
     """Where ``GET .../Media/{ME}`` (no extension) redirects, read from the
     database (blocking: run it off the loop); the answers it reads are
-    remembered for ``content_location_from_memory``.
+    remembered for ``content_location_from_memory``. ``sign=False``: the
+    decision and its audit only, no signed URL (``delivery.locate``).
 
     Without credentials only legacy (public) media is revealed; anything else
     is a 401, whether or not it exists, so the endpoint is no oracle for
@@ -258,7 +260,7 @@ def content_location(
         account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
     )
     hot.media.put(media_sid, MediaRow(message_sid, target), media_generation)
-    return _decide(rt, principal, target, method, client)
+    return _decide(rt, principal, target, method, client, sign=sign)
 
 
 def content_location_from_memory(
@@ -271,6 +273,7 @@ def content_location_from_memory(
     method: str = "GET",
     client: str | None = None,
     request_id: str | None = None,
+    sign: bool = True,
 ) -> str | None:
     """``content_location`` answered from memory, on the event loop, or
     ``None`` when anything it needs is not remembered (the caller then runs
@@ -293,7 +296,7 @@ def content_location_from_memory(
         # Presigning may refresh the store's credentials (instance metadata, STS):
         # network I/O, so not on the loop.
         return None
-    return _decide(rt, principal, row.target, method, client, request_id)
+    return _decide(rt, principal, row.target, method, client, request_id, sign=sign)
 
 
 def _decide(
@@ -303,12 +306,14 @@ def _decide(
     method: str,
     client: str | None,
     request_id: str | None = None,
+    *,
+    sign: bool = True,
 ) -> str:
     # media/delivery.py decides where the bytes come from (public host,
     # our secured host, or the object store itself); Unauthorized when an
     # anonymous caller asks for media that needs auth.
     try:
-        where = locate(rt, principal, target, method=method)
+        where = locate(rt, principal, target, method=method, sign=sign)
     except Unauthorized:
         _audit_content(
             rt, target.account_sid, target.media_sid, auth.NO_CREDENTIAL, "denied", method, client, request_id
