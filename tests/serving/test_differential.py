@@ -570,3 +570,28 @@ def test_the_public_host_once_warm_is_sent_by_the_fast_path(any_harness: Harness
         pass
     answer, fast = harness.rsgi(req)
     assert not fast and answer[0] == 404
+
+
+def test_direct_delivery_of_the_bytes_is_a_download_on_both_transports(harness: Harness) -> None:
+    """Direct delivery sends the bytes instead of a redirect: a GET answered 200
+    (or 206) is a download for retention's "after first download" rule, a HEAD
+    or a 304 an access only, as on the media hosts. It used to be recorded as
+    the redirect's access only, so directly delivered media never counted as
+    downloaded."""
+    rt = harness.world.rt
+    item = _signed(harness, "direct", "text/vcard")
+    path = f"/2010-04-01/Accounts/{item.account_sid}/Messages/{item.message_sid}/Media/{item.media_sid}"
+    auth = ("Authorization", harness.world.auth[item.account_sid])
+    index = harness.world.items.index(item)
+    revalidate = ("If-None-Match", f'"{item.sha256}"')
+    cases = [("HEAD", (auth,), False), ("GET", (auth, revalidate), False), ("GET", (auth,), True)]
+    for warm in (False, True):
+        for method, headers, downloaded in cases:
+            req = Req(method, path, "", headers, not warm, index)
+            rt.access.take()
+            if not warm:
+                harness.forget(req)
+            answer, fast = harness.rsgi(req)
+            assert fast == warm and answer[0] == (304 if revalidate in headers else 200)
+            seen = rt.access.take()[item.media_sid]
+            assert (seen.first_downloaded is not None) == downloaded, (method, headers, warm)

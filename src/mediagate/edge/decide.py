@@ -209,7 +209,8 @@ def direct(
     """Direct delivery (the account's MediaDelivery Mode=direct): the content
     redirect's own decision (the same credential check, permission, account
     status, 401/404 as ``ApiError`` and its audit event; no URL is signed),
-    then the bytes, through the same ``serve`` as the media hosts."""
+    then the bytes, through the same ``serve`` as the media hosts, and the
+    access they make (a download or not) for retention."""
     missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
     if memory_only:
         # Everything that could still say "not sure" first: the redirect's check
@@ -227,20 +228,27 @@ def direct(
             method=method,
             client=client,
             request_id=request_id,
-            sign=False,  # its URL is not used
+            redirect=False,
         )
         if location is None:
             return None
     else:
         media.content_location(
-            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client, sign=False
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            authorization,
+            method=method,
+            client=client,
+            redirect=False,
         )
         # The secured host's cache (remembered for the memory path above): no
         # cached answer is trusted for existence, prepare() checks the store.
         prepared = _prepare(rt, rt.edge_objects.get(rt, account_sid, media_sid), False)
         if prepared is None:  # deleted between the check and now
             raise missing
-    return serve(
+    answer = serve(
         rt,
         prepared,
         method,
@@ -251,6 +259,10 @@ def direct(
         event=None,  # audited by content_location, as the redirect it replaces
         gone=lambda: a.api_error(missing),
     )
+    # Like its audit, recorded when decided: the bytes sent (a GET's 200 or 206)
+    # are a download, a HEAD or a 304 an access (the rule the media hosts' answers follow).
+    rt.access.served(account_sid, media_sid, method, answer.status)
+    return answer
 
 
 def content(
