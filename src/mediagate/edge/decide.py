@@ -326,9 +326,10 @@ def serve(
     headers = a.media_headers(obj, etag, cache_control, stem, attachment, last_modified)
     if cond.if_none_match and _etag_matches(cond.if_none_match, etag):
         return a.Answer(304, headers, event=event)
+    specs = None
     if cond.range is not None:
         try:
-            parse_range(cond.range)
+            specs = parse_range(cond.range)
         except RangeError as exc:
             return a.bad_range(str(exc), event)
     content_type = a.content_type(obj.content_type)
@@ -345,9 +346,9 @@ def serve(
     size = prepared.size
     first, last = 0, size - 1
     status = 200
-    if cond.range is not None and (cond.if_range is None or cond.if_range in (etag, last_modified)):
+    if specs is not None and (cond.if_range is None or cond.if_range in (etag, last_modified)):
         try:
-            found = span(cond.range, size)
+            found = span(specs, size)
         except Unsatisfiable:
             headers += [
                 ("accept-ranges", "bytes"),
