@@ -1,11 +1,16 @@
 """Each media answer decided once, for every transport.
 
-``secure``, ``public`` and ``direct`` take what a request says (sids, method,
-query string, the headers that matter, the client) and return the ``Answer``
-(``edge/answer.py``). They never send anything and record nothing: the
-transport sends the answer and then records its access event, so a transport
-that gives up (the fast path, when memory does not know enough) leaves no
-trace and the other one decides from scratch.
+``secure``, ``public``, ``direct`` and ``content`` take what a request says
+(sids, method, query string, the headers that matter, the client) and return
+the ``Answer`` (``edge/answer.py``). They never send anything. The media
+hosts record nothing either: the transport sends the answer and then records
+its access event, so a transport that gives up (the fast path, when memory
+does not know enough) leaves no trace and the other one decides from
+scratch. ``content`` and ``direct`` are the content URL's: its decision
+(``media.content_location``) records its audit event when it decides, so
+everything that could still say "not sure" comes before it, and neither
+transport gives up after it (tests/serving/test_differential.py compares
+the access events of both, on local files and S3).
 
 ``memory_only=True`` is the variant for the event loop: every lookup is the
 in-memory one (the signer's keys, ``EdgeObjectCache.cached``, ``prepare``'s
