@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mediagate.edge.serve import served_filename
+from mediagate.media.disposition import served_filename
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,6 @@ async def media_content(request: Request) -> Response:
 
 CONTENT_ROUTE = "media.content"
 PREFIX = "/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media"
-# The content route stays third: serving/fast.py finds it by position.
 routes = [
     route(PREFIX + ".json", list_media, account="path", get=perms.MEDIA_READ),
     route(

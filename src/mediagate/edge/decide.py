@@ -1,11 +1,16 @@
 """Each media answer decided once, for every transport.
 
-``secure``, ``public`` and ``direct`` take what a request says (sids, method,
-query string, the headers that matter, the client) and return the ``Answer``
-(``edge/answer.py``). They never send anything and record nothing: the
-transport sends the answer and then records its access event, so a transport
-that gives up (the fast path, when memory does not know enough) leaves no
-trace and the other one decides from scratch.
+``secure``, ``public``, ``direct`` and ``content`` take what a request says
+(sids, method, query string, the headers that matter, the client) and return
+the ``Answer`` (``edge/answer.py``). They never send anything. The media
+hosts record nothing either: the transport sends the answer and then records
+its access event, so a transport that gives up (the fast path, when memory
+does not know enough) leaves no trace and the other one decides from
+scratch. ``content`` and ``direct`` are the content URL's: its decision
+(``media.content_location``) records its audit event when it decides, so
+everything that could still say "not sure" comes before it, and neither
+transport gives up after it (tests/serving/test_differential.py compares
+the access events of both, on local files and S3).
 
 ``memory_only=True`` is the variant for the event loop: every lookup is the
 in-memory one (the signer's keys, ``EdgeObjectCache.cached``, ``prepare``'s
@@ -208,8 +213,9 @@ def direct(
 ) -> a.Answer | None:
     """Direct delivery (the account's MediaDelivery Mode=direct): the content
     redirect's own decision (the same credential check, permission, account
-    status, 401/404 as ``ApiError`` and its audit event; its URL is not used),
-    then the bytes, through the same ``serve`` as the media hosts."""
+    status, 401/404 as ``ApiError`` and its audit event; no URL is signed),
+    then the bytes, through the same ``serve`` as the media hosts, and the
+    access they make (a download or not) for retention."""
     missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
     if memory_only:
         # Everything that could still say "not sure" first: the redirect's check
@@ -227,19 +233,27 @@ def direct(
             method=method,
             client=client,
             request_id=request_id,
+            redirect=False,
         )
         if location is None:
             return None
     else:
         media.content_location(
-            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+            rt,
+            account_sid,
+            message_sid,
+            media_sid,
+            authorization,
+            method=method,
+            client=client,
+            redirect=False,
         )
         # The secured host's cache (remembered for the memory path above): no
         # cached answer is trusted for existence, prepare() checks the store.
         prepared = _prepare(rt, rt.edge_objects.get(rt, account_sid, media_sid), False)
         if prepared is None:  # deleted between the check and now
             raise missing
-    return serve(
+    answer = serve(
         rt,
         prepared,
         method,
@@ -250,6 +264,10 @@ def direct(
         event=None,  # audited by content_location, as the redirect it replaces
         gone=lambda: a.api_error(missing),
     )
+    # Like its audit, recorded when decided: the bytes sent (a GET's 200 or 206)
+    # are a download, a HEAD or a 304 an access (the rule the media hosts' answers follow).
+    rt.access.served(account_sid, media_sid, method, answer.status)
+    return answer
 
 
 def content(
@@ -313,9 +331,10 @@ def serve(
     headers = a.media_headers(obj, etag, cache_control, stem, attachment, last_modified)
     if cond.if_none_match and _etag_matches(cond.if_none_match, etag):
         return a.Answer(304, headers, event=event)
+    specs = None
     if cond.range is not None:
         try:
-            parse_range(cond.range)
+            specs = parse_range(cond.range)
         except RangeError as exc:
             return a.bad_range(str(exc), event)
     content_type = a.content_type(obj.content_type)
@@ -332,9 +351,9 @@ def serve(
     size = prepared.size
     first, last = 0, size - 1
     status = 200
-    if cond.range is not None and (cond.if_range is None or cond.if_range in (etag, last_modified)):
+    if specs is not None and (cond.if_range is None or cond.if_range in (etag, last_modified)):
         try:
-            found = span(cond.range, size)
+            found = span(specs, size)
         except Unsatisfiable:
             headers += [
                 ("accept-ranges", "bytes"),

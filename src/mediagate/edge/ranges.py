@@ -65,10 +65,9 @@ class Unsatisfiable(Exception):
     """A range that starts at or past the end of the object (416)."""
 
 
-def span(header: str, size: int) -> tuple[int, int] | None:
-    """(start, end inclusive) of a canonical header, ``None`` for "send it all";
-    raises ``RangeError`` or ``Unsatisfiable``."""
-    specs = parse_range(header)
+def span(specs: list[RangeSpec], size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a header read by ``parse_range``, ``None`` for
+    "send it all"; raises ``Unsatisfiable``."""
     if len(specs) != 1:
         return None
     first, last = specs[0]

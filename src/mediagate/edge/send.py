@@ -68,7 +68,8 @@ class AnswerResponse(Response):
             await send({"type": "http.response.body", "body": self.body, "more_body": False})
             return
         try:
-            await run_in_threadpool(self.prime)  # already done by ``send_answer``: a no-op
+            if self._chunks is None:  # ``send_answer`` primes every streamed answer: no thread hop then
+                await run_in_threadpool(self.prime)
             if self._first:
                 await send({"type": "http.response.body", "body": self._first, "more_body": True})
             assert self._chunks is not None

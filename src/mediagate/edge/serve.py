@@ -10,9 +10,6 @@ are put together by ``edge/answer.py`` for every transport.
 
 from __future__ import annotations
 
-from mediagate.media.disposition import INLINE_TYPES as INLINE_TYPES
-from mediagate.media.disposition import served_filename as served_filename
-
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; media-src 'self'; "

@@ -65,11 +65,16 @@ def secured_url(rt: Runtime, account_sid: str, media_sid: str, *, ttl: int | Non
     return f"{rt.settings.secure_media_url}{path}?{rt.signer.sign(path, ttl=ttl)}"
 
 
-def locate(rt: Runtime, principal: Principal | None, target: Target, *, method: str = "GET") -> Location:
+def locate(
+    rt: Runtime, principal: Principal | None, target: Target, *, method: str = "GET", sign: bool = True
+) -> Location:
     """Where the content URL's 307 sends this caller for this media.
 
     ``principal`` must already be valid for ``target.account_sid`` (the caller
-    checked); ``None`` gets public media only, and ``Unauthorized`` otherwise."""
+    checked); ``None`` gets public media only, and ``Unauthorized`` otherwise.
+    ``sign=False``: the decision is wanted, not the URL (direct delivery sends
+    the bytes itself), so a URL on our secured host is not signed (its ``url``
+    is empty)."""
     if not target.auth_required:
         return Location(public_url(rt, target.account_sid, target.media_sid), "public")
     if principal is None:
@@ -86,6 +91,8 @@ def locate(rt: Runtime, principal: Principal | None, target: Target, *, method: 
         )
         if url is not None:
             return Location(url, "presigned")
+    if not sign:
+        return Location("", "signed")
     return Location(secured_url(rt, target.account_sid, target.media_sid), "signed")
 
 

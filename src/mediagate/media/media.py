@@ -206,10 +206,15 @@ def content_location(
     *,
     method: str = "GET",
     client: str | None = None,
+    redirect: bool = True,
 ) -> str:
     """Where ``GET .../Media/{ME}`` (no extension) redirects, read from the
     database (blocking: run it off the loop); the answers it reads are
     remembered for ``content_location_from_memory``.
+
+    ``redirect=False`` is direct delivery, which sends the bytes instead: the
+    same decision and audit, but no URL is signed (``delivery.locate``) and
+    the access is not recorded here: the caller records what it sent.
 
     Without credentials only legacy (public) media is revealed; anything else
     is a 401, whether or not it exists, so the endpoint is no oracle for
@@ -258,7 +263,7 @@ def content_location(
         account_sid, media_sid, media.storage_key, media.content_type, media.filename, media.auth_required
     )
     hot.media.put(media_sid, MediaRow(message_sid, target), media_generation)
-    return _decide(rt, principal, target, method, client)
+    return _decide(rt, principal, target, method, client, redirect=redirect)
 
 
 def content_location_from_memory(
@@ -271,6 +276,7 @@ def content_location_from_memory(
     method: str = "GET",
     client: str | None = None,
     request_id: str | None = None,
+    redirect: bool = True,
 ) -> str | None:
     """``content_location`` answered from memory, on the event loop, or
     ``None`` when anything it needs is not remembered (the caller then runs
@@ -293,7 +299,7 @@ def content_location_from_memory(
         # Presigning may refresh the store's credentials (instance metadata, STS):
         # network I/O, so not on the loop.
         return None
-    return _decide(rt, principal, row.target, method, client, request_id)
+    return _decide(rt, principal, row.target, method, client, request_id, redirect=redirect)
 
 
 def _decide(
@@ -303,12 +309,14 @@ def _decide(
     method: str,
     client: str | None,
     request_id: str | None = None,
+    *,
+    redirect: bool = True,
 ) -> str:
     # media/delivery.py decides where the bytes come from (public host,
     # our secured host, or the object store itself); Unauthorized when an
     # anonymous caller asks for media that needs auth.
     try:
-        where = locate(rt, principal, target, method=method)
+        where = locate(rt, principal, target, method=method, sign=redirect)
     except Unauthorized:
         _audit_content(
             rt, target.account_sid, target.media_sid, auth.NO_CREDENTIAL, "denied", method, client, request_id
@@ -324,9 +332,10 @@ def _decide(
         client,
         request_id,
     )
-    # In memory only (media/access.py); a presigned URL is the last we see of a download.
-    downloaded = where.decision == "presigned" and method == "GET"
-    rt.access.record(target.account_sid, target.media_sid, downloaded=downloaded)
+    if redirect:
+        # In memory only (media/access.py); a presigned URL is the last we see of a download.
+        downloaded = where.decision == "presigned" and method == "GET"
+        rt.access.record(target.account_sid, target.media_sid, downloaded=downloaded)
     return where.url
 
 

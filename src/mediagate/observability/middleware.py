@@ -18,7 +18,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from starlette.routing import BaseRoute, Host, Mount
@@ -40,21 +40,24 @@ UNMATCHED = "(unmatched)"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[int, str]:
-    """``id(route) -> full path template`` for every leaf route, mounts included
-    (Starlette leaves only the innermost matched route in ``scope["route"]``).
-    A route under a ``Host`` is shown as ``//{host}{path}``."""
-    found: dict[int, str] = {}
+def leaf_routes(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[BaseRoute, str]]:
+    """Every leaf route with its full path template, mounts included, in
+    routing order (Starlette leaves only the innermost matched route in
+    ``scope["route"]``). A route under a ``Host`` is shown as ``//{host}{path}``."""
     for route in routes:
         if isinstance(route, Mount):
-            found.update(route_templates(route.routes, prefix + route.path))
+            yield from leaf_routes(route.routes, prefix + route.path)
         elif isinstance(route, Host):
-            found.update(route_templates(route.routes, f"//{route.host}{prefix}"))
+            yield from leaf_routes(route.routes, f"//{route.host}{prefix}")
         else:
             path = getattr(route, "path", None)
             if isinstance(path, str):
-                found[id(route)] = prefix + path
-    return found
+                yield route, prefix + path
+
+
+def route_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[int, str]:
+    """``id(route) -> full path template`` for every leaf route (``leaf_routes``)."""
+    return {id(route): template for route, template in leaf_routes(routes, prefix)}
 
 
 def request_id_of(value: str | None) -> str:

@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
-from starlette.routing import BaseRoute, Host, Mount
+from starlette.routing import BaseRoute
 
 from mediagate.api.media import CONTENT_ROUTE
 from mediagate.core.errors import ApiError
@@ -53,7 +53,7 @@ from mediagate.edge import decide
 from mediagate.edge.answer import Answer, record
 from mediagate.edge.hosts import PUBLIC_ROUTE, SECURE_ROUTE
 from mediagate.media import media
-from mediagate.observability.middleware import access_line, request_id_of
+from mediagate.observability.middleware import access_line, leaf_routes, request_id_of
 from mediagate.runtime.context import Runtime
 
 _CONTENT_PREFIX = "/2010-04-01/Accounts/"
@@ -68,21 +68,17 @@ def _metrics() -> Any:
     return metrics
 
 
-def named_templates(routes: Iterable[BaseRoute], prefix: str = "") -> dict[str, str]:
-    """``route name -> full path template`` for every named leaf route, mounts
-    included, spelt as ``observability.middleware.route_templates`` spells them
-    (the access line and the metrics name a fast answer's route the same way).
-    By name, not by position: reordering a route list cannot turn a fast path off."""
+def named_templates(routes: Iterable[BaseRoute]) -> dict[str, str]:
+    """``route name -> full path template`` for every named leaf route, spelt as
+    ``observability.middleware.route_templates`` spells them (the same walk:
+    the access line and the metrics name a fast answer's route the same way).
+    By name, not by position: reordering a route list cannot turn a fast path
+    off. A name given twice means its first route, the one Starlette matches first."""
     found: dict[str, str] = {}
-    for route in routes:
-        if isinstance(route, Mount):
-            found.update(named_templates(route.routes, prefix + route.path))
-        elif isinstance(route, Host):
-            found.update(named_templates(route.routes, f"//{route.host}{prefix}"))
-        else:
-            path, name = getattr(route, "path", None), getattr(route, "name", None)
-            if isinstance(path, str) and isinstance(name, str):
-                found.setdefault(name, prefix + path)
+    for route, template in leaf_routes(routes):
+        name = getattr(route, "name", None)
+        if isinstance(name, str):
+            found.setdefault(name, template)
     return found
 
 
