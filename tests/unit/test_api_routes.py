@@ -48,7 +48,7 @@ PN = "PN" + "f" * 32
 
 V2010 = "/2010-04-01/Accounts/{account_sid}"
 R, W = perms.NUMBERS_READ, perms.NUMBERS_WRITE
-CONTENT = "services.media.content_location (and its answer from memory)"
+CONTENT = "edge.decide.content: media.content_location (and its answer from memory)"
 CARRIER = "a carrier credential (CR...), checked by the handler; never a tenant's"
 DOCS = "the API's description, for anyone"
 

@@ -100,7 +100,7 @@ routes = [
     checked_by(
         PREFIX + "/{media_sid}",
         media_content,
-        by="services.media.content_location (and its answer from memory)",
+        by="edge.decide.content: media.content_location (and its answer from memory)",
         get=media.CONTENT_PERMISSION,
         name=CONTENT_ROUTE,
     ),
