@@ -85,8 +85,20 @@ def test_listeners_hear_every_step_and_the_system_clock_has_none() -> None:
     clock.advance(5)
     clock.advance(7)
     assert heard == [START.timestamp() + 5, START.timestamp() + 12]
-    on_advance(SystemClock(), lambda: heard.append(0))  # accepted, never called: it cannot be moved
+    on_advance(SystemClock(), lambda: heard.append(0))()  # accepted, never called: it cannot be moved
     assert len(heard) == 2
+
+
+def test_a_stopped_listener_hears_nothing_more() -> None:
+    clock = ManualClock(START)
+    heard: list[str] = []
+    forget_a = on_advance(clock, lambda: heard.append("a"))
+    on_advance(clock, lambda: heard.append("b"))
+    clock.advance(1)
+    forget_a()
+    forget_a()  # twice is harmless: a stop may run more than once
+    clock.advance(1)
+    assert heard == ["a", "b", "b"]
 
 
 # ---------------------------------------------------------------- signed URLs

@@ -76,9 +76,16 @@ class _Forward:
     def time(self) -> float:
         raise NotImplementedError
 
-    def on_advance(self, listener: Callable[[], None]) -> None:
+    def on_advance(self, listener: Callable[[], None]) -> Callable[[], None]:
         with self._lock:
             self._listeners.append(listener)
+
+        def forget() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return forget
 
     @staticmethod
     def _checked(seconds: float) -> float:
@@ -165,10 +172,16 @@ class OffsetClock(_Forward):
         return f"OffsetClock({self._base!r}, offset={self.offset})"
 
 
-def on_advance(clock: Clock, listener: Callable[[], None]) -> None:
-    """Call ``listener`` after each step of a movable clock (a no-op for the system clock)."""
+def on_advance(clock: Clock, listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` after each step of a movable clock (a no-op for the system
+    clock); returns what stops it, for the listener's owner to call when it stops."""
     if isinstance(clock, _Forward):
-        clock.on_advance(listener)
+        return clock.on_advance(listener)
+    return _nothing
+
+
+def _nothing() -> None:
+    return None
 
 
 def of_session(session: Session) -> Clock:

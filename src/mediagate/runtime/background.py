@@ -163,17 +163,16 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
                 retention.start()
                 stops.insert(0, retention.stop)
                 # A moved clock (tests, the test mode) may make media due now.
-                clocks.on_advance(rt.clock, retention.wake)
+                stops.insert(0, clocks.on_advance(rt.clock, retention.wake))
             audit_retention = access_audit.Retention(rt)
             audit_retention.start()
             stops.insert(0, audit_retention.stop)
-            clocks.on_advance(rt.clock, audit_retention.wake)
+            stops.insert(0, clocks.on_advance(rt.clock, audit_retention.wake))
             deliveries = webhooks.Worker(rt)  # wakes itself when the clock moves
             handoffs = outbox.Worker(rt, carriers.dispatch)
             deliveries.start()
             handoffs.start()
-            clocks.on_advance(rt.clock, handoffs.wake)
-            stops[:0] = [handoffs.stop, deliveries.stop]
+            stops[:0] = [clocks.on_advance(rt.clock, handoffs.wake), handoffs.stop, deliveries.stop]
         try:
             yield
         finally:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -42,15 +43,17 @@ class Worker:
         self._lock = threading.Lock()
         self._in_flight: dict[str, str] = {}  # delivery sid -> account sid
         self._thread: threading.Thread | None = None
+        self._forget_clock: Callable[[], None] = lambda: None
         self._pool = ThreadPoolExecutor(max_workers=self._senders, thread_name_prefix="webhook-send")
         self._sender = Sender(rt)
 
     def start(self) -> None:
-        clocks.on_advance(self._rt.clock, self._on_clock_advance)
+        self._forget_clock = clocks.on_advance(self._rt.clock, self._on_clock_advance)
         self._thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
+        self._forget_clock()
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
