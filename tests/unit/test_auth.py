@@ -11,7 +11,7 @@ import pytest
 
 from mediagate.accounts import accounts, keys
 from mediagate.accounts import permissions as perms
-from mediagate.accounts.auth import Principal, authenticate, can_reach, parse_basic, require
+from mediagate.accounts.auth import Principal, can_reach, parse_basic, require
 from mediagate.core.errors import Forbidden, Unauthorized
 from mediagate.db.models import Account, ApiKey
 from mediagate.runtime.context import Runtime
@@ -79,7 +79,7 @@ def test_parse_basic_rejects_malformed_headers(header: str | None) -> None:
     assert parse_basic(header) is None
 
 
-# --------------------------------------------------------------------------- authenticate / require
+# --------------------------------------------------------------------------- require
 
 
 def new_account(rt: Runtime, name: str = "acct", owner: str | None = None) -> tuple[str, str]:
@@ -110,7 +110,7 @@ def set_status(rt: Runtime, sid: str, status: str) -> None:
 
 def auth(rt: Runtime, header: str | None) -> Principal:
     with rt.sessions() as session:
-        return authenticate(session, rt.keyring, header)
+        return require(session, rt.keyring, header, None)  # the credential's own account, no permission
 
 
 def req(rt: Runtime, header: str | None, account_sid: str, permission: str | None = None) -> Principal:

@@ -7,9 +7,17 @@ import json
 import pytest
 
 from mediagate.accounts import permissions as perms
-from mediagate.accounts.auth import Principal, require_permission
+from mediagate.accounts.auth import Principal, refusal, refused
 from mediagate.accounts.keys import parse_policy
 from mediagate.core.errors import BadRequest, Forbidden
+
+
+def require_permission(who: Principal, permission: str) -> None:
+    """The authenticator's rule for ``permission`` on the credential's own account."""
+    reason = refusal(who, who.account_sid, None, permission)
+    if reason is not None:
+        raise refused(reason)
+
 
 AC = "AC" + "a" * 32
 SK = "SK" + "b" * 32

@@ -116,11 +116,6 @@ def claimed(user: str) -> Credential:
     return NO_CREDENTIAL
 
 
-def require_permission(principal: Principal, permission: str) -> None:
-    if not principal.allows(permission):
-        raise refused(PERMISSION)
-
-
 def parse_basic(header: str | None) -> tuple[str, str] | None:
     if not header:
         return None
@@ -248,14 +243,6 @@ def _from_header(
     user, secret = creds
     found = identify(session, user, lambda stored: keyring.verify_secret(secret, stored))
     return found if isinstance(found, Principal) else (found, claimed(user))
-
-
-def authenticate(session: Session, keyring: Keyring, header: str | None) -> Principal:
-    """Raise ``Unauthorized`` unless the header carries a valid credential."""
-    found = _from_header(session, keyring, header)
-    if isinstance(found, Principal):
-        return found
-    raise denied(found[0])
 
 
 def account_facts(session: Session, account_sid: str) -> AccountFacts | None:
