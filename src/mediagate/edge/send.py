@@ -41,6 +41,7 @@ class AnswerResponse(Response):
         self._pathsend = answer.file if answer.file is not None and _PATHSEND in extensions else None
         self._read = None if head or self._pathsend is not None else answer.read
         self._span = answer.span
+        self._rt = runtime(request)
         self._chunks: Iterator[bytes] | None = None
         self._first = b""
 
@@ -71,13 +72,12 @@ class AnswerResponse(Response):
             await send({"type": "http.response.body", "body": self.body, "more_body": False})
             return
         try:
-            rt = runtime(Request(scope))
             if self._chunks is None:  # ``send_answer`` primes every streamed answer: no thread hop then
-                await on_store(rt, self.prime)
+                await on_store(self._rt, self.prime)
             if self._first:
                 await send({"type": "http.response.body", "body": self._first, "more_body": True})
             assert self._chunks is not None
-            async for chunk in iterate_on_store(rt, self._chunks):
+            async for chunk in iterate_on_store(self._rt, self._chunks):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:

@@ -61,8 +61,10 @@ async def hot(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
 
 class _StorePool:
     """One per event loop (a server has one; in-process tests make several).
-    ``admit`` holds one token per request reading the store; ``threads`` runs
-    them, with as many tokens, so it never makes an admitted call wait."""
+    ``admit`` holds one token per request starting a store read (its decision
+    or first read), with a deadline; ``threads`` are the threads themselves,
+    shared by those calls and the chunk reads of downloads already under way
+    (each bounded by the store's read deadline)."""
 
     def __init__(self, size: int) -> None:
         self.admit = anyio.CapacityLimiter(size)

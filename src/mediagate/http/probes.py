@@ -28,6 +28,7 @@ async def readyz(request: Request) -> Response:
     for people and monitors, without changing the status."""
     readiness: Readiness = request.app.state.readiness
     verbose = request.query_params.get("verbose", "0").lower() not in ("0", "false", "no")
+    dependencies: dict[str, str] = {}
     if verbose:
         everything = await readiness.report()
         checks = {n: r for n, r in everything.items() if not readiness.is_shared(n)}
