@@ -7,6 +7,7 @@ store, a black-holed route), ``stop()`` refuses (a killed store). Before the
 deadlines, a download during a freeze waited for the whole outage (boto3's
 60 s read timeout, three retries), and since the media hosts' reads ran on
 the hot paths' threads, the content URL's 307s for *other* media waited too.
+In-process tests on both databases, and once through ``mediagate serve``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,8 +26,10 @@ from mediagate.accounts import accounts
 from mediagate.http.app import create_app
 from mediagate.runtime.context import Runtime
 from tests.conftest import MakeRuntime
+from tests.support.databases import fresh_database
 from tests.support.loops import run_fresh
 from tests.support.seaweed import ObjectStore, running_seaweed
+from tests.support.server import running_server
 from tests.support.stored import message_with_media
 from tests.support.tcpproxy import TcpProxy, tcp_proxy
 
@@ -209,3 +213,57 @@ def test_a_frozen_store_fails_a_media_delete_within_the_bound(
     # orphaned object is the scheduled gc's.
     _assert_503(answer)
     assert took < CALL_BOUND + SLACK
+
+
+def test_a_real_server_keeps_answering_307s_while_its_store_is_frozen(
+    own_store: ObjectStore, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    """The same outage through ``mediagate serve`` (granian, the RSGI bridge),
+    on PostgreSQL: what crosses the process is the server's own threading."""
+    env = {
+        "MEDIAGATE_STORAGE_URL": f"s3://{own_store.new_bucket()}/served",
+        "MEDIAGATE_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}",
+        "MEDIAGATE_STORE_THREADS": str(THREADS),
+        "MEDIAGATE_HOT_PATH_THREADS": str(THREADS),
+        "MEDIAGATE_GC_INTERVAL": "0",
+        **own_store.aws_env(),
+    }
+    with fresh_database("postgresql", tmp_path) as url, running_server(tmp_path / "data", url, **env) as srv:
+        account = srv.new_account("frozen-served")
+        downloads = [message_with_media(srv.runtime, account.sid) for _ in range(2 * THREADS)]
+        others = [message_with_media(srv.runtime, account.sid) for _ in range(2 * THREADS)]
+        api = f"{srv.base_url}/2010-04-01/Accounts/{account.sid}"
+        auth = (account.sid, account.token)
+
+        async def main() -> tuple[list[float], list[httpx.Response], list[bool]]:
+            async with httpx.AsyncClient(timeout=120) as client:
+                signed = []
+                for msg, med in downloads:
+                    answer = await client.get(f"{api}/Messages/{msg}/Media/{med}", auth=auth)
+                    assert answer.status_code == 307, answer.text
+                    signed.append(answer.headers["location"])
+                assert (await client.get(signed[0])).status_code == 200
+                proxy.freeze()
+                frozen_at = time.monotonic()
+
+                async def download(url: str) -> tuple[float, httpx.Response]:
+                    answer = await client.get(url)
+                    return time.monotonic() - frozen_at, answer
+
+                stuck = [asyncio.create_task(download(u)) for u in signed]
+                await asyncio.sleep(0.5)
+                assert not any(task.done() for task in stuck)
+                during = []
+                for msg, med in others:
+                    answer = await client.get(f"{api}/Messages/{msg}/Media/{med}", auth=auth)
+                    assert answer.status_code == 307, answer.text[:300]
+                    during.append(any(not task.done() for task in stuck))
+                results = await asyncio.gather(*stuck)
+                return [e for e, _ in results], [a for _, a in results], during
+
+        elapsed, answers, during = run_fresh(main)
+    for answer in answers:
+        _assert_503(answer)
+    print(f"served, frozen store: downloads 503 after {min(elapsed):.2f}..{max(elapsed):.2f} s")
+    assert max(elapsed) < REQUEST_BOUND + SLACK, elapsed
+    assert all(during[:THREADS]), during
