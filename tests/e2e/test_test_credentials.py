@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
@@ -43,6 +44,12 @@ def test_twilio_python_with_test_credentials(server: RunningServer) -> None:
         with pytest.raises(TwilioException) as refused_page:
             listing()
         assert "HTTP 403" in str(refused_page.value) and '"code":20008' in str(refused_page.value)
+
+    # The media URL too (through the server's fast path, which must fall back and refuse the same way).
+    content = f"{server.base_url}/2010-04-01/Accounts/{test_sid}/Messages/MM{'a' * 32}/Media/ME{'b' * 32}"
+    for _ in range(2):
+        r = requests.get(content, auth=(test_sid, test_token), allow_redirects=False, timeout=10)
+        assert (r.status_code, r.json()["code"]) == (403, 20008)
 
     # Nothing was stored: the live account has no message and no number.
     live = Client(made["sid"], made["auth_token"])
