@@ -23,6 +23,8 @@ def test_twilio_python_with_test_credentials(server: RunningServer) -> None:
     test_sid, test_token = made["test_account_sid"], made["test_auth_token"]
     assert test_sid.startswith("AC") and len(test_sid) == 34 and test_sid != made["sid"]
     assert len(test_token) == 32 and test_token != made["auth_token"]
+    again = run_cli(server.env, "accounts", "token", made["sid"], "--test")
+    assert again.returncode == 0 and again.stdout.split() == [test_sid, test_token], again.stderr
 
     client = Client(test_sid, test_token)
     client.api.base_url = server.base_url
