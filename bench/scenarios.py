@@ -71,6 +71,10 @@ class Config:
     big_downloads: int = 4  # concurrent downloads of the big object
     warmup: int = 50  # content redirects + downloads before idle RSS is taken
     consistency_messages: int = 500  # invalidation messages timed (bench/consistency.py)
+    # The peer comparison (bench/peers.py): Synapse started or not (bench-only, never
+    # in the smoke test), and mediagate's database there (Synapse's is SQLite too).
+    peer_synapse: bool = True
+    peer_backend: str = "sqlite"
     label: str = "full"
 
     @staticmethod
@@ -94,6 +98,7 @@ class Config:
             big_downloads=2,
             warmup=3,
             consistency_messages=50,
+            peer_synapse=False,
             label="quick",
         )
 
@@ -248,7 +253,7 @@ def nginx_root(work: Path, cfg: Config) -> Path:
 
 
 def _summary(runs: list[WrkResult]) -> dict[str, Any]:
-    return {
+    out = {
         "rps": statistics.median(r.rps for r in runs),
         "p50_ms": statistics.median(r.p50_ms for r in runs),
         "p99_ms": statistics.median(r.p99_ms for r in runs),
@@ -257,6 +262,13 @@ def _summary(runs: list[WrkResult]) -> dict[str, Any]:
         "socket_errors": sum(r.socket_errors for r in runs),
         "runs": [{k: v for k, v in asdict(r).items() if k != "raw"} for r in runs],
     }
+    metered = [r for r in runs if r.server_cpu_s is not None and r.requests]
+    if metered:  # runs through harness.metered: server CPU per request, the others' load
+        out["cpu_us_per_request"] = statistics.median(
+            (r.server_cpu_s or 0.0) / r.requests * 1e6 for r in metered
+        )
+        out["others_cores"] = statistics.median(r.others_cores or 0.0 for r in metered)
+    return out
 
 
 def alternate(
