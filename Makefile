@@ -111,7 +111,7 @@ $(SYNAPSE_VENV)/.installed: bench/synapse-requirements.txt $(VENV)/.installed-be
 	touch $@
 
 # Only the peer comparison (mediagate's authenticated downloads vs Synapse and nginx, and
-# the 307 vs nginx): a few minutes, merged into bench/results/REPORT.md.
+# the 307 vs nginx): about six minutes, merged into bench/results/REPORT.md.
 bench-peers: install-bench bench-deps bench-synapse
 	$(BIN)/python -m bench --only peers
 

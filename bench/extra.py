@@ -1,6 +1,5 @@
-"""The scenarios added for issues 9, 11 and 24, run after the five of ``bench/scenarios.py``:
-``s3_shapes`` (bench/s3_shapes.py, with bench/s3_stream_app.py), ``soak`` (bench/soak.py)
-and ``peers`` (bench/peers.py: Synapse and nginx beside mediagate's authenticated downloads).
+"""The scenarios added for issues 9 and 11, run after the five of ``bench/scenarios.py``:
+``s3_shapes`` (bench/s3_shapes.py, with bench/s3_stream_app.py) and ``soak`` (bench/soak.py).
 
 They live apart from scenarios.py (whose redirect and delivery scenarios are
 changing on another branch) and share its Config, Site and nginx reference.
@@ -15,21 +14,16 @@ from typing import Any
 from bench.harness import running_nginx
 from bench.scenarios import Config, nginx_root
 
-EXTRA = ("s3_shapes", "soak", "peers")
+EXTRA = ("s3_shapes", "soak")
 
 
 def run_extra(work: Path, cfg: Config, log: Callable[[str], None], only: tuple[str, ...]) -> dict[str, Any]:
     wanted = [name for name in EXTRA if name in only]
-    out: dict[str, Any] = {}
-    if "peers" in wanted:
-        from bench import peers
-
-        out["peers"] = peers.run(work, cfg, log)
-        wanted.remove("peers")
     if not wanted:
-        return out
+        return {}
     from bench import s3_shapes, soak
 
+    out: dict[str, Any] = {}
     with running_nginx(work, nginx_root(work, cfg), "http://127.0.0.1/unused") as nginx:
         if "s3_shapes" in wanted:
             out["s3_shapes"] = s3_shapes.run(work, nginx, cfg, log)

@@ -43,7 +43,7 @@ from bench.harness import (
     wrk,
 )
 from bench.report import load_average
-from bench.scenarios import Config, Site, alternate, nginx_root, png_bytes, site
+from bench.scenarios import Config, Site, alternate, png_bytes
 from mediagate.accounts import accounts
 
 MB = 1024 * 1024
@@ -90,8 +90,8 @@ def _expect(r: httpx.Response, status: int, body: bytes | None, what: str) -> No
         raise BenchError(f"{what}: {r.status_code}, {len(r.content)} bytes, not {status}")
 
 
-def run(work: Path, cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
-    root = nginx_root(work, cfg)
+def run(work: Path, nginx: Nginx, s: Site, cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
+    """On ``s``, the bench's server on ``cfg.peer_backend``, beside ``nginx`` (one worker)."""
     out: dict[str, Any] = {
         "connections": cfg.connections,
         "backend": cfg.peer_backend,
@@ -99,19 +99,15 @@ def run(work: Path, cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
         "loadavg_start": load_average(),
         "sizes": {},
     }
-    log(f"peers: mediagate ({cfg.peer_backend}) vs {'Synapse and ' if cfg.peer_synapse else ''}nginx")
-    with (
-        running_nginx(work, root, "http://127.0.0.1/unused", workers="1") as nginx,
-        site(work, cfg.peer_backend, cfg) as s,
-    ):
-        d = _direct_site(s)
-        if cfg.peer_synapse:
-            with synapse.running_synapse(work) as peer:
-                _downloads(cfg, nginx, s, d, peer, out, log)
-        else:
-            _downloads(cfg, nginx, s, d, None, out, log)
-        out["redirect"] = _redirect(work, cfg, nginx, s, log)
-        out["fast_share"] = _fast_share(s.server)
+    log(f"  peers: mediagate ({cfg.peer_backend}) vs {'Synapse and ' if cfg.peer_synapse else ''}nginx")
+    d = _direct_site(s)
+    if cfg.peer_synapse:
+        with synapse.running_synapse(work) as peer:
+            _downloads(cfg, nginx, s, d, peer, out, log)
+    else:
+        _downloads(cfg, nginx, s, d, None, out, log)
+    out["redirect"] = _redirect(work, cfg, nginx, s, log)
+    out["fast_share"] = _fast_share(s.server)
     out["loadavg_end"] = load_average()
     return out
 

@@ -1,4 +1,4 @@
-"""The five scenarios of `make bench`, each returning plain JSON-able dicts.
+"""The scenarios of `make bench` (the peers one in bench/peers.py), each returning plain JSON-able dicts.
 
 Runs against nginx are the physical reference: the same machine, the same
 wrk settings, alternating with mediagate round by round, so that drift
@@ -658,7 +658,7 @@ def memory(work: Path, nginx: Nginx, s: Site, cfg: Config, log: Callable[[str], 
     return out
 
 
-SCENARIOS = ("redirect", "delivery", "ingest", "memory", "media_list", "consistency")
+SCENARIOS = ("redirect", "delivery", "ingest", "memory", "peers", "media_list", "consistency")
 
 
 def run_all(
@@ -667,7 +667,9 @@ def run_all(
     root = nginx_root(work, cfg)
     results: dict[str, Any] = {"config": asdict(cfg)}
     started = time.monotonic()
-    backends = list(dict.fromkeys([cfg.delivery_backend, *cfg.redirect_backends, *cfg.list_backends]))
+    backends = list(
+        dict.fromkeys([cfg.delivery_backend, *cfg.redirect_backends, cfg.peer_backend, *cfg.list_backends])
+    )
     # One worker (issue 12): the reference for delivery and ingest is one nginx process.
     with running_nginx(work, root, "http://127.0.0.1/unused", workers="1") as nginx:
         for backend in backends:
@@ -676,6 +678,7 @@ def run_all(
                 ({"memory", "delivery", "ingest"} if main else set())
                 | ({"redirect"} if backend in cfg.redirect_backends else set())
                 | ({"media_list"} if backend in cfg.list_backends else set())
+                | ({"peers"} if backend == cfg.peer_backend else set())
             )
             if not wanted:
                 continue
@@ -691,6 +694,11 @@ def run_all(
                     results["delivery"] = delivery(work, nginx, s, cfg, log)
                 if "ingest" in wanted:
                     results["ingest"] = ingest(work, nginx, s, cfg, log)
+                if "peers" in wanted:
+                    # Synapse and nginx beside the authenticated downloads (bench/peers.py).
+                    from bench import peers
+
+                    results["peers"] = peers.run(work, nginx, s, cfg, log)
                 if "media_list" in wanted:
                     small, large = cfg.list_rows
                     results.setdefault(
