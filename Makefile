@@ -93,7 +93,7 @@ fmt: install
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SYNAPSE_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmark tools from Debian (nginx is the reference server, wrk the load generator).
 bench-deps:
