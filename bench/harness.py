@@ -206,7 +206,9 @@ def running_mediagate(
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base + "/healthz", proc, log_path, timeout=60)
+        # Generous: with the 2 cores shared by several engineers a start (migrations,
+        # Redis, the first workers) took over 60 s at load average 18.
+        _wait_http(base + "/healthz", proc, log_path, timeout=150)
         # All workers up: a few requests in a row succeed.
         for _ in range(20):
             httpx.get(base + "/healthz", timeout=5)

@@ -1,6 +1,6 @@
 """``peers``: mediagate's authenticated downloads next to Synapse and nginx (issue 24).
 
-Per object size (the bench's 100 KB and 1 MB files), four sides in alternating
+Per object size (``Config.peer_sizes``: 100 KB and 1 MB), four sides in alternating
 rounds (order reversed every round), wrk on loopback with the same settings:
 
 * ``signed``: mediagate's secured host, the signed URL the 307 hands out (no
@@ -123,7 +123,7 @@ def _downloads(
 ) -> None:
     mediagate = process_tree(s.server.pid)
     token = peer.register("bench") if peer is not None else ""
-    for size in cfg.object_sizes:
+    for size in cfg.peer_sizes:
         data = png_bytes(size)
         source = f"{nginx.base_url}/files/obj-{size}.png"
         _expect(httpx.get(source, timeout=30), 200, data, "nginx file")

@@ -75,6 +75,7 @@ class Config:
     # in the smoke test), and mediagate's database there (Synapse's is SQLite too).
     peer_synapse: bool = True
     peer_backend: str = "sqlite"
+    peer_sizes: tuple[int, ...] = (100 * KB, 1 * MB)
     label: str = "full"
 
     @staticmethod
@@ -99,6 +100,7 @@ class Config:
             warmup=3,
             consistency_messages=50,
             peer_synapse=False,
+            peer_sizes=(10 * KB,),  # one size: the smoke test covers the code path, not the sizes
             label="quick",
         )
 
@@ -233,7 +235,7 @@ def nginx_root(work: Path, cfg: Config) -> Path:
     root = work / "nginx-root"
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
-    for size in {*cfg.object_sizes, *cfg.ingest_sizes}:
+    for size in {*cfg.object_sizes, *cfg.ingest_sizes, *cfg.peer_sizes}:
         path = files / f"obj-{size}.png"
         if not path.exists() or path.stat().st_size != size:
             path.write_bytes(png_bytes(size))
