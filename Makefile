@@ -7,7 +7,7 @@ HOST ?=
 PORT ?=
 
 .PHONY: install install-run install-bench lock run test unit lint fmt clean browser bench bench-deps fuzz \
-	fuzz-api node-deps promtool
+	fuzz-api node-deps promtool bench-synapse bench-peers
 
 # Every Python package comes from a lock file (requirements/*.txt, exact versions,
 # written by `make lock`): run.txt is what the server needs, dev.txt adds the test
@@ -50,6 +50,7 @@ lock: $(VENV)/.installed
 	$(LOCK) --extra dev --extra bench -o requirements/bench.txt
 	$(LOCK) --extra dev -c requirements/bench.txt -o requirements/dev.txt
 	$(LOCK) -c requirements/bench.txt -o requirements/run.txt
+	$(LOCK:pyproject.toml=bench/synapse.in) -o bench/synapse-requirements.txt
 
 run: install-run
 	$(BIN)/mediagate serve --quickstart $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
@@ -98,16 +99,31 @@ fmt: install
 	$(BIN)/ruff check --fix src tests bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SYNAPSE_VENV) .pytest_cache .mypy_cache .ruff_cache
 
 # Benchmark tools from Debian (nginx is the reference server, wrk the load generator).
 bench-deps:
 	@command -v wrk >/dev/null && (command -v nginx >/dev/null || test -x /usr/sbin/nginx) || \
 		(apt-get update -qq && apt-get install -y -qq nginx-light wrk)
 
-# mediagate next to nginx, driven by wrk, then the S3 shapes (SeaweedFS) and the soak
+# The bench's peer, Synapse (bench/synapse.py), in a virtualenv of its own: nothing else
+# needs it, and its dependencies never meet mediagate's. Pinned by bench/synapse-requirements.txt.
+SYNAPSE_VENV := bench/.synapse-venv
+bench-synapse: $(SYNAPSE_VENV)/.installed
+
+$(SYNAPSE_VENV)/.installed: bench/synapse-requirements.txt $(VENV)/.installed-bench
+	test -x $(SYNAPSE_VENV)/bin/python || $(PYTHON) -m venv $(SYNAPSE_VENV)
+	$(BIN)/uv pip install --quiet --python $(SYNAPSE_VENV)/bin/python --no-deps -r bench/synapse-requirements.txt
+	touch $@
+
+# Only the peer comparison (mediagate's authenticated downloads vs Synapse and nginx, and
+# the 307 vs nginx): about six minutes, merged into bench/results/REPORT.md.
+bench-peers: install-bench bench-deps bench-synapse
+	$(BIN)/python -m bench --only peers
+
+# mediagate next to nginx and Synapse, driven by wrk, then the S3 shapes (SeaweedFS) and the soak
 # (BENCH_SOAK_SECONDS per shape, 180 by default); writes bench/results/REPORT.md (~20-25 minutes).
-bench: install-bench bench-deps
+bench: install-bench bench-deps bench-synapse
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.profile_hot redirect --out bench/results
 	$(BIN)/python -m bench.profile_hot delivery --out bench/results

@@ -27,6 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=None, help="seconds per wrk run")
     p.add_argument("--rounds", type=int, default=None, help="alternating rounds")
     p.add_argument("--report-only", action="store_true", help="re-render REPORT.md from results.json")
+    p.add_argument(
+        "--synapse",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the peers scenario with Synapse (default: on, off with --quick)",
+    )
     args = p.parse_args(argv)
     if args.report_only:
         report.write(json.loads((args.out / "results.json").read_text()), args.out)
@@ -44,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         changes["duration"] = args.duration
     if args.rounds is not None:
         changes["rounds"] = args.rounds
+    if args.synapse is not None:
+        changes["peer_synapse"] = args.synapse
     cfg = dataclasses.replace(cfg, **changes)  # type: ignore[arg-type]
     only = tuple(s for s in args.only.split(",") if s)
     unknown = set(only) - set(SCENARIOS) - set(EXTRA)

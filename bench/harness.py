@@ -6,8 +6,10 @@ stopped by us (by its own pid), and every loop is bounded in count and time.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,7 +180,7 @@ def running_mediagate(
     secret_key: str | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[Mediagate]:
-    """``mediagate serve`` as in production (log level info, access log off), on 127.0.0.1.
+    """``mediagate serve`` as in production (log level info, the access log on as by default), on 127.0.0.1.
 
     MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS is on only because the ingest scenario's
     file server is on loopback; it does not change any hot path."""
@@ -204,7 +206,9 @@ def running_mediagate(
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base + "/healthz", proc, log_path, timeout=60)
+        # Generous: with the 2 cores shared by several engineers a start (migrations,
+        # Redis, the first workers) took over 60 s at load average 18.
+        _wait_http(base + "/healthz", proc, log_path, timeout=150)
         # All workers up: a few requests in a row succeed.
         for _ in range(20):
             httpx.get(base + "/healthz", timeout=5)
@@ -226,6 +230,12 @@ class WrkResult:
     socket_errors: int
     transfer_bytes_per_s: float
     raw: str = field(repr=False, default="")
+    # Filled in by ``metered``: the server's CPU seconds (all its processes and
+    # threads) during the run, wrk's own, and the cores everything else on the
+    # machine used meanwhile (the other engineers' load).
+    server_cpu_s: float | None = None
+    wrk_cpu_s: float | None = None
+    others_cores: float | None = None
 
 
 _UNITS_T = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -289,6 +299,48 @@ def wrk(
     if done.returncode != 0:
         raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return parse_wrk(done.stdout)
+
+
+# --------------------------------------------------------------------------- CPU
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the given processes, all their threads included
+    (``/proc/<pid>/stat`` utime and stime), in seconds. A process gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of stat(5)
+    return total / _TICK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (every core, ``/proc/stat``'s cpu line
+    less idle and iowait) since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    busy = sum(values[:8]) - values[3] - values[4]  # user nice system idle iowait irq softirq steal
+    return busy / _TICK
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def metered(pids: list[int], run: Callable[[], WrkResult]) -> WrkResult:
+    """``run()`` (one wrk run) with the CPU time the server's processes spent meanwhile,
+    wrk's own (a waited child's rusage) and the cores every other process used."""
+    server0, wrk0, busy0, t0 = cpu_seconds(pids), _children_cpu(), machine_busy_seconds(), time.monotonic()
+    res = run()
+    server = cpu_seconds(pids) - server0
+    own = _children_cpu() - wrk0
+    others = max(0.0, machine_busy_seconds() - busy0 - server - own) / (time.monotonic() - t0)
+    return dataclasses.replace(res, server_cpu_s=server, wrk_cpu_s=own, others_cores=others)
 
 
 # --------------------------------------------------------------------------- RSS

@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import report_extra
+from bench import report_extra, report_peers
 from bench.harness import find_tool
 
 MB = 1024 * 1024
@@ -257,6 +257,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
                 f"{_ok(growth < TARGETS['rss_mb'])} |"
             )
     lines += report_extra.target_rows(results)  # soak (6.)
+    lines += report_peers.target_rows(results)  # peers (8.)
     lines.append("")
 
     if red:
@@ -397,6 +398,7 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
             "",
         ]
     lines += report_extra.render(results)  # 6. soak, 7. S3 shapes
+    lines += report_peers.render(results)  # 8. Synapse and nginx beside the authenticated downloads
     if ANALYSIS.exists():
         lines += [ANALYSIS.read_text().strip(), ""]
     lines += ["## Machine", "", "```"]

@@ -1,4 +1,4 @@
-"""The five scenarios of `make bench`, each returning plain JSON-able dicts.
+"""The scenarios of `make bench` (the peers one in bench/peers.py), each returning plain JSON-able dicts.
 
 Runs against nginx are the physical reference: the same machine, the same
 wrk settings, alternating with mediagate round by round, so that drift
@@ -71,6 +71,11 @@ class Config:
     big_downloads: int = 4  # concurrent downloads of the big object
     warmup: int = 50  # content redirects + downloads before idle RSS is taken
     consistency_messages: int = 500  # invalidation messages timed (bench/consistency.py)
+    # The peer comparison (bench/peers.py): Synapse started or not (bench-only, never
+    # in the smoke test), and mediagate's database there (Synapse's is SQLite too).
+    peer_synapse: bool = True
+    peer_backend: str = "sqlite"
+    peer_sizes: tuple[int, ...] = (100 * KB, 1 * MB)
     label: str = "full"
 
     @staticmethod
@@ -94,6 +99,8 @@ class Config:
             big_downloads=2,
             warmup=3,
             consistency_messages=50,
+            peer_synapse=False,
+            peer_sizes=(10 * KB,),  # one size: the smoke test covers the code path, not the sizes
             label="quick",
         )
 
@@ -228,7 +235,7 @@ def nginx_root(work: Path, cfg: Config) -> Path:
     root = work / "nginx-root"
     files = root / "files"
     files.mkdir(parents=True, exist_ok=True)
-    for size in {*cfg.object_sizes, *cfg.ingest_sizes}:
+    for size in {*cfg.object_sizes, *cfg.ingest_sizes, *cfg.peer_sizes}:
         path = files / f"obj-{size}.png"
         if not path.exists() or path.stat().st_size != size:
             path.write_bytes(png_bytes(size))
@@ -248,7 +255,7 @@ def nginx_root(work: Path, cfg: Config) -> Path:
 
 
 def _summary(runs: list[WrkResult]) -> dict[str, Any]:
-    return {
+    out = {
         "rps": statistics.median(r.rps for r in runs),
         "p50_ms": statistics.median(r.p50_ms for r in runs),
         "p99_ms": statistics.median(r.p99_ms for r in runs),
@@ -257,6 +264,13 @@ def _summary(runs: list[WrkResult]) -> dict[str, Any]:
         "socket_errors": sum(r.socket_errors for r in runs),
         "runs": [{k: v for k, v in asdict(r).items() if k != "raw"} for r in runs],
     }
+    metered = [r for r in runs if r.server_cpu_s is not None and r.requests]
+    if metered:  # runs through harness.metered: server CPU per request, the others' load
+        out["cpu_us_per_request"] = statistics.median(
+            (r.server_cpu_s or 0.0) / r.requests * 1e6 for r in metered
+        )
+        out["others_cores"] = statistics.median(r.others_cores or 0.0 for r in metered)
+    return out
 
 
 def alternate(
@@ -646,7 +660,7 @@ def memory(work: Path, nginx: Nginx, s: Site, cfg: Config, log: Callable[[str], 
     return out
 
 
-SCENARIOS = ("redirect", "delivery", "ingest", "memory", "media_list", "consistency")
+SCENARIOS = ("redirect", "delivery", "ingest", "memory", "peers", "media_list", "consistency")
 
 
 def run_all(
@@ -655,7 +669,9 @@ def run_all(
     root = nginx_root(work, cfg)
     results: dict[str, Any] = {"config": asdict(cfg)}
     started = time.monotonic()
-    backends = list(dict.fromkeys([cfg.delivery_backend, *cfg.redirect_backends, *cfg.list_backends]))
+    backends = list(
+        dict.fromkeys([cfg.delivery_backend, *cfg.redirect_backends, cfg.peer_backend, *cfg.list_backends])
+    )
     # One worker (issue 12): the reference for delivery and ingest is one nginx process.
     with running_nginx(work, root, "http://127.0.0.1/unused", workers="1") as nginx:
         for backend in backends:
@@ -664,6 +680,7 @@ def run_all(
                 ({"memory", "delivery", "ingest"} if main else set())
                 | ({"redirect"} if backend in cfg.redirect_backends else set())
                 | ({"media_list"} if backend in cfg.list_backends else set())
+                | ({"peers"} if backend == cfg.peer_backend else set())
             )
             if not wanted:
                 continue
@@ -679,6 +696,11 @@ def run_all(
                     results["delivery"] = delivery(work, nginx, s, cfg, log)
                 if "ingest" in wanted:
                     results["ingest"] = ingest(work, nginx, s, cfg, log)
+                if "peers" in wanted:
+                    # Synapse and nginx beside the authenticated downloads (bench/peers.py).
+                    from bench import peers
+
+                    results["peers"] = peers.run(work, nginx, s, cfg, log)
                 if "media_list" in wanted:
                     small, large = cfg.list_rows
                     results.setdefault(
