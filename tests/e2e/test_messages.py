@@ -278,7 +278,7 @@ def test_raw_envelope_and_previous_page(server: RunningServer, paged: tuple[Acco
     assert set(first) == ENVELOPE_KEYS | {"messages"}
     assert first["page"] == 0 and first["page_size"] == 7 and first["start"] == 0 and first["end"] == 6
     assert first["previous_page_uri"] is None
-    assert first["uri"] == f"{path}?PageSize=7"
+    assert first["uri"] == first["first_page_uri"] == f"{path}?PageSize=7&Page=0"
     assert first["first_page_uri"].startswith(f"{path}?") and "PageToken" not in first["first_page_uri"]
     assert first["next_page_uri"].startswith("/2010-04-01/")
     assert [m["sid"] for m in first["messages"]] == newest_first[:7]
