@@ -253,6 +253,7 @@ def _error_page(ctx: Ctx, status: int, title: str, message: str) -> Response:
 ABILITIES: dict[str, str] = {
     perms.MESSAGES_READ: "read messages",
     perms.MESSAGES_CREATE: "send messages",
+    perms.MESSAGES_UPDATE: "redact messages",
     perms.MESSAGES_DELETE: "delete messages",
     perms.MEDIA_READ: "read media",
     perms.MEDIA_DELETE: "delete media",
