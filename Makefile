@@ -7,7 +7,7 @@ HOST ?=
 PORT ?=
 
 .PHONY: install install-run install-bench lock run test unit lint fmt clean browser bench bench-deps fuzz \
-	fuzz-api node-deps promtool bench-synapse bench-peers
+	fuzz-api node-deps promtool bench-synapse bench-peers python-oldest
 
 # Every Python package comes from a lock file (requirements/*.txt, exact versions,
 # written by `make lock`): run.txt is what the server needs, dev.txt adds the test
@@ -74,6 +74,16 @@ examples/node-testing/node_modules/.installed: examples/node-testing/package.jso
 	cd examples/node-testing && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The oldest twilio-python the README supports, in a venv of its own from tests/python-oldest/requirements.txt
+# (exact versions, --no-deps as above), for tests/e2e/test_first_hour.py's README snippets.
+python-oldest: tests/python-oldest/.venv/.installed
+
+tests/python-oldest/.venv/.installed: tests/python-oldest/requirements.txt $(VENV)/.installed
+	$(BIN)/uv venv --quiet --clear --python $(BIN)/python tests/python-oldest/.venv
+	$(BIN)/uv pip install --quiet --python tests/python-oldest/.venv/bin/python --no-deps \
+		-r tests/python-oldest/requirements.txt
+	touch $@
+
 # The console tests drive Debian's chromium through Playwright; nothing downloads a browser.
 browser:
 	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
@@ -83,7 +93,7 @@ promtool:
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
 # install-bench too: the bench smoke test (tests/bench) runs every shape, aiobotocore's included.
-test: install install-bench lint bench-deps browser node-deps promtool
+test: install install-bench lint bench-deps browser node-deps python-oldest promtool
 	$(BIN)/pytest -q -n 2 --dist loadscope --durations=30
 
 unit: install

@@ -41,8 +41,15 @@ def test_seed_steps_enable_enforcement_through_the_console(page: Page, server: R
     expect(section).to_contain_text("stays at its public URL")
     expect(section).to_contain_text("4 hours")
     expect(page.get_by_label("Disable")).to_be_checked()
+    # Named by the label alone, the help read as the description (the accessibility tree's own).
+    enable = page.get_by_role("radio", name="Enable", exact=True)
+    expect(enable).to_have_accessible_name("Enable")
+    expect(enable).to_have_accessible_description("Credentials required for new media (recommended).")
 
-    # Step 2: select Enable.  Step 3: click Save.
+    # Step 2: select Enable (a click anywhere on its card).  Step 3: click Save.
+    page.locator(".choice", has=enable).click()  # the card: its stretched label takes the click
+    expect(enable).to_be_checked()
+    page.get_by_label("Disable").check()
     page.get_by_label("Enable").check()
     page.get_by_role("button", name="Save").click()
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
@@ -21,7 +25,7 @@ import typer
 
 from mediagate.cli.main import app
 from tests.support.fileserver import png_bytes
-from tests.support.server import MEDIAGATE, RunningServer, free_port
+from tests.support.server import MEDIAGATE, ROOT, RunningServer, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -226,3 +230,146 @@ def test_a_secured_media_host_on_another_hostname_gets_no_credentials(
     assert urlsplit(trace.stdout).hostname == "localhost"
     assert trace.stderr.count("> Authorization: Basic") == 1, trace.stderr
     assert out.read_bytes() == picture.read_bytes()
+
+
+# ------------------------------------------------------------------------- the README's snippets, as written
+#
+# The quickstart's blocks run as a reader runs them: the one-line file server on
+# loopback, the shell lines (with the port the server chose in PORT, the SID and
+# token it printed), then quickstart.py with the current twilio-python and the oldest
+# the README supports (tests/python-oldest, `make python-oldest`), and quickstart.mjs
+# with twilio-node 6 and 5 (tests/node, `make node-deps`). Only the values a reader
+# types are replaced: the port numbers and the credentials.
+
+PICTURE = ROOT / "docs" / "screenshots" / "console-dashboard.png"
+OLDEST_PYTHON = ROOT / "tests" / "python-oldest" / ".venv" / "bin" / "python"
+NODE_MODULES = ROOT / "tests" / "node" / "node_modules"
+
+
+def _quickstart() -> str:
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## Quickstart") : readme.index("### The secured media host")]
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    return re.findall(rf"^```{lang}\n(.*?)^```$", text, re.M | re.S)
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[int]:
+    """The README's own line serving docs/screenshots, on a free port instead of 8000."""
+    [start] = _blocks(_quickstart(), "sh")[:1]
+    [line] = [x for x in start.splitlines() if "http.server" in x]
+    port = free_port()
+    command = line.split("#")[0].replace(" 8000 ", f" {port} ").replace("python3", sys.executable)
+    proc = subprocess.Popen(
+        shlex.split(command), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/{PICTURE.name}", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, (
+                "the README's file server did not start"
+            )
+            time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_the_quickstart_starts_with_what_its_lines_need() -> None:
+    start = _blocks(_quickstart(), "sh")[0]
+    assert "export PORT=8080" in start
+    # Loopback MediaUrls are refused unless allowed; the line allows them and follows PORT.
+    assert "MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS=true make run PORT=$PORT" in start
+    assert "--bind 127.0.0.1 --directory docs/screenshots" in start
+    secure = (ROOT / "README.md").read_text().split("### The secured media host", 1)[1].split("###", 1)[0]
+    assert "8080" not in secure and "localhost:$PORT" in secure  # the recipe follows the chosen port
+
+
+def test_the_quickstart_snippets_run_as_written(
+    server_factory: Callable[..., RunningServer], file_server: int, tmp_path: Path
+) -> None:
+    srv = server_factory(MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS="true")
+    acct = srv.new_account("readme")
+    port = urlsplit(srv.base_url).port
+    text = _quickstart()
+    files = f"127.0.0.1:{file_server}"
+
+    shell = _blocks(text, "sh")[1]
+    shell = shell.replace(
+        "export PORT=8080 SID=AC0123... TOKEN=4f1c...",
+        f"export PORT={port} SID={acct.sid} TOKEN={acct.token}",
+    )
+    assert str(port) in shell, "the shell block no longer starts by exporting PORT, SID and TOKEN"
+    shell = shell.replace("127.0.0.1:8000", files)
+    done = subprocess.run(
+        ["bash", "-ec", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "picture.png").read_bytes() == PICTURE.read_bytes()
+    assert done.stdout.strip().splitlines()[-1].startswith("HTTP/1.1 401"), done.stdout
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TWILIO_")},
+        "SID": acct.sid,
+        "TOKEN": acct.token,
+        "BASE": srv.base_url,
+        "MEDIA": f"http://{files}/{PICTURE.name}",
+    }
+    expected = re.compile(rf"^ME[0-9a-f]{{32}} image/png {PICTURE.stat().st_size} bytes$")
+
+    [python] = _blocks(text, "python")
+    (tmp_path / "quickstart.py").write_text(python)
+    assert OLDEST_PYTHON.exists(), "the oldest supported twilio-python is missing: run `make python-oldest`"
+    for interpreter, major_minor in ((sys.executable, None), (str(OLDEST_PYTHON), "9.3.6")):
+        ran = subprocess.run(
+            [interpreter, "quickstart.py"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, (interpreter, ran.stderr)
+        assert expected.match(ran.stdout.strip()), (interpreter, ran.stdout)
+        if major_minor:
+            got = subprocess.run(
+                [interpreter, "-c", "import twilio; print(twilio.__version__)"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            assert got.stdout.strip() == major_minor
+
+    [js] = _blocks(text, "js")
+    node = shutil.which("node")
+    assert node, "node is not installed (apt-get install nodejs npm)"
+    for package, major in (("twilio", "6"), ("twilio5", "5")):
+        assert (NODE_MODULES / package).is_dir(), "twilio-node is missing: run `make node-deps`"
+        # The snippet imports "twilio": a folder whose node_modules/twilio is this major (Node
+        # resolves the library's own dependencies from its real path, tests/node/node_modules).
+        here = tmp_path / f"node-{package}"
+        (here / "node_modules").mkdir(parents=True)
+        (here / "node_modules" / "twilio").symlink_to(NODE_MODULES / package)
+        version = json.loads((NODE_MODULES / package / "package.json").read_text())["version"]
+        assert version.split(".")[0] == major
+        (here / "quickstart.mjs").write_text(js)
+        ran = subprocess.run(
+            [node, "quickstart.mjs"],
+            cwd=here,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert ran.returncode == 0, (package, ran.stderr)
+        assert expected.match(ran.stdout.strip()), (package, ran.stdout)

@@ -278,7 +278,7 @@ def test_raw_envelope_and_previous_page(server: RunningServer, paged: tuple[Acco
     assert set(first) == ENVELOPE_KEYS | {"messages"}
     assert first["page"] == 0 and first["page_size"] == 7 and first["start"] == 0 and first["end"] == 6
     assert first["previous_page_uri"] is None
-    assert first["uri"] == f"{path}?PageSize=7"
+    assert first["uri"] == first["first_page_uri"] == f"{path}?PageSize=7&Page=0"
     assert first["first_page_uri"].startswith(f"{path}?") and "PageToken" not in first["first_page_uri"]
     assert first["next_page_uri"].startswith("/2010-04-01/")
     assert [m["sid"] for m in first["messages"]] == newest_first[:7]
@@ -456,3 +456,20 @@ def test_addresses_are_stored_trimmed_and_found_by_filters(server: RunningServer
     client = twilio_client(server, acct.sid, acct.token)
     assert [m.sid for m in client.messages.list(to="+15551230077")] == [r.json()["sid"]]
     assert [m.sid for m in client.messages.list(from_="+15557650077")] == [r.json()["sid"]]
+
+
+# --------------------------------------------------------------------------- UpdateMessage (redaction)
+
+
+def test_twilio_python_redacts_a_sent_message(server: RunningServer) -> None:
+    """``client.messages(sid).update(body="")``, unmodified, as Twilio documents redaction."""
+    acct = server.new_account("messages-redact")
+    client = twilio_client(server, acct.sid, acct.token)
+    created = client.messages.create(to=TO, from_=FROM, body="your code is 123456")
+    assert wait_for_status(client, created.sid, "sent").status == "sent"
+    redacted = client.messages(created.sid).update(body="")
+    assert (redacted.sid, redacted.body, redacted.status) == (created.sid, "", "sent")
+    assert client.messages(created.sid).fetch().body == ""
+    with pytest.raises(TwilioRestException) as exc:
+        client.messages(created.sid).update(status="canceled")
+    assert exc.value.status == 400 and exc.value.code == 30409

@@ -1,7 +1,7 @@
-"""twilio-node (npm ``twilio`` v5, installed by ``make node-deps`` from
-tests/node/package-lock.json) against the real server: create with mediaUrl,
-list, fetch, page with ``each``, an API-key client, the 307 download with Basic
-auth, delete media."""
+"""twilio-node against the real server, v6 (npm ``twilio``, what ``npm install twilio``
+installs) and v5 (npm alias ``twilio5``), both installed by ``make node-deps`` from
+tests/node/package-lock.json: create with mediaUrl, list, fetch, page with ``each``, an
+API-key client, the 307 download with Basic auth, delete media, redact a message."""
 
 from __future__ import annotations
 
@@ -43,8 +43,11 @@ def _run_node(env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def test_twilio_node_end_to_end(server: RunningServer, files: FileServer, tmp_path: Path) -> None:
-    acct = server.new_account("node")
+@pytest.mark.parametrize(("package", "major"), [("twilio", "6"), ("twilio5", "5")])
+def test_twilio_node_end_to_end(
+    server: RunningServer, files: FileServer, tmp_path: Path, package: str, major: str
+) -> None:
+    acct = server.new_account(f"node-{package}")
     key_sid, key_secret = standard_key(server, acct)
     picture = png_bytes(3000)
     media_url = files.add(f"/node-{acct.sid}.png", picture)
@@ -56,8 +59,10 @@ def test_twilio_node_end_to_end(server: RunningServer, files: FileServer, tmp_pa
             "KEY_SID": key_sid,
             "KEY_SECRET": key_secret,
             "MEDIA_URL": media_url,
+            "TWILIO_PACKAGE": package,
         }
     )
+    assert out["version"].split(".")[0] == major
     sid = out["created"]["sid"]
     assert sid.startswith("MM") and out["created"]["numMedia"] == "1"
     assert out["created"]["accountSid"] == acct.sid
@@ -90,3 +95,7 @@ def test_twilio_node_end_to_end(server: RunningServer, files: FileServer, tmp_pa
         timeout=30,
     )
     assert gone.status_code == 404
+
+    redacted = out["redacted"]
+    assert redacted["body"] == "" and redacted["status"] == "sent" and redacted["sid"].startswith("SM")
+    assert out["redactedFetched"] == ""

@@ -1,11 +1,13 @@
-// twilio-node (the official Node helper library, v5) against a real mediagate.
+// twilio-node (the official Node helper library) against a real mediagate.
 // Driven by tests/e2e/test_node_client.py, which passes BASE, SID, TOKEN,
-// KEY_SID, KEY_SECRET and MEDIA_URL and checks the JSON printed on stdout.
+// KEY_SID, KEY_SECRET, MEDIA_URL and TWILIO_PACKAGE ("twilio": v6, what
+// `npm install twilio` installs; "twilio5": v5 through an npm alias, see
+// package.json) and checks the JSON printed on stdout.
 "use strict";
 const crypto = require("node:crypto");
-const twilio = require("twilio");
 
-const { BASE, SID, TOKEN, KEY_SID, KEY_SECRET, MEDIA_URL } = process.env;
+const { BASE, SID, TOKEN, KEY_SID, KEY_SECRET, MEDIA_URL, TWILIO_PACKAGE } = process.env;
+const twilio = require(TWILIO_PACKAGE || "twilio");
 
 function pointed(client) {
   // v2010 (messages, media) lives on the "api" domain; accounts v1 (token
@@ -40,9 +42,18 @@ async function download(url, auth, redirect) {
   };
 }
 
+async function waitForStatus(client, sid, status) {
+  for (let i = 0; i < 100; i++) {
+    const m = await client.messages(sid).fetch();
+    if (m.status === status) return m;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`message ${sid} never became ${status}`);
+}
+
 async function main() {
   const client = pointed(twilio(SID, TOKEN));
-  const out = {};
+  const out = { version: require(`${TWILIO_PACKAGE || "twilio"}/package.json`).version };
   const msg = await client.messages.create({
     to: "+15551230001",
     from: "+15557650001",
@@ -78,6 +89,13 @@ async function main() {
   } catch (err) {
     out.afterRemove = { status: err.status, code: err.code, message: err.message };
   }
+
+  // UpdateMessage: redact a sent message's body, unmodified client code.
+  const secret = await client.messages.create({ to: "+15551230001", from: "+15557650001", body: "code 123456" });
+  await waitForStatus(client, secret.sid, "sent");
+  const redacted = await client.messages(secret.sid).update({ body: "" });
+  out.redacted = { sid: redacted.sid, body: redacted.body, status: redacted.status };
+  out.redactedFetched = (await client.messages(secret.sid).fetch()).body;
   process.stdout.write(JSON.stringify(out) + "\n");
 }
 

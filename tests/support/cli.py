@@ -11,7 +11,7 @@ command built are closed (their engines and threads), the logging set-up the
 command made (``logging_setup.configure``) is put back, ``MEDIAGATE_*``
 variables of this process that ``env`` does not name are hidden from it, as
 ``subprocess.run(env=...)`` would, and the output is as wide as ``env``'s
-``COLUMNS`` says (80 unset), as in a new process.
+``COLUMNS`` says (unwrapped when unset: the output is not a terminal), as in a new process.
 """
 
 from __future__ import annotations

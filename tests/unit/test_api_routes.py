@@ -69,6 +69,7 @@ TABLE: dict[tuple[str, str], Need] = {
     (f"{V2010}/Messages.json", "GET"): path("path", perms.MESSAGES_READ),
     (f"{V2010}/Messages.json", "POST"): path("path", perms.MESSAGES_CREATE),
     (f"{V2010}/Messages/{{message_sid}}.json", "GET"): path("path", perms.MESSAGES_READ),
+    (f"{V2010}/Messages/{{message_sid}}.json", "POST"): path("path", perms.MESSAGES_UPDATE),
     (f"{V2010}/Messages/{{message_sid}}.json", "DELETE"): path("path", perms.MESSAGES_DELETE),
     (f"{V2010}/Messages/{{message_sid}}/Media.json", "GET"): path("path", perms.MEDIA_READ),
     (f"{V2010}/Messages/{{message_sid}}/Media/{{media_sid}}.json", "GET"): path("path", perms.MEDIA_READ),

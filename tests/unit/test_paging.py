@@ -3,6 +3,7 @@ when many rows share one ``date_created`` (the sid breaks the tie), forward and 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -18,7 +19,10 @@ from mediagate.core.paging import (
     Cursor,
     Page,
     PageRequest,
+    PageUris,
     envelope,
+    page_token,
+    page_uris,
     parse_page_request,
 )
 from mediagate.db.models import Media, Message
@@ -148,7 +152,6 @@ def _body(path: str, req: PageRequest, page: Page) -> dict[str, Any]:
         page=page,
         list_key="messages",
         items=[{"sid": r.sid} for r in page.rows],
-        current_query="",
     )
 
 
@@ -222,7 +225,6 @@ def test_envelope_links(runtime: Runtime) -> None:
         page=page,
         list_key="messages",
         items=[{"sid": r.sid} for r in page.rows],
-        current_query="PageSize=5&To=%2B15551230001",
     )
     assert set(body) == {
         "first_page_uri",
@@ -237,7 +239,8 @@ def test_envelope_links(runtime: Runtime) -> None:
     }
     assert body["previous_page_uri"] is None
     assert (body["page"], body["start"], body["end"]) == (0, 0, 4)
-    assert body["uri"] == f"{path}?PageSize=5&To=%2B15551230001"
+    # Twilio's spelling: filters, PageSize, Page; page 0's own uri is its first_page_uri.
+    assert body["uri"] == body["first_page_uri"] == f"{path}?To=%2B15551230001&PageSize=5&Page=0"
     first = _query(body["first_page_uri"])
     assert first == {"To": "+15551230001", "PageSize": "5", "Page": "0"}
     nxt = _query(body["next_page_uri"])
@@ -307,9 +310,78 @@ def test_media_pages_break_ties_by_sid(runtime: Runtime) -> None:
             page=page,
             list_key="media_list",
             items=[],
-            current_query="",
         )
         if body["next_page_uri"] is None:
             break
         query = _query(body["next_page_uri"])
     assert seen == sorted(media_sids, reverse=True)
+
+
+# --------------------------------------------------------------------------- page_uris: Twilio's spelling
+#
+# The expected strings are Twilio's own examples (twilio_api_v2010.json, ListMessage and
+# ListMedia responses) with our tokens: filters first, then PageSize (50 when the request
+# named none), Page, and past page 0 the PageToken that reaches the page.
+
+_AC = "AC" + "a" * 32
+_MSGS = f"/2010-04-01/Accounts/{_AC}/Messages.json"
+_ROW_TIME = datetime(2008, 1, 2, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class _Row:
+    sid: str
+    date_created: datetime
+
+
+def _rows(*sids_: str) -> list[_Row]:
+    return [_Row(s, _ROW_TIME) for s in sids_]
+
+
+_SM1, _SM2 = "SM" + "1" * 32, "SM" + "2" * 32
+
+
+def test_page_uris_first_page_without_page_size_matches_twilios_media_example() -> None:
+    path = f"/2010-04-01/Accounts/{_AC}/Messages/SM{'a' * 32}/Media.json"
+    uris = page_uris(path, {"DateCreated<": "2008-01-02"}, parse_page_request({}), Page([], False, False))
+    expected = f"{path}?DateCreated%3C=2008-01-02&PageSize=50&Page=0"
+    assert uris == PageUris(uri=expected, first=expected, next=None, previous=None)
+
+
+def test_page_uris_no_filters_no_page_size() -> None:
+    uris = page_uris(_MSGS, {}, parse_page_request({}), Page([], False, False))
+    assert uris.uri == uris.first == f"{_MSGS}?PageSize=50&Page=0"
+
+
+def test_page_uris_first_page_with_page_size_matches_twilios_messages_example() -> None:
+    filters = {"To": "+123456789", "From": "+987654321", "DateSent>": "2008-01-02"}
+    req = parse_page_request({"PageSize": "2", **filters})
+    uris = page_uris(_MSGS, filters, req, Page(_rows(_SM1, _SM2), True, False))
+    head = f"{_MSGS}?To=%2B123456789&From=%2B987654321&DateSent%3E=2008-01-02&PageSize=2"
+    assert uris.uri == uris.first == f"{head}&Page=0"
+    token = page_token(True, _ROW_TIME, _SM2)
+    assert uris.next == f"{head}&Page=1&PageToken={token}"
+    assert uris.previous is None
+
+
+def test_page_uris_later_page_uri_is_the_link_that_reached_it() -> None:
+    reached_by = page_token(True, _ROW_TIME, _SM1)
+    req = parse_page_request({"PageSize": "1", "Page": "1", "PageToken": reached_by})
+    uris = page_uris(_MSGS, {}, req, Page(_rows(_SM2), True, True))
+    assert uris.uri == f"{_MSGS}?PageSize=1&Page=1&PageToken={reached_by}"
+    assert uris.first == f"{_MSGS}?PageSize=1&Page=0"
+    assert uris.next == f"{_MSGS}?PageSize=1&Page=2&PageToken={page_token(True, _ROW_TIME, _SM2)}"
+    assert uris.previous == f"{_MSGS}?PageSize=1&Page=0&PageToken={page_token(False, _ROW_TIME, _SM2)}"
+
+
+def test_page_uris_backward_page_keeps_its_pb_token() -> None:
+    back = page_token(False, _ROW_TIME, _SM2)
+    req = parse_page_request({"PageSize": "1", "Page": "0", "PageToken": back})
+    uris = page_uris(_MSGS, {}, req, Page(_rows(_SM1), True, False))
+    assert uris.uri == f"{_MSGS}?PageSize=1&Page=0&PageToken={back}"
+
+
+def test_page_uris_under_a_v1_url() -> None:
+    base = "https://mediagate.example/v1/Keys"
+    uris = page_uris(base, {"AccountSid": _AC}, parse_page_request({}), Page([], False, False))
+    assert uris.uri == uris.first == f"{base}?AccountSid={_AC}&PageSize=50&Page=0"

@@ -27,6 +27,7 @@ ALL = sorted(
     {
         perms.MESSAGES_READ,
         perms.MESSAGES_CREATE,
+        perms.MESSAGES_UPDATE,
         perms.MESSAGES_DELETE,
         perms.MEDIA_READ,
         perms.MEDIA_DELETE,

@@ -15,6 +15,7 @@ from typing import Final
 
 MESSAGES_READ: Final = "/twilio/messaging/messages/read"
 MESSAGES_CREATE: Final = "/twilio/messaging/messages/create"
+MESSAGES_UPDATE: Final = "/twilio/messaging/messages/update"  # UpdateMessage: redaction
 MESSAGES_DELETE: Final = "/twilio/messaging/messages/delete"
 MEDIA_READ: Final = "/twilio/messaging/messages/media/read"
 MEDIA_DELETE: Final = "/twilio/messaging/messages/media/delete"
@@ -31,6 +32,7 @@ GRANTABLE: Final = frozenset(
     {
         MESSAGES_READ,
         MESSAGES_CREATE,
+        MESSAGES_UPDATE,
         MESSAGES_DELETE,
         MEDIA_READ,
         MEDIA_DELETE,

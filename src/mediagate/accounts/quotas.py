@@ -27,6 +27,7 @@ import math
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -87,9 +88,13 @@ class Usage:
     account_sid: str
     bytes_stored: int
     media_count: int
-    ingested_last_hour: int | None  # None: the counter's Redis is unreachable
+    ingested_last_hour: int | None  # the ingest meter's count; None: its Redis is unreachable
     limits: Limits
     overrides: Overrides
+    # Media rows created in the last hour of the runtime's clock (still stored): what the
+    # console shows. The meter above counts only while a limit is set, and without Redis
+    # only this process's requests, so it cannot answer "how many arrived" (issue 25).
+    stored_last_hour: int = 0
 
 
 def effective(settings: Settings, row: AccountQuota | None) -> Limits:
@@ -350,11 +355,17 @@ def usage(rt: Runtime, account_sid: str) -> Usage:
             else Overrides()
         )
         stored, count = row.bytes_stored, row.media_count
+        since = rt.clock.now() - timedelta(seconds=IngestMeter.WINDOW)
+        recent = session.scalar(
+            select(func.count())
+            .select_from(Media)
+            .where(Media.account_sid == account_sid, Media.date_created > since)
+        )
     try:
         ingested: int | None = rt.ingest_meter.used(account_sid, limits.ingest_per_hour)
     except StorageError:
         ingested = None
-    return Usage(account_sid, stored, count, ingested, limits, own)
+    return Usage(account_sid, stored, count, ingested, limits, own, stored_last_hour=int(recent or 0))
 
 
 UNSET = -1  # "back to the deployment default" in ``set_overrides``

@@ -225,7 +225,6 @@ def list_response(
             page=page,
             list_key=list_key,
             items=items,
-            current_query=request.url.query,
         )
     )
 

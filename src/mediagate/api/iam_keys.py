@@ -7,9 +7,6 @@ come from here (twilio-python: ``client.iam.v1.new_api_key.create(...)`` with
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -19,7 +16,7 @@ from mediagate.accounts.auth import Principal
 from mediagate.api import forms
 from mediagate.api import representations as rep
 from mediagate.api.common import checked_account, json_response, path_sid, route
-from mediagate.core.paging import page_token, parse_page_request
+from mediagate.core.paging import page_uris, parse_page_request
 from mediagate.http.common import call, form, query_dict, runtime
 
 
@@ -46,24 +43,16 @@ async def keys_collection(request: Request, who: Principal) -> Response:
     page = await call(keys.page, rt, account_sid, req)
     base = f"{rt.settings.public_url}/v1/Keys"
 
-    def url(number: int, token: str | None) -> str:
-        params: dict[str, Any] = {"AccountSid": account_sid, "PageSize": req.size, "Page": number}
-        if token:
-            params["PageToken"] = token
-        return f"{base}?{urlencode(params)}"
-
+    # AccountSid is the one filter this list echoes (Twilio's v1 Keys list takes it in the query).
+    uris = page_uris(base, {"AccountSid": account_sid}, req, page)
     rows = page.rows
     meta = rep.IamKeyListMeta(
         page=req.number,
         page_size=req.size,
-        first_page_url=url(0, None),
-        previous_page_url=url(max(req.number - 1, 0), page_token(False, rows[0].date_created, rows[0].sid))
-        if page.has_previous and rows
-        else None,
-        url=f"{base}?{request.url.query}",
-        next_page_url=url(req.number + 1, page_token(True, rows[-1].date_created, rows[-1].sid))
-        if page.has_next and rows
-        else None,
+        first_page_url=uris.first,
+        previous_page_url=uris.previous,
+        url=uris.uri,
+        next_page_url=uris.next,
         key="keys",
     )
     listed = rep.IamKeyList(keys=[rep.IamKeyListItem.of(k) for k in rows], meta=meta)

@@ -74,7 +74,17 @@ async def message_instance(request: Request, who: Principal) -> Response:
     if request.method == "DELETE":
         await call(messages.delete_message, rt, account_sid, message_sid, actor=who.actor)
         return Response(status_code=204)
+    if request.method == "POST":
+        return await update_message(request, who, account_sid, message_sid)
     return json_response(rep.message(await call(messages.get, rt, account_sid, message_sid)))
+
+
+async def update_message(request: Request, who: Principal, account_sid: str, message_sid: str) -> Response:
+    """Twilio's UpdateMessage: ``Body=""`` redacts (messaging.messages.update)."""
+    data = await form(request)
+    change = messages.MessageUpdate(body=text_field(data, "Body"), status=text_field(data, "Status"))
+    updated = await call(messages.update, runtime(request), account_sid, message_sid, change, actor=who.actor)
+    return json_response(rep.message(updated))
 
 
 async def messages_collection(request: Request, who: Principal) -> Response:
@@ -100,6 +110,7 @@ routes = [
         message_instance,
         account="path",
         get=perms.MESSAGES_READ,
+        post=perms.MESSAGES_UPDATE,
         delete=perms.MESSAGES_DELETE,
     ),
 ]

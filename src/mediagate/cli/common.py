@@ -9,7 +9,7 @@ import sys
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from typer.core import TyperGroup
 
@@ -29,8 +29,28 @@ from mediagate.runtime.context import Runtime, build_runtime
 AccountSid = Annotated[str, typer.Argument(help="The account: AC followed by 32 hex digits.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table or text.")]
 
-out = Console()
-err = Console(stderr=True)
+# Output that is not a terminal (a pipe, a file, a CI log, a test's capture) is
+# never wrapped: rich would cut it at 80 columns, and a command split over two lines
+# (``numbers assign +1555... \nAC...``) no longer pastes. A terminal keeps rich's
+# width, and COLUMNS, when set, still wins.
+UNWRAPPED = 10_000
+
+
+class _Console(Console):
+    @property
+    def size(self) -> ConsoleDimensions:
+        found = super().size
+        if self._width is None and not self.is_terminal and not self._environ.get("COLUMNS"):
+            return ConsoleDimensions(UNWRAPPED, found.height)
+        return found
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+out = _Console()
+err = _Console(stderr=True)
 
 
 def load_settings(*, use_running_server: bool = True) -> Settings:

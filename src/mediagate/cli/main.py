@@ -170,8 +170,11 @@ def _print_quickstart(rt: Runtime) -> None:
         state = "new account"
     base = rt.settings.public_url
     out.print(f"\n[bold green]mediagate[/bold green] is starting at [bold]{base}[/bold]")
-    out.print(f"  {state}:  Account SID [bold]{account.sid}[/bold]")
-    out.print(f"                Auth Token  [bold]{token}[/bold]")
+    # The two values line up under each other whichever label comes first ("new account"
+    # and "existing account" differ in length).
+    lead = f"  {state}:  "
+    out.print(f"{lead}Account SID [bold]{account.sid}[/bold]")
+    out.print(f"{' ' * len(lead)}Auth Token  [bold]{token}[/bold]")
     out.print("  try it:")
     out.print(
         f"    curl -u {account.sid}:{token} {base}/v1/Accounts/{account.sid}/MessagingSettings",

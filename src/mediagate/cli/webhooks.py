@@ -34,11 +34,21 @@ def webhooks_list(
         data = [rep.webhook_delivery(v.delivery, v.attempts) for v in views]
         sys.stdout.write(json.dumps(data) + "\n")
         return
-    table = Table("Delivery", "Kind", "Message", "URL", "Status", "Attempts")
+    # "Attempts" is how many were made of how many allowed; "Answers" what each got
+    # (an HTTP status, or why there was none), oldest first.
+    table = Table("Delivery", "Kind", "Message", "URL", "Status", "Attempts", "Answers")
     for v in views:
         d = v.delivery
-        tries = ", ".join(
-            f"{a.status_code if a.status_code is not None else (a.error or '?')}" for a in v.attempts
+        answers = ", ".join(
+            str(a.status_code) if a.status_code is not None else (a.error or "?") for a in v.attempts
         )
-        table.add_row(d.sid, d.kind, d.message_sid or "", f"{d.method} {d.url}", d.status, tries or "-")
+        table.add_row(
+            d.sid,
+            d.kind,
+            d.message_sid or "",
+            f"{d.method} {d.url}",
+            d.status,
+            f"{d.attempts}/{d.max_attempts}",
+            answers or "-",
+        )
     out.print(table)

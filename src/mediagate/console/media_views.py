@@ -21,7 +21,7 @@ from mediagate.console.web import (
 )
 from mediagate.core import sids
 from mediagate.core.errors import BadRequest, NotFound
-from mediagate.core.paging import PageRequest, envelope, parse_page_request
+from mediagate.core.paging import PageRequest, page_uris, parse_page_request
 from mediagate.db.records import MediaRecord
 from mediagate.media import access_audit, delivery, media, revocation
 from mediagate.messaging import messages
@@ -75,14 +75,8 @@ def _media_view(ctx: Ctx, m: MediaRecord) -> MediaView:
 
 
 def _page_links(path: str, req: PageRequest, page: Any, filters: Mapping[str, str]) -> dict[str, Any]:
-    env = envelope(
-        path=path, filters=filters, req=req, page=page, list_key="rows", items=[], current_query=""
-    )
-    return {
-        "next": env["next_page_uri"],
-        "previous": env["previous_page_uri"],
-        "first": env["first_page_uri"],
-    }
+    uris = page_uris(path, filters, req, page)
+    return {"next": uris.next, "previous": uris.previous, "first": uris.first}
 
 
 def messages_list(ctx: Ctx) -> Response:

@@ -253,5 +253,5 @@ def settings_general(ctx: Ctx) -> Response:
         history=history,
         error=error,
         may_change=ctx.may(perms.SETTINGS_WRITE),
-        ttl_hours=rt.settings.signed_url_ttl / 3600,
+        signed_url_ttl=rt.settings.signed_url_ttl,
     )

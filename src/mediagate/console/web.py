@@ -81,8 +81,19 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def duration(seconds: int) -> str:
+    """A whole number of seconds in the largest unit that divides it exactly:
+    "4 hours", "90 minutes", "3 seconds" (never "0.000833333 hours")."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds} second{'' if seconds == 1 else 's'}"
+
+
 _templates.filters["when"] = _when
 _templates.filters["filesize"] = _size
+_templates.filters["duration"] = duration
 
 # Notices shown after a redirect: the query names one of these, never free text.
 NOTICES = {
@@ -253,6 +264,7 @@ def _error_page(ctx: Ctx, status: int, title: str, message: str) -> Response:
 ABILITIES: dict[str, str] = {
     perms.MESSAGES_READ: "read messages",
     perms.MESSAGES_CREATE: "send messages",
+    perms.MESSAGES_UPDATE: "redact messages",
     perms.MESSAGES_DELETE: "delete messages",
     perms.MEDIA_READ: "read media",
     perms.MEDIA_DELETE: "delete media",

@@ -108,6 +108,45 @@ def _bind_when(when: datetime) -> datetime:
     return when.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class PageUris:
+    """A page's own URI and its links, spelled as Twilio's documented examples spell
+    them: the filters in the order the route lists them, then ``PageSize`` (always,
+    50 when the request named none), ``Page`` and, past the first page, the
+    ``PageToken`` that reaches it (e.g. ``Messages.json?To=%2B1...&PageSize=2&Page=1
+    &PageToken=PA...``). ``uri`` is the page asked for in that same spelling, so page
+    0's ``uri`` equals ``first_page_uri`` and a followed ``next_page_uri`` comes back
+    as the next page's ``uri``."""
+
+    uri: str
+    first: str
+    next: str | None
+    previous: str | None
+
+
+def page_uris(base: str, filters: Mapping[str, str], req: PageRequest, page: Page) -> PageUris:
+    """The URIs of ``page`` (answered for ``req``) under ``base`` (a path, or for the
+    v1 APIs a full URL); ``filters`` are the request's own, echoed."""
+
+    def uri(number: int, token: str | None) -> str:
+        params: dict[str, str | int] = {**filters, "PageSize": req.size, "Page": number}
+        if token:
+            params["PageToken"] = token
+        return f"{base}?{urlencode(params)}"
+
+    rows = page.rows
+    cursor = req.cursor
+    current = page_token(cursor.forward, cursor.when, cursor.sid) if cursor is not None else None
+    next_uri = prev_uri = None
+    if page.has_next and rows:
+        last = rows[-1]
+        next_uri = uri(req.number + 1, page_token(True, last.date_created, last.sid))
+    if page.has_previous and rows:
+        first = rows[0]
+        prev_uri = uri(max(req.number - 1, 0), page_token(False, first.date_created, first.sid))
+    return PageUris(uri=uri(req.number, current), first=uri(0, None), next=next_uri, previous=prev_uri)
+
+
 def envelope(
     *,
     path: str,
@@ -116,34 +155,20 @@ def envelope(
     page: Page,
     list_key: str,
     items: list[dict[str, Any]],
-    current_query: str,
 ) -> dict[str, Any]:
     """Build Twilio's list body. twilio-python refuses a page with any top-level
     key beyond these, and follows ``next_page_uri`` by prefixing its base URL."""
-
-    def uri(number: int, token: str | None) -> str:
-        params: dict[str, str | int] = {**filters, "PageSize": req.size, "Page": number}
-        if token:
-            params["PageToken"] = token
-        return f"{path}?{urlencode(params)}"
-
+    uris = page_uris(path, filters, req, page)
     rows = page.rows
-    next_uri = prev_uri = None
-    if page.has_next and rows:
-        last = rows[-1]
-        next_uri = uri(req.number + 1, page_token(True, last.date_created, last.sid))
-    if page.has_previous and rows:
-        first = rows[0]
-        prev_uri = uri(max(req.number - 1, 0), page_token(False, first.date_created, first.sid))
     start = req.number * req.size
     return {
-        "first_page_uri": uri(0, None),
+        "first_page_uri": uris.first,
         "end": start + len(rows) - 1 if rows else start,
-        "previous_page_uri": prev_uri,
+        "previous_page_uri": uris.previous,
         list_key: items,
-        "uri": f"{path}?{current_query}" if current_query else path,
+        "uri": uris.uri,
         "page_size": req.size,
         "start": start,
-        "next_page_uri": next_uri,
+        "next_page_uri": uris.next,
         "page": req.number,
     }

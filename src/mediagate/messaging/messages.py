@@ -226,3 +226,84 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
     rt.invalidation.publish_many(inv.MEDIA, [row.sid for row in doomed])
     for key in keys:
         rt.store.delete(key)
+
+
+# --------------------------------------------------------------------------- UpdateMessage
+#
+# Twilio's ``POST .../Messages/{SM|MM}.json`` (operation UpdateMessage in
+# twilio_api_v2010.json) takes ``Body=""`` to redact a message's text and
+# ``Status=canceled`` to cancel a *scheduled* message; its errors: 30400 for a
+# request that is neither or both or names another value, 30409 for a cancel of
+# a message that is not scheduled. mediagate schedules nothing, so every cancel
+# is 30409, as Twilio answers it for any message past ``scheduled``.
+
+# Twilio redacts "post-flight message records": a message still on its way
+# (queued, sending, accepted, scheduled, receiving) keeps its body.
+REDACTABLE = frozenset(
+    {"sent", "delivered", "undelivered", "failed", "received", "read", "canceled", "partially_delivered"}
+)
+
+
+@dataclass(frozen=True)
+class MessageUpdate:
+    """The form of an UpdateMessage request: ``None`` for a parameter not sent."""
+
+    body: str | None
+    status: str | None
+
+
+def _invalid(why: str) -> BadRequest:
+    return BadRequest(f"Parameters are not valid: {why}", code=30400)
+
+
+def update(
+    rt: Runtime, account_sid: str, message_sid: str, change: MessageUpdate, *, actor: str
+) -> MessageRecord:
+    """Twilio's UpdateMessage: redact (``Body=""``) or cancel (``Status=canceled``)."""
+    if change.body is None and change.status is None:
+        raise _invalid("send Body (empty, to redact the message) or Status=canceled.")
+    if change.body is not None and change.status is not None:
+        raise _invalid("a message cannot be canceled and redacted in one request.")
+    if change.status is not None:
+        if change.status != "canceled":
+            raise _invalid(f"Status may only be 'canceled', not {change.status[:40]!r}.")
+        get(rt, account_sid, message_sid)  # 404 for a message that is not there
+        # Only a scheduled message can be canceled, and mediagate schedules none.
+        raise BadRequest("This message cannot be canceled: it is not scheduled.", code=30409)
+    if change.body:
+        raise _invalid("Body must be empty: a message's text can only be redacted, not changed.")
+    return redact(rt, account_sid, message_sid, actor=actor)
+
+
+def redact(rt: Runtime, account_sid: str, message_sid: str, *, actor: str) -> MessageRecord:
+    """Empty the message's body, here and in the stored webhook requests that carried
+    it (the deliveries list shows their parameters), and audit it. Every other field
+    stays as it was but ``date_updated``; media are removed through the Media resource,
+    as on Twilio. Redacting a redacted message answers it unchanged."""
+    from mediagate.db.models import WebhookDelivery  # the webhook queue's table, used only here
+
+    with rt.tx() as session:
+        message = session.get(Message, message_sid, with_for_update=True)
+        if message is None or message.account_sid != account_sid:
+            raise NotFound(message_path(account_sid, message_sid))
+        if message.status not in REDACTABLE:
+            # Twilio documents redaction of post-flight records only, without naming the
+            # error; 20009 is its code for the same condition on DELETE.
+            raise BadRequest(
+                f"Cannot redact this message before it is complete (status {message.status}): "
+                "try again once it is sent, delivered, undelivered, failed or received.",
+                code=20009,
+            )
+        if message.body:
+            message.body = ""
+            message.date_updated = rt.clock.now()
+            for delivery in session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.message_sid == message_sid)
+            ):
+                if any(name == "Body" for name, _ in delivery.params):
+                    delivery.params = [[n, "" if n == "Body" else v] for n, v in delivery.params]
+            session.add(
+                AuditEvent(account_sid=account_sid, actor=actor, action="message.redact", target=message_sid)
+            )
+        session.flush()
+        return MessageRecord.of(message)

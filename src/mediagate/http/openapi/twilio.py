@@ -28,7 +28,7 @@ TWILIO_OPERATIONS: dict[str, dict[str, tuple[str, ...]]] = {
         "/2010-04-01/Accounts.json": ("get", "post"),
         "/2010-04-01/Accounts/{Sid}.json": ("get", "post"),
         "/2010-04-01/Accounts/{AccountSid}/Messages.json": ("get", "post"),
-        "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json": ("get", "delete"),
+        "/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json": ("get", "post", "delete"),
         "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media.json": ("get",),
         "/2010-04-01/Accounts/{AccountSid}/Messages/{MessageSid}/Media/{Sid}.json": ("get", "delete"),
         "/2010-04-01/Accounts/{AccountSid}/Keys.json": ("get", "post"),
