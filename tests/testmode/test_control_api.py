@@ -95,8 +95,8 @@ def test_new_resources_carry_the_moved_date(world: World) -> None:
     drive(world.rt, steps)
 
 
-def _arm(client: httpx.AsyncClient, **form: str) -> httpx.Response:
-    return client.post("/v1/Testing/Faults", data=form)  # type: ignore[return-value]
+async def _arm(client: httpx.AsyncClient, **form: str) -> httpx.Response:
+    return await client.post("/v1/Testing/Faults", data=form)
 
 
 @pytest.mark.parametrize(

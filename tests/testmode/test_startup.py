@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -26,7 +27,7 @@ def _environment_kept() -> Iterator[None]:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])  # noqa: S104
 def test_a_non_loopback_bind_needs_the_token(tmp_path: Path, host: str) -> None:
-    base = {"data_dir": tmp_path, "host": host, "test_mode": True}
+    base: dict[str, Any] = {"data_dir": tmp_path, "host": host, "test_mode": True}
     problem = Settings(**base).startup_problem()
     assert problem is not None and "MEDIAGATE_TEST_MODE_TOKEN" in problem
     assert Settings(**base, test_mode_token="k" * 20).startup_problem() is None
