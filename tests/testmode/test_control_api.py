@@ -3,9 +3,12 @@ faults and journal behave as docs/test-mode.md says, and a fault never grants ac
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
+from mediagate.http.app import create_app
 from mediagate.runtime.context import Runtime
 from tests.conftest import MakeRuntime
 from tests.testmode.conftest import World, drive, twilio_error
@@ -278,3 +281,32 @@ def test_accounts_made_for_tests_work_with_their_token(test_rt: Runtime) -> None
         assert listed.status_code == 200
 
     drive(test_rt, steps)
+
+
+def test_the_openapi_document_describes_the_testing_routes_only_in_test_mode(
+    make_runtime: MakeRuntime, test_rt: Runtime
+) -> None:
+    from openapi_spec_validator import validate
+
+    from mediagate.http.openapi.document import route_paths
+
+    def document(rt: Runtime) -> dict[str, Any]:
+        async def steps(client: httpx.AsyncClient) -> dict[str, Any]:
+            r = await client.get("/openapi.json")
+            assert r.status_code == 200
+            doc: dict[str, Any] = r.json()
+            return doc
+
+        return drive(rt, steps)
+
+    on = document(test_rt)
+    validate(on)
+    served = {
+        (path, method)
+        for path, methods in route_paths(create_app(test_rt).routes)
+        if path.startswith("/v1/Testing")
+        for method in methods - {"head"}
+    }
+    described = {(p, m) for p, item in on["paths"].items() if p.startswith("/v1/Testing") for m in item}
+    assert served and served <= described
+    assert not [p for p in document(make_runtime())["paths"] if p.startswith("/v1/Testing")]
