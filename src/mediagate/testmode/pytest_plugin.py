@@ -68,9 +68,10 @@ class MediagateServer:
 
     base_url: str
     data_dir: Path
-    env: dict[str, str]
-    process: subprocess.Popen[bytes] | None = None
-    http: httpx.Client = field(init=False)
+    # Not in the repr a failing test prints: the environment may hold the developer's secrets.
+    env: dict[str, str] = field(repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    http: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.base_url, timeout=_REQUEST_TIMEOUT, trust_env=False)
@@ -146,10 +147,10 @@ class MediagateServer:
 @dataclass
 class MediagateAccount:
     sid: str
-    auth_token: str
+    auth_token: str = field(repr=False)
     test_sid: str | None
-    test_token: str | None
-    base_url: str
+    test_token: str | None = field(repr=False)
+    base_url: str = ""
 
     @property
     def client(self) -> Any:
