@@ -133,6 +133,9 @@ async def create_account(request: Request, testing: TestMode) -> Response:
     answer = {
         "sid": a.sid,
         "auth_token": created.auth_token,
+        # Twilio's test credentials (accounts/test_credentials.py), as accounts create --json shows them.
+        "test_account_sid": a.test_account_sid,
+        "test_auth_token": created.test_auth_token,
         "friendly_name": a.friendly_name,
         "status": a.status,
         "enforce_media_http_auth": a.enforce_media_http_auth,
