@@ -28,7 +28,7 @@ SRC = Path(mediagate.__file__).parent
 
 FOUNDATION = {"core"}
 INFRA = FOUNDATION | {"db", "storage", "observability"}
-FEATURES = {"accounts", "media", "messaging", "webhooks", "retention"}
+FEATURES = {"accounts", "media", "messaging", "webhooks", "retention", "testmode"}
 BELOW_RUNTIME = INFRA | {"cluster"} | FEATURES | {"carriers"}
 HTTP_PARTS = {"http", "api", "console", "edge"}
 

@@ -36,12 +36,21 @@ class NewAccount:
     test_auth_token: str  # Twilio's test credentials: with ``account.test_account_sid``
 
 
-def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> NewAccount:
+def create(
+    rt: Runtime,
+    friendly_name: str,
+    *,
+    owner_sid: str | None = None,
+    sid: str | None = None,
+    auth_token: str | None = None,
+) -> NewAccount:
+    """A new account. ``sid`` and ``auth_token`` are fixed only by test mode's seed
+    file (testmode/seed.py), so that a test suite can hard-code them."""
     friendly_name = friendly_name.strip()
     if not friendly_name or len(friendly_name) > 64:
         raise BadRequest("FriendlyName must be 1 to 64 characters.")
-    sid = sids.new_sid(sids.ACCOUNT)
-    token = secrets.token_hex(16)
+    sid = sid or sids.new_sid(sids.ACCOUNT)
+    token = auth_token or secrets.token_hex(16)
     test_token, test_hash, test_sealed = test_credentials.new_token(rt.keyring, sid)
     account = Account(
         sid=sid,

@@ -77,14 +77,17 @@ def create(
     actor: str,
     kind: str = "standard",
     permissions: list[str] | None = None,
+    sid: str | None = None,
+    secret: str | None = None,
 ) -> NewKey:
+    """A new API key; ``sid`` and ``secret`` are fixed only by test mode's seed file."""
     if kind not in KINDS:
         raise BadRequest("KeyType must be restricted (or omitted for a standard key).", code=20001)
     if (kind == "restricted") != (permissions is not None):
         raise BadRequest("Only restricted keys carry a Policy, and they must.", code=20001)
-    secret = secrets.token_urlsafe(24)  # 192 bits, URL-safe like Twilio's 32-char secrets
+    secret = secret or secrets.token_urlsafe(24)  # 192 bits, URL-safe like Twilio's 32-char secrets
     key = ApiKey(
-        sid=sids.new_sid(sids.KEY),
+        sid=sid or sids.new_sid(sids.KEY),
         account_sid=account_sid,
         friendly_name=_friendly_name(friendly_name),
         kind=kind,

@@ -303,6 +303,12 @@ class IngestMeter:
                 current = self._counts.get((account_sid, index), 0)
         return min(math.floor(previous * weight) + current, limit)
 
+    def forget_all(self) -> None:
+        """Drop this process's counts (test mode's reset: its accounts are gone, its
+        clock goes back). Counts in Redis expire with their window."""
+        with self._lock:
+            self._counts = {}
+
     def _forget_before(self, index: int) -> None:
         # Memory stays bounded by the accounts of two windows (Redis keys expire).
         if any(i < index for _, i in self._counts):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +26,10 @@ from mediagate.cli.webhooks import webhooks_app
 from mediagate.observability import multiproc
 from mediagate.observability.logging_setup import configure, granian_log_config
 from mediagate.runtime.context import Runtime
+
+if TYPE_CHECKING:
+    from mediagate.core.settings import Settings
+    from mediagate.testmode.seed import Seed
 from mediagate.serving import malloc_arenas
 
 # Plain click help (rich_markup_mode=None on every Typer): it wraps at 80 columns, where rich's
@@ -90,6 +94,14 @@ def serve(
             "work only; answers /healthz, /readyz, /metrics) [default: MEDIAGATE_ROLE, else all]."
         ),
     ] = None,
+    test_mode: Annotated[
+        bool,
+        typer.Option(
+            "--test-mode",
+            help="Turn on test mode (/v1/Testing/*: clock, faults, journal, reset; docs/test-mode.md) "
+            "[default: MEDIAGATE_TEST_MODE].",
+        ),
+    ] = False,
 ) -> None:
     """Start the HTTP server (API, secured media host, public media host) on granian (RSGI)."""
     # The flags win over MEDIAGATE_HOST/PORT (which used to be overwritten by the
@@ -100,6 +112,8 @@ def serve(
         os.environ["MEDIAGATE_PORT"] = str(port)
     if role is not None:
         os.environ["MEDIAGATE_ROLE"] = role
+    if test_mode:
+        os.environ["MEDIAGATE_TEST_MODE"] = "true"
     # Before the first thread starts: this process and its workers keep two
     # malloc arenas (serving/malloc_arenas.py says why).
     malloc_arenas.limit()
@@ -110,6 +124,7 @@ def serve(
         problem = settings.startup_problem() or settings.multi_process_problem(workers)
         if problem:
             fail(problem)
+        seeded = _seed(settings)
         host, port = settings.host, settings.port
         configure(settings.log_level, settings.log_format)
         settings.warn_if_unsafe()
@@ -123,6 +138,10 @@ def serve(
         if problem:
             rt.close()
             fail(problem)
+        if seeded is not None:
+            from mediagate.testmode import seed
+
+            seed.apply(rt, seeded)
         if quickstart:
             _print_quickstart(rt)
         rt.close()
@@ -130,6 +149,18 @@ def serve(
         _serve_granian(host, port, workers, settings.log_level, threads)
     finally:
         multiproc.cleanup(metrics_dir)
+
+
+def _seed(settings: Settings) -> Seed | None:
+    """The seed file, read before anything starts: a bad one stops here, with one line."""
+    if settings.seed_file is None:
+        return None
+    from mediagate.testmode import seed
+
+    try:
+        return seed.load(settings.seed_file)
+    except seed.SeedError as exc:
+        fail(str(exc))
 
 
 def _serve_granian(host: str, port: int, workers: int, log_level: str, threads: int) -> None:

@@ -8,6 +8,7 @@ deployments point them at their own hostnames.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -262,6 +263,16 @@ class Settings(BaseSettings):
     # empty = the first key of MEDIAGATE_MASTER_KEYS, or "derived".
     master_key_id: str = ""
 
+    # --- Test mode (docs/test-mode.md): a test double for Twilio media code ---
+    # ``/v1/Testing/*`` (clock, faults, journal, reset) exists only with it on;
+    # off by default, refused on a non-loopback bind without a bearer token.
+    test_mode: bool = False
+    test_mode_token: str = ""
+    # Accounts, keys, numbers and settings (JSON or TOML) made at start and after each reset.
+    seed_file: Path | None = None
+    # How many journal entries test mode keeps in memory (the oldest go first).
+    test_journal_size: int = Field(default=10_000, ge=1, le=1_000_000)
+
     @field_validator("public_url", "secure_media_url", "public_media_url")
     @classmethod
     def _valid_base_url(cls, value: str) -> str:
@@ -332,6 +343,13 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 printable characters without spaces")
         return value
 
+    @field_validator("test_mode_token")
+    @classmethod
+    def _valid_test_mode_token(cls, value: str) -> str:
+        if value and (len(value) < 16 or any(c.isspace() for c in value) or not value.isprintable()):
+            raise ValueError("must be at least 16 printable characters without spaces")
+        return value
+
     @field_validator("storage_url")
     @classmethod
     def _valid_storage_url(cls, value: str) -> str:
@@ -381,6 +399,15 @@ class Settings(BaseSettings):
         meant to be shared by several processes or hosts; a key file generated in one host's data folder
         would give each its own master secret (sealed credentials and signed
         URLs unreadable elsewhere), so the secret must be configured."""
+        if self.test_mode and not _loopback(self.host) and not self.test_mode_token:
+            return (
+                f"MEDIAGATE_TEST_MODE=true on a non-loopback bind ({self.host}) needs "
+                "MEDIAGATE_TEST_MODE_TOKEN: anyone who reaches the port could reset the server"
+            )
+        if self.seed_file is not None and not self.test_mode:
+            return (
+                "MEDIAGATE_SEED_FILE is for test mode only (fixed credentials): set MEDIAGATE_TEST_MODE=true"
+            )
         shared = self.uses_s3 or not self.database_url.startswith("sqlite")
         if shared and not self.secret_key:
             what = "S3 storage" if self.uses_s3 else "a database server (not SQLite)"
@@ -393,7 +420,12 @@ class Settings(BaseSettings):
     def multi_process_problem(self, workers: int) -> str | None:
         """A one-line reason why ``workers`` processes must not run, or ``None``:
         without Redis every process keeps its own rate-limit counters and
-        concurrency shares, so N processes would allow N times the limits."""
+        concurrency shares, so N processes would allow N times the limits. Test
+        mode's clock, faults and journal live in one process's memory."""
+        if workers > 1 and self.test_mode:
+            return (
+                "test mode runs one process (its clock, faults and journal live in memory): use --workers 1"
+            )
         if workers > 1 and not self.redis_url:
             return (
                 f"--workers {workers} needs MEDIAGATE_REDIS_URL: without Redis each process counts "
@@ -408,6 +440,13 @@ class Settings(BaseSettings):
         return self.data_dir / "media"
 
     def warn_if_unsafe(self) -> None:
+        if self.test_mode:
+            guarded = "behind MEDIAGATE_TEST_MODE_TOKEN" if self.test_mode_token else "open on loopback"
+            log.warning(
+                "!!! TEST MODE is on (MEDIAGATE_TEST_MODE): /v1/Testing/* can reset every account, move the "
+                "clock and inject faults (%s). A test double only; never run it with real data. !!!",
+                guarded,
+            )
         if self.number_pool == "open":
             log.warning(
                 "!!! MEDIAGATE_NUMBER_POOL=open: any account may claim any unassigned phone number and "
@@ -418,6 +457,15 @@ class Settings(BaseSettings):
                 "!!! MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS=true: MediaUrl may point at loopback and private "
                 "addresses. This is for local development and tests only; never run it in production. !!!"
             )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 # --- Reading the environment for the CLI and the server --------------------------------------
@@ -465,7 +513,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     accepts = "" if reason.startswith("must be") else f" (accepts {_accepts(name)})"
     shown = error.get("input")
     value = f"={shown!r}" if isinstance(shown, str) and len(shown) <= 80 else ""
-    if name in ("secret_key", "master_keys"):
+    if name in ("secret_key", "master_keys", "test_mode_token"):
         value = ""  # never echo a secret
     return f"{variable}{value} is not valid: {reason}{accepts}"
 

@@ -21,11 +21,12 @@ without it" (off the loop). With ``memory_only=False`` these functions block
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from mediagate.core import sids
-from mediagate.core.errors import NotFound
+from mediagate.core.errors import ApiError, NotFound
 from mediagate.edge import answer as a
 from mediagate.edge.ranges import RangeError, Unsatisfiable, parse_range, span
 from mediagate.edge.signed_query import parse_signed_query
@@ -35,6 +36,7 @@ from mediagate.media.signing import SignatureError, UnknownKey
 
 if TYPE_CHECKING:
     from mediagate.runtime.context import Runtime
+    from mediagate.testmode.faults import Fault
 
 
 class Conditions(NamedTuple):
@@ -102,8 +104,34 @@ def secure(
     at an ``Authorization`` header. A malformed sid is a 404 whatever the
     query says: checked before any refusal, and implied by a valid signature
     (only media paths are ever signed), so served requests skip the check."""
-    if memory_only and not rt.signer.refreshing:
-        return None  # verifying could read the keys from the database (no background refresh)
+    if memory_only and (rt.testing is not None or not rt.signer.refreshing):
+        # Test mode decides off the loop, where faults may sleep and the journal
+        # sees every answer; without a background refresh, verifying could read
+        # the keys from the database.
+        return None
+    if rt.testing is not None:
+        return _tested(
+            rt,
+            "secure",
+            account_sid,
+            media_sid,
+            method,
+            _secure(rt, account_sid, media_sid, method, query_string, cond, client),
+        )
+    return _secure(rt, account_sid, media_sid, method, query_string, cond, client, memory_only=memory_only)
+
+
+def _secure(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    query_string: str,
+    cond: Conditions,
+    client: str | None,
+    *,
+    memory_only: bool = False,
+) -> a.Answer | None:
     query = parse_signed_query(query_string)
     if query.repeated:
         if not _valid(account_sid, media_sid):
@@ -169,6 +197,30 @@ def public(
 ) -> a.Answer | None:
     """The public host: legacy media of an active account, nothing else, and
     never media that needs auth, whatever the caller knows."""
+    if rt.testing is not None:
+        if memory_only:
+            return None  # test mode decides off the loop (see ``secure``)
+        return _tested(
+            rt,
+            "public",
+            account_sid,
+            media_sid,
+            method,
+            _public(rt, account_sid, media_sid, method, cond, client),
+        )
+    return _public(rt, account_sid, media_sid, method, cond, client, memory_only=memory_only)
+
+
+def _public(
+    rt: Runtime,
+    account_sid: str,
+    media_sid: str,
+    method: str,
+    cond: Conditions,
+    client: str | None,
+    *,
+    memory_only: bool = False,
+) -> a.Answer | None:
     if not _valid(account_sid, media_sid):
         return a.problem(404, "not_found", _NO_MEDIA)
 
@@ -217,6 +269,8 @@ def direct(
     then the bytes, through the same ``serve`` as the media hosts, and the
     access they make (a download or not) for retention."""
     missing = NotFound(media.media_path(account_sid, message_sid, media_sid, ""))
+    if memory_only and rt.testing is not None:
+        return None  # test mode decides off the loop (see ``secure``)
     if memory_only:
         # Everything that could still say "not sure" first: the redirect's check
         # records its audit event when it decides, so it must come last.
@@ -238,15 +292,21 @@ def direct(
         if location is None:
             return None
     else:
-        media.content_location(
+        _journaled_refusal(
             rt,
             account_sid,
-            message_sid,
             media_sid,
-            authorization,
-            method=method,
-            client=client,
-            redirect=False,
+            method,
+            lambda: media.content_location(
+                rt,
+                account_sid,
+                message_sid,
+                media_sid,
+                authorization,
+                method=method,
+                client=client,
+                redirect=False,
+            ),
         )
         # The secured host's cache (remembered for the memory path above): no
         # cached answer is trusted for existence, prepare() checks the store.
@@ -266,6 +326,8 @@ def direct(
     )
     # Like its audit, recorded when decided: the bytes sent (a GET's 200 or 206)
     # are a download, a HEAD or a 304 an access (the rule the media hosts' answers follow).
+    if rt.testing is not None:
+        answer = _tested(rt, "content", account_sid, media_sid, method, answer)
     rt.access.served(account_sid, media_sid, method, answer.status)
     return answer
 
@@ -285,6 +347,8 @@ def content(
     """The content URL's 307 (``media/media.content_location``: credential,
     permission, account, audit). Unlike the hosts' decisions it records its
     own audit event when it decides (``None`` from memory records nothing)."""
+    if memory_only and rt.testing is not None:
+        return None  # test mode decides off the loop (see ``secure``)
     if memory_only:
         location = media.content_location_from_memory(
             rt,
@@ -297,10 +361,103 @@ def content(
             request_id=request_id,
         )
         return None if location is None else a.redirect(location)
-    location = media.content_location(
-        rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+    location = _journaled_refusal(
+        rt,
+        account_sid,
+        media_sid,
+        method,
+        lambda: media.content_location(
+            rt, account_sid, message_sid, media_sid, authorization, method=method, client=client
+        ),
     )
+    if rt.testing is not None:
+        return _tested(rt, "content", account_sid, media_sid, method, a.redirect(location))
     return a.redirect(location)
+
+
+# --------------------------------------------------------------------------- test mode
+#
+# The last step over a decided answer, in test mode only (testmode/faults.py):
+# a fault applies only to an answer the real decision allowed (status < 400),
+# so it can break, slow, cut or re-redirect an answer and never grant one.
+# Every answer, faulted or not, goes into the journal (no signed URL, no secret).
+
+
+def _journaled_refusal(
+    rt: Runtime, account_sid: str, media_sid: str, method: str, decide: Callable[[], str]
+) -> str:
+    try:
+        return decide()
+    except ApiError as exc:
+        if rt.testing is not None:
+            rt.testing.journal.record(
+                "content", account_sid, media_sid, method=method, status=exc.status, code=exc.code, fault=None
+            )
+        raise
+
+
+def _shape(answer: a.Answer, method: str) -> frozenset[str]:
+    """The actions this answer can take: a redirect can become a 302, a body be cut."""
+    actions = {"status", "delay"}
+    if answer.status == 307:
+        actions.add("redirect-302")
+    if method == "GET" and answer.read is not None and answer.span[1] > answer.span[0]:
+        actions.add("truncate")
+    return frozenset(actions)
+
+
+def _tested(
+    rt: Runtime, target: str, account_sid: str, media_sid: str, method: str, answer: a.Answer | None
+) -> a.Answer:
+    assert answer is not None and rt.testing is not None  # off the loop: always decided
+    fault = None
+    if answer.status < 400:
+        fault = rt.testing.faults.take(target, account_sid, media_sid, _shape(answer, method))
+        if fault is not None:
+            answer = _faulted(fault, target, answer)
+    location = dict(answer.headers).get("location")
+    redirected = {}
+    if location is not None:  # which host, never the URL: a signed URL's query is its secret
+        secure_host = location.startswith(rt.settings.secure_media_url + "/")
+        redirected = {"location_host": "secure" if secure_host else "public"}
+    rt.testing.journal.record(
+        target,
+        account_sid,
+        media_sid,
+        method=method,
+        status=answer.status,
+        reason=answer.event.why if answer.event is not None else None,
+        fault=fault.sid if fault is not None else None,
+        **redirected,
+    )
+    return answer
+
+
+def _faulted(fault: Fault, target: str, answer: a.Answer) -> a.Answer:
+    message = f"Fault {fault.sid} injected by test mode."
+    if fault.action == "delay":
+        assert fault.delay_ms is not None
+        time.sleep(fault.delay_ms / 1000)  # off the loop: test mode never decides from memory
+        return answer
+    if fault.action == "redirect-302":
+        return answer._replace(status=302)
+    if fault.action == "truncate":
+        first, last = answer.span
+        half = (last - first + 1) // 2
+        headers = [(k, str(half) if k == "content-length" else v) for k, v in answer.headers]
+        # Cut after half: the client gets a complete response whose body is
+        # shorter than the media's size (what a proxy that gave up looks like).
+        return answer._replace(headers=headers, file=None, span=(first, first + half - 1))
+    assert fault.action == "status" and fault.status is not None
+    event = answer.event._replace(ok=False, why="fault") if answer.event is not None else None
+    if target == "content":
+        return a.api_error(ApiError(message, code=20000 + fault.status, status=fault.status))._replace(
+            event=event
+        )
+    failed = a.problem(fault.status, "fault", message, event)
+    if fault.status == 503:
+        failed.headers.append(("retry-after", "1"))
+    return failed
 
 
 def _prepare(rt: Runtime, obj: media.EdgeObject | None, memory_only: bool) -> media.Prepared | None:

@@ -31,6 +31,7 @@ from mediagate.api import apidocs as apidocs_api
 from mediagate.api import carrier as carrier_api
 from mediagate.api import numbers as numbers_api
 from mediagate.api import retention as retention_api
+from mediagate.api import testing as testing_api
 from mediagate.console.web import ConsoleState
 from mediagate.core.errors import ApiError, MethodNotAllowed, NotFound, twilio_error_body
 from mediagate.core.proxies import TrustedProxies, TrustedProxyMiddleware, parse_networks
@@ -211,6 +212,9 @@ def create_app(rt: Runtime) -> Starlette:
         *apidocs_api.routes,  # /openapi.json, /docs
         _mount("/console", console.routes),
     ]
+    if s.test_mode:
+        # Only in test mode: otherwise /v1/Testing/* is an unknown path (404) like any other.
+        routes += testing_api.routes
     if s.role == "worker":
         # Background work only: the probes and metrics, every other path a 404 that says why.
         routes = list(ops_routes.routes)

@@ -25,6 +25,7 @@ from mediagate.storage import DISK_FULL, media_key
 
 if TYPE_CHECKING:
     from mediagate.runtime.context import Runtime
+    from mediagate.testmode.faults import Fault
 
 _ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "audio/x-wav": "audio/wav"}
 # Types whose first bytes we can check; Twilio refuses media whose bytes do not
@@ -156,7 +157,45 @@ def discard(rt: Runtime, items: list[IngestedMedia]) -> None:
 
 
 def _fetch_one(rt: Runtime, account_sid: str, url: str, channel: Channel, deadline: float) -> IngestedMedia:
+    testing = rt.testing
+    if testing is None:
+        return _fetch(rt, account_sid, url, channel, deadline, None)
+    # Test mode: an armed media-fetch fault, and the fetch in the journal.
+    from mediagate.testmode.journal import plain_url
+
+    fault = testing.faults.take("media-fetch", account_sid, None)
+    shown = {"url": plain_url(url), "fault": fault.sid if fault is not None else None}
+    try:
+        item = _fetch(rt, account_sid, url, channel, deadline, fault)
+    except FetchError as exc:
+        testing.journal.record("media-fetch", account_sid, None, ok=False, error=exc.message, **shown)
+        raise
+    testing.journal.record(
+        "media-fetch", account_sid, item.sid, ok=True, content_type=item.content_type, size=item.size, **shown
+    )
+    return item
+
+
+def _cut(chunks: Iterator[bytes], after: int) -> Iterator[bytes]:
+    """A test-mode ``truncate`` fault: the connection drops after ``after`` bytes."""
+    seen = 0
+    for chunk in chunks:
+        if seen + len(chunk) >= after:
+            yield chunk[: max(after - seen, 0)]
+            raise RetrievalFailed("Error reading the media from the server.")
+        seen += len(chunk)
+        yield chunk
+
+
+def _fetch(
+    rt: Runtime, account_sid: str, url: str, channel: Channel, deadline: float, fault: Fault | None
+) -> IngestedMedia:
     ceiling = min(rt.settings.max_media_bytes, channel.max_message_bytes or rt.settings.max_media_bytes)
+    if fault is not None and fault.action == "delay":
+        assert fault.delay_ms is not None
+        time.sleep(min(fault.delay_ms / 1000, max(deadline - time.monotonic(), 0)))
+    if fault is not None and fault.action == "status":
+        raise RetrievalFailed(f"The media server returned HTTP {fault.status}.")  # as a real one would
     with rt.fetcher.open(url, max_bytes=ceiling, deadline=deadline) as response:
         content_type = _ALIASES.get(response.content_type, response.content_type)
         limit = channel.limit_for(content_type)
@@ -172,7 +211,14 @@ def _fetch_one(rt: Runtime, account_sid: str, url: str, channel: Channel, deadli
             item = store_new(
                 rt,
                 account_sid,
-                _checked(response.iter_bytes(), content_type, limit, url),
+                _checked(
+                    response.iter_bytes()
+                    if fault is None or fault.action != "truncate"
+                    else _cut(response.iter_bytes(), (response.content_length or 2) // 2),
+                    content_type,
+                    limit,
+                    url,
+                ),
                 content_type,
                 response.filename,
             )

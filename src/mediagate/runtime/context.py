@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mediagate.cluster.invalidation import Invalidation
 from mediagate.cluster.shared_slots import SharedSlots
 from mediagate.core import clock as clocks
-from mediagate.core.clock import Clock, SystemClock
+from mediagate.core.clock import Clock, OffsetClock, SystemClock
 from mediagate.core.crypto import Keyring, load_master_secret
 from mediagate.core.fsmodes import private_dir
 from mediagate.core.settings import Settings
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from mediagate.media.direct_delivery import DirectAccounts
     from mediagate.media.hotcache import HotCaches
     from mediagate.media.media import EdgeObjectCache
+    from mediagate.testmode.state import TestMode
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Runtime:
     # What time it is for every rule that reads time (core/clock.py): the system
     # clock, or a clock tests and the test mode move forward.
     clock: Clock = field(default_factory=SystemClock)
+    # MEDIAGATE_TEST_MODE only (testmode/): the clock /v1/Testing/Clock moves, faults, journal.
+    testing: TestMode | None = None
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
@@ -93,6 +96,15 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
     if migrate:
         upgrade(engine)
     clock = clock if clock is not None else SystemClock()
+    testing = None
+    if settings.test_mode:
+        from mediagate.testmode.faults import Faults
+        from mediagate.testmode.journal import Journal
+        from mediagate.testmode.state import TestMode
+
+        # Every rule reads this clock; POST /v1/Testing/Clock moves it forward.
+        clock = OffsetClock(clock)
+        testing = TestMode(clock, Faults(), Journal(settings.test_journal_size, clock))
     # Sessions carry the clock to the column defaults (db/models.py), so a row
     # stamped by a default carries the runtime's time, not the wall clock's.
     sessions = make_sessionmaker(engine.execution_options(**{clocks.EXECUTION_OPTION: clock}))
@@ -146,6 +158,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         edge_objects=edge_objects,
         access_audit=AccessAudit(settings.access_audit_queue_size, clock),
         clock=clock,
+        testing=testing,
     )
     signing_key_store.ensure_active(sessions, keyring, signer, bus)
     # Accounts older than migration 0012 get their test auth token (it needs the keyring).

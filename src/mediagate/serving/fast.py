@@ -19,7 +19,7 @@ decides again from scratch (a decision records nothing until it is sent).
   granian itself (opened and sent in Rust, off the loop, zero-copy); a byte
   range is left to Starlette.
 
-Anything the decision is not sure about, encrypted or remote storage,
+Anything the decision is not sure about, test mode (docs/test-mode.md), encrypted or remote storage,
 X-Accel-Redirect deployments and the public host go to Starlette.
 Trusted-proxy deployments' forwarded headers are resolved here with the
 same ``proxies`` code.
@@ -123,10 +123,15 @@ class FastPaths:
             _media_host(api, s.public_media_url, templates.get(PUBLIC_ROUTE), secure=False),
         ]
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
+        # Test mode (testmode/): every media answer is decided on Starlette, off
+        # the loop, where armed faults apply (a delay sleeps) and the journal
+        # records it; the decisions say "not sure" from memory there too. Read
+        # once here: no cost per request when test mode is off.
+        self.test_mode = rt.testing is not None
 
     def answer(self, scope: Any, proto: Any) -> bool:
         method = scope.method
-        if method != "GET" and method != "HEAD":
+        if (method != "GET" and method != "HEAD") or self.test_mode:
             return False
         path: str = scope.path
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,38 @@ def attempt_claimed(rt: Runtime, sender: Sender, sid: str) -> Outcome | None:
     if row.method == "POST":
         headers["Content-Type"] = "application/x-www-form-urlencoded"
     started = time.monotonic()
-    outcome = sender.send(row.url, row.method, params, headers)
+    testing = rt.testing
+    fault = testing.faults.take("webhook", row.account_sid, None) if testing is not None else None
+    if fault is not None and fault.action == "delay":
+        assert fault.delay_ms is not None
+        time.sleep(
+            fault.delay_ms / 1000
+        )  # a worker thread: holds this delivery's claim, as a slow network would
+    if fault is not None and fault.action == "status":
+        # As if the receiver had answered it: recorded and retried like any failure.
+        outcome = Outcome(fault.status, f"HTTP {fault.status} (test-mode fault {fault.sid})")
+    else:
+        outcome = sender.send(row.url, row.method, params, headers)
     elapsed = int((time.monotonic() - started) * 1000)
     record_attempt(rt, sid, outcome, elapsed)
+    if testing is not None:
+        from mediagate.testmode.journal import plain_url
+
+        testing.journal.record(
+            "webhook" if row.kind == "incoming" else "status-callback",
+            row.account_sid,
+            None,
+            delivery_sid=sid,
+            message_sid=row.message_sid,
+            url=plain_url(row.url),
+            method=row.method,
+            status=outcome.status_code,
+            error=outcome.error,
+            # Checked as the receiver's RequestValidator would, against the account's token now.
+            signature_valid=hmac.compare_digest(
+                headers["X-Twilio-Signature"],
+                compute_signature(accounts.reveal_auth_token(rt, account), url, signed_params),
+            ),
+            fault=fault.sid if fault is not None else None,
+        )
     return outcome

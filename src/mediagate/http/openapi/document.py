@@ -11,7 +11,7 @@ from functools import cache
 from starlette.routing import BaseRoute, Host, Mount, Route
 
 from mediagate.core.settings import Settings
-from mediagate.http.openapi import hosts, ours, twilio
+from mediagate.http.openapi import hosts, ours, testing, twilio
 from mediagate.http.openapi.shapes import API_ERRORS, METHODS, Json
 
 # Documented only when the app routes them (another part of the server adds them).
@@ -71,11 +71,13 @@ def build(settings: Settings, routes: list[BaseRoute]) -> Json:
             **ours.paths(),
             **ops,
             **hosts.media_host_paths(settings),
+            **(testing.paths() if testing.PREFIX + "/Clock" in served else {}),  # test mode only
         },
         "components": {
             "securitySchemes": {
                 "accountSid_authToken": {"type": "http", "scheme": "basic"},
                 "metricsToken": {"type": "http", "scheme": "bearer"},
+                "testModeToken": {"type": "http", "scheme": "bearer"},
             },
             "schemas": {**theirs, **mine},
         },
