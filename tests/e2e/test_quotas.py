@@ -19,7 +19,7 @@ from mediagate.accounts import quotas
 from mediagate.db.models import AccountUsage, Media
 from tests.e2e.test_inbound import carrier_inbound, claim
 from tests.support.cli import run_cli
-from tests.support.clients import assert_twilio_error, twilio_client
+from tests.support.clients import assert_twilio_error, settled_message, twilio_client
 from tests.support.console_http import console_session
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.scrape import scrape, value
@@ -65,7 +65,9 @@ def test_media_quota_refuses_the_create_and_keeps_what_was_accepted(
     quotas.set_overrides(server.runtime, acct.sid, max_media=2)
     client = twilio_client(server, acct.sid, acct.token)
     first = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
-    client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
+    second = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
+    for sid in (first.sid, second.sid):  # fetched after the creates answered
+        settled_message(server, acct, sid)
     before = stored_keys(server.runtime, acct.sid)
     assert len(before) == 2
 
@@ -80,7 +82,7 @@ def test_media_quota_refuses_the_create_and_keeps_what_was_accepted(
     # Deleting media frees the quota again.
     client.messages(first.sid).delete()
     third = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
-    assert third.num_media == "1"
+    assert settled_message(server, acct, third.sid)["num_media"] == "1"
     used_bytes, used_media, real_bytes, real_media = counted(server, acct.sid)
     assert (used_bytes, used_media) == (real_bytes, real_media) and used_media == 2
 
@@ -88,14 +90,21 @@ def test_media_quota_refuses_the_create_and_keeps_what_was_accepted(
 def test_bytes_quota_is_checked_on_the_fetched_size(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("quota-bytes")
     quotas.set_overrides(server.runtime, acct.sid, max_bytes=5000)
-    assert create(server, acct, [png_url(files, 3000)]).status_code == 201
+    first = create(server, acct, [png_url(files, 3000)])
+    assert first.status_code == 201
+    settled_message(server, acct, first.json()["sid"])
+    # Under the quota when created; over it once fetched: the message fails when stored.
     r = create(server, acct, [png_url(files, 3000)])
-    body = assert_twilio_error(r, 403, 20403)
-    assert "Storage quota exceeded" in body["message"]
+    assert r.status_code == 201, r.text
+    failed = settled_message(server, acct, r.json()["sid"])
+    assert failed["status"] == "failed" and failed["error_code"] == 20403, failed
+    assert "Storage quota exceeded" in failed["error_message"]
     assert len(stored_keys(server.runtime, acct.sid)) == 1
     # An override of 0 lifts the limit for this account only.
     quotas.set_overrides(server.runtime, acct.sid, max_bytes=0)
-    assert create(server, acct, [png_url(files, 3000)]).status_code == 201
+    third = create(server, acct, [png_url(files, 3000)])
+    assert third.status_code == 201
+    assert settled_message(server, acct, third.json()["sid"])["num_media"] == "1"
     samples = scrape(server)
     assert value(samples, "mediagate_quota_refusals_total", quota="bytes") >= 1
     assert value(samples, "mediagate_quota_usage", quota="bytes") >= 6000
