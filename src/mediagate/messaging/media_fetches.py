@@ -45,6 +45,7 @@ from mediagate.media import ingest
 from mediagate.media.fetch import FetchError, RetrievalFailed
 from mediagate.messaging import channels, outbox
 from mediagate.messaging.message_status import apply_status
+from mediagate.storage import StorageError
 
 if TYPE_CHECKING:
     from mediagate.runtime.context import Runtime
@@ -162,6 +163,15 @@ def process(rt: Runtime, message_sid: str, token: str, on_stored: OnStored | Non
         items = ingest.ingest(rt, job.account_sid, list(job.urls), channel)
     except FetchError as exc:
         fail(rt, message_sid, token, exc)
+        return
+    except StorageError as exc:
+        # The store is away (not full: that is StorageFull, a FetchError). Transient:
+        # the claim lapses and the fetch is tried again, up to the attempt limit.
+        log.warning(
+            "media of %s not stored: the media storage is unavailable (%s); retried after the lease",
+            message_sid,
+            type(exc).__name__,
+        )
         return
     crash_point("after-object-write")
     try:
