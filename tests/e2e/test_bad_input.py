@@ -19,7 +19,7 @@ from twilio.rest import Client
 
 from mediagate.db.models import Media, Message
 from tests.support.carrier import carrier_auth
-from tests.support.clients import assert_twilio_error
+from tests.support.clients import assert_twilio_error, settled_message
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
@@ -83,6 +83,7 @@ def victim(server: RunningServer, files: FileServer) -> Iterator[Victim]:
     )
     assert r.status_code == 201, r.text
     message_sid = r.json()["sid"]
+    settled_message(server, acct, message_sid)  # stored after the create answered
     media = requests.get(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{message_sid}/Media.json",
         auth=(acct.sid, acct.token),
@@ -696,7 +697,8 @@ def test_over_long_content_type_from_the_media_host_is_12300(
         timeout=30,
     )
     assert r.status_code == 201, r.text
-    assert r.json()["status"] == "failed" and r.json()["error_code"] == 12300
+    failed = settled_message(server, acct, r.json()["sid"])  # fetched after the create answered
+    assert failed["status"] == "failed" and failed["error_code"] == 12300
     assert snapshot(server, acct.sid) == Snapshot(1, 0, ())
 
 

@@ -15,6 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from mediagate.db.models import AuditEvent, Media, Message
+from tests.support.clients import settled_message
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 
@@ -36,7 +37,8 @@ def message_with_media(
     )
     assert created.status_code == 201, created.text
     sid = created.json()["sid"]
-    assert created.json()["num_media"] == str(n)
+    # Fetched after the create answered (as on Twilio): wait for the media.
+    assert settled_message(server, acct, sid)["num_media"] == str(n)
     listed = requests.get(f"{base}/Messages/{sid}/Media.json", auth=(acct.sid, acct.token), timeout=TIMEOUT)
     media = [m["sid"] for m in listed.json()["media_list"]]
     assert len(media) == n

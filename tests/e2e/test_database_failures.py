@@ -29,7 +29,7 @@ from mediagate.accounts import accounts, keys
 from mediagate.core.settings import Settings
 from mediagate.http.app import create_app
 from mediagate.runtime.context import build_runtime
-from tests.support.clients import assert_twilio_error, standard_key
+from tests.support.clients import assert_twilio_error, settled_message, standard_key
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.loops import run_fresh
@@ -65,6 +65,7 @@ def secured(server: RunningServer, files: FileServer, name: str) -> Secured:
     )
     assert created.status_code == 201, created.text
     sid = created.json()["sid"]
+    settled_message(server, acct, sid)  # stored after the create answered
     (media,) = requests.get(
         f"{api}/Messages/{sid}/Media.json", auth=(acct.sid, acct.token), timeout=60
     ).json()["media_list"]
@@ -419,6 +420,11 @@ def test_no_request_holds_the_event_loop_while_the_database_stalls(
                     )
                     assert made.status_code == 201, made.text
                     sid = made.json()["sid"]
+                    # The media are fetched by the lifespan's worker after the create answered.
+                    while (await client.get(f"{api}/Messages/{sid}.json", auth=auth)).json()[
+                        "status"
+                    ] == "queued":
+                        await asyncio.sleep(0.05)
                     listed = await client.get(f"{api}/Messages/{sid}/Media.json", auth=auth)
                     content = f"{api}/Messages/{sid}/Media/{listed.json()['media_list'][0]['sid']}"
                     signed = (await client.get(content, auth=auth)).headers["location"]

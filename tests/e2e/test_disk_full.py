@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.clients import settled_message
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.scrape import delta, scrape
@@ -60,7 +61,7 @@ def test_full_disk_fails_the_message_cleanly(
             timeout=TIMEOUT,
         )
         assert created.status_code == 201, created.text
-        body = created.json()
+        body = settled_message(server, acct, created.json()["sid"])  # fetched after the create answered
         assert body["status"] == "failed" and body["error_code"] == 11200, body
         assert "storage is full" in body["error_message"]
         assert body["num_media"] == "0"
@@ -81,6 +82,7 @@ def test_full_disk_fails_the_message_cleanly(
             timeout=TIMEOUT,
         )
         assert ok.status_code == 201 and ok.json()["status"] == "queued", ok.text
+        assert settled_message(server, acct, ok.json()["sid"])["num_media"] == "1"
         (media,) = requests.get(
             f"{api}/Messages/{ok.json()['sid']}/Media.json", auth=auth, timeout=TIMEOUT
         ).json()["media_list"]

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.conftest import BACKENDS
+from tests.support.clients import settled_message
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import RunningServer
 
@@ -46,6 +47,7 @@ def test_data_folder_database_and_media_are_private(
         timeout=30,
     )
     assert r.status_code == 201, r.text
+    settled_message(server, acct, r.json()["sid"])  # stored after the create answered
     data_dir = server.runtime.settings.data_dir
     media_files = [p for p in (data_dir / "media" / acct.sid).rglob("*") if p.is_file()]
     assert len(media_files) == 1

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from mediagate.core.timefmt import aware
 from mediagate.db.models import SigningKey
+from tests.support.clients import settled_message
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server
@@ -76,6 +77,7 @@ def test_rotate_retire_old_never_issues_urls_with_a_retired_key(
         )
         assert made.status_code == 201, made.text
         msg = made.json()["sid"]
+        settled_message(a, acct, msg)  # the media are fetched after the create answered
         listed = requests.get(
             f"{a.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{msg}/Media.json",
             auth=(acct.sid, acct.token),

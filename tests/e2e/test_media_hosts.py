@@ -16,7 +16,7 @@ import requests
 from mediagate.media import media as media_service
 from mediagate.storage import media_key
 from tests.support.cli import run_cli
-from tests.support.clients import twilio_client
+from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 from tests.support.stored import exists, read, stored_keys
@@ -67,7 +67,9 @@ def send_media(
     client = twilio_client(server, acct.sid, acct.token)
     message = client.messages.create(to="+15551230001", from_="+15557650001", media_url=urls)
     assert message.status == "queued", message.error_message
-    assert message.num_media == str(len(urls))
+    # Fetched after the create answered: wait for the outcome.
+    settled = settled_message(server, acct, message.sid)
+    assert settled["num_media"] == str(len(urls)), settled
     listed = sorted(client.messages(message.sid).media.list(), key=lambda m: m.sid)
     assert len(listed) == len(urls)
     # Media rows are not ordered by URL; match them by their stored bytes' hash.

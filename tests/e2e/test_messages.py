@@ -19,6 +19,7 @@ from twilio.rest import Client
 from mediagate.db.models import Media
 from tests.support.clients import twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
+from tests.support.loops import eventually
 from tests.support.schema import RFC2822_GMT, assert_matches_schema
 from tests.support.server import Account, RunningServer
 from tests.support.stored import stored_keys
@@ -44,6 +45,12 @@ FROM = "+15557650001"
 
 def messages_url(server: RunningServer, acct: Account) -> str:
     return f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json"
+
+
+def settled(client: Client, sid: str) -> Any:
+    """The message once its media fetch is over: Twilio answers the create ``queued``
+    and fetches afterwards, so the outcome shows when the status leaves ``queued``."""
+    return eventually(lambda: (m := client.messages(sid).fetch()).status != "queued" and m)
 
 
 def wait_for_status(client: Client, sid: str, status: str, timeout: float = 3.0) -> Any:
@@ -95,7 +102,9 @@ def test_create_and_fetch_with_twilio_python(server: RunningServer, files: FileS
 
     url = files.add("/messages/create/pic.png", png_bytes(2048))
     mms = client.messages.create(to=TO, from_=FROM, body="with a picture", media_url=[url])
-    assert mms.sid.startswith("MM") and mms.num_media == "1"
+    # Twilio's create answer counts no media yet; they are fetched afterwards.
+    assert mms.sid.startswith("MM") and mms.num_media == "0" and mms.status == "queued"
+    assert settled(client, mms.sid).num_media == "1"
     # A message with only media and no Body is fine too.
     bare = client.messages.create(to=TO, from_=FROM, media_url=[url])
     assert bare.sid.startswith("MM") and bare.body == ""
@@ -133,6 +142,7 @@ def test_delete_then_fetch_is_twilio_404(server: RunningServer, files: FileServe
     client = twilio_client(server, acct.sid, acct.token)
     url = files.add("/messages/delete/pic.png", png_bytes(1024))
     message = client.messages.create(to=TO, from_=FROM, body="bye", media_url=[url])
+    settled(client, message.sid)
     assert len(stored_keys(server.runtime, acct.sid)) == 1
 
     path = f"/2010-04-01/Accounts/{acct.sid}/Messages/{message.sid}.json"
@@ -178,7 +188,7 @@ def test_list_filters_to_from_and_date_sent(server: RunningServer, files: FileSe
     failed = client.messages.create(
         to="+15550000001", from_=FROM, media_url=[files.add("/messages/filters/missing.png", b"", status=404)]
     )
-    assert failed.status == "failed"
+    assert settled(client, failed.sid).status == "failed"
 
     assert [m.sid for m in client.messages.list(to="+15550000001")] == [failed.sid, c.sid, a.sid]
     assert [m.sid for m in client.messages.list(from_="+15557659999")] == [c.sid]
@@ -345,7 +355,7 @@ def test_media_list_shape_and_date_filter(server: RunningServer, files: FileServ
         files.add("/messages/media/two.jpg", JPEG, "image/jpeg"),
     ]
     message = client.messages.create(to=TO, from_=FROM, media_url=urls)
-    assert message.num_media == "2"
+    assert settled(client, message.sid).num_media == "2"
 
     media = client.messages(message.sid).media.list()
     assert len(media) == 2
@@ -399,7 +409,7 @@ def test_whatsapp_keeps_only_the_first_media_url(server: RunningServer, files: F
     message = client.messages.create(
         to="whatsapp:+15551230003", from_="whatsapp:+15557650003", media_url=urls
     )
-    assert message.sid.startswith("MM") and message.num_media == "1"
+    assert message.sid.startswith("MM") and settled(client, message.sid).num_media == "1"
     media = client.messages(message.sid).media.list()
     assert len(media) == 1
     content = requests.get(

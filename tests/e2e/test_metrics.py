@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.clients import assert_twilio_error
+from tests.support.clients import assert_twilio_error, settled_message
 from tests.support.fileserver import PNG, FileServer
 from tests.support.scrape import delta, parse, scrape, value
 from tests.support.server import RunningServer
@@ -47,8 +47,10 @@ def test_requests_media_and_auth_failures_are_counted(server: RunningServer, fil
         auth=(acct.sid, acct.token),
         timeout=TIMEOUT,
     )
-    assert failed.status_code == 201 and failed.json()["error_code"] == 11200, failed.text
+    assert failed.status_code == 201, failed.text
+    assert settled_message(server, acct, failed.json()["sid"])["error_code"] == 11200
     message_sid = sent.json()["sid"]
+    settled_message(server, acct, message_sid)
     listed = requests.get(
         f"{messages_url[: -len('.json')]}/{message_sid}/Media.json",
         auth=(acct.sid, acct.token),

@@ -19,7 +19,7 @@ from mediagate.accounts import quotas
 from mediagate.db.models import AccountUsage, Media
 from tests.e2e.test_inbound import carrier_inbound, claim
 from tests.support.cli import run_cli
-from tests.support.clients import assert_twilio_error, twilio_client
+from tests.support.clients import assert_twilio_error, settled_message, twilio_client
 from tests.support.console_http import console_session
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.scrape import scrape, value
@@ -65,7 +65,9 @@ def test_media_quota_refuses_the_create_and_keeps_what_was_accepted(
     quotas.set_overrides(server.runtime, acct.sid, max_media=2)
     client = twilio_client(server, acct.sid, acct.token)
     first = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
-    client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
+    second = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
+    for sid in (first.sid, second.sid):  # fetched after the creates answered
+        settled_message(server, acct, sid)
     before = stored_keys(server.runtime, acct.sid)
     assert len(before) == 2
 
@@ -80,7 +82,7 @@ def test_media_quota_refuses_the_create_and_keeps_what_was_accepted(
     # Deleting media frees the quota again.
     client.messages(first.sid).delete()
     third = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)])
-    assert third.num_media == "1"
+    assert settled_message(server, acct, third.sid)["num_media"] == "1"
     used_bytes, used_media, real_bytes, real_media = counted(server, acct.sid)
     assert (used_bytes, used_media) == (real_bytes, real_media) and used_media == 2
 
@@ -88,14 +90,21 @@ def test_media_quota_refuses_the_create_and_keeps_what_was_accepted(
 def test_bytes_quota_is_checked_on_the_fetched_size(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("quota-bytes")
     quotas.set_overrides(server.runtime, acct.sid, max_bytes=5000)
-    assert create(server, acct, [png_url(files, 3000)]).status_code == 201
+    first = create(server, acct, [png_url(files, 3000)])
+    assert first.status_code == 201
+    settled_message(server, acct, first.json()["sid"])
+    # Under the quota when created; over it once fetched: the message fails when stored.
     r = create(server, acct, [png_url(files, 3000)])
-    body = assert_twilio_error(r, 403, 20403)
-    assert "Storage quota exceeded" in body["message"]
+    assert r.status_code == 201, r.text
+    failed = settled_message(server, acct, r.json()["sid"])
+    assert failed["status"] == "failed" and failed["error_code"] == 20403, failed
+    assert "Storage quota exceeded" in failed["error_message"]
     assert len(stored_keys(server.runtime, acct.sid)) == 1
     # An override of 0 lifts the limit for this account only.
     quotas.set_overrides(server.runtime, acct.sid, max_bytes=0)
-    assert create(server, acct, [png_url(files, 3000)]).status_code == 201
+    third = create(server, acct, [png_url(files, 3000)])
+    assert third.status_code == 201
+    assert settled_message(server, acct, third.json()["sid"])["num_media"] == "1"
     samples = scrape(server)
     assert value(samples, "mediagate_quota_refusals_total", quota="bytes") >= 1
     assert value(samples, "mediagate_quota_usage", quota="bytes") >= 6000
@@ -125,6 +134,8 @@ def test_concurrent_creates_and_deletes_keep_the_count_exact(
         client.messages.create(to="+15551230001", from_="+15557650001", media_url=[png_url(files)]).sid
         for _ in range(3)
     ]
+    for sid in seed:  # stored (and counted) before the race starts
+        settled_message(server, acct, sid)
     urls = [png_url(files) for _ in range(10)]
 
     def delete(sid: str) -> int:
@@ -134,22 +145,26 @@ def test_concurrent_creates_and_deletes_keep_the_count_exact(
             timeout=TIMEOUT,
         ).status_code
 
-    # Four creates at a time: the per-account fetch share (MEDIAGATE_FETCH_CONCURRENCY_PER_ACCOUNT)
-    # would answer a fifth with 429; the deletes run alongside on their own threads.
+    # Creates and deletes at once; the media are stored in the background, each
+    # message's charge deciding against the quota in its own transaction.
     with ThreadPoolExecutor(4) as creating, ThreadPoolExecutor(3) as deleting:
         creates = [creating.submit(create, server, acct, [u]) for u in urls]
         deletes = [deleting.submit(delete, sid) for sid in seed]
-        statuses = [f.result().status_code for f in creates]
+        answers = [f.result() for f in creates]
         assert [f.result() for f in deletes] == [204, 204, 204]
+    statuses = [r.status_code for r in answers]
     assert set(statuses) <= {201, 403}, statuses
-    accepted = statuses.count(201)
+    outcomes = [settled_message(server, acct, r.json()["sid"]) for r in answers if r.status_code == 201]
+    # A message the quota had no room for when its media were stored fails with 20403.
+    assert all(m["error_code"] == 20403 for m in outcomes if m["status"] == "failed"), outcomes
+    stored = sum(1 for m in outcomes if m["status"] != "failed")
     # Never above the limit, whatever the interleaving; at least limit - 3 got in
     # (the 3 seeded media were all gone by the end).
     used_bytes, used_media, real_bytes, real_media = counted(server, acct.sid)
     assert (used_bytes, used_media) == (real_bytes, real_media)
-    assert used_media == accepted <= limit
-    assert accepted >= limit - 3
-    assert len(stored_keys(server.runtime, acct.sid)) == accepted
+    assert used_media == stored <= limit
+    assert stored >= limit - 3
+    assert len(stored_keys(server.runtime, acct.sid)) == stored
 
 
 def test_cli_shows_and_sets_the_quota(server: RunningServer) -> None:
@@ -193,6 +208,8 @@ def test_hourly_ingest_is_shared_by_every_process_through_redis(
             timeout=TIMEOUT,
         )
         statuses.append(r.status_code)
+        if r.status_code == 201:
+            settled_message(srv, acct, r.json()["sid"])
         if r.status_code == 429:
             body = assert_twilio_error(r, 429, 20429)
             assert "Ingest quota exceeded" in body["message"]
@@ -204,7 +221,9 @@ def test_hourly_ingest_is_shared_by_every_process_through_redis(
 def test_the_console_dashboard_shows_the_quotas(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("quota-console")
     quotas.set_overrides(server.runtime, acct.sid, max_media=7)
-    assert create(server, acct, [png_url(files)]).status_code == 201
+    made = create(server, acct, [png_url(files)])
+    assert made.status_code == 201
+    settled_message(server, acct, made.json()["sid"])  # stored after the create answered
     page = console_session(server.base_url, acct.sid, acct.token).get(
         server.base_url + "/console/dashboard", timeout=TIMEOUT
     )

@@ -33,6 +33,7 @@ from tests.e2e.test_media_hosts import (
 )
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.loops import eventually
 from tests.support.seaweed import ObjectStore
 from tests.support.server import MEDIAGATE, RunningServer, free_port, running_server
 from tests.support.stored import exists
@@ -242,11 +243,12 @@ def test_server_refuses_to_start_with_one_line_reason(
 # --- the object store down ------------------------------------------------------------------
 
 
-def test_unreachable_store_is_a_503_and_stores_nothing(
+def test_unreachable_store_keeps_the_message_queued_and_stores_nothing(
     server_factory: Callable[..., RunningServer], files: FileServer
 ) -> None:
-    """S3 endpoint with nothing listening: creating a message with media answers a Twilio
-    503 (no botocore name, no traceback, no message row); the media hosts answer 503 too."""
+    """S3 endpoint with nothing listening: a message with media is queued and keeps no
+    media while the store is away (no botocore name, no traceback); the media hosts
+    answer 503."""
     env = {
         "MEDIAGATE_STORAGE_URL": "s3://media",
         "MEDIAGATE_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
@@ -262,19 +264,25 @@ def test_unreachable_store_is_a_503_and_stores_nothing(
         auth=(acct.sid, acct.token),
         timeout=120,
     )
-    assert r.status_code == 503, r.text
-    assert r.json() == {
-        "code": 20503,
-        "message": "Media storage is temporarily unavailable; try again.",
-        "more_info": "https://www.twilio.com/docs/errors/20503",
-        "status": 503,
-    }
-    listed = requests.get(
-        f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json",
+    # The create answers at once (as Twilio's does); the fetch cannot store while the
+    # store is away, so the message stays queued with no media, and the worker logs
+    # one line per attempt (no traceback, no secret) and tries again after its lease.
+    assert r.status_code == 201, r.text
+    sid = r.json()["sid"]
+    eventually(lambda: "media storage is unavailable" in srv.log())
+    got = requests.get(
+        f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sid}.json",
+        auth=(acct.sid, acct.token),
+        timeout=30,
+    ).json()
+    assert got["status"] == "queued" and got["num_media"] == "0", got
+    media = requests.get(
+        f"{srv.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sid}/Media.json",
         auth=(acct.sid, acct.token),
         timeout=30,
     )
-    assert listed.json()["messages"] == []
+    assert media.json()["media_list"] == []
+    assert "Traceback" not in srv.log()
     # A validly signed URL for media whose row exists but whose store is down.
     message = sms(srv, acct)
     with srv.runtime.tx() as session:

@@ -14,6 +14,7 @@ import requests
 
 from mediagate.core import sids
 from mediagate.media import signing_keys
+from tests.support.clients import settled_message
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
@@ -50,6 +51,7 @@ def secured_media(server: RunningServer, files: FileServer) -> Secured:
     )
     assert created.status_code == 201, created.text
     message_sid = created.json()["sid"]
+    settled_message(server, acct, message_sid)  # the media are fetched after the create answered
     listed = requests.get(
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{message_sid}/Media.json",
         auth=auth,

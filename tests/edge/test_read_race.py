@@ -15,6 +15,7 @@ real: the app, the database, SeaweedFS over TCP, the sealed store's key table.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -124,6 +125,9 @@ def _download(rt: Runtime, files: FileServer, arm: Callable[[AfterOpen], None]) 
             )
             assert made.status_code == 201, made.text
             sid = made.json()["sid"]
+            # The media are fetched by the lifespan's worker after the create answered.
+            while (await client.get(f"{api}/Messages/{sid}.json", auth=auth)).json()["status"] == "queued":
+                await asyncio.sleep(0.05)
             listed = await client.get(f"{api}/Messages/{sid}/Media.json", auth=auth)
             content = f"{api}/Messages/{sid}/Media/{listed.json()['media_list'][0]['sid']}"
             signed = (await client.get(content, auth=auth)).headers["location"]

@@ -143,12 +143,13 @@ def test_invalid_from_is_reported_before_a_channel_mismatch() -> None:
 
 def test_channel_shapes() -> None:
     assert (SMS.max_media, SMS.max_message_bytes) == (10, 5 * MB)
-    assert (WHATSAPP.max_media, WHATSAPP.max_message_bytes) == (1, None)
+    # Twilio: "WhatsApp: 16 MB", "RCS: 16 MB" a message (docs/media-urls.md).
+    assert (WHATSAPP.max_media, WHATSAPP.max_message_bytes) == (1, 16 * MB)
     assert (MESSENGER.max_media, MESSENGER.max_message_bytes) == (10, 5 * MB)
-    assert (RCS.max_media, RCS.max_message_bytes) == (10, 5 * MB)
+    assert (RCS.max_media, RCS.max_message_bytes) == (10, 16 * MB)
 
 
-@pytest.mark.parametrize("channel", [SMS, MESSENGER, RCS], ids=lambda c: c.name)
+@pytest.mark.parametrize("channel", [SMS, MESSENGER], ids=lambda c: c.name)
 @pytest.mark.parametrize(
     ("content_type", "limit"),
     [
@@ -158,6 +159,9 @@ def test_channel_shapes() -> None:
         ("image/gif", 5 * MB),
         ("image/webp", 500 * KB),
         ("image/bmp", 500 * KB),
+        ("image/heic", 500 * KB),
+        ("image/heif", 500 * KB),
+        ("image/tiff", 500 * KB),
         ("audio/mpeg", 500 * KB),
         ("audio/ogg", 500 * KB),
         ("video/mp4", 500 * KB),
@@ -183,18 +187,24 @@ def test_mms_like_limits(channel: Channel, content_type: str, limit: int | None)
     [
         ("image/jpeg", 5 * MB),
         ("image/png", 5 * MB),
-        ("image/gif", None),
+        # Twilio's table marks these images for WhatsApp too; webp is for stickers only.
+        ("image/gif", 5 * MB),
+        ("image/heic", 5 * MB),
+        ("image/heif", 5 * MB),
+        ("image/tiff", 5 * MB),
+        ("image/bmp", 5 * MB),
         ("image/webp", None),
-        ("image/jpg", None),  # ingest maps image/jpg to image/jpeg before asking
+        ("image/jpg", 5 * MB),
         ("audio/ogg", 16 * MB),
         ("audio/mpeg", 16 * MB),
         ("video/mp4", 16 * MB),
         ("video/3gpp", 16 * MB),
-        ("application/pdf", 100 * MB),
-        ("text/plain", 100 * MB),
-        ("application/msword", 100 * MB),
-        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", 100 * MB),
-        ("text/vcard", 100 * MB),
+        # A document is bounded by the 16 MB of a WhatsApp message on Twilio.
+        ("application/pdf", 16 * MB),
+        ("text/plain", 16 * MB),
+        ("application/msword", 16 * MB),
+        ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", 16 * MB),
+        ("text/vcard", 16 * MB),
         ("text/html", None),
         ("image/svg+xml", None),
         ("application/zip", None),
@@ -204,3 +214,26 @@ def test_mms_like_limits(channel: Channel, content_type: str, limit: int | None)
 )
 def test_whatsapp_limits(content_type: str, limit: int | None) -> None:
     assert WHATSAPP.limit_for(content_type) == limit
+
+
+@pytest.mark.parametrize(
+    ("content_type", "limit"),
+    [
+        ("image/jpeg", 16 * MB),
+        ("image/jpg", 16 * MB),
+        ("image/png", 16 * MB),
+        ("image/gif", 16 * MB),
+        ("video/mp4", 16 * MB),
+        ("video/mpeg", 16 * MB),
+        ("video/mpeg4", 16 * MB),
+        # No in the table's RCS column.
+        ("image/heic", None),
+        ("image/heif", None),
+        ("image/tiff", None),
+        ("image/bmp", None),
+        ("text/html", None),
+        ("", None),
+    ],
+)
+def test_rcs_limits(content_type: str, limit: int | None) -> None:
+    assert RCS.limit_for(content_type) == limit

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from mediagate import carriers
 from mediagate.accounts import accounts
 from mediagate.db.models import Message, WebhookDelivery
-from mediagate.messaging import messages, number_pool, numbers, outbox
+from mediagate.messaging import media_fetches, messages, number_pool, numbers, outbox
 from mediagate.runtime.context import Runtime
 
 TO = "+15551239876"
@@ -83,7 +83,7 @@ def test_a_repeated_status_change_reports_nothing(runtime: Runtime) -> None:
     assert _callbacks(runtime, sid) == ["sent", "delivered"]
 
 
-def test_a_failed_creation_reports_its_callback_in_the_same_transaction(runtime: Runtime) -> None:
+def test_a_failed_media_fetch_reports_its_callback_in_the_same_transaction(runtime: Runtime) -> None:
     sender = accounts.create(runtime, "sender").account.sid
     new = messages.NewMessage(
         to=TO,
@@ -93,6 +93,11 @@ def test_a_failed_creation_reports_its_callback_in_the_same_transaction(runtime:
         status_callback=CALLBACK,
     )
     message = messages.create(runtime, sender, new, actor="test")
-    assert message.status == "failed"
-    assert outbox.pending(runtime) == 0  # nothing to hand off
+    # Queued at once; nothing to hand off until the media are stored.
+    assert message.status == "queued" and outbox.pending(runtime) == 0
+    token = media_fetches.claim(runtime, message.sid)
+    assert token is not None
+    media_fetches.process(runtime, message.sid, token)
+    assert _status(runtime, message.sid) == "failed"
+    assert outbox.pending(runtime) == 0 and media_fetches.pending(runtime) == 0
     assert _callbacks(runtime, message.sid) == ["failed"]

@@ -67,3 +67,21 @@ def main_key(server: RunningServer, acct: Account) -> Creds:
     created = json.loads(out.stdout.strip().splitlines()[-1])
     assert created["sid"].startswith("SK")
     return created["sid"], created["secret"]
+
+
+def settled_message(
+    server: RunningServer, acct: Account, message_sid: str, timeout: float = 60.0
+) -> dict[str, Any]:
+    """The message once its MediaUrl fetch is over. The create answers ``queued`` at
+    once, as Twilio's does, and the media are fetched afterwards: the outcome
+    (stored media, or ``failed`` with an error code) shows when the status leaves
+    ``queued``."""
+    from tests.support.loops import eventually
+
+    url = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{message_sid}.json"
+
+    def probe() -> dict[str, Any] | None:
+        got: dict[str, Any] = requests.get(url, auth=(acct.sid, acct.token), timeout=30).json()
+        return None if got.get("status") == "queued" else got
+
+    return eventually(probe, timeout=timeout)

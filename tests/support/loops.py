@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -31,3 +32,18 @@ def run_fresh(make: Callable[[], Coroutine[Any, Any, T]], *, debug: bool = False
     if error:
         raise error[0]
     return result[0]
+
+
+def eventually(probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something other than ``None`` (or ``False``)
+    and return that; fail after ``timeout`` seconds. For work that finishes on
+    another thread or process (a background fetch, a delivery): the test waits
+    for the outcome it asserts on, not for a guessed duration."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got is not None and got is not False:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {timeout:g} s (last: {got!r})")
+        time.sleep(interval)

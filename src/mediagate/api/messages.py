@@ -35,14 +35,11 @@ async def create_message(request: Request, who: Principal) -> Response:
     rt = runtime(request)
     if who.is_test:  # Twilio's test credentials: magic numbers, nothing fetched, sent or stored
         return json_response(rep.message(await call(test_credentials.message, rt, account_sid, new)), 201)
-    if new.media_urls:
-        # Fetching runs in one of this account's fetch slots, off the threads the
-        # other routes share (media/fetch_limits.py); 429 when none is free.
-        message = await rt.fetch_gate.run(account_sid, messages.create, rt, account_sid, new, actor=who.actor)
-    else:
-        message = await call(messages.create, rt, account_sid, new, actor=who.actor)
-    # The carrier (loopback to a number owned here, or off-net) moves the message on
-    # after the response; it also reports a creation failure to the StatusCallback.
+    # Answers at once, as Twilio does: MediaUrls are fetched afterwards by the
+    # background fetch worker (messaging/media_fetches.py), in fair shares.
+    message = await call(messages.create, rt, account_sid, new, actor=who.actor)
+    # The carrier (loopback to a number owned here, or off-net) moves a message
+    # without media on after the response; one with media once they are stored.
     task = BackgroundTask(carriers.dispatch, rt, message.sid)
     return Response(
         content=json_response(rep.message(message), 201).body,

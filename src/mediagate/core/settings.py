@@ -127,6 +127,16 @@ class Settings(BaseSettings):
     # that died is dispatched again after this lease; idle workers poll this often.
     outbox_lease: float = Field(default=30.0, ge=0.3, le=3600)
     outbox_poll_interval: float = Field(default=0.5, gt=0, le=60)
+    # MediaUrl fetches run after the create has answered (messaging/media_fetches.py).
+    # A fetch claimed by a process that died is taken up by another after this
+    # lease; a live worker renews the claims of its fetches on every pass, so the
+    # lease only bounds the delay a crash costs, never a slow fetch. Idle workers
+    # look for new fetches this often.
+    media_fetch_lease: float = Field(default=30.0, ge=0.3, le=3600)
+    media_fetch_poll_interval: float = Field(default=0.2, gt=0, le=60)
+    # A fetch whose process died this many times is failed (11200) instead of
+    # taking down the next process too.
+    media_fetch_max_attempts: int = Field(default=5, ge=1, le=100)
     # With MEDIAGATE_REDIS_URL: a fetch or webhook-sender slot counted across
     # processes is held under this lease, renewed every lease / 3 while its work
     # runs; the slots of a killed process free themselves when it ends.

@@ -279,6 +279,26 @@ class NumberAssignment(Base):
     date_created: Mapped[datetime] = mapped_column(When, default=stamp)
 
 
+class MediaFetch(Base):
+    """The MediaUrls of an outbound message still to be fetched. Written in the
+    transaction that creates the ``queued`` message, removed in the one that
+    stores its media (or fails it), so a crash in between leaves the row for
+    the next process (``messaging/media_fetches.py``). ``claim_token`` says
+    which worker holds it; ``claimed_until`` when that claim lapses. No foreign
+    key, as for the outbox: deleting the message must not fail on it."""
+
+    __tablename__ = "media_fetches"
+
+    message_sid: Mapped[str] = mapped_column(Sid, primary_key=True)
+    account_sid: Mapped[str] = mapped_column(Sid)
+    channel: Mapped[str] = mapped_column(String(16))
+    urls: Mapped[list[str]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_until: Mapped[datetime | None] = mapped_column(When)
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp)
+
+
 class OutboxEntry(Base):
     """An outbound message not yet handed to its carrier. Written in the
     transaction that creates the message, removed once the carrier has taken

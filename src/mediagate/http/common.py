@@ -148,7 +148,11 @@ async def form(request: Request) -> FormData:
             raise BadRequest(f"Request body must be at most {MAX_FORM_BYTES} bytes.", code=20001)
     request._body = bytes(received)
     try:
-        data = await request.form(max_files=0, max_fields=200)
+        # The body is already capped at MAX_FORM_BYTES, which bounds the fields
+        # (each takes at least two bytes); Starlette's own field cap only
+        # answered "could not be parsed" where the caller deserves the rule
+        # it broke (200 MediaUrl values are 21623 "too many media urls").
+        data = await request.form(max_files=0, max_fields=MAX_FORM_BYTES // 2)
     except Exception as exc:
         raise BadRequest("The request body could not be parsed as a form.", code=20001) from exc
     for name, value in data.multi_items():

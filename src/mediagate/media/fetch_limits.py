@@ -95,7 +95,23 @@ class FetchGate:
                 call = partial(self._in_shared_slot, account_sid, call)
             return await to_thread.run_sync(call, limiter=self.limiter)
 
-    def _in_shared_slot(self, account_sid: str, call: Callable[[], R]) -> R:
+    @contextmanager
+    def hold(self, account_sid: str) -> Iterator[None]:
+        """Blocking code's way in (the background fetch worker, which runs on its
+        own threads): this process's slot and, with Redis, the deployment-wide
+        one. ``TooManyRequests`` when either is taken, ``ServiceUnavailable``
+        when the shared count cannot be read; the caller leaves the work for later."""
+        with self.slot(account_sid):
+            if self._shared is None:
+                yield
+                return
+            token = self._shared_token(account_sid)
+            try:
+                yield
+            finally:
+                self._shared.release(token)
+
+    def _shared_token(self, account_sid: str) -> str:
         assert self._shared is not None
         try:
             token = self._shared.try_acquire(f"fetch:{account_sid}", self.per_account)
@@ -109,6 +125,11 @@ class FetchGate:
                 f"Too Many Requests: this account already has {self.per_account} messages fetching "
                 "media across the deployment, its limit; retry when they have finished."
             )
+        return token
+
+    def _in_shared_slot(self, account_sid: str, call: Callable[[], R]) -> R:
+        assert self._shared is not None
+        token = self._shared_token(account_sid)
         try:
             return call()
         finally:

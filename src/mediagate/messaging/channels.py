@@ -1,10 +1,13 @@
-"""Addresses and per-channel media rules, as Twilio documents them.
+"""Addresses and per-channel media rules, as Twilio documents them
+(docs/media-urls.md cites each rule's source).
 
 * SMS/MMS (E.164 numbers): up to 10 media, 5 MB per message; JPEG/PNG/GIF up
-  to 5 MB, other accepted types up to 500 KB.
-* WhatsApp (``whatsapp:+E164``): one media per message; images 5 MB, audio
-  and video 16 MB, documents 100 MB.
-* Messenger and RCS: one address form each, MMS-like limits (10 media, 5 MB).
+  to 5 MB, other accepted types (HEIC/HEIF, TIFF, BMP, audio, video, text,
+  PDF) up to 500 KB.
+* WhatsApp (``whatsapp:+E164``): one media per message, 16 MB per message;
+  images 5 MB.
+* RCS: up to 10 media, 16 MB per message; the types Twilio's table marks for RCS.
+* Messenger: MMS-like limits (10 media, 5 MB).
 """
 
 from __future__ import annotations
@@ -35,10 +38,14 @@ CHANNEL_ID = re.compile(r"[A-Za-z0-9._@+\-]{1,128}\Z", re.ASCII)
 MB = 1024 * 1024
 KB = 1024
 
+# Twilio's table of accepted content types
+# (https://www.twilio.com/docs/messaging/guides/accepted-mime-types): the images it
+# formats for delivery, up to the 5 MB of a message.
 MMS_IMAGE_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/gif"})
+# Accepted as they are; carriers take 500 KB of these (the page's Help Center link).
 MMS_OTHER_TYPES = frozenset(
     {
-        "image/bmp", "image/tiff", "image/webp",
+        "image/heic", "image/heif", "image/bmp", "image/tiff", "image/webp", "video/mpeg4",
         "audio/basic", "audio/l24", "audio/mp4", "audio/mpeg", "audio/ogg", "audio/vnd.wave",
         "audio/3gpp", "audio/3gpp2", "audio/ac3", "audio/webm", "audio/amr-nb", "audio/amr", "audio/wav",
         "video/mpeg", "video/mp4", "video/quicktime", "video/webm", "video/3gpp", "video/3gpp2",
@@ -57,6 +64,23 @@ WHATSAPP_DOCUMENT_TYPES = frozenset(
         "text/vcard",
     }
 )  # fmt: skip
+# The table's WhatsApp column adds these images to JPEG/PNG (image/webp is for stickers only).
+WHATSAPP_IMAGE_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/jpg",
+        "image/png",
+        "image/gif",
+        "image/heic",
+        "image/heif",
+        "image/tiff",
+        "image/bmp",
+    }
+)
+# The table's RCS column: the four formatted image types and MPEG-4/MPEG video (not HEIC, HEIF, TIFF or BMP).
+RCS_TYPES = frozenset(
+    {"image/jpeg", "image/jpg", "image/png", "image/gif", "video/mpeg4", "video/mp4", "video/mpeg"}
+)
 
 
 @dataclass(frozen=True)
@@ -68,13 +92,13 @@ class Channel:
     def limit_for(self, content_type: str) -> int | None:
         """Largest accepted size for one file of this type, or ``None`` if the type is refused."""
         if self.name == "whatsapp":
-            if content_type in ("image/jpeg", "image/png"):
-                return 5 * MB
-            if content_type.startswith(("audio/", "video/")):
+            if content_type in WHATSAPP_IMAGE_TYPES:
+                return 5 * MB  # "The size limit for images is only 5 MB"
+            if content_type.startswith(("audio/", "video/")) or content_type in WHATSAPP_DOCUMENT_TYPES:
                 return 16 * MB
-            if content_type in WHATSAPP_DOCUMENT_TYPES:
-                return 100 * MB
             return None
+        if self.name == "rcs":
+            return 16 * MB if content_type in RCS_TYPES else None
         if content_type in MMS_IMAGE_TYPES:
             return 5 * MB
         if content_type in MMS_OTHER_TYPES:
@@ -83,10 +107,16 @@ class Channel:
 
 
 SMS = Channel("sms", 10, 5 * MB)
-WHATSAPP = Channel("whatsapp", 1, None)
+WHATSAPP = Channel("whatsapp", 1, 16 * MB)
 MESSENGER = Channel("messenger", 10, 5 * MB)
-RCS = Channel("rcs", 10, 5 * MB)
+RCS = Channel("rcs", 10, 16 * MB)
 _BY_PREFIX = {"whatsapp": WHATSAPP, "messenger": MESSENGER, "rcs": RCS}
+_BY_NAME = {c.name: c for c in (SMS, WHATSAPP, MESSENGER, RCS)}
+
+
+def by_name(name: str) -> Channel:
+    """The channel a queued media fetch was written for (``Channel.name``)."""
+    return _BY_NAME[name]
 
 
 def _channel_of(address: str) -> tuple[Channel, str] | None:

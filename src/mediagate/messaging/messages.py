@@ -1,4 +1,4 @@
-"""Messages: create (with media ingest), fetch, list, delete."""
+"""Messages: create (media are fetched afterwards: media_fetches), fetch, list, delete."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
-from mediagate import webhooks
 from mediagate.accounts import quotas
 from mediagate.cluster import invalidation as inv
 from mediagate.core import sids
@@ -20,11 +19,11 @@ from mediagate.core.inputs import parse_day
 from mediagate.core.paging import Page, PageRequest, fetch_page
 from mediagate.core.uris import message_path as message_path  # kept: callers use messages.message_path
 from mediagate.db.dml import rowcount
-from mediagate.db.models import Account, AuditEvent, Media, Message
+from mediagate.db.models import Account, AuditEvent, Media, MediaFetch, Message
 from mediagate.db.records import MessageRecord, page_of
 from mediagate.media import ingest
-from mediagate.media.fetch import BlockedAddress, FetchError, InvalidMediaUrl
-from mediagate.messaging import channels, outbox
+from mediagate.media.fetch import BlockedAddress, InvalidMediaUrl
+from mediagate.messaging import channels, media_fetches, outbox
 
 if TYPE_CHECKING:
     from mediagate.runtime.context import Runtime
@@ -53,10 +52,13 @@ def count_segments(body: str) -> int:
 
 
 def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> MessageRecord:
-    """Validate, fetch media, then write the message and its media in one
-    transaction. A media fetch failure is recorded on a ``failed`` message
-    (as Twilio reports it) and stores no media; a MediaUrl that is malformed
-    or points at a forbidden address is refused before anything is written."""
+    """Validate, then write the ``queued`` message and, when it has MediaUrls,
+    the fetch of its media (``media_fetches``) in one transaction, and answer:
+    Twilio answers the create at once and fetches media afterwards, so a slow
+    or dead media host never holds the request. What Twilio refuses at create
+    time is refused here with its 400 (no Body nor MediaUrl 21602, more than 10
+    MediaUrl 21623, a malformed or forbidden MediaUrl 21620); what it finds by
+    fetching (11200, 12300, 11751) fails the message later (docs/media-urls.md)."""
     to_channel = channels.parse_to(new.to)
     channels.parse_from(new.from_, to_channel)
     if not new.body and not new.media_urls:
@@ -77,21 +79,10 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         raise BadRequest(exc.message, code=21620) from exc
 
     with rt.sessions() as session:
-        account = session.get(Account, account_sid)
-        if account is None:
+        if session.get(Account, account_sid) is None:
             raise NotFound(f"/2010-04-01/Accounts/{account_sid}.json")
-        auth_required = account.enforce_media_http_auth
-    # Before anything is fetched: 403 when the stored quotas are reached, 429 past the hourly one.
+    # Before anything is queued: 403 when the stored quotas are reached, 429 past the hourly one.
     quotas.admit(rt, account_sid, len(urls))
-
-    error: FetchError | None = None
-    items: list[ingest.IngestedMedia] = []
-    try:
-        items = ingest.ingest(rt, account_sid, urls, to_channel)
-    except (InvalidMediaUrl, BlockedAddress) as exc:  # a redirect led somewhere forbidden
-        raise BadRequest(exc.message, code=21620) from exc
-    except FetchError as exc:
-        error = exc
 
     now = rt.clock.now()
     message = Message(
@@ -102,47 +93,28 @@ def create(rt: Runtime, account_sid: str, new: NewMessage, *, actor: str) -> Mes
         to=(new.to or "").strip(),
         from_=(new.from_ or "").strip(),
         body=new.body,
-        status="failed" if error else "queued",
+        status="queued",
         direction="outbound-api",
-        num_media=len(items),
+        # Twilio's create answer counts no media yet: they are fetched afterwards,
+        # and num_media says how many were stored once they are.
+        num_media=0,
         num_segments=count_segments(new.body),
-        error_code=error.code if error else None,
-        error_message=error.message if error else None,
         status_callback=status_callback,
         date_created=now,
         date_updated=now,
     )
-    crash_point("after-object-write")
-    try:
-        with rt.tx() as session:
-            # Over a stored quota: this raises, the transaction and the objects go, nothing is written.
-            quotas.charge(session, rt.settings, account_sid, sum(i.size for i in items), len(items))
-            session.add(message)
-            session.flush()
-            for item in items:
-                session.add(item.row(account_sid, message.sid, auth_required=auth_required, now=now))
-            # The carrier hand-off (and a creation failure's callback) commit with the
-            # message, so a crash right after this cannot lose them (messaging/outbox.py).
-            if message.status == "queued":
-                outbox.add(session, message.sid, account_sid)
-            elif status_callback:
-                webhooks.enqueue(
-                    session,
-                    rt,
-                    account_sid=account_sid,
-                    message_sid=message.sid,
-                    kind="status",
-                    url=status_callback,
-                    method="POST",
-                    params=webhooks.status_params(message),
-                )
-    except BaseException:
-        ingest.discard(rt, items)
-        raise
-    # The message, its media and its outbox row are committed; nothing dispatched, no response sent.
-    crash_point("after-row")
-    if error:
-        log.info("message %s failed: media fetch error %s", message.sid, error.code)
+    with rt.tx() as session:
+        session.add(message)
+        session.flush()
+        # The media fetch, or the carrier hand-off of a message without media, commits
+        # with the message, so a crash right after this cannot lose it.
+        if urls:
+            media_fetches.add(session, message.sid, account_sid, to_channel, urls)
+        else:
+            outbox.add(session, message.sid, account_sid)
+    # The message and its fetch or outbox row are committed; nothing dispatched, no response sent.
+    if not urls:
+        crash_point("after-row")
     return MessageRecord.of(message)
 
 
@@ -219,6 +191,8 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
             # delete no objects, write no audit row.
             raise NotFound(message_path(account_sid, message_sid))
         quotas.release(session, account_sid, sum(row.size for row in doomed), len(doomed))
+        # A fetch still pending for it has nothing to attach its media to any more.
+        session.execute(delete(MediaFetch).where(MediaFetch.message_sid == message_sid))
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="message.delete", target=message_sid)
         )

@@ -1,8 +1,9 @@
 """The background work a server process runs while it serves (``MEDIAGATE_ROLE``
 ``all`` or ``worker``; an ``api`` process runs none of it):
 
-* webhook delivery (``webhooks.py``) and the carrier hand-off outbox
-  (``messaging/outbox.py``). Both keep their work in the database, so stopping
+* webhook delivery (``webhooks.py``), the MediaUrl fetches of outbound
+  messages (``messaging/media_fetches.py``) and the carrier hand-off outbox
+  (``messaging/outbox.py``). All three keep their work in the database, so stopping
   or killing a process loses nothing; another process, or this one restarted,
   picks it up once the dead process's claims expire;
 * the signing-key refresh (so that no request waits for the database to learn
@@ -32,7 +33,7 @@ from mediagate.cluster import processes
 from mediagate.core import clock as clocks
 from mediagate.db.polling import PollingWorker
 from mediagate.media import access_audit, revocation
-from mediagate.messaging import outbox
+from mediagate.messaging import media_fetches, outbox
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -171,9 +172,18 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
             stops.insert(0, clocks.on_advance(rt.clock, audit_retention.wake))
             deliveries = webhooks.Worker(rt)  # wakes itself when the clock moves
             handoffs = outbox.Worker(rt, carriers.dispatch)
+            # MediaUrl fetches of outbound messages; a stored message goes to its carrier at once.
+            fetches = media_fetches.Worker(rt, carriers.dispatch)
             deliveries.start()
             handoffs.start()
-            stops[:0] = [clocks.on_advance(rt.clock, handoffs.wake), handoffs.stop, deliveries.stop]
+            fetches.start()
+            stops[:0] = [
+                clocks.on_advance(rt.clock, fetches.wake),
+                fetches.stop,
+                clocks.on_advance(rt.clock, handoffs.wake),
+                handoffs.stop,
+                deliveries.stop,
+            ]
         try:
             yield
         finally:
