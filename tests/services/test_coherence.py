@@ -69,9 +69,9 @@ def _unreachable_redis() -> str:
 
 def _pair(make_runtime: MakeRuntime, *, a_redis: str, b_redis: str) -> Iterator[Pair]:
     clock = ManualClock()
-    common = {"coherence_bound": BOUND, "coherence_poll_interval": INTERVAL, "clock": clock}
-    a = make_runtime(redis_url=a_redis, **common)
-    b = make_runtime(redis_url=b_redis, **common)
+    common = {"coherence_bound": BOUND, "coherence_poll_interval": INTERVAL}
+    a = make_runtime(clock=clock, redis_url=a_redis, **common)
+    b = make_runtime(clock=clock, redis_url=b_redis, **common)
     # Entries outlive the test (the age bound is not what is tested here).
     b.hot = HotCaches(b.invalidation, max_age=3600.0)
     assert b.coherence is not None
