@@ -25,6 +25,7 @@ from mediagate.core.clock import ManualClock
 from mediagate.core.errors import NotFound, Unauthorized
 from mediagate.db.models import InvalidationRecord
 from mediagate.media import media as media_service
+from mediagate.media.direct_delivery import set_direct
 from mediagate.media.hotcache import HotCaches
 from mediagate.runtime.context import Runtime
 from tests.conftest import MakeRuntime
@@ -69,7 +70,8 @@ def _unreachable_redis() -> str:
 
 def _pair(make_runtime: MakeRuntime, *, a_redis: str, b_redis: str) -> Iterator[Pair]:
     clock = ManualClock()
-    common = {"coherence_bound": BOUND, "coherence_poll_interval": INTERVAL}
+    # Direct delivery re-read only when told (or after 300 s): the poll must tell it.
+    common = {"coherence_bound": BOUND, "coherence_poll_interval": INTERVAL, "direct_delivery_refresh": 300.0}
     a = make_runtime(clock=clock, redis_url=a_redis, **common)
     b = make_runtime(clock=clock, redis_url=b_redis, **common)
     # Entries outlive the test (the age bound is not what is tested here).
@@ -114,6 +116,19 @@ def test_a_deleted_media_is_reflected_after_one_poll(pair: Pair) -> None:
     assert pair.memory(header) is None
     with pytest.raises(NotFound):
         pair.database(header)
+
+
+def test_a_delivery_mode_change_is_reflected_after_one_poll(pair: Pair) -> None:
+    direct = pair.b.direct_accounts
+    direct.load(pair.b)
+    assert direct.fresh() and not direct.cached(pair.account_sid)
+    set_direct(pair.a, pair.account_sid, True)
+    assert direct.fresh() and not direct.cached(pair.account_sid)  # b has not read the records yet
+    assert pair.b.coherence is not None
+    pair.b.coherence.poll()
+    assert not direct.fresh()  # the next content request re-reads the set
+    direct.load(pair.b)
+    assert direct.cached(pair.account_sid)
 
 
 def test_a_process_whose_poll_fails_longer_than_the_bound_refuses_memory_answers(pair: Pair) -> None:

@@ -67,6 +67,7 @@ ACCOUNT = "account"  # an account sid: status changed (suspended, closed, reacti
 SETTING = "setting"  # an account sid: Enforce HTTP Auth on Media URLs changed
 MEDIA = "media"  # a media sid: deleted
 SIGNING_KEY = "signing_key"  # a signing key id: retired, or a new key published
+DELIVERY = "delivery"  # an account sid: its direct-delivery setting changed (media/direct_delivery.py)
 
 Handler = Callable[[str], None]
 

@@ -140,6 +140,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
     # next refresh. After a lost connection, re-read too (a message may be lost).
     bus.subscribe(inv.SIGNING_KEY, signer.forget)
     bus.on_reset(signer.try_reload_quietly)
+    direct_accounts = DirectAccounts(settings.direct_delivery_refresh)
+    bus.subscribe(inv.DELIVERY, lambda _: direct_accounts.invalidate())
     edge_objects = EdgeObjectCache(bus)
     runtime = Runtime(
         settings=settings,
@@ -154,7 +156,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         ingest_meter=IngestMeter(
             settings.redis_url, settings.redis_key_prefix, clock, redis_timeout=settings.redis_timeout
         ),
-        direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
+        direct_accounts=direct_accounts,
         access=AccessRecorder(settings.access_buffer_max, clock),
         invalidation=bus,
         coherence=coherence,
