@@ -59,12 +59,18 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-# twilio-node for tests/e2e/test_node_client.py, pinned by tests/node/package-lock.json.
-node-deps: tests/node/node_modules/.installed
+# twilio-node for tests/e2e/test_node_client.py, pinned by tests/node/package-lock.json, and
+# twilio-node + Vitest for examples/node-testing (tests/examples/test_node_testing.py), pinned by its lock.
+node-deps: tests/node/node_modules/.installed examples/node-testing/node_modules/.installed
 
 tests/node/node_modules/.installed: tests/node/package.json tests/node/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+examples/node-testing/node_modules/.installed: examples/node-testing/package.json examples/node-testing/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd examples/node-testing && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # The console tests drive Debian's chromium through Playwright; nothing downloads a browser.

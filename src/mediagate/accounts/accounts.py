@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy import update as sa_update
 
-from mediagate.accounts import quotas
+from mediagate.accounts import quotas, test_credentials
 from mediagate.cluster import invalidation as inv
 from mediagate.core import sids
 from mediagate.core.errors import BadRequest, Forbidden, NotFound
@@ -33,6 +33,7 @@ def _token_context(sid: str, slot: str) -> str:
 class NewAccount:
     account: AccountRecord
     auth_token: str
+    test_auth_token: str  # Twilio's test credentials: with ``account.test_account_sid``
 
 
 def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> NewAccount:
@@ -41,6 +42,7 @@ def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> 
         raise BadRequest("FriendlyName must be 1 to 64 characters.")
     sid = sids.new_sid(sids.ACCOUNT)
     token = secrets.token_hex(16)
+    test_token, test_hash, test_sealed = test_credentials.new_token(rt.keyring, sid)
     account = Account(
         sid=sid,
         owner_account_sid=owner_sid,
@@ -48,6 +50,9 @@ def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> 
         status="active",
         auth_token_hash=rt.keyring.hash_secret(token),
         auth_token_sealed=rt.keyring.seal(token, context=_token_context(sid, "primary")),
+        test_account_sid=test_credentials.new_sid(),
+        test_auth_token_hash=test_hash,
+        test_auth_token_sealed=test_sealed,
         # Twilio enforces HTTP auth on media for new accounts; so do we.
         enforce_media_http_auth=True,
     )
@@ -65,7 +70,7 @@ def create(rt: Runtime, friendly_name: str, *, owner_sid: str | None = None) -> 
                 via="account-create",
             )
         )
-    return NewAccount(account=AccountRecord.of(account), auth_token=token)
+    return NewAccount(account=AccountRecord.of(account), auth_token=token, test_auth_token=test_token)
 
 
 def get(rt: Runtime, sid: str) -> AccountRecord:

@@ -7,6 +7,10 @@ wrapper (``api/common.py``), the content redirect and its answers from memory
 
 Accepted: ``AccountSid:AuthToken`` (primary or secondary token) and
 ``SKxxx:secret`` for an API key of the account acted on (or of its parent).
+Twilio's test credentials (``TestAccountSid:TestAuthToken``,
+``accounts/test_credentials.py``) are identified too, but only a route that
+declares it accepts them lets them through; everywhere else ``refusal`` answers
+Twilio's 403 / 20008, and they act on nothing but their own test SID.
 Secrets are checked with a keyed SHA-256 and ``compare_digest``; the 401 never
 says which half was wrong, and why it was refused goes to metrics only
 (``mediagate_auth_failures_total``, by reason).
@@ -46,13 +50,18 @@ if TYPE_CHECKING:
 class Principal:
     account_sid: str  # the account the credential belongs to
     credential_sid: str  # AC... for an auth token, SK... for an API key
-    kind: str  # "auth_token" | "secondary_auth_token" | "api_key"
+    kind: str  # "auth_token" | "secondary_auth_token" | "api_key" | "test_auth_token"
     key_kind: str = "main"  # for API keys: "main" | "standard" | "restricted"
     permissions: frozenset[str] = frozenset()  # restricted keys only
 
     @property
     def actor(self) -> str:
         return self.credential_sid
+
+    @property
+    def is_test(self) -> bool:
+        """Twilio's test credentials: the handler answers without sending or storing."""
+        return self.kind == TEST_AUTH_TOKEN
 
     def allows(self, permission: str) -> bool:
         if self.kind != "api_key" or self.key_kind == "main":
@@ -72,10 +81,14 @@ class AccountFacts:
 
 # Why a credential is nobody (``identify``); the metrics label of its 401.
 Unknown = Literal["missing", "malformed", "unknown", "inactive", "bad_secret"]
-# Why a principal may not act (``refusal``): a 401 and a 403 (Twilio's 70051).
+# Why a principal may not act (``refusal``): a 401, a 403 (Twilio's 70051), and
+# test credentials where the route does not take them (403, Twilio's 20008).
 NO_ACCESS: Final = "no_access"
 PERMISSION: Final = "permission"
-Refusal = Literal["no_access", "permission"]
+TEST_CREDENTIALS: Final = "test_credentials"
+Refusal = Literal["no_access", "permission", "test_credentials"]
+# The principal kind of Twilio's test credentials.
+TEST_AUTH_TOKEN: Final = "test_auth_token"  # noqa: S105 (a kind's name, not a secret)
 
 
 def denied(reason: str) -> Unauthorized:
@@ -89,10 +102,13 @@ def denied(reason: str) -> Unauthorized:
 def refused(reason: Refusal) -> Unauthorized | Forbidden:
     """The error for a ``refusal``: an account out of reach is the same 401 as a
     bad credential (which accounts exist is nobody else's business); a missing
-    permission is a 403 that says so, as at Twilio."""
+    permission is a 403 that says so, as at Twilio; so are test credentials on
+    a resource that does not take them (Twilio's 20008, word for word)."""
     if reason == NO_ACCESS:
         return denied(NO_ACCESS)
-    metrics.AUTH_FAILURES.labels(PERMISSION).inc()
+    metrics.AUTH_FAILURES.labels(reason).inc()
+    if reason == TEST_CREDENTIALS:
+        return Forbidden("Resource not accessible with Test Account Credentials", code=20008)
     return Forbidden("Authorization Failed", code=70051)
 
 
@@ -145,11 +161,17 @@ def refusal(
     permission: str | None,
     *,
     any_status: bool = False,
+    test_ok: bool = False,
 ) -> Refusal | None:
     """Why ``principal`` may not act on ``account_sid`` with ``permission``, or
     ``None`` when it may. ``target`` is that account's owner and status (``None``:
     not known, or no such account); it is only consulted for an account other
     than the credential's own (whose status ``identify`` already checked).
+
+    Twilio's test credentials are refused first, whatever the account, unless
+    the request is one that takes them (``test_ok``: the route declares it).
+    Their principal's account is the test SID itself, which owns nothing and
+    has no subaccounts, so where they are taken they reach that SID only.
 
     An account's credentials reach the account itself and its direct
     subaccounts, never its parent, a sibling or a grandchild; a subaccount
@@ -157,6 +179,8 @@ def refusal(
     v1 and IAM must see, and reactivate, a suspended subaccount). Reach is
     decided before the permission, so a credential cannot learn what it may
     do on an account it does not reach."""
+    if principal.kind == TEST_AUTH_TOKEN and not test_ok:
+        return TEST_CREDENTIALS
     own = account_sid is None or account_sid == principal.account_sid
     if not own and (
         target is None
@@ -189,15 +213,24 @@ _KEY_CREDENTIALS = (
     .join_from(ApiKey.__table__, Account.__table__, _ACCOUNTS.sid == _KEYS.account_sid)
     .where(_KEYS.sid == bindparam("sid"))
 )
+_TEST_CREDENTIALS = select(_ACCOUNTS.status, _ACCOUNTS.test_auth_token_hash).where(
+    _ACCOUNTS.test_account_sid == bindparam("sid")
+)
 _ACCOUNT_OWNER = select(_ACCOUNTS.owner_account_sid, _ACCOUNTS.status).where(
     _ACCOUNTS.sid == bindparam("sid")
 )
 
 
-def identify(session: Session, user: str, proves: Callable[[str], bool]) -> Principal | Unknown:
+def identify(
+    session: Session, user: str, proves: Callable[[str], bool], *, include_test: bool = False
+) -> Principal | Unknown:
     """The principal ``user`` names when ``proves`` accepts one of its stored
     secret hashes, else why not (nothing counted, nothing raised: the callers
     decide what a refusal costs).
+
+    ``include_test``: a test Account SID names Twilio's test credentials (the API
+    asks so, to answer them 20008 where they are not taken). Without it, as for
+    the console's sign-in, a test SID is nobody, like any unknown SID.
 
     ``proves`` is the comparison: a presented secret against the hash
     (``Keyring.verify_secret``, constant time) for the API and the sign-in, a
@@ -212,7 +245,8 @@ def identify(session: Session, user: str, proves: Callable[[str], bool]) -> Prin
     if sids.is_sid(user, sids.ACCOUNT):
         row = session.connection().execute(_ACCOUNT_CREDENTIALS, {"sid": user}).first()
         if row is None:
-            return "unknown"
+            # Only an unknown live SID costs this second lookup; a live one never does.
+            return _test_principal(session, user, proves) if include_test else "unknown"
         if row.status != "active":
             return "inactive"
         if proves(row.auth_token_hash):
@@ -233,6 +267,18 @@ def identify(session: Session, user: str, proves: Callable[[str], bool]) -> Prin
     return "malformed"
 
 
+def _test_principal(session: Session, user: str, proves: Callable[[str], bool]) -> Principal | Unknown:
+    row = session.connection().execute(_TEST_CREDENTIALS, {"sid": user}).first()
+    if row is None:
+        return "unknown"
+    if row.status != "active":
+        return "inactive"
+    # NULL only until the first start after migration 0012 issued the token: nothing proves it.
+    if row.test_auth_token_hash and proves(row.test_auth_token_hash):
+        return Principal(user, user, TEST_AUTH_TOKEN)
+    return "bad_secret"
+
+
 def _from_header(
     session: Session, keyring: Keyring, header: str | None
 ) -> Principal | tuple[Unknown, Credential]:
@@ -241,7 +287,7 @@ def _from_header(
     if creds is None:
         return ("malformed" if header else "missing"), NO_CREDENTIAL
     user, secret = creds
-    found = identify(session, user, lambda stored: keyring.verify_secret(secret, stored))
+    found = identify(session, user, lambda stored: keyring.verify_secret(secret, stored), include_test=True)
     return found if isinstance(found, Principal) else (found, claimed(user))
 
 
@@ -288,14 +334,16 @@ def require(
     permission: str | None = None,
     *,
     any_status: bool = False,
+    test_ok: bool = False,
     memory: Memory | None = None,
     on_refusal: OnRefusal | None = None,
 ) -> Principal:
     """The database path: the header's principal, allowed to act on
     ``account_sid`` (``None``: its own account) with ``permission``; the counted
-    401 or 403 otherwise. With ``memory``, what was allowed is remembered for
-    ``recall``; ``on_refusal`` hears why a refusal is made (the answer stays
-    the same whatever it hears)."""
+    401 or 403 otherwise. ``test_ok``: this request takes Twilio's test
+    credentials (see ``refusal``). With ``memory``, what was allowed is
+    remembered for ``recall``; ``on_refusal`` hears why a refusal is made (the
+    answer stays the same whatever it hears)."""
     mark = memory.begin() if memory is not None else (0, 0)
     found = _from_header(session, keyring, header)
     if not isinstance(found, Principal):
@@ -306,7 +354,7 @@ def require(
     target = None
     if account_sid is not None and account_sid != principal.account_sid:
         target = account_facts(session, account_sid)
-    reason = refusal(principal, account_sid, target, permission, any_status=any_status)
+    reason = refusal(principal, account_sid, target, permission, any_status=any_status, test_ok=test_ok)
     if reason is not None:
         if on_refusal is not None:
             on_refusal(reason, (principal.kind, principal.credential_sid))
@@ -320,11 +368,19 @@ def require(
 # The runtime-level entry points the adapters (API routes, console) call: they
 # open the session themselves, so no HTTP code reaches the database directly.
 def check(
-    rt: Runtime, header: str | None, account_sid: str | None, permission: str, *, any_status: bool = False
+    rt: Runtime,
+    header: str | None,
+    account_sid: str | None,
+    permission: str,
+    *,
+    any_status: bool = False,
+    test_ok: bool = False,
 ) -> Principal:
     """``require`` on a session of ``rt``'s database."""
     with rt.sessions() as session:
-        return require(session, rt.keyring, header, account_sid, permission, any_status=any_status)
+        return require(
+            session, rt.keyring, header, account_sid, permission, any_status=any_status, test_ok=test_ok
+        )
 
 
 def identify_with(rt: Runtime, user: str, proves: Callable[[str], bool]) -> Principal | Unknown:

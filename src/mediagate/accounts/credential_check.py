@@ -68,6 +68,9 @@ def check(rt: Runtime, owner_sid: str, sid: str, secret: str, for_account: str |
     with rt.sessions() as session:
         owned = _owned(session, owner_sid)
         target = owned[for_account if for_account in owned else owner_sid]
+        tested = next((a for a in owned.values() if a.test_account_sid == sid), None)
+        if tested is not None:
+            return _test_credentials(rt, tested, secret)
         outside = _outside(session, owned, sid)
         if outside is not None:
             return outside
@@ -92,6 +95,24 @@ _NOT_YOURS = Verdict(
     "not_yours",
     "This Account SID is not your account or one of its subaccounts, so nothing can be said about it.",
 )
+
+
+def _test_credentials(rt: Runtime, account: Account, secret: str) -> Verdict:
+    """A test Account SID of an owned account (Twilio's test credentials)."""
+    if not rt.keyring.verify_secret(secret, account.test_auth_token_hash):
+        return Verdict(
+            False,
+            "wrong_secret",
+            f"{account.test_account_sid} is the test Account SID of {account.sid}; the secret is not its "
+            "test auth token (the live auth token does not go with it).",
+        )
+    return Verdict(
+        False,
+        "test_credentials",
+        f"Valid test credentials of {account.sid}: the API takes them only for POST Messages.json and POST "
+        "IncomingPhoneNumbers.json with Twilio's magic numbers (nothing is sent or stored), with the test "
+        "Account SID in the path; every other request answers 403 (code 20008).",
+    )
 
 
 def _holder(session: Session, sid: str) -> str | None:

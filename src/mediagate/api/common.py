@@ -81,6 +81,9 @@ class Access:
     account: AccountFrom | None  # None: no tenant account (public, or another credential)
     needs: Mapping[str, str | None]  # HTTP method -> permission (None: none)
     checked_by: str | None = None
+    # The methods that take Twilio's test credentials (accounts/test_credentials.py);
+    # every other request made with them is refused 403 / 20008 by the authenticator.
+    test_credentials: frozenset[str] = frozenset()
 
 
 class ApiRoute(Route):
@@ -117,13 +120,13 @@ async def _account_of(request: Request, source: AccountFrom) -> str | None:
 
 
 async def _allowed(
-    request: Request, account_sid: str | None, permission: str, *, any_status: bool
+    request: Request, account_sid: str | None, permission: str, *, any_status: bool, test_ok: bool
 ) -> Principal:
     """The authenticator's answer (auth.require) for this request: 401/403 otherwise."""
     rt = runtime(request)
     header = authorization(request)
 
-    return await call(auth.check, rt, header, account_sid, permission, any_status=any_status)
+    return await call(auth.check, rt, header, account_sid, permission, any_status=any_status, test_ok=test_ok)
 
 
 def route(
@@ -134,9 +137,13 @@ def route(
     get: str | None = None,
     post: str | None = None,
     delete: str | None = None,
+    test_credentials: tuple[str, ...] = (),
 ) -> ApiRoute:
     """A route whose handler runs only for a credential that reaches the account
     (``account``) and holds the permission declared for the request's method.
+    ``test_credentials`` names the methods that take Twilio's test credentials
+    (their handler must then answer ``Principal.is_test`` without sending or
+    storing anything); no other request gets past the authenticator with them.
 
     The order of the checks is the API's contract: every sid in the path (400),
     the account parameter (400), then the credential (401, or 403 for a missing
@@ -148,6 +155,9 @@ def route(
     if account in ("path", "path-any-status") and "account_sid" not in sid_names:
         raise TypeError(f"API route {path} takes its account from a path without {{account_sid}}")
     any_status = account != "path"
+    test_ok = frozenset(test_credentials)
+    if not test_ok <= needs.keys() or (test_ok and account != "path"):
+        raise TypeError(f"API route {path} takes test credentials on an undeclared method or account")
 
     async def endpoint(request: Request) -> Response:
         for name in sid_names:
@@ -156,7 +166,9 @@ def route(
         request.state.account_sid = account_sid  # for ``checked_account``
         permission = needs[request.method]
         assert permission is not None  # every declared method names one (``_needs``)
-        who = await _allowed(request, account_sid, permission, any_status=any_status)
+        who = await _allowed(
+            request, account_sid, permission, any_status=any_status, test_ok=request.method in test_ok
+        )
         return await handler(request, who)
 
     # The handler's names, so that tools reading the route table (the API-model test,
@@ -164,7 +176,7 @@ def route(
     endpoint.__name__ = endpoint.__qualname__ = handler.__name__
     endpoint.__module__ = handler.__module__
     endpoint.__doc__ = handler.__doc__
-    return ApiRoute(path, endpoint, Access(account, needs))
+    return ApiRoute(path, endpoint, Access(account, needs, test_credentials=test_ok))
 
 
 def checked_account(request: Request) -> str:

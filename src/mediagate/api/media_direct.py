@@ -16,7 +16,7 @@ from mediagate.api.common import authorization
 from mediagate.edge import decide
 from mediagate.edge.hosts import client_of, conditions
 from mediagate.edge.send import send_answer
-from mediagate.http.common import hot, runtime
+from mediagate.http.common import hot, on_store, runtime
 
 
 async def wanted(request: Request, account_sid: str) -> bool:
@@ -47,6 +47,6 @@ async def content(request: Request, account_sid: str, message_sid: str, media_si
     # otherwise off the loop with the database and the store.
     answer = decide.direct(*args, memory_only=True)
     if answer is None:
-        answer = await hot(rt, decide.direct, *args, memory_only=False)
+        answer = await on_store(rt, decide.direct, *args, memory_only=False)  # reads the store
     assert answer is not None  # memory_only=False always decides
     return await send_answer(request, answer)

@@ -31,6 +31,10 @@ def accounts_create(
     data = {
         "sid": a.sid,
         "auth_token": created.auth_token,
+        # Twilio's test credentials: POST Messages.json / IncomingPhoneNumbers.json with
+        # the magic numbers, nothing sent or stored; every other request answers 403/20008.
+        "test_account_sid": a.test_account_sid,
+        "test_auth_token": created.test_auth_token,
         "friendly_name": a.friendly_name,
         "status": a.status,
         "enforce_media_http_auth": a.enforce_media_http_auth,
@@ -40,7 +44,10 @@ def accounts_create(
     if as_json:
         sys.stdout.write(json.dumps(data) + "\n")
     else:
-        out.print(f"Account SID  {a.sid}\nAuth Token   {created.auth_token}")
+        out.print(
+            f"Account SID       {a.sid}\nAuth Token        {created.auth_token}\n"
+            f"Test Account SID  {a.test_account_sid}\nTest Auth Token   {created.test_auth_token}"
+        )
 
 
 @accounts_app.command("list")
@@ -64,10 +71,18 @@ def accounts_list(as_json: AsJson = False) -> None:
 
 
 @accounts_app.command("token")
-def accounts_token(account_sid: AccountSid) -> None:
-    """Print an account's current auth token."""
-    from mediagate.accounts import accounts
+def accounts_token(
+    account_sid: AccountSid,
+    test: Annotated[
+        bool, typer.Option("--test", help="Print the test Account SID and test auth token instead.")
+    ] = False,
+) -> None:
+    """Print an account's current auth token (or, with --test, its test credentials)."""
+    from mediagate.accounts import accounts, test_credentials
 
     rt = open_runtime()
     account = accounts.get(rt, checked_account_sid(account_sid))
+    if test:
+        sys.stdout.write(f"{account.test_account_sid} {test_credentials.reveal(rt, account)}\n")
+        return
     sys.stdout.write(accounts.reveal_auth_token(rt, account) + "\n")

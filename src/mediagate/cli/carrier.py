@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from mediagate.cli.common import AsJson, open_runtime, out, print_secret
 from mediagate.core.timefmt import iso
+from mediagate.messaging.samples import SAMPLES
+
+if TYPE_CHECKING:
+    from mediagate.db.records import MessageRecord
 
 carrier_app = typer.Typer(no_args_is_help=True, help="Carrier ingress (POST /v1/Carrier/Inbound).")
 carrier_credentials_app = typer.Typer(
@@ -30,14 +34,40 @@ def inbound(
         str | None,
         typer.Option("--content-type", help="Content type of the local files (default: by extension)."),
     ] = None,
+    sample: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sample",
+            metavar="KIND",
+            help="Attach a real sample file of this kind as a carrier sends it, with the type Twilio "
+            "reports (repeatable; not with --media): "
+            + "; ".join(f"{s.kind} ({s.content_type}, {s.what})" for s in SAMPLES.values())
+            + ".",
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Deliver an inbound SMS/MMS/WhatsApp message as a carrier would: it is stored under
     the account that owns --to and its webhook is queued for that number's SmsUrl."""
     from pathlib import Path
 
-    from mediagate.api import representations as rep
     from mediagate.carriers import ingress
+    from mediagate.messaging import samples
+
+    if sample:
+        if media:
+            raise typer.BadParameter("--sample and --media cannot be combined.", param_hint="--sample")
+        try:
+            chosen = [samples.sample(kind) for kind in sample]
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0]), param_hint="--sample") from None
+        from mediagate.carriers import samples as sample_carrier
+
+        rt = open_runtime()
+        owner = ingress.resolve_owner(rt, to)
+        message = sample_carrier.deliver(rt, owner, to=to, from_=from_, body=body, samples=chosen)
+        _report(message, as_json)
+        return
 
     urls: list[str] = []
     local: list[ingress.LocalFile] = []
@@ -49,6 +79,12 @@ def inbound(
     rt = open_runtime()
     owner = ingress.resolve_owner(rt, to)
     message = ingress.deliver(rt, owner, ingress.Inbound(to, from_, body, urls, local))
+    _report(message, as_json)
+
+
+def _report(message: MessageRecord, as_json: bool) -> None:
+    from mediagate.api import representations as rep
+
     if as_json:
         sys.stdout.write(json.dumps(rep.message(message)) + "\n")
     else:

@@ -9,7 +9,7 @@ from contextlib import suppress
 from limits.errors import StorageError
 from starlette.responses import Response
 
-from mediagate.accounts import accounts, auth, console_sessions, quotas
+from mediagate.accounts import accounts, auth, console_sessions, quotas, test_credentials
 from mediagate.accounts import permissions as perms
 from mediagate.accounts.auth import Principal
 from mediagate.console.security import (
@@ -182,14 +182,16 @@ def dashboard(ctx: Ctx) -> Response:
     rt, sid = ctx.rt, ctx.account_sid
     account = ctx.account
     assert account is not None
-    revealed = None
+    revealed = revealed_test = None
     if ctx.request.method == "POST":
         revealed = accounts.reveal_auth_token(rt, account)
+        revealed_test = test_credentials.reveal(rt, account)
     may_account = ctx.may(perms.MANAGE_ACCOUNTS)
     return ctx.render(
         "dashboard.html",
         nav="dashboard",
         revealed=revealed,
+        revealed_test=revealed_test,
         may_reveal=may_account,
         may_account=may_account,
         may_secure=ctx.may(perms.SETTINGS_WRITE),

@@ -199,6 +199,10 @@ class Settings(BaseSettings):
     metrics_token: str = ""
     # Each /readyz check (database, storage, Redis) gives up after this long.
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
+    # /readyz reports this process not ready when a volume it writes to (the
+    # media folder with the local store, SQLite's folder) has less free space
+    # than this many bytes: a write there would fail (0 = no check).
+    readiness_min_free_bytes: int = Field(default=256 * 1024 * 1024, ge=0)
     # (redis_url, above: /readyz checks it too when it is set.)
 
     # --- Quotas per account (docs/quotas.md) ---
@@ -224,6 +228,24 @@ class Settings(BaseSettings):
     # host (verifies our signature, streams from disk or S3, key-id revocation);
     # ``presign`` = straight to an S3 presigned GET (S3 storage only).
     delivery: Literal["edge", "presign"] = "edge"
+    # Deadlines of every object-store call (docs/operations.md, "A frozen or dead
+    # object store"), so that a store that stops answering turns the requests
+    # that need it into a 503 + Retry-After within a few seconds instead of
+    # holding them (and their threads) for the whole outage. connect: the TCP
+    # connect; read: the wait for each answer, or each chunk of a body;
+    # attempts: tries per call, the first included (standard retry mode, with
+    # its backoff of at most 1 s between two). A frozen store fails a call
+    # after attempts x read + 1 s at most (defaults: 2 x 2 + 1 = 5 s).
+    store_connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    store_read_timeout: float = Field(default=2.0, gt=0, le=600)
+    store_attempts: int = Field(default=2, ge=1, le=10)
+    # Threads of the media hosts' reads from the store (per process), apart
+    # from the hot paths' (hot_path_threads): downloads held by a frozen store
+    # cannot take the threads that answer the content URL's 307s. A download
+    # that finds them all busy waits at most store_queue_timeout seconds, then
+    # is answered 503 + Retry-After.
+    store_threads: int = Field(default=16, ge=1, le=256)
+    store_queue_timeout: float = Field(default=2.0, gt=0, le=60)
 
     # --- Several processes (issue 11: scale-out; docs/deploy.md) ---
     # What this process runs: ``all`` = the API, both media hosts and the

@@ -57,6 +57,12 @@ class Account(Base):
     # Early revocation (media/revocation.py): signed media URLs of this
     # account issued before this instant (epoch ms) are void. NULL: none.
     media_urls_revoked_before: Mapped[int | None] = mapped_column(BigInteger)
+    # Twilio's test credentials (accounts/test_credentials.py): a SID of their own
+    # and a token stored like the auth token. The token columns are NULL only
+    # between migration 0012 and the first start that issues the token.
+    test_account_sid: Mapped[str] = mapped_column(Sid, unique=True, index=True)
+    test_auth_token_hash: Mapped[str | None] = mapped_column(String(64))
+    test_auth_token_sealed: Mapped[str | None] = mapped_column(Text)
     date_created: Mapped[datetime] = mapped_column(When, default=stamp)
     date_updated: Mapped[datetime] = mapped_column(When, default=stamp, onupdate=stamp)
 

@@ -44,6 +44,9 @@ class AccountRecord:
     secondary_token_created: datetime | None
     enforce_media_http_auth: bool
     media_urls_revoked_before: int | None
+    test_account_sid: str
+    test_auth_token_hash: str | None
+    test_auth_token_sealed: str | None
     date_created: datetime
     date_updated: datetime
 

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from mediagate.edge import decide
 from mediagate.edge.send import send_answer
-from mediagate.http.common import hot, runtime
+from mediagate.http.common import on_store, runtime
 
 # The fast path finds its routes by these names (serving/fast.py).
 SECURE_ROUTE = "media_host.secure"
@@ -48,10 +48,10 @@ async def secure_object(request: Request) -> Response:
     )
     answer = decide.secure(*args, memory_only=True)
     if answer is None:
-        # Off the loop (its own thread limiter): the cache or the database, one
-        # stat() of the object or a HEAD request on S3. A database stall therefore
-        # does not affect media whose lookup is cached, and nothing blocks the loop.
-        answer = await hot(rt, decide.secure, *args, memory_only=False)
+        # Off the loop, on the store's threads (it may stat() the object or send a
+        # HEAD to S3): the cache or the database, then the store. Nothing blocks
+        # the loop, and a frozen store holds none of the hot paths' threads.
+        answer = await on_store(rt, decide.secure, *args, memory_only=False)
     assert answer is not None  # memory_only=False always decides
     return await send_answer(request, answer)
 
@@ -68,7 +68,7 @@ async def public_object(request: Request) -> Response:
     )
     answer = decide.public(*args, memory_only=True)
     if answer is None:
-        answer = await hot(rt, decide.public, *args, memory_only=False)
+        answer = await on_store(rt, decide.public, *args, memory_only=False)
     assert answer is not None  # memory_only=False always decides
     return await send_answer(request, answer)
 

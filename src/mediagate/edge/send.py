@@ -9,19 +9,22 @@ the answer's ``gone`` (a clean 404), and a store failure into a 503 with
 ``Retry-After`` (``StorageError``'s handler). A whole local file goes out as
 ``http.response.pathsend`` where the server offers it: granian opens and
 sends it itself.
+
+Every read runs on the store's own threads (``http.common.on_store``), never
+on the hot paths' nor the default pool's: downloads held by a frozen store
+cannot delay the content URL's 307s or the API.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mediagate.edge.answer import Answer, record
-from mediagate.http.common import hot, runtime
+from mediagate.http.common import iterate_on_store, on_store, runtime
 from mediagate.media.media import ObjectNotFound
 
 _PATHSEND = "http.response.pathsend"
@@ -38,6 +41,7 @@ class AnswerResponse(Response):
         self._pathsend = answer.file if answer.file is not None and _PATHSEND in extensions else None
         self._read = None if head or self._pathsend is not None else answer.read
         self._span = answer.span
+        self._rt = runtime(request)
         self._chunks: Iterator[bytes] | None = None
         self._first = b""
 
@@ -69,11 +73,11 @@ class AnswerResponse(Response):
             return
         try:
             if self._chunks is None:  # ``send_answer`` primes every streamed answer: no thread hop then
-                await run_in_threadpool(self.prime)
+                await on_store(self._rt, self.prime)
             if self._first:
                 await send({"type": "http.response.body", "body": self._first, "more_body": True})
             assert self._chunks is not None
-            async for chunk in iterate_in_threadpool(self._chunks):
+            async for chunk in iterate_on_store(self._rt, self._chunks):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
@@ -87,7 +91,7 @@ async def send_answer(request: Request, answer: Answer) -> Response:
     response = AnswerResponse(answer, request)
     if response.streamed:
         try:
-            await hot(rt, response.prime)
+            await on_store(rt, response.prime)
         except ObjectNotFound:  # deleted after it was opened, before its first byte was read
             response.close()
             if answer.gone is None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import weakref
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import ParamSpec, TypeVar, cast
 
 import anyio
 import anyio.to_thread
@@ -17,12 +17,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 
-from mediagate.core.errors import BadRequest
+from mediagate.core.errors import BadRequest, ServiceUnavailable
 from mediagate.core.inputs import canonical_int, check_text
 from mediagate.runtime.context import Runtime
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 MAX_FORM_BYTES = 256 * 1024
 
@@ -56,6 +57,71 @@ async def hot(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     if limiter is None:
         limiter = _hot_limiters[loop] = anyio.CapacityLimiter(rt.settings.hot_path_threads)
     return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=limiter)
+
+
+class _StorePool:
+    """One per event loop (a server has one; in-process tests make several).
+    ``admit`` holds one token per request starting a store read (its decision
+    or first read), with a deadline; ``threads`` are the threads themselves,
+    shared by those calls and the chunk reads of downloads already under way
+    (each bounded by the store's read deadline)."""
+
+    def __init__(self, size: int) -> None:
+        self.admit = anyio.CapacityLimiter(size)
+        self.threads = anyio.CapacityLimiter(size)
+
+
+_store_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _StorePool] = weakref.WeakKeyDictionary()
+
+
+def _store_pool(rt: Runtime) -> _StorePool:
+    loop = asyncio.get_running_loop()
+    pool = _store_pools.get(loop)
+    if pool is None:
+        pool = _store_pools[loop] = _StorePool(rt.settings.store_threads)
+    return pool
+
+
+async def on_store(rt: Runtime, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """Run blocking code that reads the object store (the media hosts' decision
+    and first read) on the store's own threads (``MEDIAGATE_STORE_THREADS``),
+    never on the hot paths' nor the default pool's.
+
+    A frozen store holds each call for its deadline (storage/s3.py); with many
+    downloads in flight that held every thread they ran on, and the 307s that
+    shared them waited for the store to come back. Admission is bounded too: a
+    request that finds every store thread busy waits at most
+    ``MEDIAGATE_STORE_QUEUE_TIMEOUT`` seconds for one, then fails as the store
+    would (503 + Retry-After) instead of queueing for the whole outage."""
+    pool = _store_pool(rt)
+    try:
+        with anyio.fail_after(rt.settings.store_queue_timeout):
+            await pool.admit.acquire()
+    except TimeoutError:
+        # The store's own 503 body: the client cannot tell (nor needs to) which wait ran out.
+        raise ServiceUnavailable("Media storage is temporarily unavailable; try again.") from None
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs), limiter=pool.threads)
+    finally:
+        pool.admit.release()
+
+
+async def iterate_on_store(rt: Runtime, chunks: Iterator[T]) -> AsyncIterator[T]:
+    """``chunks`` read on the store's threads. A download already under way
+    has no queue deadline: each read has the store's own."""
+    threads = _store_pool(rt).threads
+    while True:
+        item = await anyio.to_thread.run_sync(_next, chunks, limiter=threads)
+        if item is _DONE:
+            return
+        yield cast(T, item)
+
+
+_DONE = object()
+
+
+def _next(chunks: Iterator[T]) -> T | object:
+    return next(chunks, _DONE)
 
 
 async def form(request: Request) -> FormData:

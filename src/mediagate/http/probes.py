@@ -22,13 +22,27 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """200 when this process can serve, 503 naming what fails otherwise. Only
+    its own parts decide (observability/health.py); ``?verbose=1`` adds the
+    shared dependencies' health (Redis, an S3 store) under ``dependencies``,
+    for people and monitors, without changing the status."""
     readiness: Readiness = request.app.state.readiness
-    checks = await readiness.report()
+    verbose = request.query_params.get("verbose", "0").lower() not in ("0", "false", "no")
+    dependencies: dict[str, str] = {}
+    if verbose:
+        everything = await readiness.report()
+        checks = {n: r for n, r in everything.items() if not readiness.is_shared(n)}
+        dependencies = {n: r for n, r in everything.items() if readiness.is_shared(n)}
+    else:
+        checks = await readiness.ready()
     failing = [name for name, result in checks.items() if result != "ok"]
+    body: dict[str, object] = {"status": "unavailable" if failing else "ok"}
     if failing:
-        body = {"status": "unavailable", "failing": failing, "checks": checks}
-        return JSONResponse(body, status_code=503, headers=_NO_STORE)
-    return JSONResponse({"status": "ok", "checks": checks}, headers=_NO_STORE)
+        body["failing"] = failing
+    body["checks"] = checks
+    if verbose:
+        body["dependencies"] = dependencies
+    return JSONResponse(body, status_code=503 if failing else 200, headers=_NO_STORE)
 
 
 def is_loopback(host: str | None) -> bool:

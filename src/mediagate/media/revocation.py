@@ -23,6 +23,16 @@ object copy through this process per media; an account-wide revocation moves
 every secured media of the account, in batches. Public (legacy) media have
 unsigned, stable URLs and cannot be revoked: delete or secure them instead.
 
+Which revocations move objects is the deployment's to decide, not the
+revoking process's: a presign-mode server records in the database, as it
+starts, that the deployment hands out presigned URLs (``record_delivery``,
+an ``audit_events`` row), and every revocation afterwards, from an
+edge-mode server or a CLI without ``MEDIAGATE_DELIVERY``, moves the objects
+too. A revoking process that cannot reach the S3 store (a CLI without
+``MEDIAGATE_STORAGE_URL``) refuses before changing anything, rather than
+report a revocation that leaves presigned URLs working. The record is never
+removed: a presigned URL outlives the setting that issued it (up to 7 days).
+
 ``revoke_media`` and ``revoke_account`` are the only writers of the cutoffs,
 and publish from there.
 """
@@ -34,9 +44,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from mediagate.cluster import invalidation as inv
-from mediagate.core.errors import BadRequest, NotFound
+from mediagate.core.errors import ApiError, BadRequest, NotFound
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media
 from mediagate.storage import ObjectNotFound
@@ -48,6 +59,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediagate.revocation")
 
 REKEY_BATCH = 200
+# The ``audit_events`` action that says "this deployment hands out presigned URLs".
+PRESIGN_DELIVERY = "delivery.presign"
 
 
 @dataclass(frozen=True)
@@ -64,15 +77,56 @@ def _now_ms(rt: Runtime) -> int:
     return int(rt.clock.time() * 1000)
 
 
-def _presigning(rt: Runtime) -> bool:
+class PresignNeedsStore(ApiError):
+    status = 409
+    code = 20409
+
+
+def _presigns_itself(rt: Runtime) -> bool:
     # The local store answers None to presigned_url: media are served by our
     # secured host even in presign mode, and the cutoff is all it takes.
     return rt.settings.delivery == "presign" and rt.store.network
 
 
+def record_delivery(rt: Runtime) -> None:
+    """Called by a server as it starts: in presign delivery, record once for
+    the whole deployment that presigned URLs are handed out, so that every
+    process and command revoking moves objects (``_presigning``)."""
+    if not _presigns_itself(rt):
+        return
+    with rt.tx() as session:
+        if _recorded(session) is None:  # two first starts at once may both add one: harmless
+            session.add(AuditEvent(account_sid=None, actor="server", action=PRESIGN_DELIVERY, target=None))
+
+
+def _recorded(session: Session) -> int | None:
+    found: int | None = session.scalar(
+        select(AuditEvent.id).where(AuditEvent.action == PRESIGN_DELIVERY).limit(1)
+    )
+    return found
+
+
+def _presigning(rt: Runtime) -> bool:
+    """Whether a revocation must move objects: this process presigns, or the
+    database says some process of the deployment did. Raises when presigned
+    URLs were handed out but this process cannot move their objects."""
+    if _presigns_itself(rt):
+        return True
+    with rt.sessions() as session:
+        recorded = _recorded(session) is not None
+    if recorded and not rt.store.network:
+        raise PresignNeedsStore(
+            "This deployment has handed out S3 presigned URLs (MEDIAGATE_DELIVERY=presign); revoking "
+            "them moves the objects in the store. Run this with the servers' storage settings "
+            "(MEDIAGATE_STORAGE_URL, MEDIAGATE_S3_ENDPOINT_URL and the AWS credentials). Nothing was revoked."
+        )
+    return recorded
+
+
 def revoke_media(rt: Runtime, account_sid: str, media_sid: str, *, actor: str) -> Revocation:
     """Void every signed URL of one media issued until now."""
     cutoff = _now_ms(rt)
+    presigning = _presigning(rt)  # before anything changes: it may refuse
     with rt.tx() as session:
         row = session.get(Media, media_sid, with_for_update=True)
         if row is None or row.account_sid != account_sid:
@@ -86,13 +140,14 @@ def revoke_media(rt: Runtime, account_sid: str, media_sid: str, *, actor: str) -
         row.urls_revoked_before = max(row.urls_revoked_before or 0, cutoff)
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.revoke", target=media_sid))
     rt.invalidation.publish(inv.MEDIA, media_sid)
-    moved = 1 if _presigning(rt) and _move(rt, media_sid) else 0
+    moved = 1 if presigning and _move(rt, media_sid) else 0
     return Revocation(account_sid, media_sid, cutoff, moved)
 
 
 def revoke_account(rt: Runtime, account_sid: str, *, actor: str) -> Revocation:
     """Void every signed URL of every media of one account issued until now."""
     cutoff = _now_ms(rt)
+    presigning = _presigning(rt)  # before anything changes: it may refuse
     with rt.tx() as session:
         account = session.get(Account, account_sid, with_for_update=True)
         if account is None:
@@ -102,7 +157,7 @@ def revoke_account(rt: Runtime, account_sid: str, *, actor: str) -> Revocation:
             AuditEvent(account_sid=account_sid, actor=actor, action="media.revoke_all", target=account_sid)
         )
     rt.invalidation.publish(inv.ACCOUNT, account_sid)
-    moved = _move_account(rt, account_sid) if _presigning(rt) else 0
+    moved = _move_account(rt, account_sid) if presigning else 0
     return Revocation(account_sid, None, cutoff, moved)
 
 

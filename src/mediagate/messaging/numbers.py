@@ -81,7 +81,9 @@ def _friendly_name(value: str) -> str:
     return name
 
 
-def _apply(rt: Runtime, row: IncomingPhoneNumber, fields: Mapping[str, str]) -> None:
+def apply_fields(rt: Runtime, row: IncomingPhoneNumber, fields: Mapping[str, str]) -> None:
+    """The form fields create and update share, validated onto ``row`` (also a transient row:
+    messaging/test_credentials.py)."""
     for name, column in _URL_FIELDS.items():
         if name in fields:
             setattr(row, column, validate_webhook_url(rt, fields[name], name))
@@ -120,7 +122,7 @@ def create(rt: Runtime, account_sid: str, fields: Mapping[str, str], *, actor: s
         date_created=now,
         date_updated=now,
     )
-    _apply(rt, row, fields)
+    apply_fields(rt, row, fields)
     try:
         with rt.tx() as session:
             taken = session.scalar(
@@ -170,7 +172,7 @@ def update(
         row = session.get(IncomingPhoneNumber, number_sid)
         if row is None or row.account_sid != account_sid:
             raise NotFound(number_path(account_sid, number_sid))
-        _apply(rt, row, fields)
+        apply_fields(rt, row, fields)
         row.date_updated = rt.clock.now()
         session.add(
             AuditEvent(account_sid=account_sid, actor=actor, action="number.update", target=number_sid)

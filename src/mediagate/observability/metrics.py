@@ -130,6 +130,13 @@ STORAGE_ERRORS = Counter(
     ["operation", "reason"],
     registry=REGISTRY,
 )
+DEPENDENCY_CHECKS = Counter(
+    "mediagate_dependency_checks",
+    "Health checks of the dependencies processes share (redis, storage on S3), by result (ok, failed): "
+    "they do not make /readyz fail (observability/health.py), so this is where their outages show.",
+    ["dependency", "result"],
+    registry=REGISTRY,
+)
 DATABASE_ERRORS = Counter(
     "mediagate_database_errors",
     "Database errors by DBAPI error class (OperationalError, IntegrityError, ...).",

@@ -31,7 +31,7 @@ from mediagate import carriers, webhooks
 from mediagate.cluster import processes
 from mediagate.core import clock as clocks
 from mediagate.db.polling import PollingWorker
-from mediagate.media import access_audit
+from mediagate.media import access_audit, revocation
 from mediagate.messaging import outbox
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
             raise StartupRefused(problem)
         heartbeat = processes.Heartbeat(rt, me)
         heartbeat.start()
+        revocation.record_delivery(rt)  # presign delivery: every revocation then moves objects
         rt.signer.start()
         rt.invalidation.start()  # other processes' changes (with MEDIAGATE_REDIS_URL)
         if rt.coherence is not None:

@@ -86,6 +86,7 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | None = None) -> Runtime:
+    from mediagate.accounts import test_credentials
     from mediagate.accounts.quotas import IngestMeter
     from mediagate.cluster import invalidation as inv
     from mediagate.media import encryption
@@ -166,4 +167,6 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         clock=clock,
     )
     signing_key_store.ensure_active(sessions, keyring, signer, bus)
+    # Accounts older than migration 0012 get their test auth token (it needs the keyring).
+    test_credentials.issue_missing(sessions, keyring)
     return runtime

@@ -19,5 +19,13 @@ def make_store(settings: Settings) -> MediaStore:
         # Presign delivery hands out the store's own URLs, so there the store
         # encrypts (SSE-S3); edge delivery seals objects itself (storage/sealed.py).
         sse = settings.encryption == "on" and settings.delivery == "presign"
-        return S3Store(parts.netloc, parts.path, endpoint_url=settings.s3_endpoint_url or None, sse=sse)
+        return S3Store(
+            parts.netloc,
+            parts.path,
+            endpoint_url=settings.s3_endpoint_url or None,
+            sse=sse,
+            connect_timeout=settings.store_connect_timeout,
+            read_timeout=settings.store_read_timeout,
+            attempts=settings.store_attempts,
+        )
     return LocalStore(settings.media_dir)

@@ -63,6 +63,9 @@ class S3Store:
         part_size: int = PART_SIZE,
         sse: bool = False,
         list_page_size: int = 1000,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 2.0,
+        attempts: int = 2,
     ) -> None:
         if part_size < 5 * 1024 * 1024:
             raise ValueError("S3 parts must be at least 5 MiB")
@@ -85,10 +88,18 @@ class S3Store:
                 signature_version="s3v4",
                 # Custom endpoints rarely have wildcard DNS for bucket subdomains.
                 s3={"addressing_style": "path" if endpoint_url else "auto"},
-                retries={"mode": "standard", "max_attempts": 3},
+                # Every call has a deadline (MEDIAGATE_STORE_*): a store that stops
+                # answering without closing its connections (a frozen process, a
+                # black-holed route) fails a call after at most attempts x
+                # max(connect, read) plus one backoff of at most 1 s, instead of
+                # holding the request and its thread for the whole outage. The
+                # read timeout is per socket read, so a body that stalls midway
+                # fails the same way. Standard mode retries connection errors,
+                # timeouts and 5xx; ``total_max_attempts`` counts the first try.
+                retries={"mode": "standard", "total_max_attempts": attempts},
                 max_pool_connections=64,
-                connect_timeout=5,
-                read_timeout=60,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
             ),
         )
 

@@ -27,7 +27,9 @@ def operational_paths() -> Json:
         "/readyz": {
             "get": op(
                 "FetchReadiness",
-                "Readiness: the database and the media store answer",
+                "Readiness of this process: its database connection, free space on the volumes it "
+                "writes, a local store's write. Shared dependencies (Redis, an S3 store) never make it "
+                "fail; ?verbose=1 adds their health under dependencies",
                 {
                     "200": json_body({"type": "object"}, "Ready"),
                     "503": json_body({"type": "object"}, "Not ready: the body names the failing part"),

@@ -3,8 +3,8 @@
 Each process polls it (cluster/coherence.py) so that a change reaches every
 process within MEDIAGATE_COHERENCE_BOUND, with or without Redis.
 
-Revision ID: 0012_invalidations
-Revises: 0011
+Revision ID: 0013_invalidations
+Revises: 0012_test_credentials
 Create Date: 2026-12-06 11:20:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_invalidations"
-down_revision = "0011"
+revision = "0013_invalidations"
+down_revision = "0012_test_credentials"
 branch_labels = None
 depends_on = None
 
