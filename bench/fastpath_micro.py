@@ -119,6 +119,8 @@ def _measure(rt: Any) -> list[tuple[str, float]]:
     rt.signer.start()
     rt.direct_accounts.load(rt)
     rt.invalidation.start()
+    if rt.coherence is not None:
+        rt.coherence.start()  # as a server does: memory answers need its word (cluster/coherence.py)
     deadline = time.monotonic() + 10
     while not rt.invalidation.caching_allowed and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -50,7 +50,8 @@ def keys_delete(
     account_sid: AccountSid,
     key_sid: Annotated[str, typer.Argument(help="The key: SK followed by 32 hex digits.")],
 ) -> None:
-    """Delete (revoke) an API key at once."""
+    """Delete (revoke) an API key: every server refuses it within MEDIAGATE_COHERENCE_BOUND
+    (2 s by default), with or without MEDIAGATE_REDIS_URL."""
     from mediagate.accounts import keys
 
     keys.delete(open_runtime(), checked_account_sid(account_sid), key_sid, actor="cli")

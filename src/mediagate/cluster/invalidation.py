@@ -32,6 +32,14 @@ until the next PING's answer is due (``t + interval + timeout``): the check is
 the clock's, made on every memo lookup, so it holds even if the listener
 thread is late. When the answer does not come, the channel is lost: caches
 off, reset, reconnect, and a reset again on resubscription.
+
+Pub/sub alone cannot promise a bound: a publisher cut off from Redis never
+sends its message, and a CLI run without ``MEDIAGATE_REDIS_URL`` has no Redis
+to send to, while every subscriber stays healthy. So ``publish`` also writes
+the change to the database (``cluster/journal.py``) before Redis, and a server
+process (``cluster/coherence.py``, started by ``vouch_by``) reads those
+records on a short interval: from then on ``caching_allowed`` is the poller's
+word, not the subscription's, and Redis only makes a change arrive sooner.
 """
 
 from __future__ import annotations
@@ -44,9 +52,12 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mediagate.core import redis_clients
+
+if TYPE_CHECKING:
+    from mediagate.cluster.journal import Journal
 
 log = logging.getLogger("mediagate.invalidation")
 
@@ -56,6 +67,7 @@ ACCOUNT = "account"  # an account sid: status changed (suspended, closed, reacti
 SETTING = "setting"  # an account sid: Enforce HTTP Auth on Media URLs changed
 MEDIA = "media"  # a media sid: deleted
 SIGNING_KEY = "signing_key"  # a signing key id: retired, or a new key published
+DELIVERY = "delivery"  # an account sid: its direct-delivery setting changed (media/direct_delivery.py)
 
 Handler = Callable[[str], None]
 
@@ -72,8 +84,11 @@ class Invalidation:
         *,
         health_interval: float = 0.5,
         health_timeout: float = 1.0,
+        journal: Journal | None = None,
     ) -> None:
         self.redis_url = redis_url
+        # The durable record every process reads (None: tests of the Redis channel alone).
+        self.journal = journal
         self.channel = f"{key_prefix}:invalidate"
         # Settings (MEDIAGATE_REDIS_HEALTH_INTERVAL / _TIMEOUT): a silent break is
         # noticed within ``bound`` seconds, the promise docs/deploy.md makes.
@@ -93,13 +108,41 @@ class Invalidation:
         # float store is atomic, so readers need no lock.
         self._current_until = 0.0
         self.received = 0  # messages from other processes (tests, metrics)
+        # Once a poller vouches (``vouch_by``): caching is allowed while its clock
+        # reads less than ``_vouched_until`` (cluster/coherence.py).
+        self._vouched = False
+        self._vouch_clock: Callable[[], float] = time.monotonic
+        self._vouched_until = 0.0
 
     @property
     def caching_allowed(self) -> bool:
-        """False while messages could be missed: Redis configured and either not
-        subscribed or its last PONG too old to vouch for the present."""
+        """False while changes could be missed. In a server process: its last
+        successful read of the invalidation records started more than the
+        coherence bound ago. Otherwise (no poller: a CLI, tests of the channel):
+        Redis configured and either not subscribed or its last PONG too old to
+        vouch for the present."""
+        if self._vouched:
+            return self._vouch_clock() < self._vouched_until
         # In-process: nothing can be missed.
         return not self.redis_url or time.monotonic() < self._current_until
+
+    def vouch_by(self, clock: Callable[[], float]) -> None:
+        """Hand ``caching_allowed`` to a poller of the durable record, measured on
+        ``clock``; nothing is vouched for until its first ``confirm_until``."""
+        self._vouched_until = 0.0
+        self._vouch_clock = clock
+        self._vouched = True
+
+    def confirm_until(self, deadline: float) -> None:
+        self._vouched_until = deadline
+
+    def apply(self, topic: str, key: str) -> None:
+        """Run this process's handlers for a change read from the durable record."""
+        self._dispatch(topic, key)
+
+    def reset(self) -> None:
+        """Drop everything remembered (run the reset handlers)."""
+        self._reset()
 
     @property
     def shared(self) -> bool:
@@ -126,7 +169,13 @@ class Invalidation:
         deadline when Redis does not answer, not one per key."""
         for key in keys:
             self._dispatch(topic, key)
-        if not self.redis_url or not keys:
+        if not keys:
+            return
+        if self.journal is not None:
+            # First the record every process reads whatever Redis does; Redis
+            # (below) only makes the change arrive sooner.
+            self._record(topic, keys)
+        if not self.redis_url:
             return
         payloads = [json.dumps({"t": topic, "k": key, "o": self._origin}) for key in keys]
         for attempt in (1, 2):
@@ -143,13 +192,30 @@ class Invalidation:
                 # fresh try; a timeout means Redis is not answering, and a second
                 # wait would only hold the request longer.
                 if attempt == 2 or _is_timeout(exc):
-                    # Other processes are not told; those still subscribed keep their
-                    # memos until the maximum age (docs/deploy.md, "Consistency bound").
+                    # Other processes learn it from the durable record instead, within
+                    # the coherence bound (docs/deploy.md, "Consistency bound").
                     what = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
                     log.error(
                         "invalidation of %s %s could not be published (%s)", topic, what, type(exc).__name__
                     )
                     return
+
+    def _record(self, topic: str, keys: Sequence[str]) -> None:
+        assert self.journal is not None
+        for attempt in (1, 2):
+            try:
+                self.journal.record(topic, keys)
+                return
+            except Exception as exc:  # the database just committed the change; one more try
+                if attempt == 2:
+                    what = keys[0] if len(keys) == 1 else f"{keys[0]} and {len(keys) - 1} more"
+                    log.error(
+                        "invalidation of %s %s could not be recorded (%s): other processes may "
+                        "answer from memory until its maximum age",
+                        topic,
+                        what,
+                        type(exc).__name__,
+                    )
 
     # ------------------------------------------------------------------ listener
 
@@ -174,9 +240,14 @@ class Invalidation:
 
     def wait_subscribed(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while not self.caching_allowed and time.monotonic() < deadline:
+        while not self.subscribed and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self.caching_allowed
+        return self.subscribed
+
+    @property
+    def subscribed(self) -> bool:
+        """Redis delivers other processes' messages now (always, in-process)."""
+        return not self.redis_url or time.monotonic() < self._current_until
 
     def _client(self, **options: Any) -> Any:
         # The factory's client: no retries inside redis-py (its default retries with
@@ -211,7 +282,10 @@ class Invalidation:
                     )
                 else:
                     log.debug("invalidation channel still unavailable (%s)", type(exc).__name__)
-                self._reset()
+                if not self._vouched:
+                    # With a poller the durable record covers what was missed; emptying
+                    # the caches on every failed reconnection would only cost hits.
+                    self._reset()
                 self._stop.wait(self.health_interval)
             finally:
                 self._current_until = 0.0
@@ -250,8 +324,10 @@ class Invalidation:
             kind = message["type"]
             if kind == "subscribe":
                 # From now on nothing is missed; what happened before is unknown
-                # (and a resubscription means a gap), so forget it all first.
-                self._reset()
+                # (and a resubscription means a gap), so forget it all first
+                # (unless the durable poller covers the gap).
+                if not self._vouched:
+                    self._reset()
                 if expected == "subscribe":
                     expected = None
                     self._current_until = probe_sent + self.bound

@@ -87,6 +87,17 @@ class Settings(BaseSettings):
     # has resubscribed. The timeout is also the publisher's socket deadline.
     redis_health_interval: float = Field(default=0.5, gt=0, le=30)
     redis_health_timeout: float = Field(default=1.0, gt=0, le=30)
+    # The coherence bound (mediagate.cluster.coherence), which holds whatever Redis
+    # does: every change that makes remembered answers stale is written to the
+    # database's `invalidations` table, and every server process reads it every
+    # `coherence_poll_interval` seconds. A process whose last successful read
+    # started more than `coherence_bound` seconds ago answers nothing from memory
+    # (it asks the database, or answers 503 when that is down too). So every
+    # change is refused or reflected everywhere within `coherence_bound`.
+    coherence_poll_interval: float = Field(default=0.5, gt=0, le=30)
+    coherence_bound: float = Field(default=2.0, gt=0, le=60)
+    # How long the records are kept (seconds): far longer than any poll gap.
+    invalidation_retention: float = Field(default=3600.0, ge=60, le=7 * 86400)
     # Proxies whose X-Forwarded-For / Forwarded / X-Forwarded-Proto are believed
     # (comma-separated IPs or CIDRs, e.g. "10.0.0.0/8,127.0.0.1"). Empty: none;
     # the client is the TCP peer. See mediagate.core.proxies and docs/security.md.
@@ -378,6 +389,15 @@ class Settings(BaseSettings):
         if value and (urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc):
             raise ValueError(f"must be an http(s) URL, got {value!r}")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _coherence(self) -> Settings:
+        # A poll must fit inside the bound with room for the query itself.
+        if self.coherence_bound < 2 * self.coherence_poll_interval:
+            raise ValueError(
+                "MEDIAGATE_COHERENCE_BOUND must be at least twice MEDIAGATE_COHERENCE_POLL_INTERVAL"
+            )
+        return self
 
     @model_validator(mode="after")
     def _derive(self) -> Settings:

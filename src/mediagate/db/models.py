@@ -449,3 +449,20 @@ class SealedObject(Base):
     chunk_size: Mapped[int] = mapped_column(Integer)
     size: Mapped[int] = mapped_column(BigInteger)
     date_updated: Mapped[datetime] = mapped_column(When, default=stamp)
+
+
+class InvalidationRecord(Base):
+    """A change that makes remembered answers stale ("credential SK..., drop
+    it"), written by the process that made it (``cluster/journal.py``). The
+    database, not Redis, is the record every process reads: each polls for ids
+    above the last one it applied, so a change reaches every process within
+    ``MEDIAGATE_COHERENCE_BOUND`` whatever Redis does. Pruned by age."""
+
+    __tablename__ = "invalidations"
+    # Ids never reused on SQLite either: a poller's "above the last id" must hold.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(24))
+    key: Mapped[str] = mapped_column(String(64))
+    date_created: Mapped[datetime] = mapped_column(When, default=stamp, index=True)

@@ -36,6 +36,7 @@ class PollingWorker:
         return self._stop.is_set()
 
     def start(self) -> None:
+        self._stop.clear()  # a worker may be started again after a stop (a second lifespan)
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 

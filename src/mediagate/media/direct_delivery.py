@@ -7,9 +7,9 @@ proxy, and inbound attachments silently fail. Twilio has no such switch.
 
 The content URL is the hot path, so the setting is not read per request:
 ``DirectAccounts`` keeps the (small) set of accounts that turned it on and
-re-reads it at most every ``MEDIAGATE_DIRECT_DELIVERY_REFRESH`` seconds. A
-change takes effect at once in the process that made it and within that
-bound in every other process.
+re-reads it at most every ``MEDIAGATE_DIRECT_DELIVERY_REFRESH`` seconds, and
+at once when a change is published (``cluster/invalidation.py``): in the
+process that made it, and in every other within the coherence bound.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from mediagate.cluster import invalidation as inv
 from mediagate.core.errors import NotFound
 from mediagate.db.models import Account, AccountDelivery
 
@@ -60,7 +61,8 @@ def set_direct(rt: Runtime, account_sid: str, direct: bool) -> DeliverySetting:
             session.add(AccountDelivery(account_sid=account_sid, direct=direct))
         elif row.direct != direct:
             row.direct = direct
-    rt.direct_accounts.invalidate()
+    # Re-read here at once, and in every other process within the coherence bound.
+    rt.invalidation.publish(inv.DELIVERY, account_sid)
     return get(rt, account_sid)
 
 

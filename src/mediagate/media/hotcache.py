@@ -10,10 +10,14 @@ Three bounded maps, each dropped through the invalidation channel
 * accounts reached on behalf of a parent: sid -> (owner, status);
 * media rows the 307 needs (sid -> ``Target`` plus its message sid).
 
-Each entry also has a maximum age: ``LOCAL_MAX_AGE`` without Redis (changes
-made by another process, e.g. a ``mediagate keys delete`` CLI command, reach
-this one only this way), ``SHARED_MAX_AGE`` with Redis (a safety net for a
-published message that was lost). A lookup that started before an
+Nothing is answered while ``Invalidation.caching_allowed`` is False: in a
+server, when its last successful read of the invalidation records
+(``cluster/coherence.py``) started more than ``MEDIAGATE_COHERENCE_BOUND`` ago;
+that read is how changes made by other processes (another server, a
+``mediagate keys delete`` CLI command, with or without Redis) reach this one
+within the bound. Each entry also has a maximum age: ``LOCAL_MAX_AGE`` without
+Redis, ``SHARED_MAX_AGE`` with Redis (a safety net only: for a process that
+reads no records, or a change whose record could not be written). A lookup that started before an
 invalidation never stores its (possibly stale) answer: ``begin`` hands out a
 generation, ``put`` refuses an answer from an older one.
 """

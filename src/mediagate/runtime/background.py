@@ -144,6 +144,9 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         revocation.record_delivery(rt)  # presign delivery: every revocation then moves objects
         rt.signer.start()
         rt.invalidation.start()  # other processes' changes (with MEDIAGATE_REDIS_URL)
+        if rt.coherence is not None:
+            # Every change, whatever Redis does: memory answers need its word from now on.
+            rt.coherence.start()
         stops: list[Callable[[], None]] = []
         if rt.settings.role in ("all", "api"):
             # Fetches recorded by this process's request handlers (retention's last access).
@@ -187,6 +190,8 @@ def lifespan(rt: Runtime) -> Callable[[Starlette], AbstractAsyncContextManager[N
         try:
             yield
         finally:
+            if rt.coherence is not None:
+                stops.append(rt.coherence.stop)
             for stop in (*stops, rt.invalidation.stop, rt.signer.stop, heartbeat.stop):
                 with contextlib.suppress(Exception):
                     stop()

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mediagate.cluster.coherence import Coherence
 from mediagate.cluster.invalidation import Invalidation
+from mediagate.cluster.journal import Journal
 from mediagate.cluster.shared_slots import SharedSlots
 from mediagate.core import clock as clocks
 from mediagate.core.clock import Clock, OffsetClock, SystemClock
@@ -57,6 +59,8 @@ class Runtime:
     hot: HotCaches  # the content redirect's credentials and media rows
     edge_objects: EdgeObjectCache  # the secured host's lookups
     access_audit: AccessAudit  # queued access events (media/access_audit.py)
+    # Reads the invalidation records; the server's lifespan starts it (cluster/coherence.py).
+    coherence: Coherence | None = None
     # Concurrency slots counted across processes, with MEDIAGATE_REDIS_URL (cluster/shared_slots.py).
     shared_slots: SharedSlots | None = None
     # Fetches waiting to be written (retention's last access / first download).
@@ -74,6 +78,8 @@ class Runtime:
             yield session
 
     def close(self) -> None:
+        if self.coherence is not None:
+            self.coherence.stop()
         self.invalidation.stop()
         self.signer.stop()
         self.fetcher.close()
@@ -121,11 +127,21 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         if settings.redis_url
         else None
     )
+    journal = Journal(engine, clock)
     bus = Invalidation(
         settings.redis_url,
         settings.redis_key_prefix,
         health_interval=settings.redis_health_interval,
         health_timeout=settings.redis_health_timeout,
+        journal=journal,
+    )
+    coherence = Coherence(
+        bus,
+        journal,
+        clock,
+        interval=settings.coherence_poll_interval,
+        bound=settings.coherence_bound,
+        retention=settings.invalidation_retention,
     )
     signer = Signer(
         signing_key_store.loader(sessions, keyring),
@@ -137,6 +153,8 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
     # next refresh. After a lost connection, re-read too (a message may be lost).
     bus.subscribe(inv.SIGNING_KEY, signer.forget)
     bus.on_reset(signer.try_reload_quietly)
+    direct_accounts = DirectAccounts(settings.direct_delivery_refresh)
+    bus.subscribe(inv.DELIVERY, lambda _: direct_accounts.invalidate())
     edge_objects = EdgeObjectCache(bus)
     runtime = Runtime(
         settings=settings,
@@ -151,9 +169,10 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         ingest_meter=IngestMeter(
             settings.redis_url, settings.redis_key_prefix, clock, redis_timeout=settings.redis_timeout
         ),
-        direct_accounts=DirectAccounts(settings.direct_delivery_refresh),
+        direct_accounts=direct_accounts,
         access=AccessRecorder(settings.access_buffer_max, clock),
         invalidation=bus,
+        coherence=coherence,
         hot=HotCaches(bus),
         edge_objects=edge_objects,
         access_audit=AccessAudit(settings.access_audit_queue_size, clock),
