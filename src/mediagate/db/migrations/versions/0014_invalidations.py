@@ -3,8 +3,8 @@
 Each process polls it (cluster/coherence.py) so that a change reaches every
 process within MEDIAGATE_COHERENCE_BOUND, with or without Redis.
 
-Revision ID: 0013_invalidations
-Revises: 0012_test_credentials
+Revision ID: 0014_invalidations
+Revises: 0013_media_fetches
 Create Date: 2026-12-06 11:20:00
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_invalidations"
-down_revision = "0012_test_credentials"
+revision = "0014_invalidations"
+down_revision = "0013_media_fetches"
 branch_labels = None
 depends_on = None
 
