@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mediagate.cluster.coherence import Coherence
 from mediagate.cluster.invalidation import Invalidation
-from mediagate.cluster.journal import Journal
+from mediagate.cluster.journal import Journal as InvalidationJournal
 from mediagate.cluster.shared_slots import SharedSlots
 from mediagate.core import clock as clocks
 from mediagate.core.clock import Clock, OffsetClock, SystemClock
@@ -105,12 +105,12 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
     testing = None
     if settings.test_mode:
         from mediagate.testmode.faults import Faults
-        from mediagate.testmode.journal import Journal
+        from mediagate.testmode.journal import Journal as TestJournal
         from mediagate.testmode.state import TestMode
 
         # Every rule reads this clock; POST /v1/Testing/Clock moves it forward.
         clock = OffsetClock(clock)
-        testing = TestMode(clock, Faults(), Journal(settings.test_journal_size, clock))
+        testing = TestMode(clock, Faults(), TestJournal(settings.test_journal_size, clock))
     # Sessions carry the clock to the column defaults (db/models.py), so a row
     # stamped by a default carries the runtime's time, not the wall clock's.
     sessions = make_sessionmaker(engine.execution_options(**{clocks.EXECUTION_OPTION: clock}))
@@ -127,7 +127,7 @@ def build_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | No
         if settings.redis_url
         else None
     )
-    journal = Journal(engine, clock)
+    journal = InvalidationJournal(engine, clock)
     bus = Invalidation(
         settings.redis_url,
         settings.redis_key_prefix,
