@@ -53,17 +53,17 @@ def test_the_fetch_share_of_an_account_holds_across_processes(
         dripping = create(one, acct.sid, acct.token, slow.url("/drip/share.png"))
         assert dripping.status_code == 201, dripping.text
         slow.wait_for(1, "/drip/share.png")  # a worker holds the account's only slot
-        waiting = create(two, acct.sid, acct.token, files.add("/share/a.png", png_bytes(2000)))
+        waiting = create(two, acct.sid, acct.token, files.add(f"/share/{backend}/a.png", png_bytes(2000)))
         assert waiting.status_code == 201, waiting.text
-        admitted = create(two, other.sid, other.token, files.add("/share/b.png", png_bytes(2000)))
+        admitted = create(two, other.sid, other.token, files.add(f"/share/{backend}/b.png", png_bytes(2000)))
         assert admitted.status_code == 201, admitted.text
         # Another account is fetched meanwhile, by either process ...
         assert settled_message(two, other, admitted.json()["sid"])["num_media"] == "1"
         # ... while this account's second fetch waits, in both processes, for the slot.
         assert slow.active == 1, "the dripping fetch ended too early to tell"
-        assert files.hits("/share/a.png") == 0
+        assert files.hits(f"/share/{backend}/a.png") == 0
         # The dripping fetch gives up at its deadline (11200) and gives the slot back.
         gave_up = settled_message(one, acct, dripping.json()["sid"])
         assert gave_up["status"] == "failed" and gave_up["error_code"] == 11200, gave_up
         assert settled_message(two, acct, waiting.json()["sid"])["num_media"] == "1"
-        assert files.hits("/share/a.png") == 1
+        assert files.hits(f"/share/{backend}/a.png") == 1

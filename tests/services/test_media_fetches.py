@@ -250,6 +250,25 @@ def test_the_fetch_slots_of_an_account_are_kept(make_runtime: MakeRuntime) -> No
     assert [len(_media(rt, sid)) for sid in (first, second, third)] == [1, 1, 1]
 
 
+def test_one_accounts_backlog_does_not_hide_another_accounts_fetch(make_runtime: MakeRuntime) -> None:
+    """More queued fetches of a busy account than one look at the table takes
+    (media_fetches.BATCH): the other account's, behind them, still starts."""
+    rt = make_runtime(fetch_concurrency=4, fetch_concurrency_per_account=1)
+    busy = accounts.create(rt, "backlog").account.sid
+    other = accounts.create(rt, "behind").account.sid
+    with held_server() as server:
+        for i in range(media_fetches.BATCH + 5):
+            _create(rt, busy, [f"{server.base}/{busy}/{i}.png"])
+        late = _create(rt, other, [f"{server.base}/{other}/late.png"])
+        worker = media_fetches.Worker(rt)
+        assert worker.run_once() == 2
+        eventually(lambda: len(server.gets) == 2)
+        assert sorted(server.gets) == sorted([f"/{busy}/0.png", f"/{other}/late.png"])
+        server.released.set()
+        eventually(lambda: worker.running() == 0)
+    assert len(_media(rt, late)) == 1
+
+
 def test_a_deleted_message_keeps_no_media(make_runtime: MakeRuntime, files: FileServer) -> None:
     rt = make_runtime()
     account = accounts.create(rt, "deleted").account.sid

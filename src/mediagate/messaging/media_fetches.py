@@ -88,15 +88,15 @@ def _free(now: datetime) -> ColumnElement[bool]:
     return or_(MediaFetch.claimed_until.is_(None), MediaFetch.claimed_until < now)
 
 
-def due(rt: Runtime, limit: int = BATCH) -> list[Due]:
-    """Fetches nobody holds, oldest first."""
+def due(rt: Runtime, limit: int = BATCH, *, skip: frozenset[str] = frozenset()) -> list[Due]:
+    """Fetches nobody holds, oldest first; none of the accounts in ``skip``."""
     now = rt.clock.now()
+    stmt = select(MediaFetch.message_sid, MediaFetch.account_sid).where(_free(now))
+    if skip:
+        stmt = stmt.where(MediaFetch.account_sid.not_in(skip))
     with rt.sessions() as session:
         rows = session.execute(
-            select(MediaFetch.message_sid, MediaFetch.account_sid)
-            .where(_free(now))
-            .order_by(MediaFetch.date_created, MediaFetch.message_sid)
-            .limit(limit)
+            stmt.order_by(MediaFetch.date_created, MediaFetch.message_sid).limit(limit)
         ).all()
     return [Due(row.message_sid, row.account_sid) for row in rows]
 
@@ -253,29 +253,47 @@ class Worker(PollingWorker):
         with self._lock:
             held = dict(self._held)
         renew(self._rt, held)
+        gate = self._rt.fetch_gate
         started = 0
-        for job in due(self._rt):
-            if self.stopping:
+        # Accounts whose share is taken are left out of the next look, so that one
+        # account's backlog (more than a batch) cannot hide the others' fetches.
+        full: set[str] = set()
+        while not self.stopping and gate.in_flight() < gate.total:
+            batch = [job for job in due(self._rt, skip=frozenset(full)) if job.message_sid not in held]
+            if not batch:
                 break
-            if job.message_sid in held:
-                continue
-            slot = ExitStack()
-            try:
-                slot.enter_context(self._rt.fetch_gate.hold(job.account_sid))
-            except ApiError:  # the account's share (or the process's) is taken, or Redis is away
-                continue
-            token = claim(self._rt, job.message_sid)
-            if token is None:
-                slot.close()
-                continue
-            with self._lock:
-                self._held[job.message_sid] = token
-            thread = threading.Thread(
-                target=self._fetch, args=(job.message_sid, token, slot), name="media-fetch-job", daemon=True
-            )
-            thread.start()
-            started += 1
+            for job in batch:
+                if self.stopping or gate.in_flight() >= gate.total:
+                    break
+                if job.account_sid in full:
+                    continue
+                outcome = self._start(job)
+                if outcome is None:
+                    full.add(job.account_sid)
+                elif outcome:
+                    started += 1
         return started
+
+    def _start(self, job: Due) -> bool | None:
+        """Take a slot and the claim and start the fetch: True. False when another
+        worker claimed it first; None when the account's share is taken (or
+        cannot be counted)."""
+        slot = ExitStack()
+        try:
+            slot.enter_context(self._rt.fetch_gate.hold(job.account_sid))
+        except ApiError:  # the account's share is taken, or Redis is away
+            return None
+        token = claim(self._rt, job.message_sid)
+        if token is None:
+            slot.close()
+            return False
+        with self._lock:
+            self._held[job.message_sid] = token
+        thread = threading.Thread(
+            target=self._fetch, args=(job.message_sid, token, slot), name="media-fetch-job", daemon=True
+        )
+        thread.start()
+        return True
 
     def _fetch(self, message_sid: str, token: str, slot: ExitStack) -> None:
         try:
