@@ -64,7 +64,7 @@ def main() -> int:
     if old:
         old["TOTAL"] = {k: sum(f[k] for n, f in old.items() if n != "TOTAL") for k in overall}
     print(
-        f"{'package':<16}{'lines':>8}{'missed':>8}{'branches':>10}{'partial':>9}{'cover':>8}"
+        f"{'package':<16}{'lines':>8}{'missed':>8}{'branches':>10}{'missed':>8}{'cover':>8}"
         + ("  before" if old else "")
     )
     lower = False
