@@ -6,8 +6,8 @@ BIN := $(VENV)/bin
 HOST ?=
 PORT ?=
 
-.PHONY: install install-run install-bench lock run test unit lint fmt clean browser bench bench-deps fuzz \
-	fuzz-api node-deps promtool bench-synapse bench-peers python-oldest
+.PHONY: install install-run install-bench lock run test test-system unit lint fmt clean browser bench bench-deps \
+	fuzz fuzz-api node-deps promtool bench-synapse bench-peers python-oldest
 
 # Every Python package comes from a lock file (requirements/*.txt, exact versions,
 # written by `make lock`): run.txt is what the server needs, dev.txt adds the test
@@ -92,12 +92,33 @@ browser:
 promtool:
 	command -v promtool >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus)
 
+# The tiers (README "Tests"): unit, in-process, end-to-end and the system tests that
+# finish in seconds run in `make test`; the long system tests (pytest marker `system`:
+# crash and restart, several processes, stalls, disk full, the bench smoke) in
+# `make test-system`. Both measure line+branch coverage of src/ (servers and CLI
+# subprocesses included, pyproject.toml [tool.coverage]) and print it per package:
+# `make test` its own, `make test-system` both tiers together when run after it.
+# --dist loadfile: a file stays on one worker (its module fixtures are made once);
+# no file is long enough to be a pole on its own.
+COVERAGE_DIR := $(CURDIR)/.coverage-data
+PYTEST_COVERED = COVERAGE_FILE=$(COVERAGE_DIR)/data $(BIN)/coverage run -m pytest -q -n 2 --dist loadfile
+COVERAGE_REPORT = $(BIN)/coverage combine -q --keep --data-file=$(COVERAGE_DIR)/data $(COVERAGE_DIR) && \
+	$(BIN)/python -m tests.support.coverage_summary $(COVERAGE_DIR)/data
+
 # install-bench too: the bench smoke test (tests/bench) runs every shape, aiobotocore's included.
 test: install install-bench lint bench-deps browser node-deps python-oldest promtool
-	$(BIN)/pytest -q -n 2 --dist loadscope --durations=30
+	rm -rf $(COVERAGE_DIR) && mkdir -p $(COVERAGE_DIR)
+	status=0; $(PYTEST_COVERED) -m "not system" --durations=30 || status=$$?; \
+		$(COVERAGE_REPORT); exit $$status
+
+test-system: install install-bench bench-deps browser node-deps promtool
+	mkdir -p $(COVERAGE_DIR)
+	status=0; $(PYTEST_COVERED) -m system --durations=20 || status=$$?; \
+		$(COVERAGE_REPORT); exit $$status
 
 unit: install
-	$(BIN)/pytest -q tests/unit tests/services tests/storage tests/observability tests/edge tests/serving
+	$(BIN)/pytest -q -m "not system" tests/unit tests/services tests/storage tests/observability tests/edge \
+		tests/serving tests/inprocess
 
 # The property-based fuzz suite (tests/fuzz) with 20,000 examples per property instead of
 # the 200 that `make test` runs; HYPOTHESIS_PROFILE picks the profile (tests/fuzz/conftest.py).

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from bench.harness import ROOT, tools_missing
 
-pytestmark = pytest.mark.e2e
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = [pytest.mark.e2e, pytest.mark.system]
 
 
 def test_quick_bench_writes_report(tmp_path: Path) -> None:

@@ -37,7 +37,8 @@ from tests.support.fileserver import FileServer, png_bytes
 from tests.support.seaweed import ObjectStore
 from tests.support.server import Account, RunningServer, running_server
 
-pytestmark = pytest.mark.e2e
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = [pytest.mark.e2e, pytest.mark.system]
 
 TIMEOUT = 60
 # Over one S3 part (8 MiB), so that the upload is multipart and a crash

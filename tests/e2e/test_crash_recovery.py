@@ -30,6 +30,9 @@ from tests.support.shared_redis import REDIS_URL
 from tests.support.slow import SlowServer, running_slow_server
 from tests.support.webhooks import claim, inbound, settle
 
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = pytest.mark.system
+
 
 @pytest.fixture
 def slow() -> Iterator[SlowServer]:

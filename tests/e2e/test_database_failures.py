@@ -36,7 +36,8 @@ from tests.support.loops import run_fresh
 from tests.support.server import Account, RunningServer, running_server
 from tests.support.tcpproxy import tcp_proxy
 
-pytestmark = pytest.mark.e2e
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = [pytest.mark.e2e, pytest.mark.system]
 
 BOUND = 2.5  # seconds: far below the stall, far above a normal answer
 

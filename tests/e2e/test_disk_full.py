@@ -21,7 +21,8 @@ from tests.support.fileserver import FileServer, png_bytes
 from tests.support.scrape import delta, scrape
 from tests.support.server import running_server
 
-pytestmark = pytest.mark.e2e
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = [pytest.mark.e2e, pytest.mark.system]
 
 TIMEOUT = 60
 

@@ -20,6 +20,9 @@ from tests.support.server import MEDIAGATE, free_port, running_server
 from tests.support.shared_redis import REDIS_URL
 from tests.support.webhooks import claim, inbound, settle
 
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = pytest.mark.system
+
 BACKENDS = ["sqlite", "postgresql"]
 
 

@@ -44,7 +44,11 @@ from tests.support.shared_redis import REDIS_URL, own_prefix
 from tests.support.slow import running_slow_server
 from tests.support.webhooks import claim, inbound, settle
 
-pytestmark = pytest.mark.skipif(not NGINX.exists(), reason="nginx is not installed at /usr/sbin/nginx")
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = [
+    pytest.mark.skipif(not NGINX.exists(), reason="nginx is not installed at /usr/sbin/nginx"),
+    pytest.mark.system,
+]
 
 PROCESSES = 3
 BOUND = 1.0  # seconds: every process honours a change this soon (docs/deploy.md)

@@ -28,6 +28,9 @@ from tests.support.shared_redis import REDIS_URL
 from tests.support.slow import running_slow_server
 from tests.support.webhooks import claim, inbound, settle
 
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = pytest.mark.system
+
 PROCESSES = 3
 MESSAGES = 30  # plus 10 later: all on one page of the deliveries list (50)
 

@@ -18,6 +18,9 @@ from tests.support.server import RunningServer, running_server
 from tests.support.shared_redis import REDIS_URL
 from tests.support.slow import running_slow_server
 
+# A long system test: `make test-system` (README "Tests"), not `make test`.
+pytestmark = pytest.mark.system
+
 TIMEOUT = 60
 
 

@@ -1,0 +1,140 @@
+"""The app in this process: ``create_app`` behind ``httpx.ASGITransport``, with a
+``requests`` session in front, so a test written against ``requests`` runs on it as
+it does on a real server.
+
+The app's lifespan (its workers) runs on an event loop of its own thread for as
+long as the context is open; each request is handed to that loop. The session's
+adapter answers every URL under the runtime's ``public_url`` (``http://mediagate.test``),
+so redirects to ``/_media/...`` stay in process too. What only the real server does
+(granian's header parsing, the RSGI fast path, several processes) is the
+end-to-end tier's (tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+from collections.abc import Coroutine, Iterator, Mapping
+from contextlib import AsyncExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from mediagate.accounts import accounts
+from mediagate.core.settings import Settings
+from mediagate.http.app import create_app
+from mediagate.messaging import number_pool
+from mediagate.runtime.context import Runtime, build_runtime
+from tests.support.databases import fresh_database
+from tests.support.server import Account
+
+BASE_URL = "http://mediagate.test"
+T = TypeVar("T")
+
+
+class _Loop:
+    """An event loop in a thread, running the app's lifespan until closed."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="in-process-app", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class _ASGIAdapter(BaseAdapter):
+    """``requests`` -> ``httpx.ASGITransport`` on the app's loop."""
+
+    def __init__(self, loop: _Loop, transport: httpx.ASGITransport) -> None:
+        super().__init__()
+        self._loop = loop
+        self._transport = transport
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        body = request.body
+        content = body.encode() if isinstance(body, str) else (body or b"")
+        assert isinstance(content, bytes), type(content)
+        headers = [(k, v) for k, v in request.headers.items()]
+        sent = httpx.Request(str(request.method), str(request.url), headers=headers, content=content)
+
+        async def go() -> tuple[int, httpx.Headers, bytes]:
+            answer = await self._transport.handle_async_request(sent)
+            data = await answer.aread()
+            return answer.status_code, answer.headers, data
+
+        status, answer_headers, data = self._loop.run(go())
+        response = requests.Response()
+        response.status_code = status
+        response.headers = CaseInsensitiveDict(answer_headers.items())
+        response._content = data
+        response.url = str(request.url)
+        response.request = request
+        response.encoding = "utf-8"
+        response.reason = httpx.codes.get_reason_phrase(status)
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class InProcessServer:
+    """What tests/support/server.RunningServer offers a test, with the app in this process:
+    ``http`` is the ``requests`` session that reaches it at ``base_url``."""
+
+    base_url: str
+    runtime: Runtime
+    http: requests.Session
+
+    def new_account(self, name: str = "in-process") -> Account:
+        created = accounts.create(self.runtime, name)
+        return Account(created.account.sid, created.auth_token)
+
+    def assign_number(self, account_sid: str, number: str) -> None:
+        number_pool.assign(self.runtime, number, account_sid)
+
+
+@contextmanager
+def in_process_server(backend: str, tmp: Path, **settings: Any) -> Iterator[InProcessServer]:
+    """A runtime on a database cloned from the migrated template (``backend``:
+    sqlite or postgresql), its app's lifespan running, and a session to reach it."""
+    with fresh_database(backend, tmp) as url:
+        base: Mapping[str, Any] = {
+            "data_dir": tmp / "data",
+            "database_url": url,
+            "secret_key": secrets.token_hex(32),
+            "public_url": BASE_URL,
+            "allow_private_media_urls": True,
+        }
+        rt = build_runtime(Settings(**{**base, **settings}))
+        loop = _Loop()
+        stack = AsyncExitStack()
+        try:
+            app = create_app(rt)
+
+            async def start() -> None:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+
+            loop.run(start())
+            session = requests.Session()
+            session.mount(BASE_URL + "/", _ASGIAdapter(loop, httpx.ASGITransport(app=app)))
+            try:
+                yield InProcessServer(BASE_URL, rt, session)
+            finally:
+                session.close()
+                loop.run(stack.aclose())
+        finally:
+            loop.close()
+            rt.close()
