@@ -18,6 +18,10 @@ def _send_picture(mediagate_account, app: App, **extra):  # type: ignore[no-unty
     message = client.messages.create(
         to=TO, from_=FROM, body="pic", media_url=[f"{app.base_url}/pic.png"], **extra
     )
+    # The create answers `queued` before the picture is fetched, as Twilio's does: the media
+    # list is empty until then. Wait for the fetch to be over, then list.
+    settled = mediagate_account.settled(message.sid)
+    assert settled["num_media"] == "1", settled
     (media,) = client.messages(message.sid).media.list()
     content_url = f"{mediagate_account.base_url}{media.uri.removesuffix('.json')}"
     return message, media, content_url

@@ -4,7 +4,7 @@
 // hours later, and Twilio's test credentials.
 import { createServer } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
-import { Mediagate, basic, contentUrl, downloadMedia, mediaOf } from "./mediagate.js";
+import { Mediagate, basic, contentUrl, downloadMedia, mediaOf, settledMessage } from "./mediagate.js";
 
 const mg = new Mediagate(inject("mediagateUrl"));
 
@@ -39,6 +39,9 @@ async function sendPicture(account) {
     from: "+15557650001",
     mediaUrl: [pictureUrl],
   });
+  // The picture is fetched after the create answers (as at Twilio): wait for that first.
+  const settled = await settledMessage(account.client, message.sid);
+  expect(settled.numMedia, `the picture was not stored: ${settled.status} ${settled.errorCode}`).toBe("1");
   const [media] = await mediaOf(account.client, message.sid);
   expect(media, "the message's media never appeared").toBeDefined();
   return { message, media, url: contentUrl(mg.baseUrl, media) };

@@ -111,8 +111,25 @@ export async function downloadMedia(url, sid, token, { retries = 3, pauseMs = 10
   }
 }
 
-// The media list right after a message is created (or its webhook arrives) can still be
-// empty: ask again after a pause, as for the 404.
+// The message once its media fetch is over. Creating a message with a MediaUrl answers
+// "queued" with numMedia "0" at once, as Twilio does, and the media are fetched afterwards:
+// the media list stays empty until they are stored (numMedia becomes their count then), and
+// a fetch that fails moves the message to "failed" with an errorCode. Poll the message until
+// numMedia is set or its status leaves "queued"; give up after timeoutMs.
+export async function settledMessage(client, messageSid, { timeoutMs = 60000, pauseMs = 100 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const message = await client.messages(messageSid).fetch();
+    if (message.status !== "queued" || message.numMedia !== "0") return message;
+    if (Date.now() > deadline) {
+      throw new Error(`message ${messageSid} still queued after ${timeoutMs} ms`);
+    }
+    await sleep(pauseMs);
+  }
+}
+
+// The media list right after the webhook of a message whose media are stored can still be
+// empty for a moment: ask again after a pause, as for the 404.
 export async function mediaOf(client, messageSid, { tries = 5, pauseMs = 1000 } = {}) {
   for (let attempt = 1; ; attempt += 1) {
     const media = await client.messages(messageSid).media.list();

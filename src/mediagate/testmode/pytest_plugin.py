@@ -12,8 +12,10 @@ does not use the fixtures is unaffected.
   ``fault(target, action, **params)``, ``clear_faults()``, ``journal(**filters)``.
 * ``mediagate_account`` (function): a fresh account on that server, with
   ``sid``, ``auth_token``, ``test_sid``/``test_token`` (Twilio's test
-  credentials, when the server has them) and ``client`` (a ``twilio.rest.Client``
-  pointed at the server, when twilio is installed).
+  credentials, when the server has them), ``client`` (a ``twilio.rest.Client``
+  pointed at the server, when twilio is installed) and ``settled(message_sid)``
+  (the message once its ``MediaUrl`` fetch is over: the create answers
+  ``queued`` at once and the media are fetched afterwards, as at Twilio).
 
 The server's environment is the test process's without any ``MEDIAGATE_*``
 variable (a developer's shell must not point it at a real database), except
@@ -42,6 +44,8 @@ _CLI = "from mediagate.cli.main import main; main()"
 _KEPT = ("MEDIAGATE_SEED_FILE",)
 _START_TIMEOUT = 60.0
 _REQUEST_TIMEOUT = 30.0
+_SETTLE_TIMEOUT = 60.0
+_SETTLE_POLL = 0.05
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -163,6 +167,30 @@ class MediagateAccount:
         client.api.base_url = self.base_url
         client.accounts.base_url = self.base_url
         return client
+
+    def settled(self, message_sid: str, timeout: float = _SETTLE_TIMEOUT) -> dict[str, Any]:
+        """The message (``GET .../Messages/{sid}.json``, as a dict) once its media
+        fetch is over. ``POST Messages.json`` answers ``queued`` with ``num_media``
+        ``"0"`` at once, as Twilio's does, and fetches each ``MediaUrl`` afterwards:
+        the media appear in the message's media list, and ``num_media`` becomes
+        their count, once they are stored; a failed fetch moves the message to
+        ``failed`` with an ``error_code``. So this polls until ``num_media`` is set
+        or the status leaves ``queued`` (what code written for Twilio waits for
+        too), and fails the test after ``timeout`` seconds. A message made with
+        the test credentials is never fetched: it stays ``queued``."""
+        path = f"/2010-04-01/Accounts/{self.sid}/Messages/{message_sid}.json"
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.base_url, timeout=_REQUEST_TIMEOUT, trust_env=False) as http:
+            while True:
+                response = http.get(path, auth=(self.sid, self.auth_token))
+                if response.status_code != 200:
+                    raise AssertionError(f"GET {path}: {response.status_code} {response.text}")
+                message: dict[str, Any] = response.json()
+                if message["status"] != "queued" or message["num_media"] != "0":
+                    return message
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"message {message_sid} still queued after {timeout:g} s")
+                time.sleep(_SETTLE_POLL)
 
 
 def _server_env(data_dir: Path, extra: list[str]) -> dict[str, str]:
