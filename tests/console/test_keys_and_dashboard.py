@@ -9,7 +9,7 @@ from playwright.sync_api import BrowserContext, Page, expect
 
 from mediagate.accounts import accounts
 from tests.console.conftest import login, set_api_enforcement, shot
-from tests.support.clients import twilio_client
+from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import FileServer
 from tests.support.server import RunningServer
 
@@ -65,9 +65,12 @@ def test_dashboard_shows_sid_masked_token_subaccounts_and_protection_counts(
     client = twilio_client(server, acct.sid, acct.token)
     url = files.add("/dash/pic.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
     set_api_enforcement(server, acct.sid, acct.token, False)
-    client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    legacy = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    # A media row takes the setting in force when the worker stores it, after the create answered.
+    assert settled_message(server, acct, legacy.sid)["num_media"] == "1"
     set_api_enforcement(server, acct.sid, acct.token, True)
-    client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url, url])
+    secured = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url, url])
+    assert settled_message(server, acct, secured.sid)["num_media"] == "2"
 
     login(page, server, acct.sid, acct.token)
     main = page.locator("main")
@@ -100,6 +103,7 @@ def test_securing_legacy_media_from_the_dashboard(
     url = files.add("/legacy/pic.png", body)
     set_api_enforcement(server, acct.sid, acct.token, False)
     msg = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    assert settled_message(server, acct, msg.sid)["num_media"] == "1"  # fetched after the create answered
     media_sid = client.messages(msg.sid).media.list()[0].sid
     content = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{msg.sid}/Media/{media_sid}"
     public = requests.get(content, timeout=10)

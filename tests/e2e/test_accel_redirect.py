@@ -22,6 +22,7 @@ from twilio.rest import Client
 
 from mediagate.core.settings import Settings
 from mediagate.media import media as media_service
+from tests.support.clients import settled_message
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.nginx import NGINX, running_nginx, user_line
@@ -170,6 +171,7 @@ def test_seed_flow_through_nginx(front: Front, files: FileServer) -> None:
     body = png_bytes(300_000)
     url = files.add("/accel/seed.png", body)
     message = client(front, acct).messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    assert settled_message(front.server, acct, message.sid)["num_media"] == "1"  # fetched after the create
     media = client(front, acct).messages(message.sid).media.list()
     assert len(media) == 1
 
@@ -215,6 +217,7 @@ def test_public_host_through_nginx(front: Front, files: FileServer) -> None:
     body = png_bytes(50_000)
     url = files.add("/accel/public.png", body)
     message = client(front, acct).messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    assert settled_message(front.server, acct, message.sid)["num_media"] == "1"  # fetched after the create
     media_sid = client(front, acct).messages(message.sid).media.list()[0].sid
     r = requests.get(content_url(front, acct, message.sid, media_sid), timeout=TIMEOUT)
     assert r.status_code == 200 and r.content == body

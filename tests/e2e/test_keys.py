@@ -15,7 +15,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from mediagate.db.models import ApiKey, AuditEvent, Base
-from tests.support.clients import assert_twilio_error, twilio_client
+from tests.support.clients import assert_twilio_error, settled_message, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
@@ -99,7 +99,9 @@ def test_key_authenticates_messages_and_media(server: RunningServer, files: File
     body = png_bytes(2048)
     url = files.add("/keys/use.png", body)
     sent = client.messages.create(to=TO, from_=FROM, body="via key", media_url=[url])
-    assert sent.account_sid == acct.sid and sent.num_media == "1"
+    assert sent.account_sid == acct.sid and sent.status == "queued"
+    # The media are fetched after the create answered (as at Twilio); the count shows once stored.
+    assert settled_message(server, acct, sent.sid)["num_media"] == "1"
     assert sent.sid in {m.sid for m in client.messages.list(limit=20)}
     assert client.messages(sent.sid).fetch().body == "via key"
 
@@ -251,7 +253,8 @@ def test_standard_key_cannot_manage_keys_but_can_send(server: RunningServer, fil
     # But it sends messages.
     url = files.add("/keys/standard.png", png_bytes(900))
     sent = key_client.messages.create(to=TO, from_=FROM, media_url=[url])
-    assert sent.num_media == "1"
+    assert sent.status == "queued"
+    assert settled_message(server, acct, sent.sid)["num_media"] == "1"  # fetched after the create answered
 
 
 def test_main_key_manages_keys(server: RunningServer) -> None:
@@ -335,6 +338,7 @@ def test_secret_never_logged_nor_stored_in_plaintext(server: RunningServer, file
     # Use the key in every way: success, content redirect, failure, deletion.
     url = files.add("/keys/secrecy.png", png_bytes(700))
     sent = client.messages.create(to=TO, from_=FROM, media_url=[url])
+    assert settled_message(server, acct, sent.sid)["num_media"] == "1"  # fetched after the create answered
     media = client.messages(sent.sid).media.list()[0]
     content = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sent.sid}/Media/{media.sid}"
     assert requests.get(content, auth=(key_sid, secret), timeout=10).status_code == 200

@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 from mediagate.db.models import Account as AccountRow
 from tests.conftest import BACKENDS
 from tests.support.carrier import carrier_auth
+from tests.support.clients import settled_message
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.receiver import running_receiver
 from tests.support.server import RunningServer
@@ -68,6 +69,8 @@ def test_debug_log_holds_no_secret(
         timeout=30,
     )
     assert r.status_code == 201, r.text
+    # The worker fetches the MediaUrl after the create answered: its log lines are in before the check below.
+    assert settled_message(server, acct, r.json()["sid"])["num_media"] == "1"
     media_sid = requests.get(f"{api}/Messages/{r.json()['sid']}/Media.json", auth=auth, timeout=10).json()[
         "media_list"
     ][0]["sid"]

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tests.support.clients import twilio_client
+from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import RunningServer
 
@@ -31,7 +31,9 @@ def test_legacy_public_then_enforced_then_turned_off(server: RunningServer, file
     # Media created while the setting is off stays public.
     set_enforcement(server, acct.sid, acct.token, False)
     legacy = client.messages.create(to="+15551230001", from_="+15557650001", body="old", media_url=[url])
-    assert legacy.num_media == "1"
+    # The media row (and its auth_required, copied from the setting then) is made when the
+    # worker has fetched the MediaUrl, after the create answered: wait for it before turning enforcement on.
+    assert settled_message(server, acct, legacy.sid)["num_media"] == "1"
     legacy_media = client.messages(legacy.sid).media.list()
     assert len(legacy_media) == 1
     legacy_content = (
@@ -45,6 +47,7 @@ def test_legacy_public_then_enforced_then_turned_off(server: RunningServer, file
     # Enable: new media needs credentials and is redirected to a signed URL.
     set_enforcement(server, acct.sid, acct.token, True)
     secured = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    assert settled_message(server, acct, secured.sid)["num_media"] == "1"  # fetched after the create answered
     secured_media = client.messages(secured.sid).media.list()[0]
     content = (
         f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{secured.sid}/Media/{secured_media.sid}"

@@ -16,7 +16,7 @@ from mediagate.accounts import accounts, keys
 from mediagate.core.timefmt import aware
 from mediagate.db.models import ApiKey
 from tests.support.cli import Done, run_cli
-from tests.support.clients import assert_twilio_error
+from tests.support.clients import assert_twilio_error, settled_message
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
@@ -239,6 +239,7 @@ def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileSe
     client.api.base_url = server.base_url
     url = files.add("/settings/cli-off.png", png_bytes(800))
     sent = client.messages.create(to="+15551230001", from_="+15557650001", media_url=[url])
+    assert settled_message(server, acct, sent.sid)["num_media"] == "1"  # fetched after the create answered
     media = client.messages(sent.sid).media.list()[0]
     content = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sent.sid}/Media/{media.sid}"
     anon = requests.get(content, allow_redirects=False, timeout=10)

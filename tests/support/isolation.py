@@ -33,6 +33,7 @@ from mediagate.messaging import numbers
 from mediagate.runtime.context import Runtime
 from tests.support.clients import basic
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.loops import eventually
 from tests.support.server import Account
 
 TO, FROM = "+15551230001", "+15557650001"
@@ -117,6 +118,16 @@ def _message(server: Served, http: Http, acct: Account, body: str, media_url: st
     )
     assert made.status_code == 201, made.text
     sid: str = made.json()["sid"]
+
+    # The create answers ``queued`` and the worker fetches the MediaUrl afterwards; the
+    # media row (and its auth_required, from the setting then) exists once the status moves on.
+    def settled() -> dict[str, Any] | None:
+        got = http.request("GET", f"{base}/Messages/{sid}.json", auth=auth, timeout=10)
+        assert got.status_code == 200, got.text
+        message: dict[str, Any] = got.json()
+        return None if message["status"] == "queued" else message
+
+    assert eventually(settled, timeout=60)["num_media"] == "1"
     listed = http.request("GET", f"{base}/Messages/{sid}/Media.json", auth=auth, timeout=10)
     assert listed.status_code == 200, listed.text
     return sid, [m["sid"] for m in listed.json()["media_list"]]
