@@ -2,6 +2,9 @@
 
 * ``GET /drip...``: a PNG that arrives one byte at a time, for as long as the
   client keeps reading (a slow media host).
+* ``GET /drip-once...``: the same the first time a path is asked for; every
+  later request for it gets ``ONCE_DRIPPED`` whole at once (a media host that
+  was slow while one process fetched, for the fetch another process retries).
 * ``/slow-answer...``: answered 200, but the status line trickles out over
   ``answer_seconds`` (each byte well within a read timeout, the whole much longer).
 * any ``POST``/``GET`` elsewhere: recorded, then held without an answer until
@@ -20,8 +23,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.support.fileserver import PNG
+from tests.support.fileserver import PNG, png_bytes
 from tests.support.receiver import Received
+
+ONCE_DRIPPED = png_bytes(4000)  # what /drip-once... answers after its first request
 
 
 class SlowServer:
@@ -39,12 +44,15 @@ class SlowServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 with outer._cond:
+                    seen = any(r.path == self.path for r in outer.requests)
                     outer.requests.append(Received(self.command, self.path, dict(self.headers), body, 200))
                     outer.active += 1
                     outer.max_active = max(outer.max_active, outer.active)
                     outer._cond.notify_all()
                 try:
-                    if self.path.startswith("/drip"):
+                    if self.path.startswith("/drip-once") and seen:
+                        self._whole()
+                    elif self.path.startswith("/drip"):
                         self._drip()
                     elif self.path.startswith("/slow-answer"):
                         self._slow_answer()
@@ -68,6 +76,13 @@ class SlowServer:
                     self.wfile.write(b"\x00")
                     self.wfile.flush()
                     time.sleep(drip_interval)
+
+            def _whole(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(ONCE_DRIPPED)))
+                self.end_headers()
+                self.wfile.write(ONCE_DRIPPED)
 
             def _slow_answer(self) -> None:
                 line = b"HTTP/1.1 200 OK\r\n"
