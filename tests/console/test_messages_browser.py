@@ -9,7 +9,7 @@ import requests
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import login, picture_png, set_api_enforcement, shot
-from tests.support.clients import twilio_client
+from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import FileServer
 from tests.support.server import RunningServer
 
@@ -29,6 +29,9 @@ def test_browse_messages_with_signed_thumbnails_then_delete_media(
         body="Old photo, sent before enforcement",
         media_url=[files.add("/browser/legacy.png", legacy_png)],
     )
+    # The media are fetched after the create answers (as on Twilio); a media's protection
+    # is fixed when it is stored, so the legacy one must be stored before enforcement.
+    assert settled_message(server, acct, legacy.sid)["num_media"] == "1"
     set_api_enforcement(server, acct.sid, acct.token, True)
     secured = client.messages.create(
         to="+15551230003",
@@ -36,6 +39,7 @@ def test_browse_messages_with_signed_thumbnails_then_delete_media(
         body="New photo, needs auth",
         media_url=[files.add("/browser/secured.png", secured_png)],
     )
+    assert settled_message(server, acct, secured.sid)["num_media"] == "1"
     legacy_me = client.messages(legacy.sid).media.list()[0].sid
     secured_me = client.messages(secured.sid).media.list()[0].sid
     public_url = f"{server.base_url}/_media/public/{acct.sid}/{legacy_me}"

@@ -64,7 +64,8 @@ def test_twilio_node_end_to_end(
     )
     assert out["version"].split(".")[0] == major
     sid = out["created"]["sid"]
-    assert sid.startswith("MM") and out["created"]["numMedia"] == "1"
+    assert sid.startswith("MM") and out["created"]["numMedia"] == "0" and out["created"]["status"] == "queued"
+    assert out["settled"]["numMedia"] == "1"
     assert out["created"]["accountSid"] == acct.sid
     assert sid in out["listed"] and len(out["listed"]) == 4
     # each() with PageSize=2 walked both pages through next_page_uri, newest first, no repeats.

@@ -68,6 +68,14 @@ async function main() {
   out.eachPaged = await eachSid(client.messages, 2);
   out.fetched = (await client.messages(msg.sid).fetch()).body;
 
+  // As on Twilio, the create answers `queued` and the media are fetched afterwards:
+  // wait until the message has settled (numMedia set, or no longer queued).
+  let settled = await client.messages(msg.sid).fetch();
+  for (let i = 0; i < 600 && settled.numMedia === "0" && settled.status === "queued"; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    settled = await client.messages(msg.sid).fetch();
+  }
+  out.settled = { numMedia: settled.numMedia, status: settled.status };
   const media = await client.messages(msg.sid).media.list();
   out.media = media.map((m) => ({ sid: m.sid, contentType: m.contentType, parentSid: m.parentSid }));
   const mediaSid = media[0].sid;

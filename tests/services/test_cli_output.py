@@ -49,7 +49,9 @@ def _env(rt: Runtime) -> dict[str, str]:
     }
 
 
-def test_webhooks_list_columns(make_runtime: MakeRuntime) -> None:
+def test_webhooks_list_columns(make_runtime: MakeRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # xdist's workers inherit COLUMNS=80 from execnet; the output off a terminal is the point here.
+    monkeypatch.delenv("COLUMNS", raising=False)
     rt = make_runtime()
     acct = accounts.create(rt, "hooks").account.sid
     failing = _delivery(rt, acct, [Outcome(500, None), Outcome(None, "connection refused")])
@@ -68,7 +70,11 @@ def test_webhooks_list_columns(make_runtime: MakeRuntime) -> None:
     assert cells[ok][-4:-1] == ["delivered", "1/8", "204"], cells[ok]
 
 
-def test_output_is_not_wrapped_off_a_terminal_and_columns_still_wins(make_runtime: MakeRuntime) -> None:
+def test_output_is_not_wrapped_off_a_terminal_and_columns_still_wins(
+    make_runtime: MakeRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # xdist's workers inherit COLUMNS=80 from execnet; the output off a terminal is the point here.
+    monkeypatch.delenv("COLUMNS", raising=False)
     rt = make_runtime()
     acct = accounts.create(rt, "wide").account.sid
     _delivery(rt, acct, [Outcome(500, None)])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,7 +113,10 @@ async def _walk(rt: Runtime) -> dict[str, Walked]:
 
 @pytest.fixture
 def walked(runtime: Runtime) -> dict[str, Walked]:
-    return asyncio.run(_walk(runtime))
+    # A fresh thread: a browser test earlier on the same xdist worker may leave an
+    # event loop running on this one (Playwright's sync API), and asyncio.run refuses it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, _walk(runtime)).result()
 
 
 def test_every_list_route_is_covered(walked: dict[str, Walked]) -> None:

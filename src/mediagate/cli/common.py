@@ -40,9 +40,16 @@ class _Console(Console):
     @property
     def size(self) -> ConsoleDimensions:
         found = super().size
-        if self._width is None and not self.is_terminal and not self._environ.get("COLUMNS"):
-            return ConsoleDimensions(UNWRAPPED, found.height)
-        return found
+        # The file itself, not rich's is_terminal: FORCE_COLOR (set by some CI and test
+        # runners) makes rich call a pipe a terminal.
+        isatty = getattr(self.file, "isatty", None)
+        if isatty is not None and isatty():
+            return found
+        # COLUMNS is read now, not when the console was made: rich fixes its width
+        # from the COLUMNS of import time, which a long-lived process (a test run)
+        # may have changed since.
+        columns = self._environ.get("COLUMNS", "")
+        return ConsoleDimensions(int(columns) if columns.isdigit() else UNWRAPPED, found.height)
 
     @size.setter
     def size(self, new_size: tuple[int, int]) -> None:
