@@ -157,10 +157,27 @@ class Site:
             headers={"Authorization": self.auth},
             timeout=120,
         )
-        if r.status_code != 201 or r.json()["status"] == "failed":
+        if r.status_code != 201:
             raise RuntimeError(f"message create failed: {r.status_code} {r.text[:500]}")
         sid: str = r.json()["sid"]
+        self.settle(sid)
         return sid
+
+    def settle(self, message_sid: str, timeout: float = 120.0) -> None:
+        """Waits for the message's MediaUrl fetch: the create answers ``queued`` at once,
+        as Twilio's does, and the media are fetched afterwards; the status leaves
+        ``queued`` when they are stored (or the fetch failed)."""
+        url = self.url(f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}.json")
+        deadline = time.monotonic() + timeout
+        while True:
+            got = httpx.get(url, headers={"Authorization": self.auth}, timeout=30).json()
+            if got["status"] == "failed":
+                raise RuntimeError(f"media fetch failed: {got.get('error_code')} {got.get('error_message')}")
+            if got["status"] != "queued":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"message {message_sid} still queued after {timeout} s")
+            time.sleep(0.02)
 
     def media_sids(self, message_sid: str) -> list[str]:
         r = httpx.get(

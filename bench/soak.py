@@ -183,8 +183,14 @@ class Load:
         if r.status_code != 201:
             return f"HTTP {r.status_code}"
         body = r.json()
-        if body["status"] == "failed":
-            return "message failed"
+        # The create answers ``queued`` at once, as Twilio's does; the media are
+        # fetched afterwards, and the status leaves ``queued`` when they are stored.
+        deadline = time.monotonic() + 60
+        while body["status"] == "queued" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            body = http.get(self.s.url(body["uri"])).json()
+        if body["status"] in ("queued", "failed"):
+            return f"message {body['status']}"
         media = http.get(self.s.url(body["subresource_uris"]["media"]))
         if media.status_code != 200 or not media.json()["media_list"]:
             return f"media list after create HTTP {media.status_code}"
