@@ -184,7 +184,7 @@ def test_a_killed_store_answers_503_fast(
     assert delete_took < CALL_BOUND + SLACK
 
 
-def test_a_frozen_store_fails_a_media_delete_within_the_bound(
+def test_a_frozen_store_holds_a_media_delete_no_longer_than_the_bound(
     make_runtime: MakeRuntime, own_store: ObjectStore, proxy: TcpProxy
 ) -> None:
     rt = _runtime(make_runtime, own_store, proxy)
@@ -209,9 +209,10 @@ def test_a_frozen_store_fails_a_media_delete_within_the_bound(
     took, answer = run_fresh(main)
     print(f"frozen store: media delete answered {answer.status_code} after {took:.2f} s")
     # The row went first (media/media.py: every URL answers 404 from then on);
-    # the object's delete failed, so the client hears 503 and a retry 404. The
-    # orphaned object is the scheduled gc's.
-    _assert_503(answer)
+    # the object's delete failed after the commit, which no reader can see: the
+    # delete is answered as done and the object is left to the scheduled gc
+    # (media/removal.py; tests/services/test_delete_store_outage.py).
+    assert answer.status_code == 204, answer.text
     assert took < CALL_BOUND + SLACK
 
 

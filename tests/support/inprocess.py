@@ -119,22 +119,46 @@ def in_process_server(backend: str, tmp: Path, **settings: Any) -> Iterator[InPr
             "allow_private_media_urls": True,
         }
         rt = build_runtime(Settings(**{**base, **settings}))
-        loop = _Loop()
-        stack = AsyncExitStack()
         try:
-            app = create_app(rt)
-
-            async def start() -> None:
-                await stack.enter_async_context(app.router.lifespan_context(app))
-
-            loop.run(start())
-            session = requests.Session()
-            session.mount(BASE_URL + "/", _ASGIAdapter(loop, httpx.ASGITransport(app=app)))
-            try:
+            with app_session(rt) as session:
                 yield InProcessServer(BASE_URL, rt, session)
-            finally:
-                session.close()
-                loop.run(stack.aclose())
         finally:
-            loop.close()
             rt.close()
+
+
+@contextmanager
+def app_session(rt: Runtime) -> Iterator[requests.Session]:
+    """``rt``'s app with its lifespan running, and a ``requests`` session that
+    reaches it at ``rt.settings.public_url`` (relative URLs are resolved there).
+    The runtime stays the caller's to close."""
+    loop = _Loop()
+    stack = AsyncExitStack()
+    try:
+        app = create_app(rt)
+
+        async def start() -> None:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+
+        loop.run(start())
+        session = _Rooted(rt.settings.public_url)
+        session.mount(rt.settings.public_url + "/", _ASGIAdapter(loop, httpx.ASGITransport(app=app)))
+        try:
+            yield session
+        finally:
+            session.close()
+            loop.run(stack.aclose())
+    finally:
+        loop.close()
+
+
+class _Rooted(requests.Session):
+    """A session whose relative URLs (``/2010-04-01/...``) go to one base URL."""
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if isinstance(url, str) and url.startswith("/"):
+            url = self.base_url + url
+        return super().request(method, url, *args, **kwargs)

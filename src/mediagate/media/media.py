@@ -23,6 +23,7 @@ from mediagate.db.dml import rowcount
 from mediagate.db.failures import is_database_unavailable
 from mediagate.db.models import Account, AuditEvent, Media, Message
 from mediagate.db.records import MediaRecord, page_of
+from mediagate.media import removal
 from mediagate.media.access_audit import credential_of
 from mediagate.media.delivery import Target, locate
 from mediagate.media.delivery import object_path as object_path  # kept: callers use media.object_path
@@ -66,14 +67,22 @@ def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Medi
 
 
 def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, actor: str) -> None:
-    """Delete the row, then the object: every signed URL for it answers 404 from then on."""
+    """Delete the row, then the object: every signed URL for it answers 404 from then
+    on. Where presigned URLs are out the object goes first (media/removal.py)."""
+    if removal.objects_first(rt):
+        with rt.sessions() as session:
+            row = session.get(Media, media_sid)
+        if row is None or row.account_sid != account_sid or row.message_sid != message_sid:
+            raise NotFound(media_path(account_sid, message_sid, media_sid))
+        removal.remove_now(rt, [row.storage_key])
     with rt.tx() as session:
         key = delete_row(session, account_sid, message_sid, media_sid)
         if key is None:
             raise NotFound(media_path(account_sid, message_sid, media_sid))
         session.add(AuditEvent(account_sid=account_sid, actor=actor, action="media.delete", target=media_sid))
     rt.invalidation.publish(inv.MEDIA, media_sid)
-    rt.store.delete(key)
+    # A key moved by a revocation meanwhile is another object: removed here too.
+    removal.remove_after_commit(rt, [key])
 
 
 def delete_row(session: Session, account_sid: str, message_sid: str, media_sid: str) -> str | None:

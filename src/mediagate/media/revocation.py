@@ -88,6 +88,18 @@ def _presigns_itself(rt: Runtime) -> bool:
     return rt.settings.delivery == "presign" and rt.store.network
 
 
+def presigned_urls_out(rt: Runtime) -> bool:
+    """Whether S3 presigned URLs of this deployment may be out and this process
+    can reach their objects (a media delete removes the object first there:
+    media/removal.py). Unlike ``_presigning``, never refuses."""
+    if _presigns_itself(rt):
+        return True
+    if not rt.store.network:
+        return False
+    with rt.sessions() as session:
+        return _recorded(session) is not None
+
+
 def record_delivery(rt: Runtime) -> None:
     """Called by a server as it starts: in presign delivery, record once for
     the whole deployment that presigned URLs are handed out, so that every

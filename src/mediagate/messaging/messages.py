@@ -21,7 +21,7 @@ from mediagate.core.uris import message_path as message_path  # kept: callers us
 from mediagate.db.dml import rowcount
 from mediagate.db.models import Account, AuditEvent, Media, MediaFetch, Message
 from mediagate.db.records import MessageRecord, page_of
-from mediagate.media import ingest
+from mediagate.media import ingest, removal
 from mediagate.media.fetch import BlockedAddress, InvalidMediaUrl
 from mediagate.messaging import channels, media_fetches, outbox
 
@@ -170,7 +170,17 @@ def apply_day(stmt: Any, column: Any, op: str, day: datetime) -> Any:
 def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: str) -> None:
     """Delete the message and its media (Twilio's behaviour since 2020): rows
     first, then objects, so a crash in between leaves only an orphan file for
-    ``mediagate media gc``, never a row pointing at nothing."""
+    ``mediagate media gc``, never a row pointing at nothing. Where presigned URLs
+    are out the objects go first (media/removal.py)."""
+    if removal.objects_first(rt):
+        with rt.sessions() as session:
+            owned = session.scalar(
+                select(Message.sid).where(Message.sid == message_sid, Message.account_sid == account_sid)
+            )
+            first = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
+        if owned is None:
+            raise NotFound(message_path(account_sid, message_sid))
+        removal.remove_now(rt, first)
     with rt.tx() as session:
         # FOR UPDATE (PostgreSQL): a concurrent delete of the same message waits
         # here, then finds nothing and answers 404. SQLite ignores it; there the
@@ -198,8 +208,7 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
         )
     # One Redis round trip for all of them: a frozen Redis holds the request one deadline, not one per media.
     rt.invalidation.publish_many(inv.MEDIA, [row.sid for row in doomed])
-    for key in keys:
-        rt.store.delete(key)
+    removal.remove_after_commit(rt, keys)
 
 
 # --------------------------------------------------------------------------- UpdateMessage
