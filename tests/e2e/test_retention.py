@@ -1,6 +1,8 @@
-"""Retention rules through the real server: the API (requests, twilio-python),
-the background job with the batched access records, and the real CLI (dry run,
-and a crash between two batches), on both databases and both stores."""
+"""Retention rules through the real server: the API (requests, twilio-python), the
+inbound webhook rule through the real webhook worker, and (system tier) the real CLI
+killed between two batches, on both databases and both stores. The background job with
+the batched access records, and the CLI's show, dry run and batched run, run with the
+app in process: tests/inprocess/test_lifecycle_retention.py."""
 
 from __future__ import annotations
 
@@ -15,9 +17,9 @@ import requests
 from sqlalchemy import select, update
 
 from mediagate.core.timefmt import utcnow
-from mediagate.db.models import AuditEvent, Media, MediaActivity, WebhookDelivery
+from mediagate.db.models import AuditEvent, Media, WebhookDelivery
 from mediagate.media import media as media_service
-from tests.e2e.test_media_hosts import StoredMedia, add_media, one_media
+from tests.e2e.test_media_hosts import add_media, one_media
 from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
@@ -83,61 +85,6 @@ def test_media_retention_resource(server: RunningServer) -> None:
     )
 
 
-# In presign delivery the bytes come from the store: handing out the presigned GET URL is the download.
-DELIVERIES = [(*c, "edge") for c in COMBOS] + [("postgresql", "s3", "presign")]
-
-
-@pytest.mark.parametrize(("backend", "storage", "delivery"), DELIVERIES)
-def test_background_job_deletes_media_after_their_first_download(
-    server_factory: Callable[..., RunningServer], files: FileServer, backend: str, storage: str, delivery: str
-) -> None:
-    srv = server_factory(
-        backend,
-        storage,
-        MEDIAGATE_ACCESS_FLUSH_INTERVAL="0.2",
-        MEDIAGATE_RETENTION_INTERVAL="0.3",
-        MEDIAGATE_DELIVERY=delivery,
-    )
-    downloaded = one_media(srv, files)
-    acct = downloaded.account
-    probed = add_media(srv, acct, downloaded.message_sid, "image/png", png_bytes(700))
-    set_rule(srv, acct, AfterFirstDownload="true")
-    creds = (acct.sid, acct.token)
-    # A HEAD through the redirect is an access, not a download; it is recorded first.
-    assert (
-        requests.head(probed.content_url, auth=creds, timeout=TIMEOUT, allow_redirects=True).status_code
-        == 200
-    )
-    got = requests.get(downloaded.content_url, auth=creds, timeout=TIMEOUT)
-    assert got.status_code == 200 and got.content == downloaded.body
-    _wait_gone(srv, downloaded)
-    assert not exists(srv.runtime, downloaded.key)
-    with srv.runtime.sessions() as session:
-        activity = session.get(MediaActivity, probed.media_sid)
-        audit = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "retention.delete")))
-    assert activity is not None and activity.first_downloaded is None
-    assert [(a.account_sid, a.actor, a.target) for a in audit] == [
-        (acct.sid, "retention", "after_first_download")
-    ]
-    assert audit[0].detail is not None and audit[0].detail.startswith("1 media deleted")
-    listed = twilio_client(srv, acct.sid, acct.token).messages(downloaded.message_sid).media.list()
-    assert [m.sid for m in listed] == [probed.media_sid]
-    assert exists(srv.runtime, probed.key)
-    # Last: this download makes it eligible too.
-    assert requests.get(probed.content_url, auth=creds, timeout=TIMEOUT).content == probed.body
-
-
-def _wait_gone(srv: RunningServer, m: StoredMedia, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while True:
-        r = requests.get(m.metadata_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT)
-        if r.status_code == 404:
-            return
-        assert r.status_code == 200, r.text
-        assert time.monotonic() < deadline, f"still there:\n{srv.log()[-3000:]}"
-        time.sleep(0.2)
-
-
 def _cli(srv: RunningServer, *args: str) -> Done:
     """``mediagate retention ...`` in this process (tests/support/cli.py)."""
     return run_cli(srv.env, "retention", *args)
@@ -155,6 +102,10 @@ def _cli_process(srv: RunningServer, *args: str, **env: str) -> subprocess.Compl
     )
 
 
+# A CLI process killed between two batches and a second run that resumes: a system test
+# (`make test-system`). Its non-crashing half (show, the dry run, a batched run and its
+# audit rows) runs in process: tests/inprocess/test_lifecycle_retention.py.
+@pytest.mark.system
 @pytest.mark.parametrize(("backend", "storage"), COMBOS)
 def test_cli_dry_run_then_a_run_that_crashes_between_batches_resumes(
     server_factory: Callable[..., RunningServer], files: FileServer, backend: str, storage: str

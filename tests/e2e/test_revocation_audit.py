@@ -1,7 +1,10 @@
 """Early revocation and the durable access audit, end to end (issue 13).
 
 Real server processes on SQLite and PostgreSQL, local files and S3
-(SeaweedFS); twilio-python and ``requests`` as clients.
+(SeaweedFS); twilio-python and ``requests`` as clients. Revocation in presign delivery
+(the objects move, S3 refuses the old URLs) runs with the app in process:
+tests/inprocess/test_lifecycle_revocation.py. Several worker processes following a
+revocation is a system test.
 """
 
 from __future__ import annotations
@@ -14,15 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from mediagate.db.models import Media, MediaAccessEvent
+from mediagate.db.models import MediaAccessEvent
 from tests.e2e.test_media_hosts import StoredMedia, one_media, send_media, signed_url
-from tests.e2e.test_s3_delivery import presign, redirect  # noqa: F401  (the presign server fixture)
 from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 from tests.support.shared_redis import REDIS_URL
-from tests.support.stored import exists
 
 pytestmark = pytest.mark.e2e
 
@@ -120,38 +121,8 @@ def test_public_media_cannot_be_revoked(server: RunningServer, files: FileServer
     assert "cannot be revoked" in body["message"]
 
 
-def test_presigned_urls_die_when_the_object_moves(presign: RunningServer, files: FileServer) -> None:  # noqa: F811
-    m = one_media(presign, files)
-    old = redirect(m)
-    with presign.runtime.sessions() as session:
-        old_key = session.get(Media, m.media_sid).storage_key  # type: ignore[union-attr]
-    assert requests.get(old, timeout=TIMEOUT).content == m.body
-
-    body = revoke_media(presign, m)
-    assert body["objects_moved"] == 1
-    # S3 itself refuses the old presigned URL: its key no longer exists.
-    assert requests.get(old, timeout=TIMEOUT).status_code == 404
-    assert not exists(presign.runtime, old_key)
-    with presign.runtime.sessions() as session:
-        assert session.get(Media, m.media_sid).storage_key != old_key  # type: ignore[union-attr]
-    fresh = redirect(m)
-    assert urlsplit(fresh).path != urlsplit(old).path
-    assert requests.get(fresh, timeout=TIMEOUT).content == m.body
-
-
-def test_account_revocation_moves_every_presigned_object(presign: RunningServer, files: FileServer) -> None:  # noqa: F811
-    a, b = two_media(presign, files)
-    olds = [redirect(a), redirect(b)]
-    client = twilio_client(presign, a.account.sid, a.account.token)
-    r = client.request("POST", _v1(presign, a.account, "MediaRevocations"))
-    assert r.status_code == 201, r.text
-    assert json.loads(r.text)["objects_moved"] == 2
-    for old in olds:
-        assert requests.get(old, timeout=TIMEOUT).status_code == 404
-    assert requests.get(redirect(a), timeout=TIMEOUT).content == a.body
-    assert requests.get(redirect(b), timeout=TIMEOUT).content == b.body
-
-
+# Several server processes (two workers, Redis between them): a system test (`make test-system`).
+@pytest.mark.system
 def test_every_worker_process_refuses_a_revoked_url(
     server_factory: Any, files: FileServer, redis_prefix: str
 ) -> None:

@@ -1,13 +1,12 @@
-"""Webhook delivery: retries with backoff, the attempt log (API and CLI), status
-callbacks, several server processes sharing the queue, and a restart."""
+"""Webhook delivery through the real server: a retry after a 500 and its attempt log,
+an unreachable receiver, status callbacks (twilio-python), and (system tier) several
+server processes sharing the queue and a restart. Giving up after the maximum attempts
+with the CLI's view of the log, the private-URL refusal and retries signed with a
+rotated token are rules of the app: tests/inprocess/test_lifecycle_webhooks.py."""
 
 from __future__ import annotations
 
-import json
 import secrets
-import subprocess
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,9 +20,7 @@ from tests.support.fileserver import FileServer
 from tests.support.receiver import Receiver, running_receiver
 from tests.support.server import RunningServer, free_port, running_server
 from tests.support.shared_redis import REDIS_URL
-from tests.support.webhooks import claim, deliveries, inbound, random_number, settle
-
-MEDIAGATE = Path(sys.executable).parent / "mediagate"
+from tests.support.webhooks import claim, deliveries, inbound, settle
 
 
 def test_retry_after_a_500(server: RunningServer, receiver: Receiver) -> None:
@@ -58,31 +55,6 @@ def test_retry_after_a_500(server: RunningServer, receiver: Receiver) -> None:
         timeout=10,
     )
     assert r.status_code == 401
-
-
-def test_gives_up_after_max_attempts_and_cli_shows_the_log(
-    server_factory: Callable[..., RunningServer], receiver: Receiver
-) -> None:
-    server = server_factory(MEDIAGATE_WEBHOOK_MAX_ATTEMPTS="3")
-    acct = server.new_account("give-up")
-    receiver.answer("/down", 503, 503, 503, 503)
-    number = claim(server, acct, receiver.url("/down"))
-    message_sid = inbound(server, acct, number)
-
-    (row,) = settle(server, acct, lambda rows: bool(rows) and rows[0]["status"] != "pending")
-    assert row["status"] == "failed" and row["attempts"] == 3
-    assert [a["status_code"] for a in row["attempt_log"]] == [503, 503, 503]
-    assert row["next_attempt_at"] is None
-    assert len(receiver.received("/down")) == 3
-
-    done = subprocess.run(
-        [str(MEDIAGATE), "webhooks", "list", "--account", acct.sid, "--json"],
-        env=server.env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    (listed,) = json.loads(done.stdout)
-    assert listed["sid"] == row["sid"] and listed["message_sid"] == message_sid
-    assert listed["status"] == "failed" and len(listed["attempt_log"]) == 3
 
 
 def test_unreachable_receiver_is_recorded_as_an_error(server: RunningServer) -> None:
@@ -133,6 +105,8 @@ def test_status_callbacks_for_sent_and_failed(
     assert r.status_code == 400
 
 
+# Several server processes sharing one queue: a system test (`make test-system`).
+@pytest.mark.system
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_processes_deliver_each_webhook_once(
     backend: str, tmp_path: Path, receiver: Receiver, redis_prefix: str
@@ -160,6 +134,8 @@ def test_two_processes_deliver_each_webhook_once(
         assert sorted(got) == sorted(sids)
 
 
+# A server stopped and another started on its database: a system test (`make test-system`).
+@pytest.mark.system
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_pending_delivery_survives_a_restart(backend: str, tmp_path: Path) -> None:
     key = secrets.token_hex(32)  # the same master secret, so the second server can read tokens
@@ -182,48 +158,3 @@ def test_pending_delivery_survives_a_restart(backend: str, tmp_path: Path) -> No
             (row,) = settle(second, acct, lambda rows: rows[0]["status"] == "delivered")
             assert row["attempt_log"][0]["status_code"] is None
             assert row["attempt_log"][-1]["status_code"] == 200
-
-
-def test_private_webhook_urls_refused_without_the_dev_setting(
-    server_factory: Callable[..., RunningServer],
-) -> None:
-    server = server_factory(MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS="false")
-    acct = server.new_account("ssrf")
-    for hook in ("http://127.0.0.1:9/x", "http://169.254.169.254/latest", "http://localhost/x"):
-        number = random_number()
-        server.assign_number(acct.sid, number)  # so only the URL can be what is refused
-        r = requests.post(
-            f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/IncomingPhoneNumbers.json",
-            data={"PhoneNumber": number, "SmsUrl": hook},
-            auth=(acct.sid, acct.token),
-            timeout=10,
-        )
-        assert r.status_code == 400, (hook, r.text)
-
-
-def test_retries_are_signed_with_the_current_auth_token(
-    server_factory: Callable[..., RunningServer], receiver: Receiver
-) -> None:
-    server = server_factory(MEDIAGATE_WEBHOOK_RETRY_BASE="4")
-    acct = server.new_account("rotation")
-    hook_url = receiver.url("/rotate")
-    receiver.answer("/rotate", 500)
-    number = claim(server, acct, hook_url)
-    inbound(server, acct, number)
-    (first,) = receiver.wait_for("/rotate")
-
-    # Rotate the auth token between the failed attempt and its retry.
-    base = server.base_url
-    r = requests.post(f"{base}/v1/AuthTokens/Secondary", auth=(acct.sid, acct.token), timeout=10)
-    assert r.status_code == 201, r.text
-    r = requests.post(f"{base}/v1/AuthTokens/Promote", auth=(acct.sid, acct.token), timeout=10)
-    assert r.status_code == 200, r.text
-    new_token = r.json()["auth_token"]
-    assert new_token != acct.token
-
-    first, second = receiver.wait_for("/rotate", 2)
-    assert RequestValidator(acct.token).validate(hook_url, first.form, first.headers["X-Twilio-Signature"])
-    assert RequestValidator(new_token).validate(hook_url, second.form, second.headers["X-Twilio-Signature"])
-    assert not RequestValidator(acct.token).validate(
-        hook_url, second.form, second.headers["X-Twilio-Signature"]
-    )
