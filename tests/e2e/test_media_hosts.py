@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -15,7 +15,6 @@ import requests
 
 from mediagate.media import media as media_service
 from mediagate.storage import media_key
-from tests.support.cli import run_cli
 from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
@@ -628,28 +627,6 @@ def test_bytes_live_in_the_configured_store(server: RunningServer, files: FileSe
         assert [p.read_bytes() for p in on_disk] == [m.body]
 
 
-@pytest.mark.parametrize("storage", ["local", "s3"])
-def test_gc_cli_removes_orphans_past_the_grace_only(
-    server_factory: Callable[..., RunningServer], files: FileServer, storage: str
-) -> None:
-    """A crash between storing bytes and committing their row leaves an orphan object;
-    ``mediagate media gc`` (run in this process, tests/support/cli.py, the executable's run
-    being test_retention's; on a server of its own so no other test's objects are in play)
-    removes it once older than the grace period and keeps what rows refer to."""
-    srv = server_factory(storage=storage)
-    kept = one_media(srv, files)
-    orphan = media_key(kept.account.sid, "ME" + "9" * 32)
-    srv.runtime.store.put(orphan, [b"bytes whose row never committed"])
-
-    def gc(grace: str) -> str:
-        done = run_cli(srv.env, "media", "gc", "--grace", grace)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    assert "removed 0 orphaned objects" in gc("3600")  # young: maybe its row is being committed
-    assert exists(srv.runtime, orphan)
-    # A negative grace makes every object old, so only the rows decide.
-    assert "removed 1 orphaned objects" in gc("-60")
-    assert not exists(srv.runtime, orphan)
-    assert stored_keys(srv.runtime, kept.account.sid) == [kept.key]
-    assert requests.get(signed_url(kept), timeout=TIMEOUT).content == kept.body
+# ``mediagate media gc`` on orphaned objects is tests/inprocess/test_media_gc.py's: the
+# command works on the database and the store, and a server per storage was started
+# here only to store one media.
