@@ -15,9 +15,10 @@ import requests
 
 from mediagate.media import media as media_service
 from mediagate.storage import media_key
+from tests.support.cli import run_cli
 from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 from tests.support.stored import exists, read, stored_keys
 
 pytestmark = pytest.mark.e2e
@@ -478,19 +479,15 @@ def test_public_host_serves_legacy_media_with_safe_headers(server: RunningServer
 
 
 def test_secure_legacy_takes_media_off_the_public_host(server: RunningServer, files: FileServer) -> None:
-    """``mediagate media secure-legacy`` (the real CLI process, on this server's storage):
+    """``mediagate media secure-legacy`` (on this server's database and storage):
     the public URL stops working and the content URL needs credentials from then on."""
     m = one_media(server, files, enforce=False)
     public = public_url(server, m)
     assert requests.get(public, timeout=TIMEOUT).content == m.body
-    done = subprocess.run(
-        [str(MEDIAGATE), "media", "secure-legacy", m.account.sid],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # In this process (tests/support/cli.py), a runtime of its own as a CLI process would
+    # have; the server is still another process. The media group's executable run is
+    # test_retention's (media gc).
+    done = run_cli(server.env, "media", "secure-legacy", m.account.sid)
     assert done.returncode == 0 and "1 media now require HTTP auth" in done.stdout, done.stderr
     assert requests.get(public, timeout=TIMEOUT).status_code == 404
     anonymous = requests.get(m.content_url, timeout=TIMEOUT, allow_redirects=False)
