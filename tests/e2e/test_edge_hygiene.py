@@ -18,9 +18,16 @@ from tests.e2e.test_media_hosts import (
 )
 from tests.e2e.test_subaccounts import accounts_url, new_subaccount
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import RunningServer
+from tests.support.server import Account, RunningServer
 
 HTML = b"<!doctype html><script>alert(document.domain)</script>"
+
+
+@pytest.fixture(scope="module")
+def a_message(server: RunningServer) -> tuple[Account, str]:
+    """One account and message per server; each filename case adds its own media to it."""
+    acct = server.new_account("names-by-type")
+    return acct, sms(server, acct)
 
 
 @pytest.mark.parametrize(
@@ -35,10 +42,15 @@ HTML = b"<!doctype html><script>alert(document.domain)</script>"
     ],
 )
 def test_served_filename_extension_follows_the_stored_type(
-    server: RunningServer, content_type: str, body: bytes, stored_name: str, served_name: str
+    server: RunningServer,
+    a_message: tuple[Account, str],
+    content_type: str,
+    body: bytes,
+    stored_name: str,
+    served_name: str,
 ) -> None:
-    acct = server.new_account("names-by-type")
-    m = add_media(server, acct, sms(server, acct), content_type, body, filename=stored_name)
+    acct, message_sid = a_message
+    m = add_media(server, acct, message_sid, content_type, body, filename=stored_name)
     r = requests.get(signed_url(m), timeout=30)
     assert r.status_code == 200 and r.content == body
     cd = r.headers["Content-Disposition"]

@@ -340,6 +340,14 @@ def test_secure_host_if_none_match(server: RunningServer, files: FileServer) -> 
     assert stale.status_code == 200 and stale.content == m.body
 
 
+@pytest.fixture(scope="module")
+def a_message(server: RunningServer) -> tuple[Account, str]:
+    """An account and a message (sent through the API) per server, for the tests that
+    store media of their own through the service: each adds its own media to it."""
+    acct = server.new_account("types")
+    return acct, sms(server, acct)
+
+
 @pytest.mark.parametrize(
     ("content_type", "body", "disposition"),
     [
@@ -357,10 +365,10 @@ def test_secure_host_if_none_match(server: RunningServer, files: FileServer) -> 
     ids=["png", "jpeg", "svg", "html", "pdf", "octet-stream"],
 )
 def test_content_disposition_by_type(
-    server: RunningServer, content_type: str, body: bytes, disposition: str
+    server: RunningServer, a_message: tuple[Account, str], content_type: str, body: bytes, disposition: str
 ) -> None:
-    acct = server.new_account("types")
-    m = add_media(server, acct, sms(server, acct), content_type, body)
+    acct, message_sid = a_message
+    m = add_media(server, acct, message_sid, content_type, body)
     r = requests.get(signed_url(m), timeout=TIMEOUT)
     assert r.status_code == 200
     assert r.content == body
