@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -19,7 +19,7 @@ from mediagate.runtime.context import Runtime
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store
 from mediagate.storage.sealed import SealedStore
-from tests.conftest import BACKENDS, storage_env
+from tests.conftest import storage_env
 from tests.e2e import test_media_hosts as hosts
 from tests.e2e.test_media_hosts import StoredMedia, content_url, one_media, signed_url, sms
 from tests.support.databases import fresh_database
@@ -139,21 +139,5 @@ def test_a_tampered_object_is_an_error_never_wrong_bytes(server: RunningServer, 
 # the store, not a server process.
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_presign_delivery_stores_with_sse_s3(
-    server_factory: Callable[..., RunningServer], files: FileServer, backend: str
-) -> None:
-    """Presign delivery: the store encrypts (SSE-S3) and the client downloads
-    plaintext straight from it, through the presigned redirect."""
-    srv = server_factory(
-        backend=backend, storage="s3", MEDIAGATE_DELIVERY="presign", MEDIAGATE_ENCRYPTION="on"
-    )
-    assert isinstance(srv.runtime.store, S3Store)  # nothing sealed by us: no key-table lookups
-    m = one_media(srv, files, body=png_bytes(4000))
-    store = srv.runtime.store
-    head = store.client.head_object(Bucket=store.bucket, Key=store._name(m.key))
-    assert head.get("ServerSideEncryption") == "AES256"
-    r = requests.get(m.content_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT)
-    assert r.history and r.history[0].status_code == 307
-    assert r.url.startswith(srv.env["MEDIAGATE_S3_ENDPOINT_URL"])
-    assert r.status_code == 200 and r.content == m.body
+# Presign delivery with MEDIAGATE_ENCRYPTION=on (SSE-S3 by the store, the client
+# following the presigned redirect) is tests/inprocess/test_media_encryption.py's.

@@ -9,13 +9,19 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from mediagate.accounts import accounts
 from mediagate.storage import media_key
-from tests.conftest import MakeRuntime
+from mediagate.storage.s3 import S3Store
+from tests.conftest import BACKENDS, MakeRuntime
 from tests.e2e.test_encryption import K1, at_rest
 from tests.support.cli import run_cli
 from tests.support.fileserver import png_bytes
+from tests.support.inprocess import in_process_server
+from tests.support.seaweed import ObjectStore
 from tests.support.server import MEDIAGATE
 from tests.support.stored import message_with_media
 
@@ -69,3 +75,31 @@ def test_rotation_rewrap_and_refusal_without_keys(make_runtime: MakeRuntime) -> 
     assert refused.returncode == 2
     assert "'k2' (3 objects)" in refused.stderr and "MEDIAGATE_MASTER_KEYS" in refused.stderr
     assert k2 not in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_presign_delivery_stores_with_sse_s3(tmp_path: Path, object_store: ObjectStore, backend: str) -> None:
+    """Presign delivery: the store encrypts (SSE-S3) and the client downloads
+    plaintext straight from it, through the presigned redirect (the session follows
+    it out of the process, to SeaweedFS). Moved from tests/e2e/test_encryption.py,
+    where it started a server per database for this alone."""
+    s3 = object_store.env()
+    with in_process_server(
+        backend,
+        tmp_path,
+        storage_url=s3["MEDIAGATE_STORAGE_URL"],
+        s3_endpoint_url=s3["MEDIAGATE_S3_ENDPOINT_URL"],
+        delivery="presign",
+        encryption="on",
+    ) as app:
+        store = app.runtime.store
+        assert isinstance(store, S3Store)  # nothing sealed by us: no key-table lookups
+        acct = app.new_account("sse")
+        message_sid, media_sid = message_with_media(app.runtime, acct.sid)
+        head = store.client.head_object(Bucket=store.bucket, Key=store._name(media_key(acct.sid, media_sid)))
+        assert head.get("ServerSideEncryption") == "AES256"
+        content = f"{app.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{message_sid}/Media/{media_sid}"
+        r = app.http.get(content, auth=(acct.sid, acct.token), timeout=30)
+        assert r.history and r.history[0].status_code == 307
+        assert r.url.startswith(s3["MEDIAGATE_S3_ENDPOINT_URL"])
+        assert r.status_code == 200 and r.content == png_bytes(300)
