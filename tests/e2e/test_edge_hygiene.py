@@ -7,12 +7,27 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.test_media_hosts import add_media, one_media, public_url, send_media, signed_url, sms
+from tests.e2e.test_media_hosts import (
+    StoredMedia,
+    add_media,
+    one_media,
+    public_url,
+    send_media,
+    signed_url,
+    sms,
+)
 from tests.e2e.test_subaccounts import accounts_url, new_subaccount
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import RunningServer
+from tests.support.server import Account, RunningServer
 
 HTML = b"<!doctype html><script>alert(document.domain)</script>"
+
+
+@pytest.fixture(scope="module")
+def a_message(server: RunningServer) -> tuple[Account, str]:
+    """One account and message per server; each filename case adds its own media to it."""
+    acct = server.new_account("names-by-type")
+    return acct, sms(server, acct)
 
 
 @pytest.mark.parametrize(
@@ -27,14 +42,29 @@ HTML = b"<!doctype html><script>alert(document.domain)</script>"
     ],
 )
 def test_served_filename_extension_follows_the_stored_type(
-    server: RunningServer, content_type: str, body: bytes, stored_name: str, served_name: str
+    server: RunningServer,
+    a_message: tuple[Account, str],
+    content_type: str,
+    body: bytes,
+    stored_name: str,
+    served_name: str,
 ) -> None:
-    acct = server.new_account("names-by-type")
-    m = add_media(server, acct, sms(server, acct), content_type, body, filename=stored_name)
+    acct, message_sid = a_message
+    m = add_media(server, acct, message_sid, content_type, body, filename=stored_name)
     r = requests.get(signed_url(m), timeout=30)
     assert r.status_code == 200 and r.content == body
     cd = r.headers["Content-Disposition"]
     assert f'filename="{served_name}"' in cd and f"filename*=UTF-8''{served_name}" in cd
+
+
+@pytest.fixture(scope="module")
+def both_hosts(server: RunningServer, files: FileServer) -> tuple[StoredMedia, StoredMedia]:
+    """An auth-required media (secured host) and a legacy one (public host), per server,
+    for the Range tests: they only read them, so the matrix need not ingest two media
+    per item."""
+    secured = one_media(server, files)
+    legacy = one_media(server, files, enforce=False, body=png_bytes(2222))
+    return secured, legacy
 
 
 @pytest.mark.parametrize(
@@ -52,10 +82,9 @@ def test_served_filename_extension_follows_the_stored_type(
     ],
 )
 def test_non_canonical_range_is_400_on_both_hosts(
-    server: RunningServer, files: FileServer, header: str
+    server: RunningServer, both_hosts: tuple[StoredMedia, StoredMedia], header: str
 ) -> None:
-    secured = one_media(server, files)
-    legacy = one_media(server, files, enforce=False, body=png_bytes(2222))
+    secured, legacy = both_hosts
     for url in (signed_url(secured), public_url(server, legacy)):
         r = requests.get(url, headers={"Range": header}, timeout=30)
         assert r.status_code == 400, (url, header, r.status_code)
@@ -64,22 +93,21 @@ def test_non_canonical_range_is_400_on_both_hosts(
 
 
 def test_a_range_with_non_ascii_bytes_never_reaches_the_parser(
-    server: RunningServer, files: FileServer
+    server: RunningServer, both_hosts: tuple[StoredMedia, StoredMedia]
 ) -> None:
     """Superscript two is the non-ASCII "digit" that ``int()`` accepts. Under
     granian (the default server) a header value that is not visible ASCII is
     dropped before the app sees it, so such a Range is no range at all: the
     whole object, never a part cut by a misread number, on both hosts."""
-    secured = one_media(server, files)
-    legacy = one_media(server, files, enforce=False, body=png_bytes(2223))
+    secured, legacy = both_hosts
     for m, url in ((secured, signed_url(secured)), (legacy, public_url(server, legacy))):
         r = requests.get(url, headers={"Range": "bytes=0-\u00b2"}, timeout=30)
         assert r.status_code == 200 and r.content == m.body, (url, r.status_code)
         assert "content-range" not in r.headers
 
 
-def test_canonical_ranges_still_work(server: RunningServer, files: FileServer) -> None:
-    m = one_media(server, files)
+def test_canonical_ranges_still_work(both_hosts: tuple[StoredMedia, StoredMedia]) -> None:
+    m, _ = both_hosts
     url = signed_url(m)
     for header, part in (("bytes=0-3", m.body[:4]), ("bytes=10-", m.body[10:]), ("bytes=-5", m.body[-5:])):
         r = requests.get(url, headers={"Range": header}, timeout=30)

@@ -9,23 +9,22 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import requests
 
 from mediagate.media import media as media_service
+from mediagate.runtime.context import Runtime
 from mediagate.storage.local import LocalStore
 from mediagate.storage.s3 import S3Store
 from mediagate.storage.sealed import SealedStore
-from tests.conftest import BACKENDS, storage_env
+from tests.conftest import storage_env
 from tests.e2e import test_media_hosts as hosts
 from tests.e2e.test_media_hosts import StoredMedia, content_url, one_media, signed_url, sms
-from tests.support.cli import run_cli
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import MEDIAGATE, RunningServer, running_server
+from tests.support.server import RunningServer, running_server
 from tests.support.shapes import SHAPES
 
 pytestmark = pytest.mark.e2e
@@ -62,13 +61,14 @@ test_delete_media_kills_signed_url_metadata_and_file = (
 )
 
 
-def sealed_store(server: RunningServer) -> SealedStore:
-    store = server.runtime.store
+def sealed_store(server: RunningServer | Runtime) -> SealedStore:
+    rt = server if isinstance(server, Runtime) else server.runtime
+    store = rt.store
     assert isinstance(store, SealedStore)
     return store
 
 
-def at_rest(server: RunningServer, key: str) -> bytes:
+def at_rest(server: RunningServer | Runtime, key: str) -> bytes:
     """The object's bytes as the disk or the bucket holds them, read around mediagate."""
     inner = sealed_store(server).inner
     if isinstance(inner, LocalStore):
@@ -134,54 +134,10 @@ def test_a_tampered_object_is_an_error_never_wrong_bytes(server: RunningServer, 
     assert m.body[:100] not in r.content or len(r.content) < len(m.body)
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(MEDIAGATE), *args], env=env, capture_output=True, text=True, timeout=120)
+# The rotation (rewrap under a new master key, status, the refusal to start without
+# the keys) is tests/inprocess/test_media_encryption.py's: it needs the database and
+# the store, not a server process.
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_rotation_rewrap_and_refusal_without_keys(
-    server_factory: Callable[..., RunningServer], files: FileServer, backend: str
-) -> None:
-    srv = server_factory(backend=backend, MEDIAGATE_ENCRYPTION="on", MEDIAGATE_MASTER_KEYS=f"k1:{K1}")
-    media = [one_media(srv, files, body=png_bytes(1000 + i)) for i in range(3)]
-    before = {m.key: at_rest(srv, m.key) for m in media}
-    env = dict(srv.env)
-    # Rotation: k2 first (active), k1 kept until the rewrap is done.
-    k2 = secrets.token_hex(32)
-    env["MEDIAGATE_MASTER_KEYS"] = f"k2:{k2},k1:{K1}"
-    done = _cli(env, "encryption", "rewrap", "--batch", "2")
-    assert done.returncode == 0, done.stderr
-    assert "rewrapped 3 data keys under 'k2'; 0 remaining" in done.stdout
-    assert {m.key: at_rest(srv, m.key) for m in media} == before  # objects untouched
-    # k1 can go: the CLI (like the server) opens everything with k2 alone.
-    env["MEDIAGATE_MASTER_KEYS"] = f"k2:{k2}"
-    status = run_cli(env, "encryption", "status", "--json")  # in this process (tests/support/cli.py)
-    assert status.returncode == 0, status.stderr
-    assert '"k2": 3' in status.stdout
-    # Encryption off and the keys gone: refused at start with one clear line, no key material.
-    env.pop("MEDIAGATE_MASTER_KEYS")
-    env["MEDIAGATE_ENCRYPTION"] = "off"
-    refused = _cli(env, "serve", "--host", "127.0.0.1", "--port", "9")
-    assert refused.returncode == 2
-    assert "'k2' (3 objects)" in refused.stderr and "MEDIAGATE_MASTER_KEYS" in refused.stderr
-    assert k2 not in refused.stderr and "Traceback" not in refused.stderr
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_presign_delivery_stores_with_sse_s3(
-    server_factory: Callable[..., RunningServer], files: FileServer, backend: str
-) -> None:
-    """Presign delivery: the store encrypts (SSE-S3) and the client downloads
-    plaintext straight from it, through the presigned redirect."""
-    srv = server_factory(
-        backend=backend, storage="s3", MEDIAGATE_DELIVERY="presign", MEDIAGATE_ENCRYPTION="on"
-    )
-    assert isinstance(srv.runtime.store, S3Store)  # nothing sealed by us: no key-table lookups
-    m = one_media(srv, files, body=png_bytes(4000))
-    store = srv.runtime.store
-    head = store.client.head_object(Bucket=store.bucket, Key=store._name(m.key))
-    assert head.get("ServerSideEncryption") == "AES256"
-    r = requests.get(m.content_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT)
-    assert r.history and r.history[0].status_code == 307
-    assert r.url.startswith(srv.env["MEDIAGATE_S3_ENDPOINT_URL"])
-    assert r.status_code == 200 and r.content == m.body
+# Presign delivery with MEDIAGATE_ENCRYPTION=on (SSE-S3 by the store, the client
+# following the presigned redirect) is tests/inprocess/test_media_encryption.py's.

@@ -4,16 +4,11 @@ secured host's headers, on every database and storage backend."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 import requests
 
 from mediagate.edge.serve import SECURITY_HEADERS
-from tests.conftest import BACKENDS
 from tests.e2e.test_media_hosts import StoredMedia, add_media, new_api_key, one_media, sha, sms
-from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer
 from tests.support.server import Account, RunningServer
@@ -146,36 +141,6 @@ def test_bad_mode_is_a_twilio_error(server: RunningServer) -> None:
         assert_twilio_error(r, 400)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_direct_in_presign_mode_streams_from_s3_itself(
-    server_factory: Callable[..., RunningServer], files: FileServer, backend: str
-) -> None:
-    """With MEDIAGATE_DELIVERY=presign the redirect goes to S3; direct mode answers the bytes from here."""
-    srv = server_factory(backend, storage="s3", MEDIAGATE_DELIVERY="presign")
-    m = one_media(srv, files)
-    r = get(m)
-    assert r.status_code == 307 and "X-Amz-Signature" in r.headers["Location"]
-    set_mode(srv, m.account, "direct")
-    r = get(m)
-    assert r.status_code == 200 and r.content == m.body
-    assert r.headers["X-Content-Type-Options"] == "nosniff"
-    ranged = get(m, Range="bytes=-10")
-    assert ranged.status_code == 206 and ranged.content == m.body[-10:]
-
-
-def test_the_cli_sets_the_mode(server: RunningServer, files: FileServer) -> None:
-    m = one_media(server, files)
-
-    def cli(*args: str) -> Done:  # in this process (tests/support/cli.py)
-        return run_cli(server.env, "accounts", "delivery", m.account.sid, *args)
-
-    assert "redirect" in cli().stdout
-    assert "direct" in cli("--mode", "direct").stdout
-    # The server follows within MEDIAGATE_DIRECT_DELIVERY_REFRESH (another process made the change).
-    deadline = time.monotonic() + 30
-    while get(m).status_code != 200:
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    assert get(m).content == m.body
-    bad = cli("--mode", "sideways")
-    assert bad.returncode != 0 and "redirect or direct" in bad.stderr
+# Direct mode over S3 with presigned redirects, and the CLI's setting of the mode, are
+# tests/inprocess/test_media_direct.py's: neither crosses the process, and there the
+# app's direct_delivery_refresh is a small setting instead of a poll of up to 30 s.

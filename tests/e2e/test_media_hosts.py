@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +18,7 @@ from mediagate.storage import media_key
 from tests.support.cli import run_cli
 from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import JPEG, FileServer, png_bytes
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import Account, RunningServer
 from tests.support.stored import exists, read, stored_keys
 
 pytestmark = pytest.mark.e2e
@@ -340,6 +340,14 @@ def test_secure_host_if_none_match(server: RunningServer, files: FileServer) -> 
     assert stale.status_code == 200 and stale.content == m.body
 
 
+@pytest.fixture(scope="module")
+def a_message(server: RunningServer) -> tuple[Account, str]:
+    """An account and a message (sent through the API) per server, for the tests that
+    store media of their own through the service: each adds its own media to it."""
+    acct = server.new_account("types")
+    return acct, sms(server, acct)
+
+
 @pytest.mark.parametrize(
     ("content_type", "body", "disposition"),
     [
@@ -357,10 +365,10 @@ def test_secure_host_if_none_match(server: RunningServer, files: FileServer) -> 
     ids=["png", "jpeg", "svg", "html", "pdf", "octet-stream"],
 )
 def test_content_disposition_by_type(
-    server: RunningServer, content_type: str, body: bytes, disposition: str
+    server: RunningServer, a_message: tuple[Account, str], content_type: str, body: bytes, disposition: str
 ) -> None:
-    acct = server.new_account("types")
-    m = add_media(server, acct, sms(server, acct), content_type, body)
+    acct, message_sid = a_message
+    m = add_media(server, acct, message_sid, content_type, body)
     r = requests.get(signed_url(m), timeout=TIMEOUT)
     assert r.status_code == 200
     assert r.content == body
@@ -479,19 +487,15 @@ def test_public_host_serves_legacy_media_with_safe_headers(server: RunningServer
 
 
 def test_secure_legacy_takes_media_off_the_public_host(server: RunningServer, files: FileServer) -> None:
-    """``mediagate media secure-legacy`` (the real CLI process, on this server's storage):
+    """``mediagate media secure-legacy`` (on this server's database and storage):
     the public URL stops working and the content URL needs credentials from then on."""
     m = one_media(server, files, enforce=False)
     public = public_url(server, m)
     assert requests.get(public, timeout=TIMEOUT).content == m.body
-    done = subprocess.run(
-        [str(MEDIAGATE), "media", "secure-legacy", m.account.sid],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # In this process (tests/support/cli.py), a runtime of its own as a CLI process would
+    # have; the server is still another process. The media group's executable run is
+    # test_retention's (media gc).
+    done = run_cli(server.env, "media", "secure-legacy", m.account.sid)
     assert done.returncode == 0 and "1 media now require HTTP auth" in done.stdout, done.stderr
     assert requests.get(public, timeout=TIMEOUT).status_code == 404
     anonymous = requests.get(m.content_url, timeout=TIMEOUT, allow_redirects=False)
@@ -628,28 +632,6 @@ def test_bytes_live_in_the_configured_store(server: RunningServer, files: FileSe
         assert [p.read_bytes() for p in on_disk] == [m.body]
 
 
-@pytest.mark.parametrize("storage", ["local", "s3"])
-def test_gc_cli_removes_orphans_past_the_grace_only(
-    server_factory: Callable[..., RunningServer], files: FileServer, storage: str
-) -> None:
-    """A crash between storing bytes and committing their row leaves an orphan object;
-    ``mediagate media gc`` (run in this process, tests/support/cli.py, the executable's run
-    being test_retention's; on a server of its own so no other test's objects are in play)
-    removes it once older than the grace period and keeps what rows refer to."""
-    srv = server_factory(storage=storage)
-    kept = one_media(srv, files)
-    orphan = media_key(kept.account.sid, "ME" + "9" * 32)
-    srv.runtime.store.put(orphan, [b"bytes whose row never committed"])
-
-    def gc(grace: str) -> str:
-        done = run_cli(srv.env, "media", "gc", "--grace", grace)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    assert "removed 0 orphaned objects" in gc("3600")  # young: maybe its row is being committed
-    assert exists(srv.runtime, orphan)
-    # A negative grace makes every object old, so only the rows decide.
-    assert "removed 1 orphaned objects" in gc("-60")
-    assert not exists(srv.runtime, orphan)
-    assert stored_keys(srv.runtime, kept.account.sid) == [kept.key]
-    assert requests.get(signed_url(kept), timeout=TIMEOUT).content == kept.body
+# ``mediagate media gc`` on orphaned objects is tests/inprocess/test_media_gc.py's: the
+# command works on the database and the store, and a server per storage was started
+# here only to store one media.
