@@ -5,6 +5,7 @@ unchanged: these are the API's rules; a sample over a real server stays there.""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,8 @@ from mediagate.db.models import Media, Message
 from mediagate.media import media as media_service
 from mediagate.messaging import messages as message_service
 from tests.support.api_inprocess import LOCAL_SHAPES, ApiServer, shape_server
-from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
+from tests.support.cli import run_cli
+from tests.support.clients import assert_twilio_error, standard_key, twilio_client
 from tests.support.fileserver import png_bytes
 from tests.support.schema import assert_matches_schema
 from tests.support.server import Account
@@ -44,6 +46,17 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def assert_401(r: requests.Response) -> None:
     assert_twilio_error(r, 401, 20003)
     assert r.headers.get("WWW-Authenticate") == 'Basic realm="Twilio API"'
+
+
+def main_key(server: RunningServer, acct: Account) -> Creds:
+    """tests/support/clients.main_key's command through typer's runner (tests/support/cli.py):
+    main keys come only from the CLI, as at Twilio's console; the executable's run is in
+    tests/e2e/test_keys.py and tests/e2e/test_subaccounts.py."""
+    out = run_cli(server.env, "keys", "create", acct.sid, "--kind", "main", "--json")
+    assert out.returncode == 0, out.stderr
+    created = json.loads(out.stdout.strip().splitlines()[-1])
+    assert created["sid"].startswith("SK")
+    return created["sid"], created["secret"]
 
 
 def accounts_url(server: RunningServer, sid: str | None = None) -> str:
