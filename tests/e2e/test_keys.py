@@ -1,4 +1,8 @@
-"""API keys against the real server: twilio-python for the Keys resource, keys as Basic auth."""
+"""API keys against the real server, a sample on each database: creating one through
+twilio-python, a key sending messages and reading media over HTTP, the ``keys create``
+executable, and the secret in neither the log nor the database. The resource's rules (paging,
+updates, deletion, roles, wrong pairings) are checked with the app in process:
+tests/inprocess/test_api_keys.py."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from sqlalchemy import select, text
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
 from mediagate.db.models import ApiKey, AuditEvent, Base
@@ -127,136 +131,6 @@ def test_key_authenticates_messages_and_media(server: RunningServer, files: File
     assert actors == {key_sid}
 
 
-def test_list_pages(server: RunningServer) -> None:
-    acct = server.new_account("keys-paging")
-    created = {create_key(server, acct, f"k{i}")[0] for i in range(5)}
-    client = twilio_client(server, acct.sid, acct.token)
-    listed = client.api.v2010.accounts(acct.sid).keys.list(page_size=2)
-    assert [k.sid for k in listed if k.sid in created] == [k.sid for k in listed]
-    assert {k.sid for k in listed} == created
-    assert len(listed) == 5
-
-    # The raw envelope walks 2 + 2 + 1 and never repeats a key.
-    seen: list[str] = []
-    next_uri: str | None = f"/2010-04-01/Accounts/{acct.sid}/Keys.json?PageSize=2"
-    pages = 0
-    while next_uri:
-        r = requests.get(server.base_url + next_uri, auth=(acct.sid, acct.token), timeout=10)
-        assert r.status_code == 200
-        page = r.json()
-        assert page["page_size"] == 2 and page["page"] == pages
-        assert set(page) == {
-            "first_page_uri",
-            "end",
-            "previous_page_uri",
-            "keys",
-            "uri",
-            "page_size",
-            "start",
-            "next_page_uri",
-            "page",
-        }
-        seen += [k["sid"] for k in page["keys"]]
-        next_uri = page["next_page_uri"]
-        pages += 1
-    assert pages == 3
-    assert len(seen) == len(set(seen)) == 5 and set(seen) == created
-
-    # Newest first.
-    assert listed[0].date_created >= listed[-1].date_created
-
-
-def test_update_friendly_name(server: RunningServer) -> None:
-    acct = server.new_account("keys-update")
-    key_sid, secret = create_key(server, acct, "before")
-    keys = twilio_client(server, acct.sid, acct.token).api.v2010.accounts(acct.sid).keys
-    updated = keys(key_sid).update(friendly_name="after")
-    assert updated.sid == key_sid and updated.friendly_name == "after"
-    assert keys(key_sid).fetch().friendly_name == "after"
-
-    too_long = requests.post(
-        keys_url(server, acct.sid, key_sid),
-        data={"FriendlyName": "x" * 65},
-        auth=(acct.sid, acct.token),
-        timeout=10,
-    )
-    assert_twilio_error(too_long, 400, 20001)
-    assert keys(key_sid).fetch().friendly_name == "after"
-
-    # Renaming does not touch the secret.
-    r = requests.get(keys_url(server, acct.sid), auth=(key_sid, secret), timeout=10)
-    assert r.status_code == 403  # a standard key, but authenticated
-    ok = requests.get(
-        f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json", auth=(key_sid, secret), timeout=10
-    )
-    assert ok.status_code == 200
-
-
-def test_deleted_key_fails_at_once(server: RunningServer) -> None:
-    acct = server.new_account("keys-delete")
-    key_sid, secret = create_key(server, acct)
-    messages = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json"
-    assert requests.get(messages, auth=(key_sid, secret), timeout=10).status_code == 200
-
-    keys = twilio_client(server, acct.sid, acct.token).api.v2010.accounts(acct.sid).keys
-    assert keys(key_sid).delete() is True
-
-    # The very next request with the key is refused.
-    assert_401(requests.get(messages, auth=(key_sid, secret), timeout=10))
-    assert_list_refused(twilio_client(server, key_sid, secret, acct.sid), 401, 20003)
-    with pytest.raises(TwilioRestException) as info:
-        twilio_client(server, key_sid, secret, acct.sid).messages.create(to=TO, from_=FROM, body="x")
-    assert info.value.status == 401 and info.value.code == 20003
-
-    # Gone from the API and the database.
-    with pytest.raises(TwilioRestException) as gone:
-        keys(key_sid).fetch()
-    assert gone.value.status == 404 and gone.value.code == 20404
-    assert key_sid not in {k.sid for k in keys.list()}
-    with server.runtime.sessions() as session:
-        assert session.get(ApiKey, key_sid) is None
-    again = requests.delete(keys_url(server, acct.sid, key_sid), auth=(acct.sid, acct.token), timeout=10)
-    assert_twilio_error(again, 404, 20404)
-
-
-def test_standard_key_cannot_manage_keys_but_can_send(server: RunningServer, files: FileServer) -> None:
-    acct = server.new_account("keys-standard")
-    key_sid, secret = create_key(server, acct)
-    victim_sid, _ = create_key(server, acct, "victim")
-    as_key = (key_sid, secret)
-
-    cases = [
-        requests.post(keys_url(server, acct.sid), data={"FriendlyName": "escalate"}, auth=as_key, timeout=10),
-        requests.get(keys_url(server, acct.sid), auth=as_key, timeout=10),
-        requests.get(keys_url(server, acct.sid, victim_sid), auth=as_key, timeout=10),
-        requests.post(
-            keys_url(server, acct.sid, victim_sid), data={"FriendlyName": "x"}, auth=as_key, timeout=10
-        ),
-        requests.delete(keys_url(server, acct.sid, victim_sid), auth=as_key, timeout=10),
-        requests.delete(keys_url(server, acct.sid, key_sid), auth=as_key, timeout=10),
-    ]
-    for r in cases:
-        body = assert_twilio_error(r, 403, 70051)
-        assert body["message"] == "Authorization Failed"
-
-    # The same through twilio-python.
-    key_client = twilio_client(server, key_sid, secret, acct.sid)
-    with pytest.raises(TwilioRestException) as info:
-        key_client.api.v2010.accounts(acct.sid).new_keys.create(friendly_name="escalate")
-    assert info.value.status == 403 and info.value.code == 70051
-
-    # Nothing changed.
-    with server.runtime.sessions() as session:
-        rows = session.scalars(select(ApiKey).where(ApiKey.account_sid == acct.sid)).all()
-    assert {(k.sid, k.friendly_name) for k in rows} == {(key_sid, "k"), (victim_sid, "victim")}
-
-    # But it sends messages.
-    url = files.add("/keys/standard.png", png_bytes(900))
-    sent = key_client.messages.create(to=TO, from_=FROM, media_url=[url])
-    assert sent.status == "queued"
-    assert settled_message(server, acct, sent.sid)["num_media"] == "1"  # fetched after the create answered
-
-
 def test_main_key_manages_keys(server: RunningServer) -> None:
     """Main keys come from the CLI only (as from Twilio's console) and manage keys."""
     acct = server.new_account("keys-main")
@@ -287,48 +161,6 @@ def test_main_key_manages_keys(server: RunningServer) -> None:
         assert second is not None and second.kind == "standard"
     listed = requests.get(keys_url(server, acct.sid), auth=(second_sid, second_secret), timeout=10)
     assert listed.status_code == 403
-
-
-def test_wrong_pairings_are_401_without_saying_which_half(server: RunningServer) -> None:
-    acct = server.new_account("keys-pairs")
-    key_sid, secret = create_key(server, acct)
-    url = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json"
-    bodies = []
-    for user, password in [
-        (key_sid, secret[:-1] + ("A" if secret[-1] != "A" else "B")),  # wrong secret
-        (key_sid, acct.token),  # key sid with the auth token
-        (acct.sid, secret),  # account sid with the key secret
-        (acct.sid, acct.token[:-1]),  # wrong token
-        ("SK" + "0" * 32, secret),  # unknown key sid
-    ]:
-        body = assert_401(requests.get(url, auth=(user, password), timeout=10))
-        bodies.append(body)
-        # twilio-python sees the same.
-        client = twilio_client(server, user, password, acct.sid)
-        assert_list_refused(client, 401, 20003)
-        with pytest.raises(TwilioRestException) as info:
-            client.messages.create(to=TO, from_=FROM, body="never sent")
-        assert info.value.status == 401 and info.value.code == 20003
-    # Every wrong pairing gets the identical body: nothing hints at which half was wrong.
-    assert all(b == bodies[0] for b in bodies)
-    assert bodies[0]["message"] == "Authenticate"
-    # The right pairing works.
-    assert requests.get(url, auth=(key_sid, secret), timeout=10).status_code == 200
-
-
-def test_key_of_another_account_is_not_found_on_own_path(server: RunningServer) -> None:
-    a = server.new_account("keys-a")
-    b = server.new_account("keys-b")
-    b_key, _ = create_key(server, b, "b's key")
-    for method, data in [("GET", None), ("POST", {"FriendlyName": "stolen"}), ("DELETE", None)]:
-        r = requests.request(
-            method, keys_url(server, a.sid, b_key), data=data, auth=(a.sid, a.token), timeout=10
-        )
-        body = assert_twilio_error(r, 404, 20404)
-        assert "b's key" not in r.text and "secret" not in body
-    with server.runtime.sessions() as session:
-        row = session.get(ApiKey, b_key)
-        assert row is not None and row.friendly_name == "b's key"
 
 
 def test_secret_never_logged_nor_stored_in_plaintext(server: RunningServer, files: FileServer) -> None:

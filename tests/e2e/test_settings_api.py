@@ -1,4 +1,7 @@
-"""``/v1/Accounts/{AC}/MessagingSettings`` and the CLI that shares its setting."""
+"""``/v1/Accounts/{AC}/MessagingSettings`` and the CLI that shares its setting over a real server,
+a sample on each database: the body and a change through HTTP, the executable's runs seen by the
+running server, and twilio-python with the credentials ``accounts create --json`` prints. Every
+rule of the resource is checked with the app in process: tests/inprocess/test_api_settings.py."""
 
 from __future__ import annotations
 
@@ -8,17 +11,15 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import pytest
 import requests
 from twilio.rest import Client
 
 from mediagate.accounts import accounts, keys
 from mediagate.core.timefmt import aware
-from mediagate.db.models import ApiKey
 from tests.support.cli import Done, run_cli
-from tests.support.clients import assert_twilio_error, settled_message
+from tests.support.clients import settled_message
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.server import MEDIAGATE, Account, RunningServer
+from tests.support.server import MEDIAGATE, RunningServer
 
 SETTING = "enforce_media_http_auth"
 
@@ -113,113 +114,6 @@ def test_post_changes_it_and_records_who(server: RunningServer) -> None:
     ).replace(microsecond=0)
 
 
-@pytest.mark.parametrize("value", ["true", "TRUE", " True ", "1", "on", "yes"])
-def test_truthy_spellings(server: RunningServer, value: str) -> None:
-    acct = server.new_account("settings-true")
-    assert post_setting(server, acct.sid, (acct.sid, acct.token), "false").status_code == 200
-    r = post_setting(server, acct.sid, (acct.sid, acct.token), value)
-    assert r.status_code == 200 and r.json()["enforce_media_http_auth"] is True
-
-
-def test_posting_the_current_value_records_nothing(server: RunningServer) -> None:
-    acct = server.new_account("settings-idempotent")
-    auth = (acct.sid, acct.token)
-    first = get_setting(server, acct.sid, auth)
-    r = post_setting(server, acct.sid, auth, "true")
-    assert r.status_code == 200 and r.json() == first
-    assert history(server, acct.sid) == [("", "true", "system", "account-create")]
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        {"EnforceMediaHttpAuth": "maybe"},
-        {"EnforceMediaHttpAuth": ""},
-        {"EnforceMediaHttpAuth": "2"},
-        {"EnforceMediaHttpAuth": "truee"},
-        {},
-        {"enforceMediaHttpAuth": "false"},  # parameter names are case-sensitive, as at Twilio
-        {"EnforceMediaHttpAuthX": "false"},
-    ],
-)
-def test_bad_values_are_400_and_change_nothing(server: RunningServer, data: dict[str, str]) -> None:
-    acct = server.new_account("settings-bad")
-    auth = (acct.sid, acct.token)
-    assert post_setting(server, acct.sid, auth, "false").status_code == 200
-    state = get_setting(server, acct.sid, auth)
-    recorded = history(server, acct.sid)
-
-    r = requests.post(settings_url(server, acct.sid), data=data, auth=auth, timeout=10)
-    assert_twilio_error(r, 400, 20001)
-    assert "EnforceMediaHttpAuth" in r.json()["message"]
-
-    assert get_setting(server, acct.sid, auth) == state
-    assert history(server, acct.sid) == recorded
-
-
-def test_json_body_is_refused(server: RunningServer) -> None:
-    acct = server.new_account("settings-json")
-    auth = (acct.sid, acct.token)
-    r = requests.post(
-        settings_url(server, acct.sid), json={"EnforceMediaHttpAuth": False}, auth=auth, timeout=10
-    )
-    assert_twilio_error(r, 400, 20001)
-    assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is True
-    assert len(history(server, acct.sid)) == 1
-
-
-def test_restricted_key_reads_but_cannot_change(server: RunningServer) -> None:
-    acct = server.new_account("settings-restricted")
-    reader = keys.create(
-        server.runtime,
-        acct.sid,
-        "reader",
-        actor="test",
-        kind="restricted",
-        permissions=["/twilio/messaging/settings/read"],
-    )
-    auth = (reader.key.sid, reader.secret)
-    assert get_setting(server, acct.sid, auth)["enforce_media_http_auth"] is True
-    r = post_setting(server, acct.sid, auth, "false")
-    assert_twilio_error(r, 403, 70051)
-    # A restricted key without the read permission cannot even read it.
-    blind = keys.create(
-        server.runtime,
-        acct.sid,
-        "blind",
-        actor="test",
-        kind="restricted",
-        permissions=["/twilio/messaging/messages/read"],
-    )
-    r = requests.get(settings_url(server, acct.sid), auth=(blind.key.sid, blind.secret), timeout=10)
-    assert_twilio_error(r, 403, 70051)
-    assert get_setting(server, acct.sid, (acct.sid, acct.token))["enforce_media_http_auth"] is True
-    assert len(history(server, acct.sid)) == 1
-
-
-def test_deleted_key_cannot_change_it(server: RunningServer) -> None:
-    acct = server.new_account("settings-deleted-key")
-    key = keys.create(server.runtime, acct.sid, "gone", actor="test")
-    keys.delete(server.runtime, acct.sid, key.key.sid, actor="test")
-    r = post_setting(server, acct.sid, (key.key.sid, key.secret), "false")
-    assert r.status_code == 401 and r.json()["code"] == 20003
-    assert r.headers["WWW-Authenticate"] == 'Basic realm="Twilio API"'
-    with server.runtime.sessions() as session:
-        assert session.get(ApiKey, key.key.sid) is None
-    assert get_setting(server, acct.sid, (acct.sid, acct.token))["enforce_media_http_auth"] is True
-
-
-def test_unknown_account_is_401(server: RunningServer) -> None:
-    acct = server.new_account("settings-unknown")
-    unknown = "AC" + "f" * 32
-    r = requests.get(settings_url(server, unknown), auth=(acct.sid, acct.token), timeout=10)
-    assert r.status_code == 401 and r.json()["code"] == 20003
-    bad = requests.get(
-        f"{server.base_url}/v1/Accounts/not-a-sid/MessagingSettings", auth=(acct.sid, acct.token), timeout=10
-    )
-    assert_twilio_error(bad, 400, 20001)
-
-
 def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileServer) -> None:
     acct = server.new_account("settings-cli")
     auth = (acct.sid, acct.token)
@@ -264,19 +158,6 @@ def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileSe
     assert history(server, acct.sid)[0] == ("true", "false", acct.sid, "api")
 
 
-def test_cli_rejects_bad_account_sids(server: RunningServer) -> None:
-    done = cli_here(server, "settings", "set", "not-a-sid", "--no-enforce-media-http-auth")
-    assert done.returncode != 0
-    assert "not an Account SID" in " ".join(done.stderr.split())
-    missing = cli_here(server, "settings", "get", "AC" + "e" * 32)
-    assert missing.returncode != 0
-    # A missing flag is a usage error, not a silent default.
-    acct = server.new_account("settings-cli-usage")
-    usage = cli_here(server, "settings", "set", acct.sid)
-    assert usage.returncode != 0
-    assert len(history(server, acct.sid)) == 1
-
-
 def test_accounts_create_json_gives_working_credentials(server: RunningServer) -> None:
     done = cli(server, "accounts", "create", "--friendly-name", "From the CLI", "--json")
     assert done.returncode == 0, done.stderr
@@ -302,11 +183,3 @@ def test_accounts_create_json_gives_working_credentials(server: RunningServer) -
     account = accounts.get(server.runtime, sid)
     assert token not in (account.auth_token_hash, account.auth_token_sealed)
     assert accounts.reveal_auth_token(server.runtime, account) == token
-
-
-def test_settings_are_per_account(server: RunningServer) -> None:
-    a: Account = server.new_account("settings-a")
-    b: Account = server.new_account("settings-b")
-    assert post_setting(server, a.sid, (a.sid, a.token), "false").status_code == 200
-    assert get_setting(server, b.sid, (b.sid, b.token))["enforce_media_http_auth"] is True
-    assert history(server, b.sid) == [("", "true", "system", "account-create")]

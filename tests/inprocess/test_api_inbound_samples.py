@@ -1,21 +1,34 @@
-"""``mediagate inbound --sample KIND`` against a real server: one inbound message carrying
-every sample kind reaches the number's webhook with Twilio's parameters (each
-``MediaContentType{N}`` the carrier's type), and each ``MediaUrl{N}`` downloads the very
-bytes of the sample (the zero-byte file too), on local files and S3."""
+"""``mediagate inbound --sample KIND`` (through typer's runner, tests/support/cli.py) with the app
+in process (tests/support/api_inprocess.py) on every (database, storage) shape: one inbound
+message carrying every sample kind reaches the number's webhook with Twilio's parameters (each
+``MediaContentType{N}`` the carrier's type), and each ``MediaUrl{N}`` downloads the very bytes
+of the sample (the zero-byte file too), on local files and S3. Moved from tests/e2e, where it
+ran the command in process against a real server already: the app's worker delivers the
+webhook and serves the bytes the same way here. The executable ``mediagate inbound`` against a
+real server: tests/e2e/test_inbound.py."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import pytest
 import requests
 
 from mediagate.messaging.samples import KINDS, SAMPLES
+from tests.support.api_inprocess import ALL_SHAPES, ApiServer, shape_server
 from tests.support.cli import run_cli
 from tests.support.receiver import Receiver
-from tests.support.server import RunningServer
+from tests.support.shapes import shape_id
 from tests.support.webhooks import claim
 
-SERVER_STORAGES = ("local", "s3")
+RunningServer = ApiServer  # the moved tests' annotations
+
+
+@pytest.fixture(scope="module", params=ALL_SHAPES, ids=shape_id)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    with shape_server(request, tmp_path_factory) as srv:
+        yield srv
 
 
 def test_every_sample_kind_arrives_with_its_type_and_bytes(server: RunningServer, receiver: Receiver) -> None:
