@@ -5,7 +5,11 @@ The server and the fuzzer run together in a network namespace holding only
 loopback (``tests/support/fuzz_netns.py``), because the fuzzer invents
 MediaUrl/StatusCallback/SmsUrl hosts that the server really contacts. Bounded
 here (a few hundred cases in all); ``make fuzz-api`` runs the long version
-(``FUZZ_API_EXAMPLES``, ``FUZZ_API_PHASES``)."""
+(``FUZZ_API_EXAMPLES``, ``FUZZ_API_PHASES``).
+
+``make test`` runs the bounded fuzz on SQLite only; the PostgreSQL run (the same
+fuzzer, 26 s of a 2-core machine) is a long fuzz run and belongs to ``make
+test-system`` (issue 22), so both databases are still fuzzed on every CI run."""
 
 from __future__ import annotations
 
@@ -41,7 +45,10 @@ def _runner(*args: str, isolated: bool, timeout: float) -> subprocess.CompletedP
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param(b, marks=[pytest.mark.system] if b == "postgresql" else []) for b in BACKENDS],
+)
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(backend: str, tmp_path: Path) -> None:
     examples = os.environ.get("FUZZ_API_EXAMPLES", "3")
     phases = os.environ.get("FUZZ_API_PHASES", "examples,fuzzing")

@@ -258,9 +258,15 @@ def frozen_pair(
             yield Pair(one, two), redis
 
 
+@pytest.mark.system
 def test_deleted_key_while_redis_is_frozen(frozen_pair: tuple[Pair, OwnRedis]) -> None:
     """The delete's message cannot be published; process 2 must stop answering
-    from memory anyway, because it notices the silent Redis (about 1.5 s)."""
+    from memory anyway, because it notices the silent Redis (about 1.5 s).
+
+    A stall test over two more server processes and a Redis of its own (12 s of
+    set-up per database): ``make test-system``. ``make test`` checks the same fact in
+    process (tests/services/test_invalidation_health.py: a frozen Redis is noticed
+    and a revocation is not answered from memory elsewhere)."""
     pair, redis = frozen_pair
     acct, seeded = setup(pair, "inv-frozen")
     key = keys.create(pair.one.runtime, acct.sid, "doomed", actor="test")

@@ -28,7 +28,12 @@ from tests.support.shared_redis import REDIS_URL
 
 pytestmark = pytest.mark.e2e
 
-REFRESH = "4"  # seconds; long enough that the old race window is wide
+# Seconds. The test's own waits are all multiples of it (the staged rotation waits
+# 2 x REFRESH + 1 s, then one interval of issuing, then one more to catch up): at 4 s
+# they were 17.5 s of each case's 33 s (issue 22). At 1 s the old race window (a
+# process signing with the retired key for up to one interval) still spans several
+# rounds of the issuing loop below, so the bug it guards against would still show.
+REFRESH = "1"
 TIMEOUT = 30
 
 

@@ -185,10 +185,14 @@ def test_cli_shows_and_sets_the_quota(server: RunningServer) -> None:
     assert bad.returncode != 0 and "whole number" in bad.stderr
 
 
+@pytest.mark.system
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_hourly_ingest_is_shared_by_every_process_through_redis(
     server_factory: Callable[..., RunningServer], files: FileServer, backend: str
 ) -> None:
+    """Several server processes (granian ``--workers 2``): ``make test-system`` (issue 22).
+    ``make test`` checks the shared counter and the 429 in process, on both databases
+    (tests/inprocess/test_quotas_shared_ingest.py)."""
     srv = server_factory(
         backend,
         serve_args=["--workers", "2"],
