@@ -24,6 +24,7 @@ import requests
 import typer
 
 from mediagate.cli.main import app
+from tests.support.cli import Done, run_cli
 from tests.support.fileserver import png_bytes
 from tests.support.server import MEDIAGATE, ROOT, RunningServer, free_port
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.e2e
 
 
 def run(*args: str, env: dict[str, str] | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``mediagate`` executable in a new process, 80 columns wide."""
     base = env if env is not None else {k: v for k, v in os.environ.items() if not k.startswith("MEDIAGATE_")}
     return subprocess.run(
         [str(MEDIAGATE), *args],
@@ -42,29 +44,49 @@ def run(*args: str, env: dict[str, str] | None = None, **extra: str) -> subproce
     )
 
 
-@pytest.mark.parametrize(
-    ("variable", "value", "accepts"),
-    [
-        ("MEDIAGATE_SIGNED_URL_TTL", "abc", "an integer >= 1 and <= 604800"),
-        ("MEDIAGATE_LOG_LEVEL", "verbose", "critical, error, warning, info, debug"),
-        ("MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS", "maybe", "true or false"),
-    ],
-)
-@pytest.mark.parametrize("command", [("serve",), ("accounts", "list")])
-def test_a_bad_setting_stops_with_one_line_and_status_2(
-    tmp_path: Path, command: tuple[str, ...], variable: str, value: str, accepts: str
-) -> None:
-    done = run(*command, MEDIAGATE_DATA_DIR=str(tmp_path), **{variable: value})
+def cli(*args: str, env: dict[str, str] | None = None, **extra: str) -> Done:
+    """The same command through typer's runner in this process (tests/support/cli.py): what a
+    command prints is under test, not the process start, which ``run`` keeps a sample of."""
+    base = env if env is not None else {}
+    return run_cli({**base, "COLUMNS": "80", **extra}, *args)
+
+
+BAD_SETTINGS = [
+    ("MEDIAGATE_SIGNED_URL_TTL", "abc", "an integer >= 1 and <= 604800"),
+    ("MEDIAGATE_LOG_LEVEL", "verbose", "critical, error, warning, info, debug"),
+    ("MEDIAGATE_ALLOW_PRIVATE_MEDIA_URLS", "maybe", "true or false"),
+]
+
+
+def _assert_stopped_with_one_line(done: Done | subprocess.CompletedProcess[str], variable: str, value: str,
+                                  accepts: str, data_dir: Path) -> None:  # fmt: skip
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert variable in lines[0] and repr(value) in lines[0] and accepts in lines[0]
     assert "Traceback" not in done.stderr and "pydantic" not in done.stderr
-    assert not (tmp_path / "mediagate.db").exists()  # stopped before touching anything
+    assert not (data_dir / "mediagate.db").exists()  # stopped before touching anything
+
+
+@pytest.mark.parametrize(("variable", "value", "accepts"), BAD_SETTINGS)
+@pytest.mark.parametrize("command", [("serve",), ("accounts", "list")])
+def test_a_bad_setting_stops_with_one_line_and_status_2(
+    tmp_path: Path, command: tuple[str, ...], variable: str, value: str, accepts: str
+) -> None:
+    # Through typer's runner (tests/support/cli.py): the executable's entry point is
+    # ``app()`` and nothing else; its own run is the next test.
+    done = cli(*command, MEDIAGATE_DATA_DIR=str(tmp_path), **{variable: value})
+    _assert_stopped_with_one_line(done, variable, value, accepts, tmp_path)
+
+
+def test_a_bad_setting_stops_the_executable_with_one_line_and_status_2(tmp_path: Path) -> None:
+    variable, value, accepts = BAD_SETTINGS[0]
+    done = run("serve", MEDIAGATE_DATA_DIR=str(tmp_path), **{variable: value})
+    _assert_stopped_with_one_line(done, variable, value, accepts, tmp_path)
 
 
 def test_an_unknown_variable_is_warned_about_with_the_nearest_name(tmp_path: Path) -> None:
-    done = run("accounts", "list", "--json", MEDIAGATE_DATA_DIR=str(tmp_path), MEDIAGATE_SIGNED_URL_TT="60")
+    done = cli("accounts", "list", "--json", MEDIAGATE_DATA_DIR=str(tmp_path), MEDIAGATE_SIGNED_URL_TT="60")
     assert done.returncode == 0, done.stderr
     assert "MEDIAGATE_SIGNED_URL_TT is not a mediagate setting" in done.stderr
     assert "did you mean MEDIAGATE_SIGNED_URL_TTL?" in done.stderr
@@ -97,23 +119,29 @@ def test_every_option_and_argument_has_help() -> None:
 
 def test_help_reads_at_80_columns() -> None:
     for path, _ in _commands(typer.main.get_command(app)):
-        done = run(*path, "--help")
+        done = cli(*path, "--help")  # in process: one Python start for all of them
         assert done.returncode == 0, (path, done.stderr)
         for line in done.stdout.splitlines():
             assert len(line) <= 80, (path, line)
             assert "…" not in line, (path, line)  # nothing cut (rich's option table)
             assert not (line.startswith("  ") and line.endswith("...")), (path, line)  # click's summaries
-    flags = run("settings", "set", "--help").stdout
+    flags = cli("settings", "set", "--help").stdout
     assert "--enforce-media-http-auth / --no-enforce-media-http-auth" in flags
+    # The executable prints the same help, byte for byte, as the runner did above.
+    real = run("--help")
+    assert real.returncode == 0, real.stderr
+    assert real.stdout == cli("--help").stdout
 
 
 def _serving(tmp_path: Path, *args: str, **env: str) -> Callable[[int], bool]:
-    proc = subprocess.Popen(
-        [str(MEDIAGATE), "serve", *args],
-        env={**os.environ, "MEDIAGATE_DATA_DIR": str(tmp_path), **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(MEDIAGATE), "serve", *args],
+            env={**os.environ, "MEDIAGATE_DATA_DIR": str(tmp_path), **env},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
 
     def answers(port: int) -> bool:
         try:
@@ -138,12 +166,20 @@ def test_serve_listens_on_mediagate_port(tmp_path: Path) -> None:
 
 def test_the_port_flag_wins_over_mediagate_port(tmp_path: Path) -> None:
     port = free_port()
-    assert _serving(tmp_path, "--port", str(port), MEDIAGATE_PORT="1")(port)
+    # The open number pool (its behaviour: tests/inprocess/test_firsthour_numbers.py) is
+    # announced by a real `serve` as it starts; this start is the one that checks it.
+    assert _serving(tmp_path, "--port", str(port), MEDIAGATE_PORT="1", MEDIAGATE_NUMBER_POOL="open")(port)
+    assert "MEDIAGATE_NUMBER_POOL=open" in (tmp_path / "serve.log").read_text()
 
 
 def test_the_cli_reports_the_running_servers_url(server: RunningServer, tmp_path: Path) -> None:
     assert urlsplit(server.base_url).port != 8080
-    created = run("accounts", "create", "--friendly-name", "cli", "--json", env=server.env)
+    # The executable itself on one database (the `accounts` group's real-process sample);
+    # the runner on the other: the URL comes from the data folder, not from the process.
+    sqlite = server.env["MEDIAGATE_DATABASE_URL"].startswith("sqlite")
+    created = (run if sqlite else cli)(
+        "accounts", "create", "--friendly-name", "cli", "--json", env=server.env
+    )
     assert created.returncode == 0, created.stderr
     account = json.loads(created.stdout)
     assert account["api_base_url"] == server.base_url
@@ -159,7 +195,9 @@ def test_the_cli_reports_the_running_servers_url(server: RunningServer, tmp_path
     assert number.status_code == 201, number.text
     picture = tmp_path / "p.png"
     picture.write_bytes(png_bytes(500))
-    inbound = run(
+    # inbound and webhooks list through the runner: the same data folder, so the same
+    # running-server file (serverinfo) as the executable above reads.
+    inbound = cli(
         "inbound",
         "--to",
         "+15550002222",
@@ -172,7 +210,7 @@ def test_the_cli_reports_the_running_servers_url(server: RunningServer, tmp_path
     )
     assert inbound.returncode == 0, inbound.stderr
     message_sid = json.loads(inbound.stdout)["sid"]
-    listed = run("webhooks", "list", "--account", account["sid"], "--json", env=server.env)
+    listed = cli("webhooks", "list", "--account", account["sid"], "--json", env=server.env)
     [delivery] = [d for d in json.loads(listed.stdout) if d["message_sid"] == message_sid]
     media_url = delivery["params"]["MediaUrl0"]
     assert media_url.startswith(
@@ -198,7 +236,7 @@ def test_a_secured_media_host_on_another_hostname_gets_no_credentials(
         timeout=30,
     )
     assert number.status_code == 201, number.text
-    inbound = run(
+    inbound = cli(  # in process: the redirect below is what crosses the process
         "inbound",
         "--to",
         "+15550003333",
@@ -328,26 +366,10 @@ def test_the_quickstart_snippets_run_as_written(
     [python] = _blocks(text, "python")
     (tmp_path / "quickstart.py").write_text(python)
     assert OLDEST_PYTHON.exists(), "the oldest supported twilio-python is missing: run `make python-oldest`"
-    for interpreter, major_minor in ((sys.executable, None), (str(OLDEST_PYTHON), "9.3.6")):
-        ran = subprocess.run(
-            [interpreter, "quickstart.py"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert ran.returncode == 0, (interpreter, ran.stderr)
-        assert expected.match(ran.stdout.strip()), (interpreter, ran.stdout)
-        if major_minor:
-            got = subprocess.run(
-                [interpreter, "-c", "import twilio; print(twilio.__version__)"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            assert got.stdout.strip() == major_minor
+    runs: dict[str, tuple[list[str], Path]] = {
+        "python": ([sys.executable, "quickstart.py"], tmp_path),
+        "python-oldest": ([str(OLDEST_PYTHON), "quickstart.py"], tmp_path),
+    }
 
     [js] = _blocks(text, "js")
     node = shutil.which("node")
@@ -362,14 +384,30 @@ def test_the_quickstart_snippets_run_as_written(
         version = json.loads((NODE_MODULES / package / "package.json").read_text())["version"]
         assert version.split(".")[0] == major
         (here / "quickstart.mjs").write_text(js)
-        ran = subprocess.run(
-            [node, "quickstart.mjs"],
-            cwd=here,
-            env=env,
+        runs[f"node-{package}"] = ([node, "quickstart.mjs"], here)
+
+    # The four readers' runs are independent (each its own message): side by side, not one
+    # after another; each is checked as before.
+    started = {
+        name: subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for name, (argv, cwd) in runs.items()
+    }
+    try:
+        oldest = subprocess.run(
+            [str(OLDEST_PYTHON), "-c", "import twilio; print(twilio.__version__)"],
             capture_output=True,
             text=True,
-            timeout=120,
-            check=False,
+            check=True,
         )
-        assert ran.returncode == 0, (package, ran.stderr)
-        assert expected.match(ran.stdout.strip()), (package, ran.stdout)
+        assert oldest.stdout.strip() == "9.3.6"
+        for name, proc in started.items():
+            stdout, stderr = proc.communicate(timeout=120)
+            assert proc.returncode == 0, (name, stderr)
+            assert expected.match(stdout.strip()), (name, stdout)
+    finally:
+        for proc in started.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)

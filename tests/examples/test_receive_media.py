@@ -3,6 +3,7 @@ MediaUrl downloaded with credentials on the API hop only."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib.util
 import os
@@ -14,8 +15,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
 import requests
+from twilio.request_validator import RequestValidator
 
 from tests.support.carrier import carrier_auth
 from tests.support.fileserver import JPEG, FileServer, png_bytes
@@ -129,14 +132,31 @@ def test_example_downloads_protected_and_legacy_media(
     assert one["sha256"] == hashlib.sha256(png).hexdigest()
 
 
-def test_example_rejects_unsigned_and_forged_webhooks(example: ExampleApp, account: Account) -> None:
-    form = {"MessageSid": "MM" + "0" * 32, "NumMedia": "0", "AccountSid": account.sid}
-    assert requests.post(example.base + "/sms", data=form, timeout=10).status_code == 403
-    forged = requests.post(
-        example.base + "/sms", data=form, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}, timeout=10
-    )
-    assert forged.status_code == 403
-    assert example.received()["saved"] == []
+def test_example_rejects_unsigned_and_forged_webhooks(tmp_path: Path) -> None:
+    # The signature check refuses before anything reaches mediagate: the example's own app
+    # in this process (httpx's ASGI transport), no server, so once rather than per database.
+    module = load_example()
+    sid, token = "AC" + "1" * 32, "a" * 32
+    app = module.create_app(module.Receiver(sid, token, tmp_path / "received"))
+    form = {"MessageSid": "MM" + "0" * 32, "NumMedia": "0", "AccountSid": sid}
+    good = RequestValidator(token).compute_signature("http://127.0.0.1:5000/sms", form)
+
+    async def go() -> tuple[int, int, list[Any], int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:5000") as client:
+            unsigned = (await client.post("/sms", data=form)).status_code
+            headers = {"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"}
+            forged = (await client.post("/sms", data=form, headers=headers)).status_code
+            saved = (await client.get("/received")).json()["saved"]
+            signed = (await client.post("/sms", data=form, headers={"X-Twilio-Signature": good})).status_code
+            return unsigned, forged, saved, signed
+
+    unsigned, forged, saved, signed = asyncio.run(go())
+    assert unsigned == 403
+    assert forged == 403
+    assert saved == []
+    # The same form signed with the account's token passes: the 403s were the signature's.
+    assert signed == 200
 
 
 def test_download_media_retries_a_transient_404() -> None:
