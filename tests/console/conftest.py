@@ -31,8 +31,36 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+ONE_DATABASE = "sqlite"
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "browser_only: a fact of the browser (keyboard, no script, phone width, the docs page's assets), "
+        "not of the database: runs against the SQLite server only",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A ``browser_only`` test runs once, against the session's SQLite server: what it checks
+    (focus order, the page without script, layout at phone width, the vendored Swagger UI)
+    is the same page whatever database is behind it; every test that reads or writes data
+    still runs on both."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        shape = callspec.params.get("server") if callspec is not None else None
+        if item.get_closest_marker("browser_only") and shape is not None and shape[0] != ONE_DATABASE:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

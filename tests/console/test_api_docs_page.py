@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.support.server import RunningServer
 
 
+@pytest.mark.browser_only
 def test_docs_page_renders_every_operation_offline(page: Page, server: RunningServer) -> None:
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

@@ -1,10 +1,12 @@
-"""Sign-in, sign-out, bad credentials, expiry, revocation, CSRF and the login rate limit."""
+"""Sign-in, sign-out, bad credentials, revocation and CSRF in a real browser.
+
+Session expiry (idle and absolute, moving the runtime's clock), the login rate limit and
+the Secure cookie behind a trusted proxy are HTTP answers of the console's own code:
+tests/inprocess/test_console_sessions.py checks them with the app in process."""
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import requests
@@ -113,45 +115,6 @@ def test_api_key_login_and_revoking_the_key_ends_the_session(
     expect(page).to_have_url(re.compile(r"/console/login"))
 
 
-def sign_in_again_returns_to(page: Page, srv: RunningServer, acct_sid: str, token: str) -> None:
-    expect(page).to_have_url(re.compile(r"/console/login\?next=%2Fconsole%2Fmessaging%2Fsettings%2Fgeneral"))
-    expect(page.get_by_role("status")).to_have_text("Your session expired. Please sign in again.")
-    page.get_by_label("Account SID").fill(acct_sid)
-    page.get_by_label("Auth Token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/console/messaging/settings/general$"))
-
-
-def test_idle_session_expires(page: Page, server_factory: Callable[..., RunningServer]) -> None:
-    srv = server_factory(MEDIAGATE_CONSOLE_IDLE_TIMEOUT="2")
-    acct = srv.new_account("Idle")
-    login(page, srv, acct.sid, acct.token)
-    time.sleep(3.2)  # timestamps are whole seconds: past the 2 s limit plus one
-    page.goto(srv.base_url + "/console/messaging/settings/general")
-    sign_in_again_returns_to(page, srv, acct.sid, acct.token)
-
-
-def test_busy_session_still_expires_at_its_absolute_limit(
-    page: Page, server_factory: Callable[..., RunningServer]
-) -> None:
-    srv = server_factory(MEDIAGATE_CONSOLE_SESSION_MAX_AGE="4")  # the idle limit stays 30 minutes
-    acct = srv.new_account("Absolute")
-    login(page, srv, acct.sid, acct.token)
-    started = time.monotonic()
-    settings_page = srv.base_url + "/console/messaging/settings/general"
-    while True:
-        elapsed = time.monotonic() - started
-        page.goto(settings_page)
-        if "/console/login" in page.url:  # the session has ended
-            break
-        assert elapsed < 5.2, "the session outlived its absolute limit"
-        expect(page.get_by_role("heading", name="General SMS Settings")).to_be_visible()
-        time.sleep(0.5)
-    # Activity kept it open well inside the limit (only whole seconds are stored).
-    assert elapsed >= 2.0, f"the session ended after {elapsed:.1f}s of activity"
-    sign_in_again_returns_to(page, srv, acct.sid, acct.token)
-
-
 def test_forms_without_the_csrf_token_or_from_another_site_are_refused(
     page: Page, context: BrowserContext, server: RunningServer, files: FileServer
 ) -> None:
@@ -197,73 +160,3 @@ def test_forms_without_the_csrf_token_or_from_another_site_are_refused(
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_have_text("Settings saved.")
     assert api_enforcement(server, acct.sid, acct.token) is True
-
-
-def test_login_attempts_are_rate_limited(server_factory: Callable[..., RunningServer]) -> None:
-    srv = server_factory()
-    acct = srv.new_account("Rate Limit")
-    http = requests.Session()
-
-    def attempt(secret: str) -> requests.Response:
-        form = http.get(srv.base_url + "/console/login", timeout=10)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-        assert token is not None
-        return http.post(
-            srv.base_url + "/console/login",
-            data={"csrf_token": token.group(1), "username": acct.sid, "password": secret},
-            allow_redirects=False,
-            timeout=10,
-        )
-
-    for _ in range(10):
-        assert attempt("wrong-" + "0" * 26).status_code == 400
-    blocked = attempt(acct.token)  # even the right token waits now
-    assert blocked.status_code == 429
-    assert int(blocked.headers["Retry-After"]) > 0
-    assert "Too many failed sign-in attempts" in blocked.text
-    assert "mg_console=" not in blocked.headers.get("set-cookie", "").replace("mg_console_login", "")
-    # Another account from the same client is not locked out by this one's failures.
-    other = srv.new_account("Other")
-    form = http.get(srv.base_url + "/console/login", timeout=10)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
-    ok = http.post(
-        srv.base_url + "/console/login",
-        data={"csrf_token": token.group(1), "username": other.sid, "password": other.token},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert ok.status_code == 303 and ok.headers["location"] == "/console/dashboard"
-
-
-def test_session_cookie_is_secure_behind_an_https_proxy(server_factory: Callable[..., RunningServer]) -> None:
-    """Behind a trusted proxy (MEDIAGATE_TRUSTED_PROXIES) X-Forwarded-Proto counts;
-    the cookie then carries Secure. From anyone else the header is ignored."""
-    untrusted = server_factory()
-    form = requests.get(
-        untrusted.base_url + "/console/login", headers={"X-Forwarded-Proto": "https"}, timeout=10
-    )
-    assert "Secure" not in form.headers["set-cookie"]
-    server = server_factory(MEDIAGATE_TRUSTED_PROXIES="127.0.0.1/32")
-    acct = server.new_account("Behind TLS")
-    http = requests.Session()
-    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "127.0.0.1"}
-    form = http.get(server.base_url + "/console/login", headers=proxied, timeout=10)
-    assert "Secure" in form.headers["set-cookie"]
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
-    # requests keeps Secure cookies for https only, so hand the pre-login cookie back explicitly.
-    pre = re.search(r"mg_console_login=([^;]+)", form.headers["set-cookie"])
-    assert pre is not None
-    r = requests.post(
-        server.base_url + "/console/login",
-        data={"csrf_token": token.group(1), "username": acct.sid, "password": acct.token},
-        headers={**proxied, "Cookie": f"mg_console_login={pre.group(1)}"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert r.status_code == 303, r.text
-    session = next(c for c in r.raw.headers.getlist("Set-Cookie") if c.startswith("mg_console="))
-    attrs = {a.strip().split("=")[0].lower() for a in session.split(";")}
-    assert {"httponly", "secure", "samesite"} <= attrs
-    assert "samesite=lax" in session.lower()

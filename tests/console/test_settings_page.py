@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from mediagate.accounts import accounts
@@ -77,6 +78,7 @@ def test_seed_steps_enable_enforcement_through_the_console(page: Page, server: R
     expect(page.locator("#setting-history tbody tr").first).to_contain_text("Enabled → Disabled")
 
 
+@pytest.mark.browser_only
 def test_settings_change_with_the_keyboard_only(page: Page, server: RunningServer) -> None:
     acct = server.new_account("Keyboard")
     set_api_enforcement(server, acct.sid, acct.token, False)
@@ -99,6 +101,7 @@ def test_settings_change_with_the_keyboard_only(page: Page, server: RunningServe
     assert api_enforcement(server, acct.sid, acct.token) is True
 
 
+@pytest.mark.browser_only
 def test_console_works_without_javascript(browser: Browser, server: RunningServer) -> None:
     acct = server.new_account("No JS")
     set_api_enforcement(server, acct.sid, acct.token, False)
@@ -119,6 +122,7 @@ def test_console_works_without_javascript(browser: Browser, server: RunningServe
         ctx.close()
 
 
+@pytest.mark.browser_only
 def test_settings_page_fits_a_phone(browser: Browser, server: RunningServer) -> None:
     acct = server.new_account("Phone")
     ctx = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
