@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from mediagate.core import settings as settings_mod
+from tests.support.cli import run_cli
 
 REFUSALS = [
     ({"MEDIAGATE_STORAGE_URL": "s3://media/prefix"}, "MEDIAGATE_SECRET_KEY is required with S3 storage"),
@@ -44,3 +45,17 @@ def test_media_settings_refusal_is_one_line(
     assert problem is not None and reason in problem, problem
     assert "\n" not in problem and "Traceback" not in problem
     assert not (tmp_path / "data" / "secret.key").exists()  # nothing generated on the way
+
+
+@pytest.mark.parametrize(("env", "reason"), [case for case in REFUSALS if "SECRET_KEY" not in case[1]])
+def test_a_command_says_a_bad_media_setting_in_one_line(
+    tmp_path: Path, env: dict[str, str], reason: str
+) -> None:
+    """The CLI's own report of a setting it cannot load (``load_settings``: one line,
+    status 2), for the cases the settings refuse; what the executable's ``serve``
+    did for them before (tests/support/cli.py runs the command in this process)."""
+    done = run_cli({"MEDIAGATE_DATA_DIR": str(tmp_path / "data"), **env}, "encryption", "status")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and reason in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
