@@ -3,7 +3,6 @@ MediaUrl downloaded with credentials on the API hop only."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import importlib.util
 import os
@@ -22,6 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.support.carrier import carrier_auth
 from tests.support.fileserver import JPEG, FileServer, png_bytes
+from tests.support.loops import run_fresh
 from tests.support.receiver import running_receiver
 from tests.support.server import ROOT, Account, RunningServer, free_port
 from tests.support.webhooks import claim
@@ -151,7 +151,8 @@ def test_example_rejects_unsigned_and_forged_webhooks(tmp_path: Path) -> None:
             signed = (await client.post("/sms", data=form, headers={"X-Twilio-Signature": good})).status_code
             return unsigned, forged, saved, signed
 
-    unsigned, forged, saved, signed = asyncio.run(go())
+    # On a thread of its own: a browser test on the same worker may leave a loop running here.
+    unsigned, forged, saved, signed = run_fresh(go)
     assert unsigned == 403
     assert forged == 403
     assert saved == []
