@@ -136,16 +136,15 @@ def test_an_unknown_media_is_404_before_the_store_is_asked(
     make_runtime: MakeRuntime, object_store: ObjectStore, proxy: TcpProxy
 ) -> None:
     """Presign delivery reads the row before deleting the object: another
-    account's media (or none) answers 404 and its object stays."""
+    account's media or message (or none) answers 404 and the object stays."""
     rt = _runtime(make_runtime, object_store, proxy, "presign")
     owner = accounts.create(rt, "owner")
     stranger = accounts.create(rt, "stranger")
     msg, med = message_with_media(rt, owner.account.sid)
     key = _key(rt, med)
     with app_session(rt) as http:
-        answer = http.delete(
-            f"/2010-04-01/Accounts/{stranger.account.sid}/Messages/{msg}/Media/{med}.json",
-            auth=(stranger.account.sid, stranger.auth_token),
-        )
-        assert answer.status_code == 404
+        stranger_auth = (stranger.account.sid, stranger.auth_token)
+        api = f"/2010-04-01/Accounts/{stranger.account.sid}"
+        assert http.delete(f"{api}/Messages/{msg}/Media/{med}.json", auth=stranger_auth).status_code == 404
+        assert http.delete(f"{api}/Messages/{msg}.json", auth=stranger_auth).status_code == 404
     assert exists(rt, key)
