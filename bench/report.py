@@ -345,7 +345,9 @@ def render(results: dict[str, Any], charts: list[str]) -> str:
             f"`POST …/Messages.json` with one `MediaUrl` pointing at the local nginx ({ing['connections']} "
             f"connections, {ing['backend']}): fetch through the SSRF-safe fetcher, type check, hash, fsync, "
             "rows. The nginx column is nginx serving that same source file to wrk at the same connection "
-            "count, i.e. the ceiling of the fetch alone.",
+            "count, i.e. the ceiling of the fetch alone. Since sends answer `queued` at once and the "
+            "media are fetched afterwards (as at Twilio), messages/s counts creates and MB/s what they asked "
+            "for; the fetch worker stores behind them, so this is not yet the stored rate.",
             "",
             "| object | messages/s | MB/s | nginx req/s (source) | ratio | p50 / p99 ms | failed messages |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
