@@ -15,7 +15,14 @@ from sqlalchemy import select
 from twilio.rest import Client
 
 from mediagate.db.models import Media
-from tests.support.fileserver import FileServer, png_bytes
+
+# Collected here too: the in-process tier's bodies, answered by this file's real server
+# (granian, the fast path, another process) on each database. One body, two tiers.
+from tests.inprocess.test_api_ingest import (  # noqa: F401
+    test_missing_media_fails_with_11200,
+    test_success_stores_bytes_and_becomes_sent,
+)
+from tests.support.fileserver import FileServer
 from tests.support.loops import eventually
 from tests.support.server import Account, RunningServer
 from tests.support.stored import stored_keys, unfinished_writes
@@ -119,30 +126,4 @@ def wait_until_sent(client: Client, sid: str) -> Any:
 # --------------------------------------------------------------------------- failures
 
 
-def test_missing_media_fails_with_11200(ctx: Ctx) -> None:
-    url = ctx.url("missing.png", b"", status=404)
-    message = ctx.create([url])
-    assert ctx.files.hits(ctx.path("missing.png")) == 1
-    assert_failed_without_media(ctx, message, 11200)
-    # A failed message is never handed to the carrier: when a later good message of the
-    # same account has been sent, the failed one is still failed and unsent.
-    ok = ctx.create([ctx.url("ok.png", png_bytes(500))])
-    assert wait_until_sent(ctx.client, ok["sid"]).status == "sent"
-    again = ctx.client.messages(message["sid"]).fetch()
-    assert again.status == "failed" and again.date_sent is None
-
-
 # --------------------------------------------------------------------------- successes
-
-
-def test_success_stores_bytes_and_becomes_sent(ctx: Ctx) -> None:
-    body = png_bytes(12_345)
-    message = ctx.create([ctx.url("fine.png", body)])
-    assert message["status"] == "sent" and message["num_media"] == "1" and message["error_code"] is None
-    sent = wait_until_sent(ctx.client, message["sid"])
-    assert sent.status == "sent" and sent.date_sent is not None
-    [row] = ctx.media_rows()
-    assert row.message_sid == message["sid"] and row.size == len(body) and row.content_type == "image/png"
-    assert len(ctx.stored_files()) == 1
-    r = ctx.content(message["sid"], row.sid)
-    assert r.status_code == 200 and r.content == body and r.headers["content-type"] == "image/png"

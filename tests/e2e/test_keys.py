@@ -9,16 +9,22 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select, text
+from sqlalchemy import text
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
-from mediagate.db.models import ApiKey, AuditEvent, Base
+from mediagate.db.models import ApiKey, Base
+
+# Collected here too: the in-process tier's bodies, answered by this file's real server
+# (granian, the fast path, another process) on each database. One body, two tiers.
+from tests.inprocess.test_api_keys import (  # noqa: F401
+    test_create_returns_the_secret_once,
+    test_key_authenticates_messages_and_media,
+)
 from tests.support.clients import assert_twilio_error, settled_message, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
@@ -53,82 +59,6 @@ def assert_list_refused(client: Client, status: int, code: int) -> None:
 def assert_401(r: requests.Response) -> dict[str, Any]:
     assert r.headers.get("WWW-Authenticate") == 'Basic realm="Twilio API"'
     return assert_twilio_error(r, 401, 20003)
-
-
-def test_create_returns_the_secret_once(server: RunningServer) -> None:
-    acct = server.new_account("keys-create")
-    client = twilio_client(server, acct.sid, acct.token)
-    new = client.api.v2010.accounts(acct.sid).new_keys.create(friendly_name="ci deploy")
-    assert new.sid is not None and new.sid.startswith("SK") and len(new.sid) == 34
-    assert new.friendly_name == "ci deploy"
-    assert new.secret and len(new.secret) >= 32
-    assert new.date_created is not None and new.date_updated is not None
-
-    # Raw create body: Twilio's new-key shape, RFC 2822 dates.
-    r = requests.post(
-        keys_url(server, acct.sid), data={"FriendlyName": "raw"}, auth=(acct.sid, acct.token), timeout=10
-    )
-    assert r.status_code == 201
-    created = r.json()
-    assert set(created) == {"sid", "friendly_name", "date_created", "date_updated", "secret"}
-    assert parsedate_to_datetime(created["date_created"]).utcoffset() is not None
-    assert created["date_created"].endswith("+0000")
-
-    # Never again: not on fetch, not in the list.
-    for sid, secret in [(new.sid, new.secret), (created["sid"], created["secret"])]:
-        fetched = requests.get(keys_url(server, acct.sid, sid), auth=(acct.sid, acct.token), timeout=10)
-        assert fetched.status_code == 200
-        assert set(fetched.json()) == {"sid", "friendly_name", "date_created", "date_updated"}
-        assert secret not in fetched.text
-        listed = requests.get(keys_url(server, acct.sid), auth=(acct.sid, acct.token), timeout=10)
-        assert listed.status_code == 200
-        assert secret not in listed.text
-        assert all("secret" not in k for k in listed.json()["keys"])
-        assert sid in {k["sid"] for k in listed.json()["keys"]}
-
-    # twilio-python's KeyInstance has no secret either.
-    key = client.api.v2010.accounts(acct.sid).keys(new.sid).fetch()
-    assert key.sid == new.sid and key.friendly_name == "ci deploy"
-    assert not hasattr(key, "secret")
-
-    # Each key gets its own secret.
-    assert created["secret"] != new.secret
-
-
-def test_key_authenticates_messages_and_media(server: RunningServer, files: FileServer) -> None:
-    acct = server.new_account("keys-use")
-    key_sid, secret = create_key(server, acct)
-    client = twilio_client(server, key_sid, secret, acct.sid)
-
-    body = png_bytes(2048)
-    url = files.add("/keys/use.png", body)
-    sent = client.messages.create(to=TO, from_=FROM, body="via key", media_url=[url])
-    assert sent.account_sid == acct.sid and sent.status == "queued"
-    # The media are fetched after the create answered (as at Twilio); the count shows once stored.
-    assert settled_message(server, acct, sent.sid)["num_media"] == "1"
-    assert sent.sid in {m.sid for m in client.messages.list(limit=20)}
-    assert client.messages(sent.sid).fetch().body == "via key"
-
-    media = client.messages(sent.sid).media.list()
-    assert len(media) == 1
-    content = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sent.sid}/Media/{media[0].sid}"
-    first = requests.get(content, auth=(key_sid, secret), allow_redirects=False, timeout=10)
-    assert first.status_code == 307
-    assert "/_media/secure/" in first.headers["Location"]
-    downloaded = requests.get(content, auth=(key_sid, secret), timeout=10)
-    assert downloaded.status_code == 200 and downloaded.content == body
-
-    # The action is recorded under the key, not the account.
-    client.messages(sent.sid).delete()
-    with server.runtime.sessions() as session:
-        actors = set(
-            session.scalars(
-                select(AuditEvent.actor).where(
-                    AuditEvent.account_sid == acct.sid, AuditEvent.action == "message.delete"
-                )
-            )
-        )
-    assert actors == {key_sid}
 
 
 def test_main_key_manages_keys(server: RunningServer) -> None:

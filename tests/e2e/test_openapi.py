@@ -12,13 +12,19 @@ from typing import Any
 
 import pytest
 import requests
-from openapi_spec_validator import validate
 from starlette.routing import BaseRoute
 
 from mediagate.core.settings import Settings
 from mediagate.http import openapi
 from mediagate.http.app import create_app
 from mediagate.runtime.context import build_runtime
+
+# Collected here too: the in-process tier's bodies, answered by this file's real server
+# (granian, the fast path, another process) on each database. One body, two tiers.
+from tests.inprocess.test_api_openapi import (  # noqa: F401
+    test_docs_page_is_served_from_here_under_a_strict_csp,
+    test_document_is_valid_openapi_3,
+)
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -60,13 +66,6 @@ def _document(server: RunningServer) -> dict[str, Any]:
     return doc
 
 
-def test_document_is_valid_openapi_3(server: RunningServer) -> None:
-    doc = _document(server)
-    validate(doc)  # raises on any violation of the OpenAPI 3.0 schema, dangling $ref, duplicate ids
-    assert doc["servers"] == [{"url": server.base_url}]
-    assert doc["components"]["securitySchemes"]["accountSid_authToken"] == {"type": "http", "scheme": "basic"}
-
-
 def _app_doc(tmp_path: Path, **urls: str) -> tuple[dict[str, Any], list[BaseRoute]]:
     settings = Settings(data_dir=tmp_path, secret_key=secrets.token_hex(32), **urls)  # type: ignore[arg-type]
     rt = build_runtime(settings)
@@ -75,20 +74,3 @@ def _app_doc(tmp_path: Path, **urls: str) -> tuple[dict[str, Any], list[BaseRout
         return openapi.build(settings, list(app.routes)), list(app.routes)
     finally:
         rt.close()
-
-
-def test_docs_page_is_served_from_here_under_a_strict_csp(server: RunningServer) -> None:
-    r = requests.get(server.base_url + "/docs", timeout=30)
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/html")
-    csp = r.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "default-src 'none'" in csp
-    assert "<script>" not in r.text  # no inline script: the CSP would block it
-    sources = [s for s in re.findall(r'(?:src|href)="([^"]+)"', r.text) if s != "data:,"]  # data:, no favicon
-    assert sources and all(s.startswith("/") for s in sources), sources  # no CDN
-    for source in sources:
-        asset = requests.get(server.base_url + source, timeout=30)
-        assert asset.status_code == 200, source
-        assert len(asset.content) > 100, source
-    bundle = requests.get(server.base_url + "/docs/assets/swagger-ui/swagger-ui-bundle.js", timeout=30)
-    assert "SwaggerUIBundle" in bundle.text

@@ -8,14 +8,20 @@ from __future__ import annotations
 import json
 import subprocess
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 from twilio.rest import Client
 
-from mediagate.accounts import accounts, keys
+from mediagate.accounts import accounts
 from mediagate.core.timefmt import aware
+
+# Collected here too: the in-process tier's bodies, answered by this file's real server
+# (granian, the fast path, another process) on each database. One body, two tiers.
+from tests.inprocess.test_api_settings import (  # noqa: F401
+    test_body_shape,
+    test_post_changes_it_and_records_who,
+)
 from tests.support.cli import Done, run_cli
 from tests.support.clients import settled_message
 from tests.support.fileserver import FileServer, png_bytes
@@ -62,56 +68,6 @@ def cli_here(server: RunningServer, *args: str) -> Done:
 def history(server: RunningServer, sid: str) -> list[tuple[str, str, str, str]]:
     """Newest first: (old, new, actor, via)."""
     return [(c.old_value, c.new_value, c.actor, c.via) for c in accounts.setting_history(server.runtime, sid)]
-
-
-def test_body_shape(server: RunningServer) -> None:
-    acct = server.new_account("settings-shape")
-    body = get_setting(server, acct.sid, (acct.sid, acct.token))
-    assert set(body) == {"account_sid", "enforce_media_http_auth", "date_updated", "url"}
-    assert body["account_sid"] == acct.sid
-    assert body["enforce_media_http_auth"] is True  # new accounts start enforced
-    assert body["url"] == settings_url(server, acct.sid)
-    # RFC 2822 in GMT, like every Twilio date.
-    assert body["date_updated"].endswith(" +0000")
-    when = parsedate_to_datetime(body["date_updated"])
-    assert when.utcoffset() == timedelta(0)
-    assert abs(datetime.now(UTC) - when) < timedelta(minutes=5)
-    # The same body from POST, and from a HEAD-less GET with a key.
-    key = keys.create(server.runtime, acct.sid, "reader", actor="test")
-    assert get_setting(server, acct.sid, (key.key.sid, key.secret)) == body
-
-
-def test_post_changes_it_and_records_who(server: RunningServer) -> None:
-    acct = server.new_account("settings-post")
-    auth = (acct.sid, acct.token)
-    before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
-    r = post_setting(server, acct.sid, auth, "false")
-    after = datetime.now(UTC) + timedelta(seconds=1)
-    assert r.status_code == 200
-    posted = r.json()
-    assert posted["enforce_media_http_auth"] is False
-    assert set(posted) == {"account_sid", "enforce_media_http_auth", "date_updated", "url"}
-    assert before <= parsedate_to_datetime(posted["date_updated"]) <= after
-    assert get_setting(server, acct.sid, auth) == posted
-
-    # A standard key may change it; the history names the key.
-    key = keys.create(server.runtime, acct.sid, "settings", actor="test")
-    r = post_setting(server, acct.sid, (key.key.sid, key.secret), "true")
-    assert r.status_code == 200 and r.json()["enforce_media_http_auth"] is True
-
-    changes = accounts.setting_history(server.runtime, acct.sid)
-    assert [(c.old_value, c.new_value, c.actor, c.via) for c in changes] == [
-        ("false", "true", key.key.sid, "api"),
-        ("true", "false", acct.sid, "api"),
-        ("", "true", "system", "account-create"),
-    ]
-    assert all(c.setting == SETTING for c in changes)
-    assert before <= aware(changes[1].date_created) <= after
-    assert aware(changes[0].date_created) >= aware(changes[1].date_created)
-    # date_updated is the time of the last change.
-    assert parsedate_to_datetime(get_setting(server, acct.sid, auth)["date_updated"]) == aware(
-        changes[0].date_created
-    ).replace(microsecond=0)
 
 
 def test_cli_set_is_seen_by_the_api_at_once(server: RunningServer, files: FileServer) -> None:

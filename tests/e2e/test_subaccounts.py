@@ -5,17 +5,22 @@ who may do what) is checked with the app in process: tests/inprocess/test_api_su
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import pytest
 import requests
 from sqlalchemy import func, select
 
 from mediagate.db.models import Media
 from mediagate.media import media as media_service
 from mediagate.messaging import messages as message_service
-from tests.support.clients import assert_twilio_error, main_key, standard_key, twilio_client
+
+# Collected here too: the in-process tier's bodies, answered by this file's real server
+# (granian, the fast path, another process) on each database. One body, two tiers.
+from tests.inprocess.test_api_subaccounts import (  # noqa: F401
+    test_create_list_fetch_update_with_twilio_python,
+    test_parent_credentials_reach_the_subaccounts_resources,
+)
+from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import png_bytes
 from tests.support.server import Account, RunningServer
 
@@ -117,68 +122,7 @@ def call(method: str, url: str, data: dict[str, str] | None, creds: Creds) -> re
 # --------------------------------------------------------------------------- create / list / fetch / update
 
 
-def test_create_list_fetch_update_with_twilio_python(server: RunningServer) -> None:
-    parent = server.new_account("sub-parent")
-    client = twilio_client(server, parent.sid, parent.token)
-
-    sub = client.api.v2010.accounts.create(friendly_name="tenant one")
-    assert sub.sid is not None and sub.sid.startswith("AC") and sub.sid != parent.sid
-    assert sub.owner_account_sid == parent.sid
-    assert sub.friendly_name == "tenant one"
-    assert sub.status == "active"
-    assert sub.auth_token and re.fullmatch(r"[0-9a-f]{32}", sub.auth_token)
-    assert sub.date_created is not None
-
-    listed = {a.sid: a for a in client.api.v2010.accounts.list()}
-    assert set(listed) == {parent.sid, sub.sid}
-    assert listed[parent.sid].owner_account_sid == parent.sid  # a parent is its own owner
-    assert listed[sub.sid].owner_account_sid == parent.sid
-
-    fetched = client.api.v2010.accounts(sub.sid).fetch()
-    assert fetched.friendly_name == "tenant one" and fetched.auth_token == sub.auth_token
-
-    renamed = client.api.v2010.accounts(sub.sid).update(friendly_name="tenant 1")
-    assert renamed.friendly_name == "tenant 1"
-    assert client.api.v2010.accounts(sub.sid).fetch().friendly_name == "tenant 1"
-
-    # The new subaccount's token works on its own resources at once.
-    own = twilio_client(server, sub.sid, sub.auth_token)
-    assert own.messages.list() == []
-    assert [a.sid for a in own.api.v2010.accounts.list()] == [sub.sid]
-
-
 # --------------------------------------------------------------------------- who reaches what
-
-
-@pytest.mark.parametrize("credential", ["token", "main_key", "standard_key"])
-def test_parent_credentials_reach_the_subaccounts_resources(server: RunningServer, credential: str) -> None:
-    parent = server.new_account("sub-reach")
-    sub = new_subaccount(server, parent, "reached")
-    seeded = Seeded(server, sub)
-    creds: Creds = {
-        "token": lambda: (parent.sid, parent.token),
-        "main_key": lambda: main_key(server, parent),
-        "standard_key": lambda: standard_key(server, parent),
-    }[credential]()
-
-    for name, method, url, data, ok in seeded.endpoints():
-        r = call(method, url, data, creds)
-        if credential == "standard_key" and name in ("account.fetch", "keys.list", "iam.keys.list"):
-            # A standard key has no account or key management, not even on a subaccount.
-            assert_twilio_error(r, 403, 70051)
-            continue
-        assert r.status_code == ok, f"{name}: {r.status_code} {r.text}"
-
-    # The content URL, followed, gives the bytes.
-    followed = requests.get(seeded.content_url, auth=creds, timeout=10)
-    assert followed.status_code == 200 and followed.content == seeded.body
-
-    # twilio-python with the parent's credential and the subaccount's sid.
-    client = twilio_client(server, creds[0], creds[1], sub.sid)
-    assert seeded.message_sid in {m.sid for m in client.messages.list()}
-    assert [m.sid for m in client.messages(seeded.message_sid).media.list()] == [seeded.media_sid]
-    sent = client.messages.create(to=TO, from_=FROM, body="from parent")
-    assert sent.account_sid == sub.sid
 
 
 # --------------------------------------------------------------------------- suspend / reactivate / close
