@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.test_media_hosts import one_media, signed_url
 from tests.e2e.test_revocation_audit import wait_for_events
 from tests.support.clients import standard_key
 from tests.support.console_http import console_session, form_token
 from tests.support.fileserver import FileServer
+from tests.support.media_steps import one_media, signed_url
 from tests.support.server import RunningServer
 
 

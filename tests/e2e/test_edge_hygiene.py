@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.test_media_hosts import (
+from tests.e2e.test_subaccounts import accounts_url, new_subaccount
+from tests.support.fileserver import FileServer, png_bytes
+from tests.support.media_steps import (
     StoredMedia,
     add_media,
     one_media,
@@ -16,8 +18,6 @@ from tests.e2e.test_media_hosts import (
     signed_url,
     sms,
 )
-from tests.e2e.test_subaccounts import accounts_url, new_subaccount
-from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import Account, RunningServer
 
 HTML = b"<!doctype html><script>alert(document.domain)</script>"

@@ -21,9 +21,9 @@ from mediagate.storage.s3 import S3Store
 from mediagate.storage.sealed import SealedStore
 from tests.conftest import storage_env
 from tests.e2e import test_media_hosts as hosts
-from tests.e2e.test_media_hosts import StoredMedia, content_url, one_media, signed_url, sms
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.media_steps import StoredMedia, content_url, one_media, signed_url, sms
 from tests.support.server import RunningServer, running_server
 from tests.support.shapes import SHAPES
 

@@ -23,9 +23,9 @@ import requests
 from sqlalchemy import func, select
 
 from mediagate.db.models import Media, MediaAccessEvent
-from tests.e2e.test_media_hosts import StoredMedia, one_media
 from tests.support.clients import standard_key
 from tests.support.fileserver import FileServer
+from tests.support.media_steps import StoredMedia, one_media
 from tests.support.scrape import delta, scrape
 from tests.support.server import RunningServer
 from tests.support.shapes import SHAPES

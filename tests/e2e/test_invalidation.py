@@ -25,10 +25,10 @@ import requests
 from mediagate.accounts import keys
 from mediagate.media import hotcache
 from tests.conftest import BACKENDS
-from tests.e2e.test_media_hosts import send_media
 from tests.e2e.test_token_rotation import Seeded
 from tests.support.databases import fresh_database
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.media_steps import send_media
 from tests.support.own_redis import OwnRedis, running_redis
 from tests.support.server import MEDIAGATE, Account, RunningServer, running_server
 

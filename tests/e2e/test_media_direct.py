@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from mediagate.edge.serve import SECURITY_HEADERS
-from tests.e2e.test_media_hosts import StoredMedia, add_media, new_api_key, one_media, sha, sms
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer
+from tests.support.media_steps import StoredMedia, add_media, new_api_key, one_media, sha, sms
 from tests.support.server import Account, RunningServer
 
 pytestmark = pytest.mark.e2e

@@ -18,10 +18,10 @@ import pytest
 import requests
 
 from mediagate.db.models import MediaAccessEvent
-from tests.e2e.test_media_hosts import StoredMedia, one_media, send_media, signed_url
 from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.media_steps import StoredMedia, one_media, send_media, signed_url
 from tests.support.server import Account, RunningServer
 from tests.support.shared_redis import REDIS_URL
 

@@ -23,7 +23,10 @@ from mediagate.media import media as media_service
 from mediagate.media.ingest import IngestedMedia
 from mediagate.storage import media_key
 from tests.conftest import BACKENDS
-from tests.e2e.test_media_hosts import (
+from tests.support.databases import fresh_database
+from tests.support.fileserver import FileServer, png_bytes
+from tests.support.loops import eventually
+from tests.support.media_steps import (
     StoredMedia,
     add_media,
     content_url,
@@ -31,9 +34,6 @@ from tests.e2e.test_media_hosts import (
     public_url,
     sms,
 )
-from tests.support.databases import fresh_database
-from tests.support.fileserver import FileServer, png_bytes
-from tests.support.loops import eventually
 from tests.support.seaweed import ObjectStore
 from tests.support.server import MEDIAGATE, RunningServer, free_port, running_server
 from tests.support.stored import exists

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
-from tests.e2e.test_media_hosts import StoredMedia, one_media, public_url, signed_url
 from tests.support.fileserver import FileServer, png_bytes
+from tests.support.media_steps import StoredMedia, one_media, public_url, signed_url
 from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""Retention with the app in process (tests/support/inprocess.py) on every shape
+"""Retention with the app in process (tests/support/api_inprocess.py) on every shape
 (SQLite, PostgreSQL, PostgreSQL + S3): the background job with the batched access
 records, and the CLI (``retention show``, a dry run, a batched run) through typer's runner.
 
@@ -20,19 +20,12 @@ from sqlalchemy import select, update
 from mediagate.core.timefmt import utcnow
 from mediagate.db.models import AuditEvent, Media, MediaActivity
 from mediagate.media import media as media_service
+from tests.support.api_inprocess import ApiServer, shape_app
 from tests.support.cli import run_cli
-from tests.support.clients import assert_twilio_error
+from tests.support.clients import assert_twilio_error, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.inprocess import InProcessServer
-from tests.support.lifecycle_inprocess import (
-    StoredMedia,
-    add_media,
-    app_server,
-    cli_env,
-    one_media,
-    twilio_client,
-)
 from tests.support.loops import eventually
+from tests.support.media_steps import StoredMedia, add_media, one_media
 from tests.support.server import Account
 from tests.support.shapes import SHAPES
 from tests.support.stored import exists
@@ -40,11 +33,11 @@ from tests.support.stored import exists
 TIMEOUT = 30
 
 
-def rule_url(srv: InProcessServer, account_sid: str) -> str:
+def rule_url(srv: ApiServer, account_sid: str) -> str:
     return f"{srv.base_url}/v1/Accounts/{account_sid}/MediaRetention"
 
 
-def set_rule(srv: InProcessServer, acct: Account, **form: str) -> dict[str, object]:
+def set_rule(srv: ApiServer, acct: Account, **form: str) -> dict[str, object]:
     r = srv.http.post(rule_url(srv, acct.sid), data=form, auth=(acct.sid, acct.token), timeout=TIMEOUT)
     assert r.status_code == 200, r.text
     body: dict[str, object] = r.json()
@@ -64,7 +57,7 @@ def test_background_job_deletes_media_after_their_first_download(
     storage: str,
     delivery: str,
 ) -> None:
-    with app_server(
+    with shape_app(
         request,
         backend,
         storage,
@@ -102,7 +95,7 @@ def test_background_job_deletes_media_after_their_first_download(
         assert srv.http.get(probed.content_url, auth=creds, timeout=TIMEOUT).content == probed.body
 
 
-def _wait_gone(srv: InProcessServer, m: StoredMedia, limit: float = 60) -> None:
+def _wait_gone(srv: ApiServer, m: StoredMedia, limit: float = 60) -> None:
     deadline = time.monotonic() + limit
     while True:
         r = srv.http.get(m.metadata_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT)
@@ -120,8 +113,8 @@ def test_cli_show_dry_run_then_a_batched_run(
     """The non-crashing half of tests/e2e/test_retention.py's crash test: the deployment
     maximum, ``show``, a dry run that deletes nothing, then a run in batches of two,
     one audit row per batch counting each media once, objects included."""
-    with app_server(request, backend, storage, tmp_path, retention_interval=0, retention_max_days=30) as srv:
-        env = cli_env(srv)
+    with shape_app(request, backend, storage, tmp_path, retention_interval=0, retention_max_days=30) as srv:
+        env = {**srv.env, "MEDIAGATE_RETENTION_MAX_DAYS": "30"}  # the CLI next to this app
         first = one_media(srv, files)
         acct = first.account
         items = [first] + [
@@ -166,6 +159,6 @@ def test_cli_show_dry_run_then_a_batched_run(
         assert not any(exists(srv.runtime, m.key) for m in items) and exists(srv.runtime, young.key)
 
 
-def _left(srv: InProcessServer, sids: list[str]) -> set[str]:
+def _left(srv: ApiServer, sids: list[str]) -> set[str]:
     with srv.runtime.sessions() as session:
         return set(session.scalars(select(Media.sid).where(Media.sid.in_(sids))))

@@ -1,4 +1,4 @@
-"""Early revocation in presign delivery with the app in process (tests/support/inprocess.py),
+"""Early revocation in presign delivery with the app in process (tests/support/api_inprocess.py),
 on SQLite and PostgreSQL, the bytes in a real S3 store (SeaweedFS): revoking moves the
 objects, so S3 itself refuses the presigned URLs handed out before.
 
@@ -19,9 +19,10 @@ import requests
 
 from mediagate.db.models import Media
 from tests.conftest import BACKENDS
+from tests.support.api_inprocess import ApiServer, shape_app
+from tests.support.clients import twilio_client
 from tests.support.fileserver import FileServer, png_bytes
-from tests.support.inprocess import InProcessServer
-from tests.support.lifecycle_inprocess import StoredMedia, app_server, one_media, send_media, twilio_client
+from tests.support.media_steps import StoredMedia, one_media, send_media
 from tests.support.stored import exists
 
 TIMEOUT = 30
@@ -29,16 +30,14 @@ TTL = 900
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def presign(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[InProcessServer]:
+def presign(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """An app that stores media in S3 and redirects straight to presigned GETs."""
     tmp = tmp_path_factory.mktemp(f"revoke-presign-{request.param}")
-    with app_server(request, request.param, "s3", tmp, delivery="presign", signed_url_ttl=TTL) as srv:
+    with shape_app(request, request.param, "s3", tmp, delivery="presign", signed_url_ttl=TTL) as srv:
         yield srv
 
 
-def redirect(srv: InProcessServer, m: StoredMedia) -> str:
+def redirect(srv: ApiServer, m: StoredMedia) -> str:
     r = srv.http.get(
         m.content_url, auth=(m.account.sid, m.account.token), timeout=TIMEOUT, allow_redirects=False
     )
@@ -49,7 +48,7 @@ def redirect(srv: InProcessServer, m: StoredMedia) -> str:
     return location
 
 
-def revoke_media(srv: InProcessServer, m: StoredMedia) -> dict[str, object]:
+def revoke_media(srv: ApiServer, m: StoredMedia) -> dict[str, object]:
     """Through twilio-python's own request building (our route has no generated wrapper)."""
     client = twilio_client(srv, m.account.sid, m.account.token)
     url = f"{srv.base_url}/v1/Accounts/{m.account.sid}/Media/{m.media_sid}/Revocations"
@@ -59,7 +58,7 @@ def revoke_media(srv: InProcessServer, m: StoredMedia) -> dict[str, object]:
     return body
 
 
-def test_presigned_urls_die_when_the_object_moves(presign: InProcessServer, files: FileServer) -> None:
+def test_presigned_urls_die_when_the_object_moves(presign: ApiServer, files: FileServer) -> None:
     m = one_media(presign, files)
     old = redirect(presign, m)
     with presign.runtime.sessions() as session:
@@ -78,7 +77,7 @@ def test_presigned_urls_die_when_the_object_moves(presign: InProcessServer, file
     assert requests.get(fresh, timeout=TIMEOUT).content == m.body
 
 
-def test_account_revocation_moves_every_presigned_object(presign: InProcessServer, files: FileServer) -> None:
+def test_account_revocation_moves_every_presigned_object(presign: ApiServer, files: FileServer) -> None:
     acct = presign.new_account("revoke")
     bodies = [png_bytes(3000), png_bytes(3001)]
     urls = [files.add(f"/revoke/{acct.sid}-{i}.png", b) for i, b in enumerate(bodies)]

@@ -90,7 +90,9 @@ def api_server(
             if key.startswith("AWS_"):
                 mp.setenv(key, value)  # boto3 reads the credentials from the environment
         with in_process_server(backend, tmp, **{**QUICK, **settings}) as inner:
-            adapter = inner.http.get_adapter(BASE_URL + "/")
+            # The session's own mount, not get_adapter: while another api_server is open,
+            # get_adapter is that one's routing and would answer with its app.
+            adapter = inner.http.adapters[BASE_URL + "/"]
             original = requests.Session.get_adapter
 
             def get_adapter(self: requests.Session, url: str) -> Any:
@@ -117,6 +119,12 @@ def shape_server(
 ) -> Any:
     """For a module fixture parametrized over shapes: the context for ``request.param``."""
     backend, storage = request.param
+    return shape_app(
+        request, backend, storage, tmp_path_factory.mktemp(f"api-{backend}-{storage}"), **settings
+    )
+
+
+def shape_app(request: pytest.FixtureRequest, backend: str, storage: str, tmp: Path, **settings: Any) -> Any:
+    """``api_server`` on this shape, with the session's S3 store when ``storage`` is "s3"."""
     store = request.getfixturevalue("object_store") if storage == "s3" else None
-    tmp = tmp_path_factory.mktemp(f"api-{backend}-{storage}")
     return api_server(backend, storage, tmp, store, **settings)
