@@ -17,6 +17,7 @@ import threading
 from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ import httpx
 import requests
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3 import HTTPHeaderDict
 
 from mediagate.accounts import accounts
 from mediagate.core.settings import Settings
@@ -54,8 +56,28 @@ class _Loop:
         self.loop.close()
 
 
+class _Raw:
+    """What ``requests`` reads cookies from (``response.raw._original_response.msg``) and
+    what a test reads repeated headers from (``response.raw.headers.getlist``)."""
+
+    def __init__(self, pairs: list[tuple[str, str]]) -> None:
+        msg = Message()
+        for k, v in pairs:
+            msg[k] = v
+        self._original_response = self  # http.client's response: only ``msg`` is read
+        self.msg = msg
+        self.headers = HTTPHeaderDict()
+        for k, v in pairs:
+            self.headers.add(k, v)
+
+    def release_conn(self) -> None:
+        pass
+
+
 class _ASGIAdapter(BaseAdapter):
-    """``requests`` -> ``httpx.ASGITransport`` on the app's loop."""
+    """``requests`` -> ``httpx.ASGITransport`` on the app's loop. Every header the app
+    sent is kept (``raw``): a session stores ``Set-Cookie`` as from a real server (the
+    console's sign-in), and repeated headers stay apart."""
 
     def __init__(self, loop: _Loop, transport: httpx.ASGITransport) -> None:
         super().__init__()
@@ -66,18 +88,20 @@ class _ASGIAdapter(BaseAdapter):
         body = request.body
         content = body.encode() if isinstance(body, str) else (body or b"")
         assert isinstance(content, bytes), type(content)
-        headers = [(k, v) for k, v in request.headers.items()]
-        sent = httpx.Request(str(request.method), str(request.url), headers=headers, content=content)
+        sent = httpx.Request(
+            str(request.method), str(request.url), headers=list(request.headers.items()), content=content
+        )
 
-        async def go() -> tuple[int, httpx.Headers, bytes]:
+        async def go() -> tuple[int, list[tuple[str, str]], bytes]:
             answer = await self._transport.handle_async_request(sent)
             data = await answer.aread()
-            return answer.status_code, answer.headers, data
+            return answer.status_code, answer.headers.multi_items(), data
 
-        status, answer_headers, data = self._loop.run(go())
+        status, pairs, data = self._loop.run(go())
         response = requests.Response()
         response.status_code = status
-        response.headers = CaseInsensitiveDict(answer_headers.items())
+        response.headers = CaseInsensitiveDict(httpx.Headers(pairs).items())
+        response.raw = _Raw(pairs)
         response._content = data
         response.url = str(request.url)
         response.request = request
@@ -87,6 +111,10 @@ class _ASGIAdapter(BaseAdapter):
 
     def close(self) -> None:
         pass
+
+    def fresh(self) -> _ASGIAdapter:
+        """Another adapter to the same app (for a session with cookies of its own)."""
+        return _ASGIAdapter(self._loop, self._transport)
 
 
 @dataclass
