@@ -82,7 +82,7 @@ def test_edge_delivery_answers_the_delete_and_leaves_the_object_to_gc(
             http.get(f"/2010-04-01/Accounts/{sid}/Messages/{other_msg}.json", auth=(sid, token)).status_code
             == 404
         )
-    left = [r.getMessage() for r in caplog.records if "left for gc" in r.getMessage()]
+    left = [r.getMessage() for r in caplog.records if "left for `mediagate media gc`" in r.getMessage()]
     assert any(key in line for line in left) and any(other_key in line for line in left), left
     assert all(token not in r.getMessage() for r in caplog.records)
     proxy.start()

@@ -105,7 +105,8 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     account_sid: Mapped[str | None] = mapped_column(Sid, index=True)
     actor: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
+    # Indexed: media/revocation.py asks for one action (``delivery.presign``) at every delete.
+    action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     date_created: Mapped[datetime] = mapped_column(When, default=stamp)

@@ -69,12 +69,15 @@ def get(rt: Runtime, account_sid: str, message_sid: str, media_sid: str) -> Medi
 def delete(rt: Runtime, account_sid: str, message_sid: str, media_sid: str, *, actor: str) -> None:
     """Delete the row, then the object: every signed URL for it answers 404 from then
     on. Where presigned URLs are out the object goes first (media/removal.py)."""
-    if removal.objects_first(rt):
+
+    def stored() -> list[str]:
         with rt.sessions() as session:
             row = session.get(Media, media_sid)
         if row is None or row.account_sid != account_sid or row.message_sid != message_sid:
             raise NotFound(media_path(account_sid, message_sid, media_sid))
-        removal.remove_now(rt, [row.storage_key])
+        return [row.storage_key]
+
+    removal.remove_first(rt, stored)
     with rt.tx() as session:
         key = delete_row(session, account_sid, message_sid, media_sid)
         if key is None:

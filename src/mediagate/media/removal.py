@@ -19,7 +19,7 @@ There the objects go first, and a store that fails them fails the request
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from mediagate.media.revocation import presigned_urls_out
@@ -31,26 +31,22 @@ if TYPE_CHECKING:
 log = logging.getLogger("mediagate.media")
 
 
-def objects_first(rt: Runtime) -> bool:
-    """Whether the objects must go before their rows (``remove_now``)."""
-    return presigned_urls_out(rt)
-
-
-def remove_now(rt: Runtime, keys: Iterable[str]) -> None:
-    """Before the rows, where presigned URLs are out: a failure raises (503)."""
-    for key in keys:
-        rt.store.delete(key)
+def remove_first(rt: Runtime, keys: Callable[[], Iterable[str]]) -> None:
+    """Before the rows, where presigned URLs are out: the objects ``keys`` reads
+    (it raises the caller's NotFound) are deleted now, and a failure raises (503).
+    Elsewhere nothing happens here: ``keys`` is not even read."""
+    if presigned_urls_out(rt):
+        for key in keys():
+            rt.store.delete(key)
 
 
 def remove_after_commit(rt: Runtime, keys: Iterable[str]) -> None:
     """After the rows' commit: a failing store leaves the objects to gc."""
-    left = 0
     for key in keys:
         try:
             rt.store.delete(key)
         except StorageError as exc:
-            left += 1
             # The key names the account and media sids, nothing secret.
-            log.warning("object %s of a deleted media left for gc: the store failed (%s)", key, exc)
-    if left:
-        log.warning("%d object(s) of deleted media left for `mediagate media gc`", left)
+            log.warning(
+                "object %s of a deleted media left for `mediagate media gc`: the store failed (%s)", key, exc
+            )

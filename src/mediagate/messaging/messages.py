@@ -172,15 +172,18 @@ def delete_message(rt: Runtime, account_sid: str, message_sid: str, *, actor: st
     first, then objects, so a crash in between leaves only an orphan file for
     ``mediagate media gc``, never a row pointing at nothing. Where presigned URLs
     are out the objects go first (media/removal.py)."""
-    if removal.objects_first(rt):
+
+    def stored() -> list[str]:
         with rt.sessions() as session:
             owned = session.scalar(
                 select(Message.sid).where(Message.sid == message_sid, Message.account_sid == account_sid)
             )
-            first = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
+            keys = list(session.scalars(select(Media.storage_key).where(Media.message_sid == message_sid)))
         if owned is None:
             raise NotFound(message_path(account_sid, message_sid))
-        removal.remove_now(rt, first)
+        return keys
+
+    removal.remove_first(rt, stored)
     with rt.tx() as session:
         # FOR UPDATE (PostgreSQL): a concurrent delete of the same message waits
         # here, then finds nothing and answers 404. SQLite ignores it; there the
