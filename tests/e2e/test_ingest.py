@@ -5,7 +5,6 @@ storage) shape, S3 included, runs with the app in process: tests/inprocess/test_
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,28 +98,6 @@ def ctx(server: RunningServer, files: FileServer) -> Ctx:
     client = Client(acct.sid, acct.token)
     client.api.base_url = server.base_url
     return Ctx(server, files, acct, client)
-
-
-def assert_failed_without_media(ctx: Ctx, message: dict[str, Any], code: int) -> None:
-    assert message["status"] == "failed", message
-    assert message["error_code"] == code, message
-    assert message["error_message"]
-    assert message["num_media"] == "0"
-    assert message["date_sent"] is None
-    fetched = ctx.client.messages(message["sid"]).fetch()
-    assert fetched.status == "failed" and fetched.error_code == code and fetched.num_media == "0"
-    assert ctx.client.messages(message["sid"]).media.list() == []
-    assert ctx.media_rows() == []
-    assert ctx.stored_files() == []
-
-
-def wait_until_sent(client: Client, sid: str) -> Any:
-    deadline = time.monotonic() + 3
-    while True:
-        message = client.messages(sid).fetch()
-        if message.status != "queued" or time.monotonic() > deadline:
-            return message
-        time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- failures

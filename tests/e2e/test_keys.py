@@ -9,13 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-from typing import Any
 
-import pytest
 import requests
 from sqlalchemy import text
-from twilio.base.exceptions import TwilioException
-from twilio.rest import Client
 
 from mediagate.db.models import ApiKey, Base
 
@@ -25,7 +21,7 @@ from tests.inprocess.test_api_keys import (  # noqa: F401
     test_create_returns_the_secret_once,
     test_key_authenticates_messages_and_media,
 )
-from tests.support.clients import assert_twilio_error, settled_message, twilio_client
+from tests.support.clients import settled_message, twilio_client
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.server import MEDIAGATE, Account, RunningServer
 
@@ -45,20 +41,6 @@ def create_key(server: RunningServer, acct: Account, name: str = "k") -> tuple[s
     )
     assert new.sid and new.secret
     return new.sid, new.secret
-
-
-def assert_list_refused(client: Client, status: int, code: int) -> None:
-    """twilio-python's ``list`` wraps a non-200 page in ``TwilioException(msg, response)``."""
-    with pytest.raises(TwilioException) as info:
-        client.messages.list()
-    response = info.value.args[1]
-    assert response.status_code == status
-    assert f'"code":{code}' in response.text.replace(" ", "")
-
-
-def assert_401(r: requests.Response) -> dict[str, Any]:
-    assert r.headers.get("WWW-Authenticate") == 'Basic realm="Twilio API"'
-    return assert_twilio_error(r, 401, 20003)
 
 
 def test_main_key_manages_keys(server: RunningServer) -> None:

@@ -4,13 +4,10 @@ with the app in process: tests/inprocess/test_api_messages.py."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
-from twilio.rest import Client
 
 # Collected here too: the in-process tier's bodies, answered by this file's real server
 # (granian, the fast path, another process) on each database. One body, two tiers.
@@ -18,7 +15,6 @@ from tests.inprocess.test_api_messages import (  # noqa: F401
     test_create_and_fetch_with_twilio_python,
     test_list_walks_every_page_newest_first,
 )
-from tests.support.loops import eventually
 from tests.support.server import Account, RunningServer
 
 MESSAGE_SCHEMA = "api.v2010.account.message"
@@ -42,21 +38,6 @@ FROM = "+15557650001"
 
 def messages_url(server: RunningServer, acct: Account) -> str:
     return f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages.json"
-
-
-def settled(client: Client, sid: str) -> Any:
-    """The message once its media fetch is over: Twilio answers the create ``queued``
-    and fetches afterwards, so the outcome shows when the status leaves ``queued``."""
-    return eventually(lambda: (m := client.messages(sid).fetch()).status != "queued" and m)
-
-
-def wait_for_status(client: Client, sid: str, status: str, timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        message = client.messages(sid).fetch()
-        if message.status == status or time.monotonic() > deadline:
-            return message
-        time.sleep(0.05)
 
 
 # --------------------------------------------------------------------------- create / fetch / delete
