@@ -7,7 +7,6 @@ runs; the e2e file keeps a success and a failure over a real server on each data
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -116,12 +115,8 @@ def assert_failed_without_media(ctx: Ctx, message: dict[str, Any], code: int) ->
 
 
 def wait_until_sent(client: Client, sid: str) -> Any:
-    deadline = time.monotonic() + 3
-    while True:
-        message = client.messages(sid).fetch()
-        if message.status != "queued" or time.monotonic() > deadline:
-            return message
-        time.sleep(0.05)
+    """The message once it has left ``queued`` (its fetch and hand-off are over)."""
+    return eventually(lambda: (m := client.messages(sid).fetch()).status != "queued" and m)
 
 
 # --------------------------------------------------------------------------- failures

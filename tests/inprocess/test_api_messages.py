@@ -5,7 +5,6 @@ unchanged; a sample over a real server stays there."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -66,13 +65,9 @@ def settled(client: Client, sid: str) -> Any:
     return eventually(lambda: (m := client.messages(sid).fetch()).status != "queued" and m)
 
 
-def wait_for_status(client: Client, sid: str, status: str, timeout: float = 3.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        message = client.messages(sid).fetch()
-        if message.status == status or time.monotonic() > deadline:
-            return message
-        time.sleep(0.05)
+def wait_for_status(client: Client, sid: str, status: str) -> Any:
+    """The message once the carrier worker has moved it to ``status``."""
+    return eventually(lambda: (m := client.messages(sid).fetch()).status == status and m)
 
 
 # --------------------------------------------------------------------------- create / fetch / delete

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.support.cli import Done, run_cli
 from tests.support.clients import assert_twilio_error
 from tests.support.fileserver import FileServer, png_bytes
 from tests.support.inprocess import InProcessServer, in_process_server
+from tests.support.loops import eventually
 from tests.support.server import Account
 from tests.support.webhooks import random_number
 
@@ -93,18 +93,14 @@ def send(server: InProcessServer, acct: Account, to: str, media_url: str) -> str
 
 
 def settled(server: InProcessServer, acct: Account, sid: str, done: Callable[[str], bool]) -> str:
-    """Wait (bounded, no timing assertion) until the carrier worker has handled the message."""
-    deadline = time.monotonic() + 60
-    while True:
-        r = server.http.get(
-            f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sid}.json",
-            auth=(acct.sid, acct.token),
-            timeout=10,
-        )
-        status: str = r.json()["status"]
-        if done(status) or time.monotonic() > deadline:
-            return status
-        time.sleep(0.05)
+    """The message's status once ``done`` holds for it (the carrier worker has handled it)."""
+    url = f"{server.base_url}/2010-04-01/Accounts/{acct.sid}/Messages/{sid}.json"
+
+    def probe() -> str | None:
+        status: str = server.http.get(url, auth=(acct.sid, acct.token), timeout=10).json()["status"]
+        return status if done(status) else None
+
+    return eventually(probe, timeout=60)
 
 
 # ------------------------------------------------------------------- the API (from tests/e2e/test_numbers.py)
