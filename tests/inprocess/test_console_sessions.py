@@ -77,8 +77,10 @@ def sign_in_again_returns_to_the_page(
     assert http.get(srv.base_url + SETTINGS_PAGE, allow_redirects=False, timeout=10).status_code == 200
 
 
-def test_idle_session_expires(tmp_path: Path) -> None:
-    with in_process_server("sqlite", tmp_path, test_mode=True, console_idle_timeout=2) as srv:
+# Sessions and their timestamps are rows (console_sessions): both databases.
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_idle_session_expires(tmp_path: Path, backend: str) -> None:
+    with in_process_server(backend, tmp_path, test_mode=True, console_idle_timeout=2) as srv:
         acct = srv.new_account("Idle")
         http = signed_in(srv, acct.sid, acct.token)
         assert http.get(srv.base_url + SETTINGS_PAGE, allow_redirects=False, timeout=10).status_code == 200
@@ -87,9 +89,10 @@ def test_idle_session_expires(tmp_path: Path) -> None:
         sign_in_again_returns_to_the_page(srv, http, r, acct.sid, acct.token)
 
 
-def test_busy_session_still_expires_at_its_absolute_limit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_busy_session_still_expires_at_its_absolute_limit(tmp_path: Path, backend: str) -> None:
     # The idle limit stays 30 minutes; activity every half second keeps the session busy.
-    with in_process_server("sqlite", tmp_path, test_mode=True, console_session_max_age=4) as srv:
+    with in_process_server(backend, tmp_path, test_mode=True, console_session_max_age=4) as srv:
         acct = srv.new_account("Absolute")
         http = signed_in(srv, acct.sid, acct.token)
         clock = clock_of(srv)
@@ -107,6 +110,7 @@ def test_busy_session_still_expires_at_its_absolute_limit(tmp_path: Path) -> Non
         sign_in_again_returns_to_the_page(srv, http, r, acct.sid, acct.token)
 
 
+# The sign-in limits count in memory or in Redis, never in the database: one database for them.
 def test_login_attempts_are_rate_limited(tmp_path: Path) -> None:
     with in_process_server("sqlite", tmp_path) as srv:
         acct = srv.new_account("Rate Limit")
