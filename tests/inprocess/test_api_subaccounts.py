@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -17,7 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 
 from mediagate.db.models import Media, Message
 from mediagate.media import media as media_service
-from mediagate.messaging import messages as message_service
+from tests.support import restricted
 from tests.support.api_inprocess import LOCAL_SHAPES, ApiServer, shape_server
 from tests.support.cli import run_cli
 from tests.support.clients import assert_twilio_error, standard_key, twilio_client
@@ -74,34 +73,9 @@ def new_subaccount(server: RunningServer, parent: Account, name: str) -> Account
     return Account(body["sid"], body["auth_token"])
 
 
-class Seeded:
-    """One message with one PNG media item, arranged through the services."""
-
-    def __init__(self, server: RunningServer, acct: Account) -> None:
-        self.server = server
-        self.acct = acct
-        rt = server.runtime
-        msg = message_service.create(
-            rt, acct.sid, message_service.NewMessage(to=TO, from_=FROM, body="seed", media_urls=[]), actor="t"
-        )
-        self.message_sid = msg.sid
-        self.body = png_bytes(1500)
-        row = media_service.add(rt, acct.sid, msg.sid, "image/png", [self.body], filename="s.png")
-        self.media_sid = row.sid
-        self.storage_key = row.storage_key
-
-    @property
-    def base(self) -> str:
-        return f"{self.server.base_url}/2010-04-01/Accounts/{self.acct.sid}"
-
-    @property
-    def content_url(self) -> str:
-        return f"{self.base}/Messages/{self.message_sid}/Media/{self.media_sid}"
-
-    def file(self) -> Path:
-        path = self.server.runtime.store.local_path(self.storage_key)
-        assert path is not None
-        return path
+class Seeded(restricted.Seeded):
+    """One message with one PNG media item, arranged through the services
+    (tests/support/restricted.py), and what these tests ask of it."""
 
     def media_rows(self) -> int:
         with self.server.runtime.sessions() as session:
@@ -264,7 +238,7 @@ def test_unknown_status_is_400(server: RunningServer) -> None:
 def test_parent_credentials_reach_the_subaccounts_resources(server: RunningServer, credential: str) -> None:
     parent = server.new_account("sub-reach")
     sub = new_subaccount(server, parent, "reached")
-    seeded = Seeded(server, sub)
+    seeded = Seeded.make(server, sub)
     creds: Creds = {
         "token": lambda: (parent.sid, parent.token),
         "main_key": lambda: main_key(server, parent),
@@ -295,7 +269,7 @@ def test_subaccount_token_never_reaches_parent_or_sibling(server: RunningServer)
     parent = server.new_account("sub-iso")
     sub = new_subaccount(server, parent, "one")
     sibling = new_subaccount(server, parent, "two")
-    targets = {"parent": Seeded(server, parent), "sibling": Seeded(server, sibling)}
+    targets = {"parent": Seeded.make(server, parent), "sibling": Seeded.make(server, sibling)}
     media_before = {k: t.media_rows() for k, t in targets.items()}
 
     sub_standard = standard_key(server, sub)
@@ -411,7 +385,7 @@ def test_subaccount_cannot_change_its_own_status_but_may_rename(server: RunningS
 def test_suspend_then_reactivate(server: RunningServer) -> None:
     parent = server.new_account("sub-suspend")
     sub = new_subaccount(server, parent, "suspended one")
-    seeded = Seeded(server, sub)
+    seeded = Seeded.make(server, sub)
     sub_key = standard_key(server, sub)
     parent_key = standard_key(server, parent)
     parent_client = twilio_client(server, parent.sid, parent.token)
@@ -451,11 +425,11 @@ def test_suspend_then_reactivate(server: RunningServer) -> None:
 def test_close_deletes_media_and_is_final(server: RunningServer) -> None:
     parent = server.new_account("sub-close")
     sub = new_subaccount(server, parent, "closing")
-    seeded = Seeded(server, sub)
+    seeded = Seeded.make(server, sub)
     second = media_service.add(server.runtime, sub.sid, seeded.message_sid, "image/png", [png_bytes(700)])
     second_path = server.runtime.store.local_path(second.storage_key)
     assert second_path is not None and second_path.exists()
-    other = Seeded(server, parent)  # the parent's own media is untouched
+    other = Seeded.make(server, parent)  # the parent's own media is untouched
     auth = (parent.sid, parent.token)
 
     # A signed URL handed out before closing dies with the media.
